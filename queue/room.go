@@ -1,0 +1,146 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Admission modes.
+const (
+	ModeFIFO           = "fifo"
+	ModeRandomPrequeue = "random_prequeue"
+)
+
+// Limits that keep a room's configuration sane. They are generous; they exist
+// so that a typo (an extra zero or three) is an error, not an incident.
+const (
+	MaxAdmitPerMinute = 1_000_000
+	MaxActiveLimit    = 100_000_000
+	MinSessionSeconds = 10
+	MaxSessionSeconds = 7 * 24 * 3600
+)
+
+// DefaultSessionSeconds is the admission lifetime of a room that does not set one.
+const DefaultSessionSeconds = 900
+
+// ErrInvalidRoom wraps every reason a room configuration is refused.
+var ErrInvalidRoom = errors.New("invalid room")
+
+// Room is the configuration of one sale's waiting room. The zero time means
+// "not scheduled": the queue is open and the sale has started.
+type Room struct {
+	Name           string
+	AdmitPerMinute int   // admissions per minute, spread evenly; 0 admits nobody
+	MaxActive      int64 // admitted visitors whose session is alive; 0 = no cap
+	SessionSeconds int   // lifetime of an admission
+	QueueOpensAt   time.Time
+	SaleStartsAt   time.Time
+	Mode           string // ModeFIFO or ModeRandomPrequeue
+	Paused         bool   // nobody is admitted; waiters keep their place
+	Passthrough    bool   // everyone is admitted on arrival
+	Closed         bool   // the sale is over; no new places
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// WithDefaults returns r with unset fields filled in.
+func (r Room) WithDefaults() Room {
+	if r.SessionSeconds == 0 {
+		r.SessionSeconds = DefaultSessionSeconds
+	}
+	if r.Mode == "" {
+		r.Mode = ModeFIFO
+	}
+	return r
+}
+
+// Validate reports the first thing wrong with r, wrapping ErrInvalidRoom.
+func (r Room) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidRoom, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case r.AdmitPerMinute < 0 || r.AdmitPerMinute > MaxAdmitPerMinute:
+		return bad("admit_per_minute must be between 0 and %d", MaxAdmitPerMinute)
+	case r.MaxActive < 0 || r.MaxActive > MaxActiveLimit:
+		return bad("max_active must be between 0 and %d", MaxActiveLimit)
+	case r.SessionSeconds < MinSessionSeconds || r.SessionSeconds > MaxSessionSeconds:
+		return bad("session_seconds must be between %d and %d", MinSessionSeconds, MaxSessionSeconds)
+	case r.Mode != ModeFIFO && r.Mode != ModeRandomPrequeue:
+		return bad("mode must be %q or %q", ModeFIFO, ModeRandomPrequeue)
+	case !r.QueueOpensAt.IsZero() && !r.SaleStartsAt.IsZero() && r.SaleStartsAt.Before(r.QueueOpensAt):
+		return bad("sale_starts_at must not be before queue_opens_at")
+	case r.Mode == ModeRandomPrequeue && r.SaleStartsAt.IsZero():
+		return bad("mode %q needs sale_starts_at", ModeRandomPrequeue)
+	}
+	return nil
+}
+
+// InPrequeue reports whether, at now, fans join the pre-queue: the queue is
+// open but the sale has not started.
+func (r Room) InPrequeue(now time.Time) bool {
+	return !r.SaleStartsAt.IsZero() && now.Before(r.SaleStartsAt)
+}
+
+// fields is the room as the flat hash the scripts read.
+func (r Room) fields() map[string]string {
+	return map[string]string{
+		"rate":        strconv.Itoa(r.AdmitPerMinute),
+		"max_active":  strconv.FormatInt(r.MaxActive, 10),
+		"session":     strconv.Itoa(r.SessionSeconds),
+		"opens_ms":    msString(r.QueueOpensAt),
+		"sale_ms":     msString(r.SaleStartsAt),
+		"mode":        r.Mode,
+		"paused":      flag(r.Paused),
+		"passthrough": flag(r.Passthrough),
+		"closed":      flag(r.Closed),
+	}
+}
+
+func roomFromHash(name string, h map[string]string) (Room, error) {
+	var err error
+	num := func(k string) int64 {
+		v, perr := strconv.ParseInt(h[k], 10, 64)
+		if perr != nil && err == nil {
+			err = fmt.Errorf("queue: room %s: field %s: %w", name, k, perr)
+		}
+		return v
+	}
+	at := func(k string) time.Time {
+		if ms := num(k); ms != 0 {
+			return time.UnixMilli(ms).UTC()
+		}
+		return time.Time{}
+	}
+	r := Room{
+		Name:           name,
+		AdmitPerMinute: int(num("rate")),
+		MaxActive:      num("max_active"),
+		SessionSeconds: int(num("session")),
+		QueueOpensAt:   at("opens_ms"),
+		SaleStartsAt:   at("sale_ms"),
+		Mode:           h["mode"],
+		Paused:         h["paused"] == "1",
+		Passthrough:    h["passthrough"] == "1",
+		Closed:         h["closed"] == "1",
+		CreatedAt:      at("created_ms"),
+		UpdatedAt:      at("updated_ms"),
+	}
+	return r, err
+}
+
+func msString(t time.Time) string {
+	if t.IsZero() {
+		return "0"
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
+
+func flag(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}

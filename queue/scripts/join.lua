@@ -1,0 +1,47 @@
+-- join: find the caller's place, or (ARGV[4] == '1') make a new one.
+-- KEYS: 1 cfg, 2 line, 3 seq, 4 active, 5 admitted-at, 6 heartbeat bitmap
+--       (this epoch), 7 stats, 8 rate ring
+-- ARGV: 1 now (ms), 2 queue id from the caller's token or '', 3 heartbeat
+--       bitmap ttl (s), 4 '1' to create a place when there is none
+-- Returns {kind, id, a, b, closed}:
+--   'w' waiting: a = position;  'a' admitted: a = expires (ms), b = admitted at (ms)
+--   'c' closed (no place made); 'e' queue not open yet; 'n' no such place
+--   (create off); 'r' no such room.
+local now = tonumber(ARGV[1])
+local cfg = redis.call('HMGET', KEYS[1], 'session', 'closed', 'passthrough', 'opens_ms')
+if not cfg[1] then return {'r'} end
+local closed = cfg[2] == '1' and 1 or 0
+
+local id = ARGV[2]
+if id ~= '' then
+  local rank = redis.call('ZRANK', KEYS[2], id)
+  if rank then
+    redis.call('SETBIT', KEYS[6], tonumber(id, 36), 1)
+    redis.call('EXPIRE', KEYS[6], ARGV[3])
+    return {'w', id, rank + 1, 0, closed}
+  end
+  local exp = redis.call('ZSCORE', KEYS[4], id)
+  if exp and tonumber(exp) > now then
+    return {'a', id, tonumber(exp), tonumber(redis.call('HGET', KEYS[5], id) or now), closed}
+  end
+end
+if ARGV[4] ~= '1' then return {'n'} end
+if closed == 1 then return {'c'} end
+if now < tonumber(cfg[4] or 0) then return {'e'} end
+
+local seq = redis.call('INCR', KEYS[3])
+id = b36(seq)
+if cfg[3] == '1' then
+  -- Passthrough: no line, admitted on arrival, still counted as active so
+  -- the same person asking again gets the same admission.
+  local exp = now + tonumber(cfg[1]) * 1000
+  redis.call('ZADD', KEYS[4], exp, id)
+  redis.call('HSET', KEYS[5], id, now)
+  redis.call('HINCRBY', KEYS[7], 'admitted_total', 1)
+  count_admissions(KEYS[8], now, 1)
+  return {'a', id, exp, now, 0}
+end
+redis.call('ZADD', KEYS[2], seq, id)
+redis.call('SETBIT', KEYS[6], seq, 1)
+redis.call('EXPIRE', KEYS[6], ARGV[3])
+return {'w', id, redis.call('ZCARD', KEYS[2]), 0, 0}

@@ -1,0 +1,35 @@
+-- sweep: drop waiters who showed no sign of life in the last three
+-- heartbeat epochs. One sweep per epoch per room, done in bounded steps
+-- (whichever instance calls first does the step), so a long line never
+-- blocks Redis.
+-- KEYS: 1 line, 2 sweep state, 3 bitmap epoch e, 4 e-1, 5 e-2, 6 stats, 7 log
+-- ARGV: 1 epoch e, 2 step size, 3 log length
+-- Returns {dropped, done}.
+local st = redis.call('HMGET', KEYS[2], 'epoch', 'cursor')
+local cursor = '-inf'
+if st[1] == ARGV[1] then
+  if st[2] == 'done' then return {0, 1} end
+  cursor = '(' .. st[2]
+end
+local batch = redis.call('ZRANGEBYSCORE', KEYS[1], cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local dead, scores = {}, {}
+for i = 1, #batch, 2 do
+  local seq = tonumber(batch[i], 36)
+  if redis.call('GETBIT', KEYS[3], seq) == 0 and redis.call('GETBIT', KEYS[4], seq) == 0
+      and redis.call('GETBIT', KEYS[5], seq) == 0 then
+    dead[#dead + 1] = batch[i]
+    scores[#scores + 1] = batch[i + 1]
+  end
+end
+if #dead > 0 then
+  redis.call('ZREM', KEYS[1], unpack(dead))
+  redis.call('HINCRBY', KEYS[6], 'abandoned_total', #dead)
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[3], '*', 'r', table.concat(scores, ' '))
+end
+local done = #batch < 2 * tonumber(ARGV[2])
+if done then
+  redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'cursor', 'done')
+else
+  redis.call('HSET', KEYS[2], 'epoch', ARGV[1], 'cursor', batch[#batch])
+end
+return {#dead, done and 1 or 0}

@@ -1,0 +1,426 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors returned by Store. Callers test them with errors.Is.
+var (
+	ErrRoomNotFound = errors.New("queue: room not found")
+	ErrNotInLine    = errors.New("queue: no such place in the line")
+	ErrClosed       = errors.New("queue: room closed")
+	ErrNotOpen      = errors.New("queue: queue not open yet")
+	ErrConflict     = errors.New("queue: changed concurrently")
+)
+
+// idPattern is the shape of room (and event, hold) ids in the contract.
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// ValidID reports whether s may name a room.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// Config tunes a Store. The zero value is usable.
+type Config struct {
+	// Grace is how long a waiter may show no sign of life (status request or
+	// heartbeat) before losing their place. Default 60 s. A silent waiter is
+	// dropped between Grace and 1.5×Grace after their last sign of life.
+	Grace time.Duration
+	// LogLength bounds the per-room position log (approximate, MAXLEN ~).
+	// A reader that falls further behind rebuilds from the line. Default 10000.
+	LogLength int
+	// SweepStep is how many waiters one sweep call inspects. Default 2000.
+	SweepStep int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.Grace <= 0 {
+		c.Grace = time.Minute
+	}
+	if c.LogLength <= 0 {
+		c.LogLength = 10000
+	}
+	if c.SweepStep <= 0 {
+		c.SweepStep = 2000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Store is the waiting line, the admitted set and the room configuration in
+// Redis. Every multi-step change is one Lua script over one room's keys, so
+// Store is safe for any number of concurrent callers in any number of
+// processes sharing the Redis.
+type Store struct {
+	rdb     redis.UniversalClient
+	cfg     Config
+	scripts *scripts
+}
+
+// NewStore returns a Store over rdb.
+func NewStore(rdb redis.UniversalClient, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	s, err := loadScripts()
+	if err != nil {
+		return nil, err
+	}
+	return &Store{rdb: rdb, cfg: cfg, scripts: s}, nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// Place is one person's standing in a room.
+type Place struct {
+	ID         string    // the queue id: the sequence number of the join, base 36
+	Position   int64     // people ahead + 1 while waiting; 0 once admitted
+	Admitted   bool      // admitted and the session has not expired
+	AdmittedAt time.Time // when admitted
+	Expires    time.Time // when the admission ends
+	RoomClosed bool      // the room is closed (a waiter keeps a place but will not be admitted)
+}
+
+// Join returns the place of queue id (from the caller's queue token, or ""
+// for none), or makes a new place at the end of the line when the caller has
+// none. It never makes a second place for an id that still has one.
+// Errors: ErrRoomNotFound, ErrClosed (no place made), ErrNotOpen.
+func (s *Store) Join(ctx context.Context, room, id string) (Place, error) {
+	return s.place(ctx, room, id, true)
+}
+
+// Status returns the place of queue id and counts as a sign of life.
+// Errors: ErrRoomNotFound, ErrNotInLine (never joined, left, dropped, or the
+// admission expired).
+func (s *Store) Status(ctx context.Context, room, id string) (Place, error) {
+	return s.place(ctx, room, id, false)
+}
+
+func (s *Store) place(ctx context.Context, room, id string, create bool) (Place, error) {
+	k := keysFor(room)
+	now := s.cfg.Now()
+	epoch, ttl := s.epoch(now)
+	res, err := s.scripts.join.Run(ctx, s.rdb,
+		[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epoch), k.stats, k.rate},
+		now.UnixMilli(), id, ttl, flag(create)).Slice()
+	if err != nil {
+		return Place{}, fmt.Errorf("queue: join %s: %w", room, err)
+	}
+	kind, _ := res[0].(string)
+	switch kind {
+	case "r":
+		return Place{}, ErrRoomNotFound
+	case "c":
+		return Place{}, ErrClosed
+	case "e":
+		return Place{}, ErrNotOpen
+	case "n":
+		return Place{}, ErrNotInLine
+	}
+	if len(res) != 5 {
+		return Place{}, fmt.Errorf("queue: join %s: unexpected reply %v", room, res)
+	}
+	p := Place{ID: res[1].(string), RoomClosed: res[4].(int64) == 1}
+	switch kind {
+	case "w":
+		p.Position = res[2].(int64)
+	case "a":
+		p.Admitted = true
+		p.Expires = time.UnixMilli(res[2].(int64))
+		p.AdmittedAt = time.UnixMilli(res[3].(int64))
+	default:
+		return Place{}, fmt.Errorf("queue: join %s: unexpected reply %v", room, res)
+	}
+	return p, nil
+}
+
+// Leave gives up id's place, or ends its admission early (freeing a
+// max_active slot). Leaving twice is not an error.
+func (s *Store) Leave(ctx context.Context, room, id string) error {
+	k := keysFor(room)
+	err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log}, id, s.cfg.LogLength).Err()
+	if err != nil {
+		return fmt.Errorf("queue: leave %s: %w", room, err)
+	}
+	return nil
+}
+
+// Heartbeat marks waiters alive, as a status request does, in one command.
+func (s *Store) Heartbeat(ctx context.Context, room string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	epoch, ttl := s.epoch(s.cfg.Now())
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, ttl)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	err := s.scripts.heartbeat.Run(ctx, s.rdb, []string{keysFor(room).heartbeat(epoch)}, args...).Err()
+	if err != nil {
+		return fmt.Errorf("queue: heartbeat %s: %w", room, err)
+	}
+	return nil
+}
+
+// Admission is the outcome of one admission decision.
+type Admission struct {
+	IDs     []string // admitted now, in line order
+	Expired int      // sessions that ended since the last decision
+}
+
+// Admit makes the room's admission decision for this moment: it lets in as
+// many from the head of the line as the room's rate, max_active, pause,
+// schedule and passthrough allow, at most max. It is one script over the
+// room's token bucket, so however many instances call it, the room's rate
+// holds.
+func (s *Store) Admit(ctx context.Context, room string, max int) (Admission, error) {
+	k := keysFor(room)
+	res, err := s.scripts.admit.Run(ctx, s.rdb,
+		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log},
+		s.cfg.Now().UnixMilli(), max, s.cfg.LogLength).Slice()
+	if err != nil {
+		return Admission{}, fmt.Errorf("queue: admit %s: %w", room, err)
+	}
+	a := Admission{Expired: int(res[1].(int64))}
+	for _, v := range res[2:] {
+		a.IDs = append(a.IDs, v.(string))
+	}
+	return a, nil
+}
+
+// Sweep takes one bounded step of this epoch's sweep of silent waiters and
+// returns how many it dropped and whether this epoch's sweep is complete.
+// Calling it from every instance is safe: a step is never done twice.
+func (s *Store) Sweep(ctx context.Context, room string) (dropped int, done bool, err error) {
+	k := keysFor(room)
+	epoch, _ := s.epoch(s.cfg.Now())
+	res, err := s.scripts.sweep.Run(ctx, s.rdb,
+		[]string{k.line, k.sweep, k.heartbeat(epoch), k.heartbeat(epoch - 1), k.heartbeat(epoch - 2), k.stats, k.log},
+		epoch, s.cfg.SweepStep, s.cfg.LogLength).Int64Slice()
+	if err != nil {
+		return 0, false, fmt.Errorf("queue: sweep %s: %w", room, err)
+	}
+	return int(res[0]), res[1] == 1, nil
+}
+
+// epoch returns the heartbeat epoch of now and the bitmaps' lifetime in
+// seconds. An epoch is half the grace period; a waiter is alive while its bit
+// is set in this epoch or one of the two before.
+func (s *Store) epoch(now time.Time) (int64, int64) {
+	length := s.cfg.Grace.Milliseconds() / 2
+	if length < 1 {
+		length = 1
+	}
+	ttl := 4 * length / 1000
+	if ttl < 1 {
+		ttl = 1
+	}
+	return now.UnixMilli() / length, ttl
+}
+
+// Stats are a room's live figures.
+type Stats struct {
+	Waiting            int64
+	Active             int64
+	AdmittedTotal      int64
+	AbandonedTotal     int64
+	AdmittedLastMinute int64 // admissions in the last 60 s: the observed rate per minute
+	HeadScore          int64 // score of the last admitted waiter (see doc.go)
+}
+
+// Stats reads a room's figures in one round trip.
+func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
+	k := keysFor(room)
+	now := s.cfg.Now()
+	pipe := s.rdb.Pipeline()
+	exists := pipe.Exists(ctx, k.cfg)
+	waiting := pipe.ZCard(ctx, k.line)
+	active := pipe.ZCount(ctx, k.active, "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf")
+	st := pipe.HMGet(ctx, k.stats, "admitted_total", "abandoned_total", "head")
+	rate := pipe.HGetAll(ctx, k.rate)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return Stats{}, fmt.Errorf("queue: stats %s: %w", room, err)
+	}
+	if exists.Val() == 0 {
+		return Stats{}, ErrRoomNotFound
+	}
+	out := Stats{Waiting: waiting.Val(), Active: active.Val()}
+	vals := st.Val()
+	out.AdmittedTotal = parseInt(vals[0])
+	out.AbandonedTotal = parseInt(vals[1])
+	out.HeadScore = parseInt(vals[2])
+	sec := now.Unix()
+	for _, v := range rate.Val() {
+		at, n, ok := strings.Cut(v, ":")
+		if !ok {
+			continue
+		}
+		if t, _ := strconv.ParseInt(at, 10, 64); t > sec-60 && t <= sec {
+			c, _ := strconv.ParseInt(n, 10, 64)
+			out.AdmittedLastMinute += c
+		}
+	}
+	return out, nil
+}
+
+func parseInt(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// PutRoom creates or replaces a room's configuration; the line is kept.
+// It reports whether the room was created.
+func (s *Store) PutRoom(ctx context.Context, r Room) (created bool, err error) {
+	if err := r.Validate(); err != nil {
+		return false, err
+	}
+	k := keysFor(r.Name)
+	args := []any{s.cfg.Now().UnixMilli()}
+	for f, v := range r.fields() {
+		args = append(args, f, v)
+	}
+	n, err := s.scripts.putRoom.Run(ctx, s.rdb, []string{k.cfg, k.bucket}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("queue: put room %s: %w", r.Name, err)
+	}
+	if err := s.rdb.SAdd(ctx, roomsKey, r.Name).Err(); err != nil {
+		return false, fmt.Errorf("queue: put room %s: %w", r.Name, err)
+	}
+	return n == 1, nil
+}
+
+// UpdateRoom writes the fields in which next differs from prev, leaving
+// fields changed concurrently by someone else alone.
+// Errors: ErrRoomNotFound.
+func (s *Store) UpdateRoom(ctx context.Context, prev, next Room) error {
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	old := prev.fields()
+	args := []any{s.cfg.Now().UnixMilli()}
+	for f, v := range next.fields() {
+		if old[f] != v {
+			args = append(args, f, v)
+		}
+	}
+	if len(args) == 1 {
+		return nil
+	}
+	n, err := s.scripts.patchRoom.Run(ctx, s.rdb, []string{keysFor(next.Name).cfg}, args...).Int()
+	if err != nil {
+		return fmt.Errorf("queue: update room %s: %w", next.Name, err)
+	}
+	if n == 0 {
+		return ErrRoomNotFound
+	}
+	return nil
+}
+
+// GetRoom returns a room's configuration. Errors: ErrRoomNotFound.
+func (s *Store) GetRoom(ctx context.Context, name string) (Room, error) {
+	h, err := s.rdb.HGetAll(ctx, keysFor(name).cfg).Result()
+	if err != nil {
+		return Room{}, fmt.Errorf("queue: get room %s: %w", name, err)
+	}
+	if len(h) == 0 {
+		return Room{}, ErrRoomNotFound
+	}
+	return roomFromHash(name, h)
+}
+
+// ListRooms returns every room's configuration, in no particular order.
+func (s *Store) ListRooms(ctx context.Context) ([]Room, error) {
+	names, err := s.rdb.SMembers(ctx, roomsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("queue: list rooms: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(names))
+	for i, n := range names {
+		cmds[i] = pipe.HGetAll(ctx, keysFor(n).cfg)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("queue: list rooms: %w", err)
+	}
+	rooms := make([]Room, 0, len(names))
+	for i, n := range names {
+		h := cmds[i].Val()
+		if len(h) == 0 {
+			continue // deleted between the two reads
+		}
+		r, err := roomFromHash(n, h)
+		if err != nil {
+			return nil, err
+		}
+		rooms = append(rooms, r)
+	}
+	return rooms, nil
+}
+
+// DeleteRoom removes a room, its line and its admissions. The sequence
+// counter is kept, so queue ids of a deleted room never name a place in a
+// room created later under the same name. Errors: ErrRoomNotFound.
+func (s *Store) DeleteRoom(ctx context.Context, name string) error {
+	k := keysFor(name)
+	n, err := s.rdb.Del(ctx, k.cfg).Result()
+	if err != nil {
+		return fmt.Errorf("queue: delete room %s: %w", name, err)
+	}
+	// With the cfg gone no script touches the rest; remove it.
+	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep).Err(); err != nil {
+		return fmt.Errorf("queue: delete room %s: %w", name, err)
+	}
+	if err := s.rdb.SRem(ctx, roomsKey, name).Err(); err != nil {
+		return fmt.Errorf("queue: delete room %s: %w", name, err)
+	}
+	if n == 0 {
+		return ErrRoomNotFound
+	}
+	return nil
+}
+
+// GetKeyring returns the shared signing keyring document, or nil if none.
+func (s *Store) GetKeyring(ctx context.Context) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, keyringKey).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("queue: get keyring: %w", err)
+	}
+	return b, nil
+}
+
+// PutKeyringIfAbsent stores doc unless a keyring exists, and returns the
+// document stored now.
+func (s *Store) PutKeyringIfAbsent(ctx context.Context, doc []byte) ([]byte, error) {
+	b, err := s.scripts.keyring.Run(ctx, s.rdb, []string{keyringKey}, "init", doc, "").Text()
+	if err != nil {
+		return nil, fmt.Errorf("queue: put keyring: %w", err)
+	}
+	return []byte(b), nil
+}
+
+// SwapKeyring replaces old with doc atomically. Errors: ErrConflict when the
+// stored document is not old.
+func (s *Store) SwapKeyring(ctx context.Context, old, doc []byte) error {
+	n, err := s.scripts.keyring.Run(ctx, s.rdb, []string{keyringKey}, "swap", doc, old).Int()
+	if err != nil {
+		return fmt.Errorf("queue: swap keyring: %w", err)
+	}
+	if n != 1 {
+		return ErrConflict
+	}
+	return nil
+}
