@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// originalURIHeaders are where nginx (auth_request with
+// proxy_set_header X-Original-URI), Traefik (forwardAuth) and Envoy
+// (ext_authz) put the URI of the request they are asking about.
+var originalURIHeaders = []string{"X-Original-URI", "X-Forwarded-Uri", "X-Envoy-Original-Path"}
+
+// check answers forward-auth requests: 200 when the request carries a valid
+// admission token for the room protecting it, else 401 naming the waiting
+// room. It touches no store: a verified token is cached until it expires.
+func (s *Server) check(c echo.Context) error {
+	r := c.Request()
+	uri := ""
+	for _, h := range originalURIHeaders {
+		if v := r.Header.Get(h); v != "" {
+			uri = v
+			break
+		}
+	}
+	if uri == "" && c.Param("*") != "" {
+		uri = "/" + c.Param("*") // Envoy's path_prefix form: /auth/v1/check/<original path>
+	}
+	room := c.QueryParam("room")
+	if room != "" {
+		if !queue.ValidID(room) {
+			return invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
+		}
+	} else {
+		var ok bool
+		if room, ok = s.cfg.Routes.Match(uri); !ok {
+			s.checks.WithLabelValues("unprotected").Inc()
+			return c.NoContent(http.StatusOK)
+		}
+	}
+	token, ok := bearer(r)
+	if !ok {
+		if ck, err := r.Cookie(admissionCookie(room)); err == nil {
+			token = ck.Value
+		}
+	}
+	if token != "" {
+		if p, err := s.passes.Verify(token, room); err == nil {
+			s.checks.WithLabelValues("allowed").Inc()
+			c.Response().Header().Set("X-Crowdgate-Room", room)
+			c.Response().Header().Set("X-Crowdgate-Queue-Id", p.Subject)
+			return c.NoContent(http.StatusOK)
+		}
+	}
+	s.checks.WithLabelValues("denied").Inc()
+	c.Response().Header().Set("X-Crowdgate-Waiting-Room", s.waitingRoomURL(r, room, uri))
+	return unauthorized("an admission token for room " + room + " is required")
+}
+
+// hostPattern accepts host[:port] and nothing else, so a hostile Host or
+// X-Forwarded-Host cannot smuggle a path, userinfo or scheme into the
+// waiting-room URL.
+var hostPattern = regexp.MustCompile(`^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$`)
+
+// waitingRoomURL is the absolute URL of the room's page, with the original
+// URI as return_to when it is a plain local path.
+func (s *Server) waitingRoomURL(r *http.Request, room, returnTo string) string {
+	base := s.publicBase(r)
+	u := base + "/rooms/" + room
+	if returnTo != "" && strings.HasPrefix(returnTo, "/") && !strings.HasPrefix(returnTo, "//") && !strings.Contains(returnTo, "\\") {
+		u += "?return_to=" + url.QueryEscape(returnTo)
+	}
+	return u
+}
+
+func (s *Server) publicBase(r *http.Request) string {
+	if s.cfg.PublicURL != nil {
+		return strings.TrimSuffix(s.cfg.PublicURL.String(), "/")
+	}
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	host := r.Header.Get("X-Forwarded-Host")
+	if !hostPattern.MatchString(host) {
+		host = r.Host
+	}
+	if !hostPattern.MatchString(host) {
+		host = "localhost"
+	}
+	return scheme + "://" + host
+}

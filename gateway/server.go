@@ -1,0 +1,240 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/crowdgate/crowdgate/admission"
+)
+
+// Config configures a Server.
+type Config struct {
+	// AdminToken is the bearer token of /admin/*. Required.
+	AdminToken string
+	// PublicURL is the address fans reach Crowdgate at, used in absolute
+	// URLs (X-Crowdgate-Waiting-Room). When nil it is derived from each
+	// request's Host.
+	PublicURL *url.URL
+	// Routes map paths to rooms for forward auth.
+	Routes Routes
+	// Ready reports whether the store answers (/readyz).
+	Ready func(context.Context) error
+	// PassCacheSize bounds the verified-token cache. Default 100000.
+	PassCacheSize int
+	// Logger receives one line per failed request; default discards.
+	Logger *slog.Logger
+	// Registry receives the HTTP metrics and serves /metrics. Default: a new one.
+	Registry *prometheus.Registry
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Validate reports what is missing from c.
+func (c Config) Validate() error {
+	if c.AdminToken == "" {
+		return errors.New("gateway: an admin token is required")
+	}
+	if c.Ready == nil {
+		return errors.New("gateway: a readiness check is required")
+	}
+	if c.PublicURL != nil && (c.PublicURL.Scheme != "http" && c.PublicURL.Scheme != "https" || c.PublicURL.Host == "") {
+		return fmt.Errorf("gateway: public URL %q must be an absolute http(s) URL", c.PublicURL)
+	}
+	return nil
+}
+
+// Server is Crowdgate's HTTP face: the admin API, the fans' API, forward
+// auth, JWKS, health and metrics.
+type Server struct {
+	cfg    Config
+	echo   *echo.Echo
+	ctl    *admission.Controller
+	keys   *admission.Keyring
+	passes *admission.PassCache
+	log    *slog.Logger
+	admin  *adminGuard
+
+	reqSeq    atomic.Uint64
+	reqPrefix string
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	checks   *prometheus.CounterVec
+}
+
+// New returns a Server over the admission controller and keyring.
+func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PassCacheSize <= 0 {
+		cfg.PassCacheSize = 100_000
+	}
+	var prefix [4]byte
+	if _, err := rand.Read(prefix[:]); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:       cfg,
+		ctl:       ctl,
+		keys:      keys,
+		passes:    admission.NewPassCache(keys, cfg.PassCacheSize, cfg.Now),
+		log:       cfg.Logger,
+		admin:     newAdminGuard(cfg.AdminToken, cfg.Now),
+		reqPrefix: hex.EncodeToString(prefix[:]),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crowdgate_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"route", "method", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "crowdgate_http_request_duration_seconds",
+			Help:    "HTTP request latency by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"route"}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crowdgate_forward_auth_total", Help: "Forward-auth answers by result.",
+		}, []string{"result"}),
+	}
+	for _, m := range []prometheus.Collector{s.requests, s.latency, s.checks} {
+		if err := cfg.Registry.Register(m); err != nil {
+			return nil, fmt.Errorf("gateway: register metrics: %w", err)
+		}
+	}
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler returns the HTTP handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(s.observe)
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+	e.GET("/.well-known/jwks.json", s.jwks)
+
+	e.Any("/auth/v1/check", s.check)
+	e.Any("/auth/v1/check/*", s.check) // Envoy ext_authz appends the original path
+
+	fan := e.Group("/api/v1/rooms/:room", s.roomParam)
+	fan.POST("/join", s.join)
+	fan.GET("/status", s.status)
+	fan.DELETE("/ticket", s.leave)
+
+	admin := e.Group("/admin/v1", s.admin.middleware)
+	admin.GET("/rooms", s.listRooms)
+	rooms := admin.Group("/rooms/:room", s.roomParam)
+	rooms.PUT("", s.putRoom)
+	rooms.PATCH("", s.patchRoom)
+	rooms.GET("", s.getRoom)
+	rooms.DELETE("", s.deleteRoom)
+	admin.POST("/keys/rotate", s.rotateKey)
+	return e
+}
+
+// Serve serves HTTP on ln until ctx ends, then stops accepting, lets
+// in-flight requests finish (up to drain), and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
+	srv := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	if err != nil {
+		return fmt.Errorf("gateway: drain: %w", err)
+	}
+	return nil
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// observe gives every request an id (kept from X-Request-Id when sane),
+// times it, counts it, and logs it when it failed.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !requestIDPattern.MatchString(id) {
+			id = s.reqPrefix + "-" + strconv.FormatUint(s.reqSeq.Add(1), 36)
+		}
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		code := c.Response().Status
+		s.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Inc()
+		s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		if code >= 500 {
+			s.log.Warn("request", "request_id", id, "method", c.Request().Method, "route", route, "status", code, "duration", time.Since(start))
+		}
+		return nil
+	}
+}
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
+	defer cancel()
+	if err := s.cfg.Ready(ctx); err != nil {
+		s.log.Warn("not ready", "err", err)
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the store is not reachable", RetryAfter: 1}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func (s *Server) jwks(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=60")
+	return c.Blob(http.StatusOK, "application/jwk-set+json", s.keys.JWKS())
+}
