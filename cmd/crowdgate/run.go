@@ -1,0 +1,320 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+const usage = `Crowdgate: a fair virtual waiting room and admission gateway.
+
+Usage:
+  crowdgate serve [flags]    run everything (see crowdgate serve -h)
+  crowdgate version          print the version
+
+Every flag of serve can also be set by its CROWDGATE_* environment variable.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "crowdgate", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// options are serve's settings, from flags over environment over defaults.
+type options struct {
+	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
+	publicURL, logLevel, logFormat                                              string
+	routes                                                                      multiFlag
+	grace, drain                                                                time.Duration
+	demo                                                                        bool
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envDur := func(name string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(getenv(name)); err == nil {
+			return d
+		}
+		return def
+	}
+	fs.StringVar(&o.addr, "addr", env("CROWDGATE_ADDR", "127.0.0.1:8080"), "listen address (CROWDGATE_ADDR)")
+	fs.StringVar(&o.redisURL, "redis", env("CROWDGATE_REDIS_URL", ""), "redis:// or rediss:// URL, or host:port,host:port for Redis Cluster; empty = embedded single-process store (CROWDGATE_REDIS_URL)")
+	fs.StringVar(&o.adminToken, "admin-token", env("CROWDGATE_ADMIN_TOKEN", ""), "bearer token for /admin/*; empty = generate one and print it (CROWDGATE_ADMIN_TOKEN)")
+	fs.StringVar(&o.signingKey, "signing-key", env("CROWDGATE_SIGNING_KEY_FILE", ""), "PEM private key (Ed25519 or P-256) for admission tokens; empty = generated and shared through the store (CROWDGATE_SIGNING_KEY_FILE)")
+	fs.StringVar(&o.upstream, "upstream", env("CROWDGATE_UPSTREAM", ""), "origin URL to reverse-proxy admitted visitors to (CROWDGATE_UPSTREAM)")
+	fs.Var(&o.routes, "route", "path-prefix=room rules, comma-separated; repeatable (CROWDGATE_ROUTES)")
+	fs.StringVar(&o.webhookSecret, "sandbox-webhook-secret", env("CROWDGATE_SANDBOX_WEBHOOK_SECRET", ""), "secret of the sandbox payment provider (CROWDGATE_SANDBOX_WEBHOOK_SECRET)")
+	fs.StringVar(&o.configFile, "config", env("CROWDGATE_CONFIG", ""), "YAML file of rooms to create at start (CROWDGATE_CONFIG)")
+	fs.StringVar(&o.publicURL, "public-url", env("CROWDGATE_PUBLIC_URL", ""), "URL fans reach Crowdgate at, for absolute links; empty = from each request's Host (CROWDGATE_PUBLIC_URL)")
+	fs.StringVar(&o.logLevel, "log-level", env("CROWDGATE_LOG_LEVEL", "info"), "debug, info, warn or error (CROWDGATE_LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", env("CROWDGATE_LOG_FORMAT", "json"), "json or text (CROWDGATE_LOG_FORMAT)")
+	fs.DurationVar(&o.grace, "grace", envDur("CROWDGATE_GRACE", time.Minute), "how long a silent waiter keeps their place (CROWDGATE_GRACE)")
+	fs.DurationVar(&o.drain, "drain", envDur("CROWDGATE_DRAIN", 10*time.Second), "how long shutdown waits for in-flight requests (CROWDGATE_DRAIN)")
+	fs.BoolVar(&o.demo, "demo", getenv("CROWDGATE_DEMO") == "1", "create a demo room and print how to use it (CROWDGATE_DEMO=1)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if len(o.routes) == 0 {
+		if v := getenv("CROWDGATE_ROUTES"); v != "" {
+			o.routes = multiFlag{v}
+		}
+	}
+	return o, nil
+}
+
+func newLogger(o options, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be json or text, not %q", o.logFormat)
+}
+
+// openRedis connects to the configured Redis, or starts the embedded store.
+// The returned stop closes it; call it last.
+func openRedis(o options, log *slog.Logger) (redis.UniversalClient, func(), error) {
+	if o.redisURL == "" {
+		m := miniredis.NewMiniRedis()
+		m.ClockTTL(true) // expire keys by the wall clock, as Redis does
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, nil, fmt.Errorf("embedded store: %w", err)
+		}
+		log.Warn("using the embedded in-process store: single process only, nothing survives a restart; set CROWDGATE_REDIS_URL for production")
+		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		return c, func() { _ = c.Close(); m.Close() }, nil
+	}
+	var c redis.UniversalClient
+	if strings.Contains(o.redisURL, "://") { // redis://, rediss://, unix://
+		opt, err := redis.ParseURL(o.redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--redis: %w", err)
+		}
+		c = redis.NewClient(opt)
+	} else {
+		addrs := strings.Split(o.redisURL, ",")
+		for i, a := range addrs {
+			addrs[i] = strings.TrimSpace(a)
+			if _, _, err := net.SplitHostPort(addrs[i]); err != nil {
+				return nil, nil, fmt.Errorf("--redis: %q is neither a redis:// URL nor host:port", a)
+			}
+		}
+		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	}
+	return c, func() { _ = c.Close() }, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	o, err := parseOptions(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if o.demo && getenv("CROWDGATE_LOG_FORMAT") == "" && !hasFlag(args, "log-format") {
+		o.logFormat = "text"
+	}
+	log, err := newLogger(o, stderr)
+	if err != nil {
+		return err
+	}
+	routes, err := gateway.ParseRoutes(o.routes...)
+	if err != nil {
+		return fmt.Errorf("--route: %w", err)
+	}
+	var public *url.URL
+	if o.publicURL != "" {
+		if public, err = url.Parse(o.publicURL); err != nil {
+			return fmt.Errorf("--public-url: %w", err)
+		}
+	}
+	if o.upstream != "" {
+		return errors.New("--upstream: the reverse-proxy mode is not in this build yet; use forward auth (/auth/v1/check)")
+	}
+	var keyPEM []byte
+	if o.signingKey != "" {
+		if keyPEM, err = os.ReadFile(o.signingKey); err != nil {
+			return fmt.Errorf("--signing-key: %w", err)
+		}
+	}
+
+	redis.SetLogger(redisLogger{log})
+	rdb, closeRedis, err := openRedis(o, log)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	store, err := queue.NewStore(rdb, queue.Config{Grace: o.grace})
+	if err != nil {
+		return err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = store.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{
+		KeyPEM:           keyPEM,
+		MaxTokenLifetime: queue.MaxSessionSeconds * time.Second,
+	})
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctl, err := admission.NewController(store, keys, admission.Config{Logger: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	if o.configFile != "" {
+		if err := applyConfig(ctx, store, o.configFile, log); err != nil {
+			return err
+		}
+	}
+
+	if o.adminToken == "" {
+		o.adminToken = randomToken()
+		fmt.Fprintf(stdout, "admin token (generated, shown once): %s\n", o.adminToken)
+	}
+	srv, err := gateway.New(gateway.Config{
+		AdminToken: o.adminToken,
+		PublicURL:  public,
+		Routes:     routes,
+		Ready:      store.Ping,
+		Logger:     log,
+		Registry:   reg,
+	}, ctl, keys)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	if o.demo {
+		if err := startDemo(ctx, store, ln.Addr().String(), public, o.adminToken, stdout); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
+	log.Info("crowdgate listening", "addr", ln.Addr().String(), "version", version, "routes", len(routes))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return ctl.Run(gctx) })
+	g.Go(func() error { return srv.Serve(gctx, ln, o.drain) })
+	err = g.Wait()
+	log.Info("crowdgate stopped")
+	return err
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func randomToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// startDemo creates the demo room (unless it exists) and prints where to go.
+func startDemo(ctx context.Context, store *queue.Store, addr string, public *url.URL, adminToken string, w io.Writer) error {
+	if _, err := store.GetRoom(ctx, "demo"); errors.Is(err, queue.ErrRoomNotFound) {
+		room := queue.Room{Name: "demo", AdmitPerMinute: 30, SessionSeconds: 900}.WithDefaults()
+		if _, err := store.PutRoom(ctx, room); err != nil {
+			return fmt.Errorf("demo room: %w", err)
+		}
+	} else if err != nil {
+		return err
+	}
+	base := "http://" + addr
+	if public != nil {
+		base = strings.TrimSuffix(public.String(), "/")
+	}
+	fmt.Fprintf(w, `
+Crowdgate demo is running. Room "demo" admits 30 people a minute.
+
+  Join the line:      curl -si -X POST %[1]s/api/v1/rooms/demo/join
+  Your place:         curl -s -H "Authorization: Bearer <queue_token>" %[1]s/api/v1/rooms/demo/status
+  Room and figures:   curl -s -H "Authorization: Bearer %[2]s" %[1]s/admin/v1/rooms/demo
+  Change the rate:    curl -s -X PATCH -H "Authorization: Bearer %[2]s" -d '{"admit_per_minute":600}' %[1]s/admin/v1/rooms/demo
+  Forward-auth check: curl -si "%[1]s/auth/v1/check?room=demo"
+  Signing keys:       %[1]s/.well-known/jwks.json
+  Metrics:            %[1]s/metrics
+
+`, base, adminToken)
+	return nil
+}
+
+// redisLogger sends go-redis's own messages (reconnects, pool dials) to the
+// structured log at debug level instead of stderr.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
+}

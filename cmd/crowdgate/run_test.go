@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crowdgate/crowdgate/queue/queuetest"
+)
+
+// syncBuffer collects a process's output while run writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// instance is one `crowdgate serve` run in-process.
+type instance struct {
+	base   string
+	stdout *syncBuffer
+	stop   func() error
+}
+
+// startServe runs `crowdgate serve` with args on a free port and waits until
+// it listens.
+func startServe(t *testing.T, env map[string]string, args ...string) *instance {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	getenv := func(k string) string { return env[k] }
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json"}, args...), getenv, stdout, stderr)
+	}()
+	var stopped bool
+	var runErr error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(15 * time.Second):
+				t.Fatal("serve did not stop within 15 s of cancellation")
+			}
+		}
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		sc := bufio.NewScanner(strings.NewReader(stderr.String()))
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "crowdgate listening" {
+				return &instance{base: "http://" + line.Addr, stdout: stdout, stop: stop}
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not start:\n%s", stderr.String())
+	return nil
+}
+
+func call(t *testing.T, method, url, body string, header ...string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	return res.StatusCode, m
+}
+
+// TestTwoInstancesOneRedis: two gateways on one Redis are one product: a
+// place made on one is the same place on the other, admissions decided
+// anywhere are honoured everywhere, and they sign with the same keys.
+func TestTwoInstancesOneRedis(t *testing.T) {
+	rs := queuetest.Run(t)
+	if !rs.Real {
+		t.Skip("needs redis-server")
+	}
+	env := map[string]string{"CROWDGATE_REDIS_URL": "unix://" + strings.TrimPrefix(rs.Addr, "unix:"), "CROWDGATE_ADMIN_TOKEN": "tok"}
+	a := startServe(t, env)
+	b := startServe(t, env)
+	auth := []string{"Authorization", "Bearer tok"}
+
+	if code, m := call(t, "PUT", a.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 0}`, auth...); code != 201 {
+		t.Fatalf("create: %d %v", code, m)
+	}
+	code, j := call(t, "POST", a.base+"/api/v1/rooms/launch/join", "")
+	if code != 200 || j["position"] != 1.0 {
+		t.Fatalf("join on a: %d %v", code, j)
+	}
+	qt := j["queue_token"].(string)
+	if code, m := call(t, "GET", b.base+"/api/v1/rooms/launch/status", "", "Authorization", "Bearer "+qt); code != 200 || m["position"] != 1.0 {
+		t.Fatalf("status on b: %d %v", code, m)
+	}
+
+	// A live change made on b reaches a's admission loop within 2 s.
+	if code, m := call(t, "PATCH", b.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 6000}`, auth...); code != 200 {
+		t.Fatalf("patch on b: %d %v", code, m)
+	}
+	var at string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, m := call(t, "GET", a.base+"/api/v1/rooms/launch/status", "", "Authorization", "Bearer "+qt)
+		if m["status"] == "admitted" {
+			at = m["admission_token"].(string)
+			break
+		}
+	}
+	if at == "" {
+		t.Fatal("not admitted within 2 s of the rate change")
+	}
+	if code, _ := call(t, "GET", b.base+"/auth/v1/check?room=launch", "", "Authorization", "Bearer "+at); code != 200 {
+		t.Fatalf("b refused a's admission: %d", code)
+	}
+	_, ka := call(t, "GET", a.base+"/.well-known/jwks.json", "")
+	_, kb := call(t, "GET", b.base+"/.well-known/jwks.json", "")
+	if ja, _ := json.Marshal(ka); string(ja) != func() string { jb, _ := json.Marshal(kb); return string(jb) }() {
+		t.Fatalf("instances publish different keys:\n%v\n%v", ka, kb)
+	}
+
+	if err := a.stop(); err != nil {
+		t.Fatalf("a did not stop cleanly: %v", err)
+	}
+	if code, _ := call(t, "GET", b.base+"/readyz", ""); code != 200 {
+		t.Fatalf("b not ready after a stopped: %d", code)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	inst := startServe(t, nil, "--demo")
+	out := inst.stdout.String()
+	i := strings.Index(out, "admin token (generated, shown once): ")
+	if i < 0 {
+		t.Fatalf("no admin token in the output:\n%s", out)
+	}
+	token := strings.Fields(out[i+len("admin token (generated, shown once): "):])[0]
+	if !strings.Contains(out, inst.base+"/api/v1/rooms/demo/join") {
+		t.Fatalf("the demo does not say how to join:\n%s", out)
+	}
+	if code, m := call(t, "GET", inst.base+"/admin/v1/rooms/demo", "", "Authorization", "Bearer "+token); code != 200 || m["room"] != "demo" {
+		t.Fatalf("demo room: %d %v", code, m)
+	}
+	if code, m := call(t, "POST", inst.base+"/api/v1/rooms/demo/join", ""); code != 200 || m["status"] != "waiting" {
+		t.Fatalf("demo join: %d %v", code, m)
+	}
+	if err := inst.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+func TestConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "crowdgate.yaml")
+	yaml := `rooms:
+  launch:
+    admit_per_minute: 900
+    session_seconds: 600
+    queue_opens_at: "2026-12-01T10:00:00Z"
+    sale_starts_at: "2026-12-01T10:30:00Z"
+    mode: random_prequeue
+  lobby:
+    passthrough: true
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inst := startServe(t, map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_CONFIG": path})
+	code, m := call(t, "GET", inst.base+"/admin/v1/rooms/launch", "", "Authorization", "Bearer tok")
+	if code != 200 || m["admit_per_minute"] != 900.0 || m["mode"] != "random_prequeue" || m["sale_starts_at"] != "2026-12-01T10:30:00Z" {
+		t.Fatalf("launch from config: %d %v", code, m)
+	}
+	if code, m := call(t, "GET", inst.base+"/admin/v1/rooms/lobby", "", "Authorization", "Bearer tok"); code != 200 || m["passthrough"] != true {
+		t.Fatalf("lobby from config: %d %v", code, m)
+	}
+
+	for _, bad := range []string{
+		"rooms: [1, 2]",
+		"rooms:\n  launch:\n    admit_per_minute: -5\n",
+		"rooms:\n  Launch: {}\n",
+		"rooms:\n  launch:\n    colour: red\n",
+		"events: {}\n",
+		"rooms:\n  launch:\n    queue_opens_at: \"2026-12-02T10:00:00Z\"\n    sale_starts_at: \"2026-12-01T10:00:00Z\"\n",
+		"\t: :",
+	} {
+		if _, err := loadConfig([]byte(bad)); err == nil {
+			t.Errorf("config %q was accepted", bad)
+		}
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"serve", "--route", "checkout=launch"},
+		{"serve", "--route", "/checkout=Launch"},
+		{"serve", "--log-level", "loud"},
+		{"serve", "--redis", "not a url"},
+		{"serve", "--signing-key", "/nonexistent.pem"},
+		{"serve", "extra"},
+		{"launch"},
+		{},
+	} {
+		err := run(context.Background(), args, func(string) string { return "" }, io.Discard, io.Discard)
+		if err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}

@@ -1,0 +1,47 @@
+package crowdgate_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDependenciesPointOneWay keeps the architecture of STYLE.md: cmd →
+// gateway → (ws, booking, admission) → queue → go-redis, and each
+// third-party package stays in the one package that owns its concern.
+func TestDependenciesPointOneWay(t *testing.T) {
+	const mod = "github.com/crowdgate/crowdgate/"
+	forbidden := map[string][]string{
+		"queue":     {mod + "admission", mod + "gateway", mod + "ws", mod + "booking", "github.com/labstack/echo", "github.com/gorilla/websocket"},
+		"admission": {mod + "gateway", mod + "ws", mod + "booking", "github.com/labstack/echo", "github.com/gorilla/websocket"},
+		"booking":   {mod + "gateway", mod + "ws", "github.com/labstack/echo", "github.com/gorilla/websocket"},
+		"ws":        {mod + "gateway", "github.com/labstack/echo"},
+	}
+	for pkg, bad := range forbidden {
+		out, err := exec.Command("go", "list", "-deps", "./"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, d := range deps {
+			for _, b := range bad {
+				if d == b || strings.HasPrefix(d, b+"/") {
+					t.Errorf("%s depends on %s", pkg, d)
+				}
+			}
+		}
+	}
+}
+
+// TestAdmissionKnowsNoHTTP: admission decides and signs; serving is gateway's.
+func TestAdmissionKnowsNoHTTP(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "./admission").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if strings.HasPrefix(imp, "net/http") {
+			t.Errorf("admission imports %s", imp)
+		}
+	}
+}
