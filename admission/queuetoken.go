@@ -1,12 +1,15 @@
 package admission
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"hash"
 	"io"
 	"strings"
+	"sync"
 )
 
 // Queue tokens prove a visitor's place in a room's line. They are checked on every status
@@ -44,14 +47,35 @@ func (k *Keyring) ParseQueueToken(room, token string) (queueID string, err error
 	return id, nil
 }
 
+// macs keeps keyed HMAC states: hmac.New hashes the key pads on every call,
+// which is most of the cost of a MAC this short. A pooled state is reused
+// only while the secret is the same.
+var macs sync.Pool
+
+type macState struct {
+	secret []byte
+	h      hash.Hash
+}
+
 func queueMAC(secret []byte, room, queueID string) string {
-	m := hmac.New(sha256.New, secret)
+	st, _ := macs.Get().(*macState)
+	if st == nil || !bytes.Equal(st.secret, secret) {
+		st = &macState{secret: bytes.Clone(secret), h: hmac.New(sha256.New, secret)}
+	}
+	st.h.Reset()
 	// The version prefix separates this use of the secret from any later one; NUL cannot
 	// occur in a queue id, so room and id cannot be shifted into each other.
-	io.WriteString(m, "q1\x00"+room+"\x00"+queueID)
+	io.WriteString(st.h, "q1\x00")
+	io.WriteString(st.h, room)
+	io.WriteString(st.h, "\x00")
+	io.WriteString(st.h, queueID)
 	var sum [sha256.Size]byte
+	st.h.Sum(sum[:0])
+	macs.Put(st)
 	// 17 bytes encode to 23 characters whose first 22 are all MAC bits.
-	return base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:17])[:queueMACChars]
+	var enc [23]byte
+	base64.RawURLEncoding.Encode(enc[:], sum[:17])
+	return string(enc[:queueMACChars])
 }
 
 func validQueueID(id string) bool {

@@ -19,6 +19,12 @@ const maxBody = 64 << 10
 // allowEmpty, else it is an error.
 func decodeJSON(c echo.Context, v any, allowEmpty bool) error {
 	r := c.Request()
+	if r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+		if allowEmpty {
+			return nil
+		}
+		return invalid("a JSON body is required")
+	}
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, maxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -34,15 +40,16 @@ func decodeJSON(c echo.Context, v any, allowEmpty bool) error {
 }
 
 func bodyError(err error, allowEmpty bool) error {
-	var maxErr *http.MaxBytesError
-	var typeErr *json.UnmarshalTypeError
-	var synErr *json.SyntaxError
-	switch {
-	case errors.Is(err, io.EOF):
+	if errors.Is(err, io.EOF) {
 		if allowEmpty {
 			return nil
 		}
 		return invalid("a JSON body is required")
+	}
+	var maxErr *http.MaxBytesError
+	var typeErr *json.UnmarshalTypeError
+	var synErr *json.SyntaxError
+	switch {
 	case errors.As(err, &maxErr):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Message: "the body is over 64 KiB"}
 	case errors.As(err, &typeErr):

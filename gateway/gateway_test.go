@@ -37,6 +37,7 @@ func newStack(t testing.TB, routes ...string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(store.Close)
 	keys, err := admission.NewKeyring(context.Background(), store, admission.KeyringConfig{})
 	if err != nil {
 		t.Fatal(err)

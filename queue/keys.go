@@ -1,6 +1,10 @@
 package queue
 
-import "strconv"
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
 
 // roomKeys names every key of one room. The room is the hash tag, so all of a
 // room's keys live in one Redis Cluster slot and each script can touch them
@@ -10,7 +14,29 @@ type roomKeys struct {
 	prefix                                                              string
 }
 
+// keyCache holds the key names of rooms in use, so the hot path does not
+// build eleven strings per call. It is reset when it grows past keyCacheMax
+// (only ids that passed validation reach it, but their number is not bounded).
+var keyCache sync.Map
+
+const keyCacheMax = 10000
+
+var keyCacheLen atomic.Int64
+
 func keysFor(room string) roomKeys {
+	if k, ok := keyCache.Load(room); ok {
+		return k.(roomKeys)
+	}
+	k := makeKeys(room)
+	if keyCacheLen.Add(1) > keyCacheMax {
+		keyCache.Clear()
+		keyCacheLen.Store(0)
+	}
+	keyCache.Store(room, k)
+	return k
+}
+
+func makeKeys(room string) roomKeys {
 	p := "cg:{" + room + "}:"
 	return roomKeys{
 		prefix:     p,

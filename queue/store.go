@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -38,6 +39,9 @@ type Config struct {
 	LogLength int
 	// SweepStep is how many waiters one sweep call inspects. Default 2000.
 	SweepStep int
+	// Pipelines is how many pipelines of joins and status reads may be in
+	// flight to Redis at once (see batcher). Default 4.
+	Pipelines int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -52,6 +56,9 @@ func (c *Config) setDefaults() {
 	if c.SweepStep <= 0 {
 		c.SweepStep = 2000
 	}
+	if c.Pipelines <= 0 {
+		c.Pipelines = 2
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -65,6 +72,8 @@ type Store struct {
 	rdb     redis.UniversalClient
 	cfg     Config
 	scripts *scripts
+	batch   *batcher
+	closing sync.Once
 }
 
 // NewStore returns a Store over rdb.
@@ -74,8 +83,12 @@ func NewStore(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{rdb: rdb, cfg: cfg, scripts: s}, nil
+	return &Store{rdb: rdb, cfg: cfg, scripts: s, batch: newBatcher(rdb, cfg.Pipelines, 128)}, nil
 }
+
+// Close stops the Store's pipelining workers. It does not close the Redis
+// client, which the caller owns.
+func (s *Store) Close() { s.closing.Do(s.batch.close) }
 
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
@@ -109,7 +122,7 @@ func (s *Store) place(ctx context.Context, room, id string, create bool) (Place,
 	k := keysFor(room)
 	now := s.cfg.Now()
 	epoch, ttl := s.epoch(now)
-	res, err := s.scripts.join.Run(ctx, s.rdb,
+	res, err := s.batch.run(ctx, s.scripts.join,
 		[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epoch), k.stats, k.rate},
 		now.UnixMilli(), id, ttl, flag(create)).Slice()
 	if err != nil {

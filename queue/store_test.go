@@ -58,6 +58,7 @@ func mustStore(t *testing.T, rdb redis.UniversalClient, clk *clock) *queue.Store
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(s.Close)
 	return s
 }
 
@@ -380,6 +381,7 @@ func TestSweepIsStepped(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(s.Close)
 		mustRoom(t, s, queue.Room{Name: "r"})
 		for range 50 {
 			mustJoin(t, s, "r", "")
@@ -496,6 +498,55 @@ func TestKeyring(t *testing.T) {
 		}
 		if doc, _ := s.GetKeyring(ctx); string(doc) != "three" {
 			t.Fatalf("after swap: %q", doc)
+		}
+	})
+}
+
+// TestConcurrentJoins: a surge of simultaneous joins (pipelined together)
+// gives every caller exactly one place, and the places are 1..N.
+func TestConcurrentJoins(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		s := mustStore(t, rdb, newClock())
+		mustRoom(t, s, queue.Room{Name: "r"})
+		const n = 500
+		places := make([]queue.Place, n)
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p, err := s.Join(ctx, "r", "")
+				if err != nil {
+					errs <- err
+				}
+				places[i] = p
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		ids, positions := map[string]bool{}, map[int64]bool{}
+		for _, p := range places {
+			ids[p.ID], positions[p.Position] = true, true
+		}
+		if len(ids) != n || len(positions) != n {
+			t.Fatalf("%d joins gave %d ids and %d positions", n, len(ids), len(positions))
+		}
+		for i := int64(1); i <= n; i++ {
+			if !positions[i] {
+				t.Fatalf("position %d missing", i)
+			}
+		}
+		// After a SCRIPT FLUSH (or a failover) the scripts load again.
+		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Skipf("SCRIPT FLUSH: %v", err)
+		}
+		if p := mustJoin(t, s, "r", ""); p.Position != n+1 {
+			t.Fatalf("after SCRIPT FLUSH: %+v", p)
 		}
 	})
 }

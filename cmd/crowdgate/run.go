@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"strings"
@@ -60,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // options are serve's settings, from flags over environment over defaults.
 type options struct {
 	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
-	publicURL, logLevel, logFormat                                              string
+	publicURL, logLevel, logFormat, debugAddr                                   string
 	routes                                                                      multiFlag
 	grace, drain                                                                time.Duration
 	demo                                                                        bool
@@ -101,6 +103,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.logFormat, "log-format", env("CROWDGATE_LOG_FORMAT", "json"), "json or text (CROWDGATE_LOG_FORMAT)")
 	fs.DurationVar(&o.grace, "grace", envDur("CROWDGATE_GRACE", time.Minute), "how long a silent waiter keeps their place (CROWDGATE_GRACE)")
 	fs.DurationVar(&o.drain, "drain", envDur("CROWDGATE_DRAIN", 10*time.Second), "how long shutdown waits for in-flight requests (CROWDGATE_DRAIN)")
+	fs.StringVar(&o.debugAddr, "debug-addr", env("CROWDGATE_DEBUG_ADDR", ""), "if set, serve Go profiling (/debug/pprof/) on this separate address; keep it private (CROWDGATE_DEBUG_ADDR)")
 	fs.BoolVar(&o.demo, "demo", getenv("CROWDGATE_DEMO") == "1", "create a demo room and print how to use it (CROWDGATE_DEMO=1)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -206,6 +209,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err = store.Ping(pingCtx)
 	cancel()
@@ -260,6 +264,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("crowdgate listening", "addr", ln.Addr().String(), "version", version, "routes", len(routes))
 
 	g, gctx := errgroup.WithContext(ctx)
+	if o.debugAddr != "" {
+		g.Go(func() error { return serveDebug(gctx, o.debugAddr, log) })
+	}
 	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, ln, o.drain) })
 	err = g.Wait()
@@ -317,4 +324,23 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
+}
+
+// serveDebug serves the Go profiler on its own listener, never on the public one.
+func serveDebug(ctx context.Context, addr string, log *slog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	log.Info("profiling", "addr", addr)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("--debug-addr: %w", err)
+	}
+	return nil
 }
