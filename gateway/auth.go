@@ -31,7 +31,7 @@ func (s *Server) check(c echo.Context) error {
 	if uri == "" && c.Param("*") != "" {
 		uri = "/" + c.Param("*") // Envoy's path_prefix form: /auth/v1/check/<original path>
 	}
-	room := c.QueryParam("room")
+	room := queryRoom(r.URL.RawQuery)
 	if room != "" {
 		if !queue.ValidID(room) {
 			return invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
@@ -52,8 +52,9 @@ func (s *Server) check(c echo.Context) error {
 	if token != "" {
 		if p, err := s.passes.Verify(token, room); err == nil {
 			s.checks.WithLabelValues("allowed").Inc()
-			c.Response().Header().Set("X-Crowdgate-Room", room)
-			c.Response().Header().Set("X-Crowdgate-Queue-Id", p.Subject)
+			h := c.Response().Header()
+			h["X-Crowdgate-Room"] = []string{room} // canonical already: skip the canonicalizing Set
+			h["X-Crowdgate-Queue-Id"] = []string{p.Subject}
 			return c.NoContent(http.StatusOK)
 		}
 	}
@@ -94,4 +95,20 @@ func (s *Server) publicBase(r *http.Request) string {
 		host = "localhost"
 	}
 	return scheme + "://" + host
+}
+
+// queryRoom returns the room= parameter of a raw query without building the
+// whole query map: the check is on every request of an admitted visitor.
+func queryRoom(raw string) string {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		if v, ok := strings.CutPrefix(kv, "room="); ok {
+			if strings.ContainsAny(v, "%+") {
+				v, _ = url.QueryUnescape(v)
+			}
+			return v
+		}
+	}
+	return ""
 }

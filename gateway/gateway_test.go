@@ -474,7 +474,7 @@ func TestHealthAndKeys(t *testing.T) {
 	if keys, _ := s.do("GET", "/.well-known/jwks.json", "").json(t)["keys"].([]any); len(keys) != 2 {
 		t.Fatalf("after rotation the JWKS has %d keys, want 2", len(keys))
 	}
-	if r := s.do("GET", "/metrics", ""); r.status != 200 || !strings.Contains(string(r.body), "crowdgate_http_requests_total") {
+	if r := s.do("GET", "/metrics", ""); r.status != 200 || !strings.Contains(string(r.body), "crowdgate_http_request_duration_seconds_count") {
 		t.Fatalf("metrics: %d", r.status)
 	}
 	if !s.redis.Real {

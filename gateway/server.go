@@ -10,8 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,9 +72,10 @@ type Server struct {
 	reqSeq    atomic.Uint64
 	reqPrefix string
 
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	checks   *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	observersMu sync.RWMutex
+	observers   map[routeCode]prometheus.Observer
+	checks      *prometheus.CounterVec
 }
 
 // New returns a Server over the admission controller and keyring.
@@ -106,19 +107,17 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 		log:       cfg.Logger,
 		admin:     newAdminGuard(cfg.AdminToken, cfg.Now),
 		reqPrefix: hex.EncodeToString(prefix[:]),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crowdgate_http_requests_total", Help: "HTTP requests by route and status.",
-		}, []string{"route", "method", "code"}),
+		observers: map[routeCode]prometheus.Observer{},
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "crowdgate_http_request_duration_seconds",
-			Help:    "HTTP request latency by route.",
+			Help:    "HTTP request latency by route and status; its _count counts requests.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"route"}),
+		}, []string{"route", "code"}),
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_forward_auth_total", Help: "Forward-auth answers by result.",
 		}, []string{"result"}),
 	}
-	for _, m := range []prometheus.Collector{s.requests, s.latency, s.checks} {
+	for _, m := range []prometheus.Collector{s.latency, s.checks} {
 		if err := cfg.Registry.Register(m); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -190,18 +189,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	return nil
 }
 
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // observe gives every request an id (kept from X-Request-Id when sane),
-// times it, counts it, and logs it when it failed.
+// times it, and logs it when it failed.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !requestIDPattern.MatchString(id) {
+		if !validRequestID(id) {
 			id = s.reqPrefix + "-" + strconv.FormatUint(s.reqSeq.Add(1), 36)
 		}
-		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		c.Response().Header()[echo.HeaderXRequestID] = []string{id}
 		err := next(c)
 		if err != nil {
 			c.Error(err)
@@ -211,13 +209,50 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			route = "unmatched"
 		}
 		code := c.Response().Status
-		s.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(code)).Inc()
-		s.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		s.observer(route, code).Observe(time.Since(start).Seconds())
 		if code >= 500 {
 			s.log.Warn("request", "request_id", id, "method", c.Request().Method, "route", route, "status", code, "duration", time.Since(start))
 		}
 		return nil
 	}
+}
+
+// routeCode keys the latency histogram's children.
+type routeCode struct {
+	route string
+	code  int
+}
+
+// observer returns the histogram child of (route, code), resolving its
+// labels once: label hashing was a visible share of a forward-auth check.
+func (s *Server) observer(route string, code int) prometheus.Observer {
+	k := routeCode{route, code}
+	s.observersMu.RLock()
+	o, ok := s.observers[k]
+	s.observersMu.RUnlock()
+	if ok {
+		return o
+	}
+	o = s.latency.WithLabelValues(route, strconv.Itoa(code))
+	s.observersMu.Lock()
+	s.observers[k] = o
+	s.observersMu.Unlock()
+	return o
+}
+
+// validRequestID accepts a caller's request id of 1 to 64 characters from
+// [A-Za-z0-9._-], so it can be logged and echoed safely.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Server) healthz(c echo.Context) error {

@@ -1,0 +1,54 @@
+package gateway_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// BenchmarkForwardAuthHandler is the cost of one forward-auth check of an
+// admitted visitor inside the gateway, without the network: routing,
+// middleware, the verified-token cache and the response.
+func BenchmarkForwardAuthHandler(b *testing.B) {
+	s := newStack(b)
+	s.putRoom("launch", `{"passthrough": true}`)
+	at := s.do("POST", "/api/v1/rooms/launch/join", "").json(b)["admission_token"].(string)
+	h := s.srv.Config.Handler
+	req := httptest.NewRequest("GET", "/auth/v1/check?room=launch", nil)
+	req.Header.Set("Authorization", "Bearer "+at)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d", w.Code)
+			}
+		}
+	})
+}
+
+// BenchmarkJoinHandler is the cost of one new join inside the gateway,
+// Redis round trip included (a private redis-server on a unix socket).
+func BenchmarkJoinHandler(b *testing.B) {
+	s := newStack(b)
+	s.putRoom("launch", `{"admit_per_minute": 0, "session_seconds": 900}`)
+	h := s.srv.Config.Handler
+	b.SetParallelism(32) // many joins in flight, as in a surge
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req := httptest.NewRequest("POST", "/api/v1/rooms/launch/join", nil)
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			if w.Code != http.StatusOK {
+				b.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "joins/s")
+}
