@@ -189,7 +189,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	return nil
 }
 
-
 // observe gives every request an id (kept from X-Request-Id when sane),
 // times it, and logs it when it failed.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
