@@ -129,15 +129,20 @@ func (o *optTime) UnmarshalJSON(b []byte) error {
 // roomBody is the organizer's room document in PUT and PATCH. Absent fields
 // keep their value on PATCH and take the default on PUT.
 type roomBody struct {
-	AdmitPerMinute *int    `json:"admit_per_minute"`
-	MaxActive      *int64  `json:"max_active"`
-	SessionSeconds *int    `json:"session_seconds"`
-	QueueOpensAt   optTime `json:"queue_opens_at"`
-	SaleStartsAt   optTime `json:"sale_starts_at"`
-	Mode           *string `json:"mode"`
-	Paused         *bool   `json:"paused"`
-	Passthrough    *bool   `json:"passthrough"`
-	Closed         *bool   `json:"closed"`
+	AdmitPerMinute  *int    `json:"admit_per_minute"`
+	MaxActive       *int64  `json:"max_active"`
+	SessionSeconds  *int    `json:"session_seconds"`
+	QueueOpensAt    optTime `json:"queue_opens_at"`
+	SaleStartsAt    optTime `json:"sale_starts_at"`
+	Mode            *string `json:"mode"`
+	Paused          *bool   `json:"paused"`
+	Passthrough     *bool   `json:"passthrough"`
+	Closed          *bool   `json:"closed"`
+	Title           *string `json:"title"`
+	Message         *string `json:"message"`
+	PrimaryColor    *string `json:"primary_color"`
+	BackgroundColor *string `json:"background_color"`
+	Language        *string `json:"language"`
 }
 
 func (b roomBody) apply(r queue.Room) queue.Room {
@@ -157,8 +162,13 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 	if b.SaleStartsAt.set {
 		r.SaleStartsAt = b.SaleStartsAt.t
 	}
-	if b.Mode != nil {
-		r.Mode = *b.Mode
+	for _, f := range []struct {
+		dst *string
+		src *string
+	}{{&r.Mode, b.Mode}, {&r.Title, b.Title}, {&r.Message, b.Message}, {&r.PrimaryColor, b.PrimaryColor}, {&r.BackgroundColor, b.BackgroundColor}, {&r.Language, b.Language}} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
 	}
 	for _, f := range []struct {
 		dst *bool
@@ -173,19 +183,24 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 
 // roomJSON is a room as organizers read it.
 type roomJSON struct {
-	Room           string     `json:"room"`
-	AdmitPerMinute int        `json:"admit_per_minute"`
-	MaxActive      int64      `json:"max_active"`
-	SessionSeconds int        `json:"session_seconds"`
-	QueueOpensAt   *time.Time `json:"queue_opens_at"`
-	SaleStartsAt   *time.Time `json:"sale_starts_at"`
-	Mode           string     `json:"mode"`
-	Paused         bool       `json:"paused"`
-	Passthrough    bool       `json:"passthrough"`
-	Closed         bool       `json:"closed"`
-	CreatedAt      time.Time  `json:"created_at"`
-	UpdatedAt      time.Time  `json:"updated_at"`
-	Stats          *statsJSON `json:"stats,omitempty"`
+	Room            string     `json:"room"`
+	AdmitPerMinute  int        `json:"admit_per_minute"`
+	MaxActive       int64      `json:"max_active"`
+	SessionSeconds  int        `json:"session_seconds"`
+	QueueOpensAt    *time.Time `json:"queue_opens_at"`
+	SaleStartsAt    *time.Time `json:"sale_starts_at"`
+	Mode            string     `json:"mode"`
+	Paused          bool       `json:"paused"`
+	Passthrough     bool       `json:"passthrough"`
+	Closed          bool       `json:"closed"`
+	Title           string     `json:"title"`
+	Message         string     `json:"message"`
+	PrimaryColor    string     `json:"primary_color"`
+	BackgroundColor string     `json:"background_color"`
+	Language        string     `json:"language"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
+	Stats           *statsJSON `json:"stats,omitempty"`
 }
 
 type statsJSON struct {
@@ -210,7 +225,9 @@ func toRoomJSON(r queue.Room) roomJSON {
 	return roomJSON{
 		Room: r.Name, AdmitPerMinute: r.AdmitPerMinute, MaxActive: r.MaxActive, SessionSeconds: r.SessionSeconds,
 		QueueOpensAt: opt(r.QueueOpensAt), SaleStartsAt: opt(r.SaleStartsAt), Mode: r.Mode,
-		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed,
+		Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 

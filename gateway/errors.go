@@ -33,10 +33,6 @@ func unauthorized(msg string) error {
 	return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
 }
 
-func notFound(msg string) error {
-	return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: msg}
-}
-
 // errorBody is the contract's error shape.
 type errorBody struct {
 	Error struct {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Admission modes.
@@ -41,8 +43,16 @@ type Room struct {
 	Paused         bool   // nobody is admitted; waiters keep their place
 	Passthrough    bool   // everyone is admitted on arrival
 	Closed         bool   // the sale is over; no new places
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+
+	// Appearance of the waiting-room page.
+	Title           string // heading; default: the room id
+	Message         string // organizer's note under the heading
+	PrimaryColor    string // #rrggbb: buttons, progress bar
+	BackgroundColor string // #rrggbb
+	Language        string // default language of the page: "en" or "hi"
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // WithDefaults returns r with unset fields filled in.
@@ -52,6 +62,9 @@ func (r Room) WithDefaults() Room {
 	}
 	if r.Mode == "" {
 		r.Mode = ModeFIFO
+	}
+	if r.Language == "" {
+		r.Language = "en"
 	}
 	return r
 }
@@ -74,8 +87,34 @@ func (r Room) Validate() error {
 		return bad("sale_starts_at must not be before queue_opens_at")
 	case r.Mode == ModeRandomPrequeue && r.SaleStartsAt.IsZero():
 		return bad("mode %q needs sale_starts_at", ModeRandomPrequeue)
+	case utf8.RuneCountInString(r.Title) > 120 || !utf8.ValidString(r.Title):
+		return bad("title must be valid UTF-8 of at most 120 characters")
+	case utf8.RuneCountInString(r.Message) > 1000 || !utf8.ValidString(r.Message):
+		return bad("message must be valid UTF-8 of at most 1000 characters")
+	case !validColor(r.PrimaryColor) || !validColor(r.BackgroundColor):
+		return bad("colours must be #rrggbb")
+	case r.Language != "" && !Languages[r.Language]:
+		return bad("language must be one of en, hi")
 	}
 	return nil
+}
+
+// Languages the waiting-room page is translated into.
+var Languages = map[string]bool{"en": true, "hi": true}
+
+func validColor(c string) bool {
+	if c == "" {
+		return true
+	}
+	if len(c) != 7 || c[0] != '#' {
+		return false
+	}
+	for i := 1; i < 7; i++ {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", rune(c[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 // InPrequeue reports whether, at now, fans join the pre-queue: the queue is
@@ -96,6 +135,11 @@ func (r Room) fields() map[string]string {
 		"paused":      flag(r.Paused),
 		"passthrough": flag(r.Passthrough),
 		"closed":      flag(r.Closed),
+		"title":       r.Title,
+		"message":     r.Message,
+		"color":       r.PrimaryColor,
+		"bg":          r.BackgroundColor,
+		"lang":        r.Language,
 	}
 }
 
@@ -115,18 +159,23 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		return time.Time{}
 	}
 	r := Room{
-		Name:           name,
-		AdmitPerMinute: int(num("rate")),
-		MaxActive:      num("max_active"),
-		SessionSeconds: int(num("session")),
-		QueueOpensAt:   at("opens_ms"),
-		SaleStartsAt:   at("sale_ms"),
-		Mode:           h["mode"],
-		Paused:         h["paused"] == "1",
-		Passthrough:    h["passthrough"] == "1",
-		Closed:         h["closed"] == "1",
-		CreatedAt:      at("created_ms"),
-		UpdatedAt:      at("updated_ms"),
+		Name:            name,
+		AdmitPerMinute:  int(num("rate")),
+		MaxActive:       num("max_active"),
+		SessionSeconds:  int(num("session")),
+		QueueOpensAt:    at("opens_ms"),
+		SaleStartsAt:    at("sale_ms"),
+		Mode:            h["mode"],
+		Paused:          h["paused"] == "1",
+		Passthrough:     h["passthrough"] == "1",
+		Closed:          h["closed"] == "1",
+		Title:           h["title"],
+		Message:         h["message"],
+		PrimaryColor:    h["color"],
+		BackgroundColor: h["bg"],
+		Language:        h["lang"],
+		CreatedAt:       at("created_ms"),
+		UpdatedAt:       at("updated_ms"),
 	}
 	return r, err
 }
