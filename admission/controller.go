@@ -45,8 +45,10 @@ type Ticket struct {
 	QueueToken string
 	Status     string // StatusPrequeue, StatusWaiting, StatusAdmitted or StatusClosed
 	Position   int64  // people ahead + 1; 0 unless waiting
-	// ETA is the expected wait; negative when unknown (paused, or no rate).
-	ETA time.Duration
+	// ETA is the expected wait and its likely range (see Estimate).
+	ETA ETA
+	// AdmittedAt is when the admission was decided (millisecond precision).
+	AdmittedAt time.Time
 	// Admission and AdmissionToken are set when Status is StatusAdmitted.
 	Admission      Pass
 	AdmissionToken string
@@ -98,6 +100,43 @@ func (c *Config) setDefaults() {
 type roomState struct {
 	room  queue.Room
 	stats queue.Stats
+	at    time.Time // when stats were read
+	// Smoothed rates, per second, for Estimate.
+	admitRate, abandonRate float64
+	admitting              time.Duration // how long the rates have been sampled while admitting
+	warm                   bool          // admitting long enough for admitRate to be trusted
+}
+
+// rateTau is the time constant of the smoothed rates: long enough that an
+// ETA does not jump with each tick, short enough to follow a rate change
+// within a minute.
+const rateTau = 20 * time.Second
+
+// sample folds a new reading into the smoothed rates of prev.
+func (st roomState) sample(prev roomState, now time.Time) roomState {
+	st.at = now
+	st.admitRate, st.abandonRate, st.admitting = prev.admitRate, prev.abandonRate, prev.admitting
+	dt := now.Sub(prev.at)
+	if prev.at.IsZero() || dt <= 0 {
+		return st
+	}
+	admitting := !st.room.Paused && !st.room.Closed && !st.room.InPrequeue(now)
+	if !admitting {
+		st.admitting = 0
+		return st
+	}
+	alpha := 1 - math.Exp(-dt.Seconds()/rateTau.Seconds())
+	adm := float64(st.stats.AdmittedTotal-prev.stats.AdmittedTotal) / dt.Seconds()
+	ab := float64(st.stats.AbandonedTotal-prev.stats.AbandonedTotal) / dt.Seconds()
+	if prev.admitting == 0 {
+		st.admitRate, st.abandonRate = adm, ab
+	} else {
+		st.admitRate += alpha * (adm - st.admitRate)
+		st.abandonRate += alpha * (ab - st.abandonRate)
+	}
+	st.admitting += dt
+	st.warm = st.admitting >= 15*time.Second
+	return st
 }
 
 // Controller decides who gets in: it runs each room's admission decision on
@@ -210,7 +249,7 @@ func (c *Controller) refresh(ctx context.Context) error {
 		if err != nil && !errors.Is(err, queue.ErrRoomNotFound) {
 			return err
 		}
-		next[r.Name] = roomState{room: r, stats: st}
+		next[r.Name] = roomState{room: r, stats: st}.sample(old[r.Name], c.cfg.Now())
 		c.waiting.WithLabelValues(r.Name).Set(float64(st.Waiting))
 		c.active.WithLabelValues(r.Name).Set(float64(st.Active))
 	}
@@ -372,7 +411,7 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 	}
 	switch {
 	case errors.Is(err, queue.ErrClosed):
-		return Ticket{Room: name, Status: StatusClosed, ETA: -1}, nil
+		return Ticket{Room: name, Status: StatusClosed, ETA: unknownETA}, nil
 	case errors.Is(err, queue.ErrNotOpen):
 		return Ticket{}, &NotOpenError{OpensAt: room.QueueOpensAt}
 	case errors.Is(err, queue.ErrRoomNotFound):
@@ -385,19 +424,19 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 	now := c.cfg.Now()
 	switch {
 	case p.Admitted:
-		t.Status = StatusAdmitted
+		t.Status, t.AdmittedAt = StatusAdmitted, p.AdmittedAt
 		t.Admission = c.pass(name, p)
 		if t.AdmissionToken, err = c.keys.Sign(t.Admission); err != nil {
 			return Ticket{}, err
 		}
 	case p.RoomClosed || room.Closed:
-		t.Status, t.ETA = StatusClosed, -1
+		t.Status, t.ETA = StatusClosed, unknownETA
 	default:
 		t.Status, t.Position = StatusWaiting, p.Position
 		if room.InPrequeue(now) {
 			t.Status = StatusPrequeue
 		}
-		t.ETA = c.eta(room, p.Position, now)
+		t.ETA = c.Estimate(room, p.Position, now)
 	}
 	return t, nil
 }
@@ -416,25 +455,49 @@ func (c *Controller) pass(room string, p queue.Place) Pass {
 	}
 }
 
-// eta estimates the wait of the waiter at position: the time to the sale's
-// start, then position / rate. The rate is the room's configured one, or the
-// observed one when max_active holds admissions below it.
-func (c *Controller) eta(room queue.Room, position int64, now time.Time) time.Duration {
-	rate := float64(room.AdmitPerMinute)
-	if st, ok := (*c.rooms.Load())[room.Name]; ok && room.MaxActive > 0 && st.stats.AdmittedLastMinute > 0 {
-		rate = math.Min(rate, float64(st.stats.AdmittedLastMinute))
-	}
+// ETA is an expected wait with a range. All three are negative when the wait
+// is unknown (the room is paused, or admits nobody).
+type ETA struct {
+	Expected, Low, High time.Duration
+}
+
+var unknownETA = ETA{-1, -1, -1}
+
+// Estimate returns the wait of the waiter at position in room. The people
+// ahead leave by admission, at rate r, and by giving up, at rate a spread
+// over the line, so they drain at r + a·min(1, position/waiting):
+//
+//	expected = position / (r + a·min(1, position/waiting))
+//	low      = position / (1.2 · (r + a·min(1, position/waiting)))
+//	high     = position / (0.85 · r)
+//
+// r is the observed admission rate, smoothed (EWMA, 20 s time constant),
+// once the room has admitted for 15 s; before that the configured rate. The
+// time to sale_starts_at is added in the pre-queue.
+func (c *Controller) Estimate(room queue.Room, position int64, now time.Time) ETA {
 	if room.Passthrough {
-		return 0
+		return ETA{}
 	}
-	if room.Paused || rate <= 0 {
-		return -1
+	st := (*c.rooms.Load())[room.Name]
+	r := float64(room.AdmitPerMinute) / 60
+	if st.warm && st.admitRate > 0 {
+		r = st.admitRate
 	}
-	wait := time.Duration(math.Ceil(float64(position)*60/rate)) * time.Second
+	if room.Paused || r <= 0 {
+		return unknownETA
+	}
+	p := float64(position)
+	drain := r
+	if st.stats.Waiting > 0 {
+		drain += st.abandonRate * math.Min(1, p/float64(st.stats.Waiting))
+	}
+	secs := func(v float64) time.Duration { return time.Duration(math.Ceil(v)) * time.Second }
+	e := ETA{Expected: secs(p / drain), Low: secs(p / (1.2 * drain)), High: secs(p / (0.85 * r))}
 	if room.InPrequeue(now) {
-		wait += room.SaleStartsAt.Sub(now).Round(time.Second)
+		until := room.SaleStartsAt.Sub(now).Round(time.Second)
+		e.Expected, e.Low, e.High = e.Expected+until, e.Low+until, e.High+until
 	}
-	return wait
+	return e
 }
 
 // Store returns the store the controller decides over.

@@ -24,6 +24,8 @@ type ticketJSON struct {
 	Status         string     `json:"status"`
 	Position       int64      `json:"position"`
 	ETASeconds     int64      `json:"eta_seconds"`
+	ETALowSeconds  int64      `json:"eta_low_seconds"`
+	ETAHighSeconds int64      `json:"eta_high_seconds"`
 	QueueID        string     `json:"queue_id,omitempty"`
 	QueueToken     string     `json:"queue_token,omitempty"`
 	AdmissionToken string     `json:"admission_token,omitempty"`
@@ -35,11 +37,7 @@ func toTicketJSON(t admission.Ticket) ticketJSON {
 		Room: t.Room, Status: t.Status, Position: t.Position, QueueID: t.QueueID,
 		QueueToken: t.QueueToken, AdmissionToken: t.AdmissionToken,
 	}
-	if t.ETA < 0 {
-		out.ETASeconds = -1
-	} else {
-		out.ETASeconds = int64(t.ETA / time.Second)
-	}
+	out.ETASeconds, out.ETALowSeconds, out.ETAHighSeconds = seconds(t.ETA.Expected), seconds(t.ETA.Low), seconds(t.ETA.High)
 	if t.Status == admission.StatusAdmitted {
 		exp := t.Admission.Expires.UTC()
 		out.ExpiresAt = &exp
@@ -138,4 +136,12 @@ func (s *Server) secure(r *http.Request) bool {
 		return s.cfg.PublicURL.Scheme == "https"
 	}
 	return r.TLS != nil
+}
+
+// seconds is a duration in whole seconds, -1 for unknown (negative).
+func seconds(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return int64(d / time.Second)
 }

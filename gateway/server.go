@@ -141,6 +141,9 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
 	e.GET("/.well-known/jwks.json", s.jwks)
 
+	s.pageRoutes(e)
+	s.wsRoutes(e)
+
 	e.Any("/auth/v1/check", s.check)
 	e.Any("/auth/v1/check/*", s.check) // Envoy ext_authz appends the original path
 

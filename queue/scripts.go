@@ -14,7 +14,7 @@ var scriptFS embed.FS
 // runs them with EVALSHA and falls back to EVAL once per connection after a
 // SCRIPT FLUSH or a failover, so callers never see NOSCRIPT.
 type scripts struct {
-	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring *redis.Script
+	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot *redis.Script
 }
 
 func loadScripts() (*scripts, error) {
@@ -39,6 +39,7 @@ func loadScripts() (*scripts, error) {
 		putRoom:   load("putroom"),
 		patchRoom: load("patchroom"),
 		keyring:   load("keyring"),
+		snapshot:  load("snapshot"),
 	}
 	return s, err
 }

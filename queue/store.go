@@ -131,8 +131,8 @@ func (s *Store) place(ctx context.Context, room, id string, create bool) (Place,
 	now := s.cfg.Now()
 	epoch, ttl := s.epoch(now)
 	res, err := s.batch.run(ctx, s.scripts.join,
-		[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epoch), k.stats, k.rate},
-		now.UnixMilli(), id, ttl, flag(create)).Slice()
+		[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epoch), k.stats, k.rate, k.log},
+		now.UnixMilli(), id, ttl, flag(create), s.cfg.LogLength).Slice()
 	if err != nil {
 		return Place{}, fmt.Errorf("queue: join %s: %w", room, err)
 	}
@@ -168,7 +168,7 @@ func (s *Store) place(ctx context.Context, room, id string, create bool) (Place,
 // max_active slot). Leaving twice is not an error.
 func (s *Store) Leave(ctx context.Context, room, id string) error {
 	k := keysFor(room)
-	err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log}, id, s.cfg.LogLength).Err()
+	err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log, k.stats}, id, s.cfg.LogLength).Err()
 	if err != nil {
 		return fmt.Errorf("queue: leave %s: %w", room, err)
 	}

@@ -59,5 +59,5 @@ redis.call('HINCRBY', KEYS[6], 'admitted_total', n)
 local head = popped[#popped]
 redis.call('HSET', KEYS[6], 'head', head)
 count_admissions(KEYS[7], now, n)
-redis.call('XADD', KEYS[8], 'MAXLEN', '~', ARGV[3], '*', 'h', head)
+log_append(KEYS[6], KEYS[8], ARGV[3], 'h', head)
 return ids

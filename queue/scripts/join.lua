@@ -1,8 +1,8 @@
 -- join: find the caller's place, or (ARGV[4] == '1') make a new one.
 -- KEYS: 1 cfg, 2 line, 3 seq, 4 active, 5 admitted-at, 6 heartbeat bitmap
---       (this epoch), 7 stats, 8 rate ring
+--       (this epoch), 7 stats, 8 rate ring, 9 log
 -- ARGV: 1 now (ms), 2 queue id from the caller's token or '', 3 heartbeat
---       bitmap ttl (s), 4 '1' to create a place when there is none
+--       bitmap ttl (s), 4 '1' to create a place when there is none, 5 log length
 -- Returns {kind, id, a, b, closed}:
 --   'w' waiting: a = position;  'a' admitted: a = expires (ms), b = admitted at (ms)
 --   'c' closed (no place made); 'e' queue not open yet; 'n' no such place
@@ -39,6 +39,8 @@ if cfg[3] == '1' then
   redis.call('HSET', KEYS[5], id, now)
   redis.call('HINCRBY', KEYS[7], 'admitted_total', 1)
   count_admissions(KEYS[8], now, 1)
+  -- The sequence number never joined the line: trackers must count it gone.
+  log_append(KEYS[7], KEYS[9], ARGV[5], 'r', seq)
   return {'a', id, exp, now, 0}
 end
 redis.call('ZADD', KEYS[2], seq, id)

@@ -27,3 +27,10 @@ local function count_admissions(key, now_ms, n)
   end
   redis.call('HSET', key, field, string.format('%d:%d', sec, c + n))
 end
+
+-- log_append adds one entry to the room's position log, numbered from the
+-- stats hash so a reader can tell when it missed entries to trimming.
+local function log_append(stats, log, maxlen, kind, value)
+  local n = redis.call('HINCRBY', stats, 'logn', 1)
+  redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'n', n, kind, value)
+end

@@ -24,7 +24,7 @@ end
 if #dead > 0 then
   redis.call('ZREM', KEYS[1], unpack(dead))
   redis.call('HINCRBY', KEYS[6], 'abandoned_total', #dead)
-  redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[3], '*', 'r', table.concat(scores, ' '))
+  log_append(KEYS[6], KEYS[7], ARGV[3], 'r', table.concat(scores, ' '))
 end
 local done = #batch < 2 * tonumber(ARGV[2])
 if done then
