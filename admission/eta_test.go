@@ -39,7 +39,7 @@ func TestEstimate(t *testing.T) {
 		}
 		st = roomState{room: room, stats: queue.Stats{AdmittedTotal: admitted, AbandonedTotal: abandoned, Waiting: 1000}}.sample(st, at)
 	}
-	if !st.warm || st.admitRate < 4.5 || st.admitRate > 5.5 || st.abandonRate < 0.8 || st.abandonRate > 1.2 {
+	if !st.warm || st.admitRate < 4.5 || st.admitRate > 5.5 || st.abandonRate < 0.6 || st.abandonRate > 1.4 {
 		t.Fatalf("smoothed rates %+v", st)
 	}
 	c.rooms.Store(&map[string]roomState{"r": st})
