@@ -13,6 +13,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/queue"
+	"github.com/crowdgate/crowdgate/ws"
 )
 
 // apiError is an error with its place in the contract: status, code, text.
@@ -66,6 +67,12 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
 	case errors.Is(err, admission.ErrRotateFileKey):
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: "the signing key comes from a file: rotate by replacing the file"}
+	case errors.Is(err, ws.ErrTooMany):
+		return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many open sockets from this address", RetryAfter: 5}
+	case errors.Is(err, ws.ErrShuttingDown):
+		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "restarting; reconnect shortly", RetryAfter: 2}
+	case errors.Is(err, ws.ErrOrigin):
+		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "WebSockets are accepted from this site's own pages only"}
 	case errors.As(err, &typeErr):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "field " + typeErr.Field + ": wrong type"}
 	case errors.As(err, &he):

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/ws"
 )
 
 // Config configures a Server.
@@ -34,6 +35,8 @@ type Config struct {
 	Routes Routes
 	// Ready reports whether the store answers (/readyz).
 	Ready func(context.Context) error
+	// Sockets serves the fans' WebSocket; without it the route is absent.
+	Sockets *ws.Hub
 	// PassCacheSize bounds the verified-token cache. Default 100000.
 	PassCacheSize int
 	// Logger receives one line per failed request; default discards.

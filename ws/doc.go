@@ -1,9 +1,22 @@
 // Package ws pushes each waiter's place live over WebSocket and is the only
-// package that imports gorilla/websocket: a hub per gateway instance that
-// follows each room's position log (see queue/doc.go) with a constant number
-// of Redis commands per tick and computes every local waiter's position in
-// memory; one reader and one writer per connection with deadlines and
-// pings; bounded send buffers; slow clients dropped.
+// server-side importer of gorilla/websocket.
 //
-// It is being built (issue 3); this file marks its place in the layout.
+// A Hub holds this instance's waiting sockets, grouped by room and by place
+// (a place may have several tabs). Every tick it syncs each room's
+// queue.Tracker (one XREAD per room, whatever the number of waiters),
+// computes every local waiter's position in memory, and queues a frame where
+// the position changed or MinUpdate has passed. Waiters whose score has left
+// the line are resolved with one status read each (pipelined): the admitted
+// get their token, the rest are told the place is gone. Connected waiters'
+// places are kept alive with one heartbeat call per 1000 waiters per
+// Heartbeat period. Frames that many sockets share (a room closing) are
+// encoded once as a PreparedMessage.
+//
+// Concurrency: each socket has exactly one reader goroutine (pongs, close,
+// the read limit) and no writer goroutine of its own: writes go through a
+// fixed pool of writers from a bounded per-socket queue, one writer at a time
+// per socket. A socket whose queue overflows is dropped as slow (close 1013;
+// it reconnects). On shutdown every socket gets close 1012 (reconnect).
+//
+// ws imports admission and queue; it never imports gateway.
 package ws

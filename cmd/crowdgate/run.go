@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/queue"
+	"github.com/crowdgate/crowdgate/ws"
 )
 
 const usage = `Crowdgate: a fair virtual waiting room and admission gateway.
@@ -65,6 +67,7 @@ type options struct {
 	publicURL, logLevel, logFormat, debugAddr                                   string
 	routes                                                                      multiFlag
 	grace, drain                                                                time.Duration
+	wsPerIP                                                                     int
 	demo                                                                        bool
 }
 
@@ -90,6 +93,12 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		}
 		return def
 	}
+	envInt := func(name string, def int) int {
+		if n, err := strconv.Atoi(getenv(name)); err == nil {
+			return n
+		}
+		return def
+	}
 	fs.StringVar(&o.addr, "addr", env("CROWDGATE_ADDR", "127.0.0.1:8080"), "listen address (CROWDGATE_ADDR)")
 	fs.StringVar(&o.redisURL, "redis", env("CROWDGATE_REDIS_URL", ""), "redis:// or rediss:// URL, or host:port,host:port for Redis Cluster; empty = embedded single-process store (CROWDGATE_REDIS_URL)")
 	fs.StringVar(&o.adminToken, "admin-token", env("CROWDGATE_ADMIN_TOKEN", ""), "bearer token for /admin/*; empty = generate one and print it (CROWDGATE_ADMIN_TOKEN)")
@@ -104,6 +113,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.grace, "grace", envDur("CROWDGATE_GRACE", time.Minute), "how long a silent waiter keeps their place (CROWDGATE_GRACE)")
 	fs.DurationVar(&o.drain, "drain", envDur("CROWDGATE_DRAIN", 10*time.Second), "how long shutdown waits for in-flight requests (CROWDGATE_DRAIN)")
 	fs.StringVar(&o.debugAddr, "debug-addr", env("CROWDGATE_DEBUG_ADDR", ""), "if set, serve Go profiling (/debug/pprof/) on this separate address; keep it private (CROWDGATE_DEBUG_ADDR)")
+	fs.IntVar(&o.wsPerIP, "ws-max-per-ip", envInt("CROWDGATE_WS_MAX_PER_IP", 64), "concurrent WebSockets allowed from one address (CROWDGATE_WS_MAX_PER_IP)")
 	fs.BoolVar(&o.demo, "demo", getenv("CROWDGATE_DEMO") == "1", "create a demo room and print how to use it (CROWDGATE_DEMO=1)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -240,7 +250,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		o.adminToken = randomToken()
 		fmt.Fprintf(stdout, "admin token (generated, shown once): %s\n", o.adminToken)
 	}
+	hub, err := ws.New(ctl, store, ws.Config{Logger: log, Registerer: reg, MaxPerIP: o.wsPerIP, Heartbeat: o.grace / 3})
+	if err != nil {
+		return err
+	}
 	srv, err := gateway.New(gateway.Config{
+		Sockets:    hub,
 		AdminToken: o.adminToken,
 		PublicURL:  public,
 		Routes:     routes,
@@ -268,6 +283,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		g.Go(func() error { return serveDebug(gctx, o.debugAddr, log) })
 	}
 	g.Go(func() error { return ctl.Run(gctx) })
+	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, ln, o.drain) })
 	err = g.Wait()
 	log.Info("crowdgate stopped")

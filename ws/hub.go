@@ -1,0 +1,644 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// Errors Serve returns before upgrading; the gateway maps them to HTTP.
+var (
+	ErrShuttingDown = errors.New("ws: shutting down")
+	ErrTooMany      = errors.New("ws: too many sockets from this address")
+	ErrOrigin       = errors.New("ws: cross-site WebSocket refused")
+)
+
+// Close codes the hub sends.
+const (
+	CloseReconnect = websocket.CloseServiceRestart // 1012: the server restarts; reconnect with backoff
+	CloseSlow      = websocket.CloseTryAgainLater  // 1013: dropped as too slow; reconnect
+)
+
+// Config tunes a Hub. The zero value is usable.
+type Config struct {
+	Tick      time.Duration // how often positions are recomputed and sent; default 200 ms
+	MinUpdate time.Duration // a position is re-sent at least this often; default 5 s
+	PingEvery time.Duration // default 25 s
+	PongWait  time.Duration // a socket silent this long (no pong) is dead; default 60 s
+	WriteWait time.Duration // deadline of one write; default 5 s
+	SendQueue int           // frames a socket may have queued before it is dropped as slow; default 16
+	Writers   int           // writer pool size; default 64
+	// MaxPerIP caps concurrent sockets from one address (a tab per family
+	// member, not a flood); 0 means 64.
+	MaxPerIP int
+	// Heartbeat is how often the places of connected waiters are marked
+	// alive in the store; keep it well under the queue's grace. Default 20 s.
+	Heartbeat time.Duration
+	// Origins are the hosts (host[:port]) a browser may open sockets from,
+	// besides the request's own Host: a cookie-carrying cross-site socket
+	// would otherwise read someone's place.
+	Origins    []string
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.Tick, 200*time.Millisecond)
+	def(&c.MinUpdate, 5*time.Second)
+	def(&c.PingEvery, 25*time.Second)
+	def(&c.PongWait, 60*time.Second)
+	def(&c.WriteWait, 5*time.Second)
+	def(&c.Heartbeat, 20*time.Second)
+	if c.SendQueue <= 0 {
+		c.SendQueue = 16
+	}
+	if c.Writers <= 0 {
+		c.Writers = 64
+	}
+	if c.MaxPerIP <= 0 {
+		c.MaxPerIP = 64
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+}
+
+// Hub holds this instance's waiting sockets and pushes each waiter's place.
+type Hub struct {
+	ctl      *admission.Controller
+	store    *queue.Store
+	cfg      Config
+	log      *slog.Logger
+	upgrader websocket.Upgrader
+	ready    chan *conn
+
+	mu      sync.Mutex
+	rooms   map[string]*roomHub
+	perIP   map[string]int
+	closing bool
+	readers sync.WaitGroup
+
+	sockets   prometheus.Gauge
+	sent      *prometheus.CounterVec
+	dropped   *prometheus.CounterVec
+	tickTime  prometheus.Histogram
+	regressed prometheus.Counter
+}
+
+// roomHub is the waiters of one room connected to this instance.
+type roomHub struct {
+	name     string
+	tracker  *queue.Tracker
+	waiters  map[string]*waiter // by queue id
+	lastBeat time.Time
+	resets   int64
+}
+
+// waiter is one place in line, with its sockets (tabs).
+type waiter struct {
+	id       string
+	score    int64
+	token    string
+	conns    []*conn
+	lastPos  int64
+	lastSent time.Time
+	checking bool // a status check is under way, or the waiter has been told their outcome
+}
+
+// New returns a Hub; call Run.
+func New(ctl *admission.Controller, store *queue.Store, cfg Config) (*Hub, error) {
+	cfg.setDefaults()
+	h := &Hub{
+		ctl: ctl, store: store, cfg: cfg, log: cfg.Logger,
+		ready: make(chan *conn, 1<<16),
+		rooms: map[string]*roomHub{},
+		perIP: map[string]int{},
+		sockets: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "crowdgate_ws_sockets", Help: "Open waiting-room WebSockets on this instance.",
+		}),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crowdgate_ws_messages_total", Help: "Messages queued to WebSockets, by type.",
+		}, []string{"type"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crowdgate_ws_dropped_total", Help: "Sockets ended by the server, by reason.",
+		}, []string{"reason"}),
+		tickTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "crowdgate_ws_tick_seconds", Help: "Time to recompute and queue every local waiter's position.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		regressed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crowdgate_ws_position_increases_total", Help: "Computed positions above the last one sent (tracker a tick behind a new socket); held, never sent.",
+		}),
+	}
+	for _, m := range []prometheus.Collector{h.sockets, h.sent, h.dropped, h.tickTime, h.regressed} {
+		if err := cfg.Registerer.Register(m); err != nil {
+			return nil, err
+		}
+	}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		// 0: reuse the 4 KiB reader net/http already has; fans send nothing.
+		ReadBufferSize:  0,
+		WriteBufferSize: 512,
+		// A pooled write buffer is held only while writing, not per socket.
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     h.checkOrigin,
+	}
+	return h, nil
+}
+
+func (h *Hub) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: no ambient cookies to abuse
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, o := range h.cfg.Origins {
+		if strings.EqualFold(u.Host, o) {
+			return true
+		}
+	}
+	return false
+}
+
+// Serve upgrades a fan's request to a waiting-room socket for the place
+// queueToken names. Errors before the upgrade (bad token, no place, no
+// room, too many sockets, shutting down) are returned for the caller to
+// answer in HTTP; after the upgrade it returns nil and the socket lives on.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken string) error {
+	if !h.checkOrigin(r) {
+		return ErrOrigin
+	}
+	ip := remoteIP(r.RemoteAddr)
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		return ErrShuttingDown
+	}
+	if h.perIP[ip] >= h.cfg.MaxPerIP {
+		h.mu.Unlock()
+		return ErrTooMany
+	}
+	h.perIP[ip]++
+	h.mu.Unlock()
+	release := func() {
+		h.mu.Lock()
+		if h.perIP[ip]--; h.perIP[ip] <= 0 {
+			delete(h.perIP, ip)
+		}
+		h.mu.Unlock()
+	}
+
+	t, err := h.ctl.Status(r.Context(), room, queueToken)
+	if err != nil {
+		release()
+		return err
+	}
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		release() // the upgrader has answered the request
+		return nil
+	}
+	ws.SetReadLimit(512)
+	c := &conn{ws: ws, ip: ip, opened: h.cfg.Now(), lastPing: h.cfg.Now()}
+
+	switch t.Status {
+	case admission.StatusAdmitted:
+		h.finish(c, admittedFrame(t), websocket.CloseNormalClosure, "admitted")
+		release()
+		return nil
+	case admission.StatusClosed:
+		h.finish(c, closedFrame("closed"), websocket.CloseNormalClosure, "closed")
+		release()
+		return nil
+	}
+	score, err := queue.Score(t.QueueID)
+	if err != nil {
+		h.finish(c, nil, websocket.CloseInternalServerErr, "bad queue id")
+		release()
+		return nil
+	}
+
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		h.finish(c, nil, CloseReconnect, "reconnect")
+		release()
+		return nil
+	}
+	rh := h.rooms[room]
+	if rh == nil {
+		rh = &roomHub{name: room, tracker: h.store.NewTracker(room), waiters: map[string]*waiter{}}
+		h.rooms[room] = rh
+	}
+	wt := rh.waiters[t.QueueID]
+	if wt == nil {
+		wt = &waiter{id: t.QueueID, score: score, token: queueToken, lastPos: t.Position}
+		rh.waiters[t.QueueID] = wt
+	}
+	c.w = wt
+	wt.conns = append(wt.conns, c)
+	wt.lastSent = h.cfg.Now()
+	h.readers.Add(1)
+	h.mu.Unlock()
+	h.sockets.Inc()
+
+	h.send(c, frame{data: positionFrame(t.Status, t.Position, t.ETA)}, "position")
+	go h.read(c, rh, release)
+	return nil
+}
+
+// finish writes a last frame and a close frame on a socket that never
+// joined the hub.
+func (h *Hub) finish(c *conn, data []byte, code int, reason string) {
+	deadline := time.Now().Add(h.cfg.WriteWait)
+	if data != nil {
+		_ = c.ws.SetWriteDeadline(deadline)
+		_ = c.ws.WriteMessage(websocket.TextMessage, data)
+	}
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+	_ = c.ws.Close()
+}
+
+// read owns the socket's reading: pongs extend its life; fans have nothing
+// to say but an optional {"type":"ping"}, so anything else ends it.
+func (h *Hub) read(c *conn, rh *roomHub, release func()) {
+	defer h.readers.Done()
+	defer release()
+	defer h.unregister(c, rh)
+	_ = c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+	})
+	for {
+		typ, msg, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if typ != websocket.TextMessage || !isClientPing(msg) {
+			h.dropped.WithLabelValues("bad_message").Inc()
+			h.send(c, frame{close: websocket.ClosePolicyViolation, reason: "unexpected message"}, "close")
+			// Keep reading until the writer has sent the close and shut the socket.
+			_ = c.ws.SetReadDeadline(time.Now().Add(h.cfg.WriteWait))
+		}
+		_ = c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
+	}
+}
+
+// isClientPing accepts the one message a client may send, {"type":"ping"},
+// with any spacing.
+func isClientPing(msg []byte) bool {
+	s := strings.Join(strings.Fields(string(msg)), "")
+	return s == `{"type":"ping"}`
+}
+
+func (h *Hub) unregister(c *conn, rh *roomHub) {
+	c.kill()
+	h.sockets.Dec()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w := c.w
+	for i, x := range w.conns {
+		if x == c {
+			w.conns = append(w.conns[:i], w.conns[i+1:]...)
+			break
+		}
+	}
+	if len(w.conns) == 0 && rh.waiters[w.id] == w {
+		// The last tab is gone: the place's grace period starts now.
+		delete(rh.waiters, w.id)
+	}
+	if len(rh.waiters) == 0 && h.rooms[rh.name] == rh {
+		delete(h.rooms, rh.name)
+	}
+}
+
+// send queues a frame on a socket, dropping the socket when it is too slow.
+func (h *Hub) send(c *conn, f frame, kind string) {
+	schedule, ok := c.push(f, h.cfg.SendQueue)
+	if !ok {
+		h.dropped.WithLabelValues("slow").Inc()
+		go func() { // never block the caller on a slow socket
+			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseSlow, "too slow; reconnect"), time.Now().Add(time.Second))
+			c.kill()
+		}()
+		return
+	}
+	h.sent.WithLabelValues(kind).Inc()
+	if schedule {
+		h.ready <- c
+	}
+}
+
+// Run pushes positions until ctx ends, then closes every socket with the
+// reconnect code and returns.
+func (h *Hub) Run(ctx context.Context) error {
+	var writers sync.WaitGroup
+	stop := make(chan struct{})
+	for range h.cfg.Writers {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			h.writeLoop(stop)
+		}()
+	}
+	tick := time.NewTicker(h.cfg.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			h.shutdown()
+			close(stop)
+			writers.Wait()
+			return nil
+		case <-tick.C:
+			h.tick(ctx)
+		}
+	}
+}
+
+func (h *Hub) writeLoop(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case c := <-h.ready:
+			for {
+				frames := c.take()
+				if frames == nil {
+					break
+				}
+				if !c.write(frames, h.cfg.WriteWait) {
+					c.kill()
+					c.take() // drop the rest; stays scheduled-free
+					break
+				}
+			}
+		}
+	}
+}
+
+// shutdown refuses new sockets and closes every open one with the
+// reconnect code, then waits (bounded) for their readers to finish.
+func (h *Hub) shutdown() {
+	h.mu.Lock()
+	h.closing = true
+	var all []*conn
+	for _, rh := range h.rooms {
+		for _, w := range rh.waiters {
+			all = append(all, w.conns...)
+		}
+	}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for i := 0; i < len(all); i += 1000 {
+		part := all[i:min(i+1000, len(all))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline := time.Now().Add(time.Second)
+			for _, c := range part {
+				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseReconnect, "reconnect"), deadline)
+				c.kill()
+			}
+		}()
+	}
+	wg.Wait()
+	done := make(chan struct{})
+	go func() { h.readers.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		h.log.Warn("websocket readers still running after shutdown")
+	}
+}
+
+// tick recomputes every local waiter's position and queues what changed.
+func (h *Hub) tick(ctx context.Context) {
+	start := time.Now()
+	h.mu.Lock()
+	rooms := make([]*roomHub, 0, len(h.rooms))
+	for _, rh := range h.rooms {
+		rooms = append(rooms, rh)
+	}
+	h.mu.Unlock()
+	for _, rh := range rooms {
+		h.tickRoom(ctx, rh)
+	}
+	h.tickTime.Observe(time.Since(start).Seconds())
+}
+
+func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
+	now := h.cfg.Now()
+	room, err := h.ctl.Room(ctx, rh.name)
+	switch {
+	case errors.Is(err, queue.ErrRoomNotFound):
+		h.closeRoom(rh, "deleted")
+		return
+	case err != nil:
+		return // the store is away; try next tick
+	case room.Closed:
+		h.closeRoom(rh, "closed")
+		return
+	}
+	if err := rh.tracker.Sync(ctx); err != nil {
+		h.log.Warn("position sync failed", "room", rh.name, "err", err)
+		return
+	}
+	resets := rh.tracker.Resets()
+	reshuffled := resets != rh.resets
+	rh.resets = resets
+
+	status := admission.StatusWaiting
+	if room.InPrequeue(now) {
+		status = admission.StatusPrequeue
+	}
+	var gone []*waiter
+	var ids []string
+	beat := now.Sub(rh.lastBeat) >= h.cfg.Heartbeat
+	h.mu.Lock()
+	for _, w := range rh.waiters {
+		if beat {
+			ids = append(ids, w.id)
+		}
+		pos := rh.tracker.Position(w.score)
+		if pos == 0 {
+			if !w.checking {
+				w.checking = true
+				gone = append(gone, w)
+			}
+			continue
+		}
+		if pos > w.lastPos && w.lastPos > 0 && !reshuffled {
+			// The tracker is a tick behind the exact position the socket
+			// started with: hold; a position never rises.
+			h.regressed.Inc()
+			pos = w.lastPos
+		}
+		if pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate {
+			continue
+		}
+		w.lastPos, w.lastSent = pos, now
+		data := positionFrame(status, pos, h.ctl.Estimate(room, pos, now))
+		for _, c := range w.conns {
+			h.send(c, frame{data: data}, "position")
+		}
+		for _, c := range w.conns {
+			if now.Sub(c.lastPingAt()) >= h.cfg.PingEvery {
+				c.setPing(now)
+				h.send(c, frame{ping: true}, "ping")
+			}
+		}
+	}
+	h.mu.Unlock()
+	if beat {
+		rh.lastBeat = now
+		for i := 0; i < len(ids); i += 1000 {
+			if err := h.store.Heartbeat(ctx, rh.name, ids[i:min(i+1000, len(ids))]); err != nil {
+				h.log.Warn("heartbeat failed", "room", rh.name, "err", err)
+			}
+		}
+	}
+	h.resolve(ctx, rh, gone)
+}
+
+// resolve asks the store what became of waiters who left the line (here,
+// concurrently, so the store pipelines the asks): admitted ones get their
+// token, the others are told the place is gone.
+func (h *Hub) resolve(ctx context.Context, rh *roomHub, gone []*waiter) {
+	if len(gone) == 0 {
+		return
+	}
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	for _, w := range gone {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t, err := h.ctl.Status(ctx, rh.name, w.token)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			switch {
+			case err == nil && t.Status == admission.StatusAdmitted:
+				pm, perr := websocket.NewPreparedMessage(websocket.TextMessage, admittedFrame(t))
+				if perr != nil {
+					return
+				}
+				for _, c := range w.conns {
+					h.send(c, frame{prepared: pm}, "admitted")
+					h.send(c, frame{close: websocket.CloseNormalClosure, reason: "admitted"}, "close")
+				}
+			case errors.Is(err, queue.ErrNotInLine):
+				for _, c := range w.conns {
+					h.send(c, frame{data: closedFrame("place_lost")}, "closed")
+					h.send(c, frame{close: websocket.CloseNormalClosure, reason: "place lost"}, "close")
+				}
+			default: // still in line (the tracker was ahead of the store), or the store is away
+				w.checking = false
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// closeRoom tells every local waiter of a room that it closed, once, with
+// one frame encoded for all of them.
+func (h *Hub) closeRoom(rh *roomHub, reason string) {
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, closedFrame(reason))
+	if err != nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range rh.waiters {
+		for _, c := range w.conns {
+			h.send(c, frame{prepared: pm}, "closed")
+			h.send(c, frame{close: websocket.CloseNormalClosure, reason: reason}, "close")
+		}
+	}
+}
+
+func (c *conn) lastPingAt() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastPing
+}
+
+func (c *conn) setPing(t time.Time) {
+	c.mu.Lock()
+	c.lastPing = t
+	c.mu.Unlock()
+}
+
+// positionFrame encodes a position message by hand: it is built for every
+// waiter on every change, and needs no reflection.
+func positionFrame(status string, pos int64, eta admission.ETA) []byte {
+	b := make([]byte, 0, 160)
+	b = append(b, `{"type":"position","status":"`...)
+	b = append(b, status...)
+	b = append(b, `","position":`...)
+	b = strconv.AppendInt(b, pos, 10)
+	b = append(b, `,"ahead":`...)
+	b = strconv.AppendInt(b, max(pos-1, 0), 10)
+	b = append(b, `,"eta_seconds":`...)
+	b = strconv.AppendInt(b, secs(eta.Expected), 10)
+	b = append(b, `,"eta_low_seconds":`...)
+	b = strconv.AppendInt(b, secs(eta.Low), 10)
+	b = append(b, `,"eta_high_seconds":`...)
+	b = strconv.AppendInt(b, secs(eta.High), 10)
+	return append(b, '}')
+}
+
+func secs(d time.Duration) int64 {
+	if d < 0 {
+		return -1
+	}
+	return int64(d / time.Second)
+}
+
+func admittedFrame(t admission.Ticket) []byte {
+	b := make([]byte, 0, 512)
+	b = append(b, `{"type":"admitted","admission_token":`...)
+	b = strconv.AppendQuote(b, t.AdmissionToken)
+	b = append(b, `,"expires_at":"`...)
+	b = t.Admission.Expires.UTC().AppendFormat(b, time.RFC3339)
+	b = append(b, `","admitted_at_ms":`...)
+	b = strconv.AppendInt(b, t.AdmittedAt.UnixMilli(), 10)
+	return append(b, '}')
+}
+
+func closedFrame(reason string) []byte {
+	return []byte(`{"type":"closed","reason":` + strconv.Quote(reason) + `}`)
+}
