@@ -1,6 +1,452 @@
 package gateway
 
-import "github.com/labstack/echo/v4"
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io/fs"
+	"math"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
 
-// pageRoutes registers the fans' waiting-room page (being written).
-func (s *Server) pageRoutes(e *echo.Echo) {}
+	"github.com/labstack/echo/v4"
+
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// The waiting-room page: one server-rendered HTML document per room, plus a
+// stylesheet, a script and a string table per language, all embedded so the
+// binary is the whole product. The script does the live part (join, WebSocket,
+// polling, redirect); the server renders what organizers configured, escaped
+// by html/template.
+
+//go:embed pages
+var pageFiles embed.FS
+
+// assetPrefix is where the page's static files are served. It sits under
+// /rooms/ so that a proxy forwarding /rooms/ to Crowdgate needs no extra rule,
+// and "_assets" can never be a room id.
+const assetPrefix = "/rooms/_assets/"
+
+// defaultLang is the page's language when nothing else decides.
+const defaultLang = "en"
+
+// Page defaults when the organizer set no colours: a blue with white text
+// on it, on a light grey.
+const (
+	defaultPrimary    = "#1a56db"
+	defaultBackground = "#f3f4f6"
+)
+
+// The page's files are embedded, so a broken one is a build bug, not a
+// runtime condition: these panic at init, which any test of the package
+// catches, rather than carry an error no caller could handle.
+var (
+	pageTemplates = template.Must(template.ParseFS(pageFiles, "pages/*.tmpl"))
+	pageAssets    = mustLoadAssets("pages/room.css", "pages/room.js")
+	pageStrings   = mustLoadStrings("pages/i18n")
+	hexColor      = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+)
+
+// asset is a static file served under a content-hashed name, so it can be
+// cached for a year and still change with every release.
+type asset struct {
+	url   string // assetPrefix + name.hash.ext
+	ctype string
+	body  []byte
+	gz    []byte // gzip of body, for the many phones on slow links
+}
+
+// pageAssetSet maps a file's base name (room.js) to its asset.
+type pageAssetSet map[string]*asset
+
+func mustLoadAssets(names ...string) pageAssetSet {
+	set := pageAssetSet{}
+	for _, name := range names {
+		body, err := pageFiles.ReadFile(name)
+		if err != nil {
+			panic(err)
+		}
+		sum := sha256.Sum256(body)
+		base := path.Base(name)
+		ext := path.Ext(base)
+		var gz bytes.Buffer // writes to a bytes.Buffer cannot fail
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+		_, _ = zw.Write(body)
+		_ = zw.Close()
+		ctype := "text/css; charset=utf-8"
+		if ext == ".js" {
+			ctype = "text/javascript; charset=utf-8"
+		}
+		set[base] = &asset{
+			url:   assetPrefix + strings.TrimSuffix(base, ext) + "." + hex.EncodeToString(sum[:5]) + ext,
+			ctype: ctype,
+			body:  body,
+			gz:    gz.Bytes(),
+		}
+	}
+	return set
+}
+
+// byURLName finds an asset by the last segment of its URL.
+func (set pageAssetSet) byURLName(name string) *asset {
+	for _, a := range set {
+		if a.url == assetPrefix+name {
+			return a
+		}
+	}
+	return nil
+}
+
+// mustLoadStrings reads one JSON string table per language from dir
+// (en.json, hi.json, ...). Adding a language is adding a file (and allowing
+// it in queue.Languages for rooms).
+func mustLoadStrings(dir string) map[string]map[string]string {
+	entries, err := fs.ReadDir(pageFiles, dir)
+	if err != nil {
+		panic(err)
+	}
+	tables := map[string]map[string]string{}
+	for _, e := range entries {
+		lang, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok {
+			continue
+		}
+		b, err := pageFiles.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			panic(err)
+		}
+		var table map[string]string
+		if err := json.Unmarshal(b, &table); err != nil {
+			panic(dir + "/" + e.Name() + ": " + err.Error())
+		}
+		tables[lang] = table
+	}
+	return tables
+}
+
+// pageRoutes registers the fans' waiting-room page and its assets.
+func (s *Server) pageRoutes(e *echo.Echo) {
+	e.Match([]string{http.MethodGet, http.MethodHead}, "/rooms/:room", s.page)
+	e.Match([]string{http.MethodGet, http.MethodHead}, assetPrefix+":file", s.pageAsset)
+}
+
+// pageData is what the templates render. Everything organizer-supplied is
+// a plain string, escaped by html/template; the colours are template.CSS
+// only after hexColor has checked them again here.
+type pageData struct {
+	Lang    string
+	T       map[string]string
+	Nonce   string
+	CSS, JS string // asset URLs
+
+	Title, Message        string
+	Primary, OnPrimary    template.CSS
+	Background, OnBgColor template.CSS
+	Languages             []langLink
+
+	// Read by the script, as data-* attributes.
+	Room, ReturnTo       string
+	OpensAt, SaleAt, Now string // RFC 3339, or empty
+	Mode                 string
+
+	// The message page (unknown room, or trouble).
+	NotFound     bool
+	ErrorID      string
+	RetrySeconds int
+}
+
+// langLink is an entry of the page's language switch.
+type langLink struct {
+	Lang, Name, Href string
+	Current          bool
+}
+
+func (s *Server) page(c echo.Context) error {
+	r := c.Request()
+	name := c.Param("room")
+	if !queue.ValidID(name) {
+		return s.pageFailed(c, queue.ErrRoomNotFound) // no room can have that name
+	}
+	room, err := s.ctl.Room(r.Context(), name)
+	if err != nil {
+		return s.pageFailed(c, err)
+	}
+	lang := pickLang(r, room.Language)
+	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
+	d := s.basePageData(lang)
+	d.Title = room.Title
+	if d.Title == "" {
+		d.Title = room.Name
+	}
+	d.Message = room.Message
+	d.Primary, d.OnPrimary = colorPair(room.PrimaryColor, defaultPrimary)
+	d.Background, d.OnBgColor = colorPair(room.BackgroundColor, defaultBackground)
+	d.Room, d.ReturnTo, d.Mode = room.Name, returnTo, room.Mode
+	d.Now = s.cfg.Now().UTC().Format(time.RFC3339)
+	if !room.QueueOpensAt.IsZero() {
+		d.OpensAt = room.QueueOpensAt.UTC().Format(time.RFC3339)
+	}
+	if !room.SaleStartsAt.IsZero() {
+		d.SaleAt = room.SaleStartsAt.UTC().Format(time.RFC3339)
+	}
+	for _, l := range sortedLangs() {
+		q := url.Values{"lang": {l}}
+		if returnTo != "/" {
+			q.Set("return_to", returnTo)
+		}
+		d.Languages = append(d.Languages, langLink{Lang: l, Name: pageStrings[l]["lang_name"], Href: "?" + q.Encode(), Current: l == lang})
+	}
+	return s.renderPage(c, http.StatusOK, "room", d)
+}
+
+// pageFailed answers a page request that has no room to show: browsers get
+// a small HTML page (not found, or try again shortly), anything else the
+// contract's JSON error from the central mapper.
+func (s *Server) pageFailed(c echo.Context, err error) error {
+	r := c.Request()
+	if !strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html") {
+		return err
+	}
+	d := s.basePageData(pickLang(r, ""))
+	d.Primary, d.OnPrimary = colorPair("", defaultPrimary)
+	d.Background, d.OnBgColor = colorPair("", defaultBackground)
+	if errors.Is(err, queue.ErrRoomNotFound) {
+		d.NotFound = true
+		d.Title = d.T["not_found_title"]
+		return s.renderPage(c, http.StatusNotFound, "message", d)
+	}
+	// The status is the central mapper's; an unexpected error is logged
+	// with the request id the visitor is shown, as handleError does.
+	id := c.Response().Header().Get(echo.HeaderXRequestID)
+	ae := toAPIError(err)
+	if ae == nil {
+		s.log.Error("request failed", "request_id", id, "method", r.Method, "path", c.Path(), "err", err)
+		ae = &apiError{Status: http.StatusInternalServerError}
+	}
+	d.Title = d.T["error_title"]
+	d.ErrorID = strings.ReplaceAll(d.T["error_id"], "{id}", id)
+	d.RetrySeconds = max(ae.RetryAfter, 5) // the page reloads itself (meta refresh)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(d.RetrySeconds))
+	return s.renderPage(c, ae.Status, "message", d)
+}
+
+func (s *Server) basePageData(lang string) pageData {
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce) // crypto/rand.Read does not return errors (Go 1.24+)
+	return pageData{
+		Lang:  lang,
+		T:     pageStrings[lang],
+		Nonce: base64.RawURLEncoding.EncodeToString(nonce),
+		CSS:   pageAssets["room.css"].url,
+		JS:    pageAssets["room.js"].url,
+	}
+}
+
+// renderPage executes the template into a buffer first, so a template error
+// is a clean 500 rather than half a page, and sends it with the page's
+// security headers.
+func (s *Server) renderPage(c echo.Context, status int, name string, d pageData) error {
+	var buf bytes.Buffer
+	if err := pageTemplates.ExecuteTemplate(&buf, name, d); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", s.pageCSP(c.Request(), d.Nonce))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	// The page carries no secrets, but a cached copy would show a stale
+	// state and a stale return_to, and proxies must not share it.
+	h.Set("Cache-Control", "no-store")
+	h.Set("Vary", "Accept, Accept-Language")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// pageCSP allows only this site's script and stylesheet, the one nonce'd
+// <style> carrying the room's colours, and fetch/WebSocket connections back
+// to this site. 'self' covers ws(s): in CSP 3, but older browsers need the
+// host spelled out.
+func (s *Server) pageCSP(r *http.Request, nonce string) string {
+	host := strings.TrimPrefix(strings.TrimPrefix(s.publicBase(r), "https://"), "http://")
+	return "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-" + nonce + "'; " +
+		"connect-src 'self' ws://" + host + " wss://" + host + "; img-src 'self' data:; " +
+		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+}
+
+// pageAsset serves a hashed static file. The name carries the content hash,
+// so the answer never changes and may be cached for a year.
+func (s *Server) pageAsset(c echo.Context) error {
+	a := pageAssets.byURLName(c.Param("file"))
+	if a == nil {
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such asset"}
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept-Encoding")
+	if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		return c.Blob(http.StatusOK, a.ctype, a.gz)
+	}
+	return c.Blob(http.StatusOK, a.ctype, a.body)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip.
+func acceptsGzip(h string) bool {
+	for part := range strings.SplitSeq(h, ",") {
+		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if !strings.EqualFold(strings.TrimSpace(coding), "gzip") {
+			continue
+		}
+		q, ok := strings.CutPrefix(strings.TrimSpace(params), "q=")
+		if !ok {
+			return true
+		}
+		v, err := strconv.ParseFloat(q, 64)
+		return err == nil && v > 0
+	}
+	return false
+}
+
+// pickLang chooses the page's language: ?lang= when it names a shipped
+// language, else the room's, else the browser's Accept-Language, else
+// English.
+func pickLang(r *http.Request, roomLang string) string {
+	if l := baseLang(r.URL.Query().Get("lang")); pageStrings[l] != nil {
+		return l
+	}
+	if pageStrings[roomLang] != nil {
+		return roomLang
+	}
+	if l := acceptLanguage(r.Header.Get("Accept-Language")); l != "" {
+		return l
+	}
+	return defaultLang
+}
+
+// acceptLanguage returns the shipped language the header likes best ("hi"
+// for "hi-IN"), or "" when it names none with q > 0. Ties keep the header's
+// order.
+func acceptLanguage(h string) string {
+	best, bestQ := "", 0.0
+	for i, part := range strings.Split(h, ",") {
+		if i == 32 { // a real header names a handful; do not parse a flood
+			break
+		}
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			var err error
+			if q, err = strconv.ParseFloat(v, 64); err != nil || math.IsNaN(q) {
+				continue
+			}
+		}
+		if l := baseLang(tag); pageStrings[l] != nil && q > bestQ {
+			best, bestQ = l, q
+		}
+	}
+	return best
+}
+
+// baseLang is the primary subtag of a language tag, lower-cased: "hi-IN" is "hi".
+func baseLang(tag string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(tag), "-")
+	return strings.ToLower(l)
+}
+
+func sortedLangs() []string {
+	langs := make([]string, 0, len(pageStrings))
+	for l := range pageStrings {
+		langs = append(langs, l)
+	}
+	sort.Strings(langs)
+	return langs
+}
+
+// maxReturnTo bounds return_to; real paths are far shorter.
+const maxReturnTo = 2048
+
+// safeReturnTo returns raw when it is a path on this site, else "/". It is
+// where the fan is sent once admitted, so it must never lead off-site (an
+// open redirect on a page fans trust): it refuses schemes, "//host", "/\host"
+// (browsers read \ as /), and control characters (URL parsers drop tabs and
+// newlines, so "/\t/host" is "//host"). It judges the percent-decoded forms
+// too, in case something downstream decodes before redirecting. Paths back
+// into a waiting room are refused as well: the page would send an admitted
+// fan round in a loop. The script repeats these checks before it navigates.
+func safeReturnTo(raw string) string {
+	if raw == "" || len(raw) > maxReturnTo {
+		return "/"
+	}
+	p := raw
+	for range 4 { // each decoding round is judged; deeper nesting is absurd
+		if !localPath(p) {
+			return "/"
+		}
+		dec, err := url.PathUnescape(p)
+		if err != nil || dec == p {
+			break
+		}
+		p = dec
+	}
+	return raw
+}
+
+// localPath reports whether p, as a browser would resolve it against this
+// page, stays on this site and is not a waiting-room page.
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; b < 0x20 || b == 0x7f || b == '\\' {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return false
+	}
+	return !strings.HasPrefix(path.Clean(u.Path), "/rooms/")
+}
+
+// colorPair returns the colour (or def when unset or malformed) and the
+// text colour readable on it.
+func colorPair(c, def string) (color, on template.CSS) {
+	if !hexColor.MatchString(c) {
+		c = def
+	}
+	return template.CSS(strings.ToLower(c)), template.CSS(readableOn(c))
+}
+
+// readableOn returns black or white, whichever contrasts more with the
+// #rrggbb colour c by WCAG's relative luminance, so an organizer's colour
+// never makes the text on it unreadable.
+func readableOn(c string) string {
+	v, _ := strconv.ParseUint(c[1:], 16, 32)
+	lin := func(x uint64) float64 {
+		f := float64(x) / 255
+		if f <= 0.04045 {
+			return f / 12.92
+		}
+		return math.Pow((f+0.055)/1.055, 2.4)
+	}
+	l := 0.2126*lin(v>>16&0xff) + 0.7152*lin(v>>8&0xff) + 0.0722*lin(v&0xff)
+	if (l+0.05)/0.05 >= 1.05/(l+0.05) {
+		return "#000000"
+	}
+	return "#ffffff"
+}

@@ -1,0 +1,416 @@
+// The fans' waiting room. It keeps the fan's place (joining is idempotent:
+// the HttpOnly queue cookie names the place, so a refresh or a second tab
+// gets the same one), shows it live over the WebSocket, polls the status
+// when sockets are blocked or failing, and moves on when admitted.
+// Plain ES2017 with no framework and no build step: it must load fast on a
+// phone in a crowd, and be read by whoever maintains it.
+(function () {
+  'use strict';
+
+  var B = document.body;
+  var room = B.dataset.room;
+  var T = JSON.parse(document.getElementById('cg-i18n').textContent);
+  var lang = document.documentElement.lang;
+  var api = '/api/v1/rooms/' + room; // a validated id: nothing to escape
+  var nf = new Intl.NumberFormat(lang);
+  var title = document.title;
+  // The server's clock minus ours, so countdowns to the room's schedule
+  // are right on a phone whose clock is off.
+  var skew = B.dataset.now ? Date.parse(B.dataset.now) - Date.now() : 0;
+
+  var POLL_MS = 5000;        // status polling period, jittered ±20%
+  var WS_BASE_MS = 500;      // reconnect backoff: full jitter over base·2^n
+  var WS_CAP_MS = 15000;     // ... capped while sockets are known to work
+  var WS_BLOCKED_MS = 60000; // ... and higher while they never have
+  var WS_SILENT_MS = 15000;  // the server speaks every 5 s; silence = dead
+  var SAY_EVERY_MS = 10000;  // position announcements, at most this often
+
+  var status = '', position = 0, queueId = '', first = 0;
+  var ws = null, wsFails = 0, wsWorked = false, wsSince = 0, wsTimer = 0;
+  var busy = false, done = false, errors = 0, countdownTimer = 0;
+  var said = 0, sayTimer = 0, sayText = '';
+
+  function $(id) { return document.getElementById('cg-' + id); }
+
+  function t(key, vars) {
+    return (T[key] || '').replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
+  }
+
+  // sentence ends a heading-like text with the language's full stop, for
+  // announcements that join it to the next sentence.
+  function sentence(s) {
+    return /[.!?\u0964\u2026]$/.test(s) ? s : t('sentence', { s: s });
+  }
+
+  function jitter(ms) { return ms * (0.8 + Math.random() * 0.4); }
+
+  // safeReturnTo repeats the server's check (safeReturnTo in page.go) before
+  // navigating: only a path on this site, also once percent-decoded, and
+  // never back into a waiting room.
+  function safeReturnTo(p) {
+    var s = p || '';
+    for (var i = 0; i < 4; i++) {
+      if (!/^\/(?![\/\\])/.test(s) || /[\\\u0000-\u001f\u007f]/.test(s) || /^\/rooms\//.test(s)) return '/';
+      var d;
+      try { d = decodeURIComponent(s); } catch (e) { break; }
+      if (d === s) break;
+      s = d;
+    }
+    try {
+      var u = new URL(p, location.href);
+      if (u.origin !== location.origin || /^\/rooms\//.test(u.pathname)) return '/';
+    } catch (e) { return '/'; }
+    return p;
+  }
+
+  // --- Formatting ---
+
+  function duration(sec) {
+    if (sec < 60) return T.eta_soon;
+    var m = Math.round(sec / 60);
+    if (m < 60) return t('minutes', { n: nf.format(m) });
+    return t('hours', { h: nf.format(Math.floor(m / 60)), m: nf.format(m % 60) });
+  }
+
+  function etaText(d) {
+    var e = d.eta_seconds, lo = d.eta_low_seconds, hi = d.eta_high_seconds;
+    if (lo >= 0 && hi >= lo) {
+      if (hi < 60) return T.eta_soon;
+      var a = Math.max(1, Math.round(lo / 60)), b = Math.round(hi / 60);
+      if (a === b) return t('eta_about', { t: duration(hi) });
+      if (b < 60) return t('minutes_range', { low: nf.format(a), high: nf.format(b) });
+      return t('eta_range', { low: duration(lo), high: duration(hi) });
+    }
+    if (e == null || e < 0) return T.eta_unknown;
+    return e < 60 ? T.eta_soon : t('eta_about', { t: duration(e) });
+  }
+
+  function clock(ms) {
+    var s = Math.max(0, Math.ceil(ms / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
+    s %= 60;
+    return (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (s < 10 ? '0' : '') + s;
+  }
+
+  // when is a moment in the fan's own time zone: the time alone when it is
+  // today, else with the day.
+  function when(ms) {
+    var d = new Date(ms);
+    var today = d.toDateString() === new Date().toDateString();
+    return new Intl.DateTimeFormat(lang, today ? { timeStyle: 'short' } :
+      { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' }).format(d);
+  }
+
+  // --- Showing ---
+
+  // announce speaks through the polite live region: status changes at once,
+  // position changes at most every SAY_EVERY_MS (the latest one wins), so a
+  // screen reader is kept informed without being flooded.
+  function announce(text, now) {
+    sayText = text;
+    if (now) {
+      clearTimeout(sayTimer);
+      sayTimer = 0;
+    }
+    if (sayTimer) return; // a position announcement is due; it will say the latest
+    sayTimer = setTimeout(function () {
+      sayTimer = 0;
+      said = Date.now();
+      $('live').textContent = sayText;
+    }, now ? 0 : Math.max(0, said + SAY_EVERY_MS - Date.now()));
+  }
+
+  function show(st, help) {
+    B.dataset.status = st;
+    $('state').textContent = T['state_' + st];
+    $('help').textContent = help || T['help_' + st] || '';
+  }
+
+  function note(text) {
+    $('note').textContent = text || '';
+    $('note').hidden = !text;
+  }
+
+  function transport(how) {
+    B.dataset.transport = how;
+    $('transport').textContent = T['via_' + how];
+  }
+
+  // countdown shows "prefix" and "<key> m:ss" until the client time end,
+  // then calls then. Only the state change is announced, not every second.
+  function countdown(prefix, key, end, then) {
+    clearInterval(countdownTimer);
+    var el = $('countdown');
+    var draw = function () {
+      var left = end - Date.now();
+      el.textContent = (prefix ? prefix + '\n' : '') + t(key, { t: clock(left) });
+      if (left <= 0) {
+        clearInterval(countdownTimer);
+        el.hidden = true;
+        then();
+      }
+    };
+    el.hidden = false;
+    countdownTimer = setInterval(draw, 1000);
+    draw();
+  }
+
+  // progress is 1 - position / the first position this tab saw for this
+  // place, remembered per tab so a refresh does not reset the bar.
+  function progress(pos) {
+    var key = 'cg:first:' + room;
+    if (!first) {
+      try {
+        var v = JSON.parse(sessionStorage.getItem(key));
+        if (v && v.id === queueId) first = v.pos;
+      } catch (e) { /* storage blocked: start from here */ }
+    }
+    if (!first || pos > first) { // a new place, or the pre-queue was shuffled
+      first = pos;
+      try { sessionStorage.setItem(key, JSON.stringify({ id: queueId, pos: pos })); } catch (e) { /* ignore */ }
+    }
+    var f = Math.min(1, Math.max(0, 1 - pos / first));
+    $('fill').style.transform = 'scaleX(' + f + ')';
+    $('bar').setAttribute('aria-valuenow', Math.round(f * 100));
+  }
+
+  // update shows a waiting or pre-queue place, from the API or the socket.
+  function update(st, d) {
+    if (done || !(d.position > 0)) return;
+    var changed = st !== status, moved = d.position !== position;
+    status = st;
+    position = d.position;
+    if (changed) {
+      var random = st === 'prequeue' && B.dataset.mode === 'random_prequeue';
+      show(st, random ? T.help_prequeue_random : '');
+      clearInterval(countdownTimer);
+      $('countdown').hidden = true;
+      var sale = Date.parse(B.dataset.saleAt) - skew;
+      if (st === 'prequeue' && sale > Date.now()) {
+        countdown(t('sale_at', { time: when(sale) }), 'sale_in', sale, function () { setTimeout(poll, Math.random() * 2000); });
+      }
+      $('place').hidden = random;
+    }
+    var ahead = d.ahead >= 0 ? d.ahead : d.position - 1;
+    var eta = etaText(d);
+    $('position').textContent = nf.format(d.position);
+    $('ahead').textContent = nf.format(ahead);
+    $('eta').textContent = eta;
+    document.title = '#' + nf.format(d.position) + ' · ' + title;
+    progress(d.position);
+    if (changed || moved) {
+      announce((changed ? sentence(T['state_' + st]) + ' ' : '') + t('say_position', { n: nf.format(d.position), eta: eta }), changed);
+    }
+  }
+
+  function finish(st, help) {
+    done = true;
+    status = st;
+    clearTimeout(wsTimer);
+    clearInterval(countdownTimer);
+    $('countdown').hidden = true;
+    if (ws) { ws.onclose = null; ws.close(); ws = null; }
+    $('place').hidden = true;
+    show(st, help);
+    announce(sentence(T['state_' + st]) + ' ' + $('help').textContent, true);
+    document.title = title;
+  }
+
+  // --- Talking to the server ---
+
+  async function request(method, path) {
+    var ctl = new AbortController();
+    var timer = setTimeout(function () { ctl.abort(); }, 10000);
+    try {
+      var res = await fetch(api + path, {
+        method: method, credentials: 'same-origin', cache: 'no-store',
+        headers: { Accept: 'application/json' }, signal: ctl.signal
+      });
+      var data = await res.json().catch(function () { return {}; });
+      return { status: res.status, data: data, retryAfter: +res.headers.get('Retry-After') || 0 };
+    } catch (e) {
+      return { status: 0, data: {}, retryAfter: 0 };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // trouble keeps the last known place on screen and retries fn with
+  // jittered backoff (or the server's Retry-After), so a blip in a crowd of
+  // thousands does not come back as one synchronized wave.
+  function trouble(fn, retryAfter) {
+    errors++;
+    note(T.trouble);
+    var ms = retryAfter ? retryAfter * 1000 + Math.random() * 1000 : Math.random() * Math.min(30000, 1000 * Math.pow(2, errors));
+    setTimeout(fn, ms);
+  }
+
+  function onTicket(d) {
+    errors = 0;
+    if (d.queue_id && d.queue_id !== queueId) {
+      queueId = d.queue_id;
+      B.dataset.queueId = queueId;
+      $('qid').textContent = t('queue_id', { id: queueId });
+    }
+    if ($('note').textContent === T.trouble) note('');
+    switch (d.status) {
+      case 'admitted': return go();
+      case 'closed': return finish('closed');
+      case 'waiting': case 'prequeue':
+        update(d.status, d);
+        connect();
+    }
+  }
+
+  // join gets the fan's place: the same one on every call while the queue
+  // cookie lives. A 401 means the cookie was bad and has been cleared, so
+  // one more join starts afresh.
+  async function join(again) {
+    if (done || busy) return;
+    busy = true;
+    var r = await request('POST', '/join');
+    busy = false;
+    if (r.status === 200) {
+      onTicket(r.data);
+    } else if (r.status === 409 && r.data.error && r.data.error.code === 'conflict') {
+      notOpen(r.retryAfter);
+    } else if (r.status === 404) {
+      finish('deleted');
+    } else if (r.status === 401 && !again) {
+      join(true);
+    } else {
+      trouble(join, r.retryAfter);
+    }
+  }
+
+  // poll asks for the status; a lost place (404) or a cleared cookie (401)
+  // means joining again, which the API says is the way back in.
+  async function poll() {
+    if (done || busy) return;
+    busy = true;
+    var r = await request('GET', '/status');
+    busy = false;
+    if (r.status === 200) {
+      onTicket(r.data);
+    } else if (r.status === 404 || r.status === 401) {
+      lost();
+    } else if (r.status >= 500 || r.status === 429 || r.status === 0) {
+      errors++;
+      note(T.trouble); // the poll loop retries on its own
+    }
+  }
+
+  function lost() {
+    if (position) {
+      note(T.place_lost);
+      announce(T.place_lost, true);
+    }
+    position = 0;
+    first = 0;
+    join();
+  }
+
+  function notOpen(retryAfter) {
+    status = 'notopen';
+    show('notopen');
+    var opens = Date.parse(B.dataset.opensAt) - skew;
+    // Retry-After is relative, so it is right even when our clock is not.
+    var at = Date.now() + Math.max(1, retryAfter || 5) * 1000;
+    announce(sentence(T.state_notopen) + ' ' + T.help_notopen, true);
+    // Spread the opening moment's joins over a second: the line is in
+    // arrival order anyway, and the burst is gentler on the server.
+    countdown(opens > Date.now() ? t('opens_at', { time: when(opens) }) : '', 'opens_in', at,
+      function () { setTimeout(join, Math.random() * 1000); });
+  }
+
+  // go makes sure the admission cookie is stored (the join or status answer
+  // that said "admitted" set it), then leaves for the protected page.
+  function go() {
+    var to = safeReturnTo(B.dataset.returnTo);
+    finish('admitted');
+    $('continue').href = to;
+    $('continue').hidden = false;
+    location.replace(to);
+  }
+
+  // admittedBySocket: the socket carries the token but cannot set the
+  // HttpOnly cookie, so ask for the status once, which sets it.
+  async function admittedBySocket() {
+    if (done) return;
+    var r = await request('GET', '/status');
+    if (r.status === 200 && r.data.status === 'admitted') go();
+    else if (r.status === 200) onTicket(r.data);
+    else join();
+  }
+
+  // --- Live updates ---
+
+  function wsLive() {
+    return ws !== null && ws.readyState === 1 && Date.now() - wsSince < WS_SILENT_MS;
+  }
+
+  function connect() {
+    if (done || ws || wsTimer || !window.WebSocket) return;
+    var got = false;
+    try {
+      ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/v1/rooms/' + room);
+    } catch (e) {
+      ws = null;
+      return;
+    }
+    wsSince = Date.now();
+    ws.onmessage = function (e) {
+      var m;
+      try { m = JSON.parse(e.data); } catch (err) { return; }
+      wsSince = Date.now();
+      if (!got) { got = true; wsFails = 0; wsWorked = true; transport('ws'); }
+      if (m.type === 'position') {
+        update(m.status || 'waiting', m);
+      } else if (m.type === 'admitted') {
+        // The server ends this socket; we are leaving, not reconnecting.
+        ws.onclose = ws.onmessage = null;
+        ws = null;
+        admittedBySocket();
+      } else if (m.type === 'closed') {
+        if (m.reason === 'place_lost') lost();
+        else finish(m.reason === 'sold_out' || m.reason === 'deleted' ? m.reason : 'closed');
+      }
+    };
+    ws.onclose = reconnect;
+  }
+
+  // reconnect after a close (1012: the server is restarting) or silence,
+  // with full jitter so a restart does not bring every fan back at once.
+  function reconnect() {
+    if (ws) { ws.onclose = ws.onmessage = null; ws.close(); ws = null; }
+    if (done) return;
+    wsFails++;
+    if (wsFails >= 2) transport('poll');
+    var cap = wsWorked ? WS_CAP_MS : WS_BLOCKED_MS;
+    wsTimer = setTimeout(function () { wsTimer = 0; connect(); },
+      Math.random() * Math.min(cap, WS_BASE_MS * Math.pow(2, wsFails)));
+  }
+
+  // The heartbeat of the page: every ~5 s, drop a silent socket, and poll
+  // unless the socket is live. Polling starts only after the socket failed
+  // twice, so a quick reconnect does not add a wave of polls.
+  function tick() {
+    if (done) return;
+    if (ws && Date.now() - wsSince > WS_SILENT_MS) reconnect();
+    if ((status === 'waiting' || status === 'prequeue') && !wsLive() && (wsFails >= 2 || !window.WebSocket)) {
+      if (!window.WebSocket) transport('poll');
+      poll();
+    }
+    setTimeout(tick, jitter(POLL_MS));
+  }
+
+  // Back from the background or from offline: catch up at once.
+  function wake() {
+    if (!done && !document.hidden && (status === 'waiting' || status === 'prequeue') && !wsLive()) poll();
+  }
+  document.addEventListener('visibilitychange', wake);
+  window.addEventListener('online', wake);
+
+  join();
+  setTimeout(tick, jitter(POLL_MS));
+})();
