@@ -8,6 +8,27 @@
 // at the given rate, fills its line with waiters through every target (so
 // every instance takes part), keeps them alive, and counts admissions over
 // the window from the room's admitted_total.
+//
+//	crowdload ws -targets http://127.0.0.1:8080 -admin-token T -fans 20000 -rate 6000
+//
+// ws opens that many waiting fans (join, then a WebSocket each), follows
+// them to admission and reports connections, errors by kind, messages,
+// reconnects after 1012, position increases, gaps between position
+// messages and admission latency (the server's admitted_at_ms to receipt).
+// With -admin-token it creates the room paused and unpauses it once every
+// fan is connected; -hold instead keeps every socket open, the room paused,
+// for memory measurements. The run ends when every fan is admitted, closed
+// or has failed, or at -duration, whichever comes first.
+//
+// A process may hold 20,000 files, so a run of more than 15,000 fans is
+// split over worker processes: the parent re-executes itself with a hidden
+// -worker flag carrying its share as JSON, reads JSON lines from each
+// worker's stdout (ready, progress, then the report), closes a worker's
+// stdin to stop it, and merges the reports; histograms use fixed buckets
+// so they merge exactly. Fan i goes to target i mod T and binds source
+// address (i / T) mod S (127.0.0.2 and up by default, all on loopback), so
+// every (source, target) pair, each with its own ~28k ephemeral ports,
+// carries an equal share.
 package main
 
 import (
@@ -30,11 +51,13 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: crowdload rate [flags]")
+		return fmt.Errorf("usage: crowdload rate|ws [flags]")
 	}
 	switch args[0] {
 	case "rate":
 		return rateCmd(ctx, args[1:], stdout, stderr)
+	case "ws":
+		return wsCmd(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (want rate)", args[0])
+	return fmt.Errorf("unknown command %q (want rate or ws)", args[0])
 }

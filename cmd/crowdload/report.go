@@ -45,7 +45,8 @@ type Report struct {
 	NotStarted     int64 `json:"not_started"`    // the run stopped before the ramp reached them
 
 	// Errors by kind (refused, timeout, reset, eof, no_port, too_many_files,
-	// http_NNN, close_NNNN, ...); one sample message per kind.
+	// http_NNN, close_NNNN, gave_up, ...); one sample message per kind.
+	// ConnectErrors counts failed dials, reconnection attempts included.
 	JoinErrors    map[string]int64  `json:"join_errors"`
 	JoinRetries   int64             `json:"join_retries"` // 429/503 answers retried after Retry-After
 	ConnectErrors map[string]int64  `json:"connect_errors"`
@@ -186,10 +187,14 @@ func (r *Report) writeSummary(w io.Writer) {
 		r.FansRequested, r.Joined, r.Connected, r.PeakConnections)
 	p("outcomes   admitted %d (+%d at join)  closed %d  unfinished %d  join failed %d  connect failed %d  dropped %d  not started %d",
 		r.Admitted, r.AdmittedAtJoin, r.Closed, r.Unfinished, r.JoinFailed, r.ConnectFailed, r.Dropped, r.NotStarted)
-	p("errors     join: %s (retries %d)  connect: %s  dropped: %s",
+	p("errors     join: %s (retries %d)  connect attempts: %s  dropped: %s",
 		kinds(r.JoinErrors), r.JoinRetries, kinds(r.ConnectErrors), kinds(r.DropErrors))
 	for _, k := range slices.Sorted(maps.Keys(r.ErrorSamples)) {
 		p("           e.g. %s: %s", k, r.ErrorSamples[k])
+	}
+	if r.ConnectErrors["http_429"] > 0 {
+		p("           hint: crowdgate caps WebSockets per client address (--ws-max-per-ip, CROWDGATE_WS_MAX_PER_IP);")
+		p("           raise it on the server under test, or spread over more -sources")
 	}
 	var total int64
 	for _, v := range r.Messages {
@@ -209,9 +214,13 @@ func (r *Report) writeSummary(w io.Writer) {
 	if r.AdmittedNoTimestamp > 0 {
 		p("           %d admitted messages without admitted_at_ms", r.AdmittedNoTimestamp)
 	}
-	if r.UnpausedMs > 0 && r.LastAdmittedMs > r.UnpausedMs && r.Admitted > 0 {
+	switch {
+	case r.UnpausedMs > 0 && r.LastAdmittedMs > r.UnpausedMs:
 		span := float64(r.LastAdmittedMs-r.UnpausedMs) / 1000
 		p("           unpaused -> last admitted %.1fs (%.1f admitted/min)", span, float64(r.Admitted)/span*60)
+	case r.UnpausedMs == 0 && r.LastAdmittedMs > r.FirstAdmittedMs:
+		span := float64(r.LastAdmittedMs-r.FirstAdmittedMs) / 1000
+		p("           first -> last admitted %.1fs (%.1f admitted/min)", span, float64(r.Admitted-1)/span*60)
 	}
 	if len(r.ServerStats) > 0 {
 		p("server     %s", r.ServerStats)
