@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"strconv"
 	"sync"
@@ -35,6 +36,10 @@ type Config struct {
 	Routes Routes
 	// Ready reports whether the store answers (/readyz).
 	Ready func(context.Context) error
+	// Upstream is the origin to reverse-proxy to (embedding mode): paths
+	// Crowdgate does not serve itself go there, protected ones only with a
+	// valid admission token for their room. Nil: no proxy.
+	Upstream *url.URL
 	// Sockets serves the fans' WebSocket; without it the route is absent.
 	Sockets *ws.Hub
 	// PassCacheSize bounds the verified-token cache. Default 100000.
@@ -55,6 +60,9 @@ func (c Config) Validate() error {
 	if c.Ready == nil {
 		return errors.New("gateway: a readiness check is required")
 	}
+	if c.Upstream != nil && (c.Upstream.Scheme != "http" && c.Upstream.Scheme != "https" || c.Upstream.Host == "") {
+		return fmt.Errorf("gateway: upstream %q must be an absolute http(s) URL", c.Upstream)
+	}
 	if c.PublicURL != nil && (c.PublicURL.Scheme != "http" && c.PublicURL.Scheme != "https" || c.PublicURL.Host == "") {
 		return fmt.Errorf("gateway: public URL %q must be an absolute http(s) URL", c.PublicURL)
 	}
@@ -71,6 +79,7 @@ type Server struct {
 	passes *admission.PassCache
 	log    *slog.Logger
 	admin  *adminGuard
+	proxy  *httputil.ReverseProxy
 
 	reqSeq    atomic.Uint64
 	reqPrefix string
@@ -163,6 +172,7 @@ func (s *Server) routes() *echo.Echo {
 	rooms.GET("", s.getRoom)
 	rooms.DELETE("", s.deleteRoom)
 	admin.POST("/keys/rotate", s.rotateKey)
+	s.proxyRoutes(e) // last: everything not matched above
 	return e
 }
 

@@ -49,7 +49,7 @@ type Room struct {
 	Message         string // organizer's note under the heading
 	PrimaryColor    string // #rrggbb: buttons, progress bar
 	BackgroundColor string // #rrggbb
-	Language        string // default language of the page: "en" or "hi"
+	Language        string // language of the page: "en" or "hi"; empty: the fan's browser decides
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -62,9 +62,6 @@ func (r Room) WithDefaults() Room {
 	}
 	if r.Mode == "" {
 		r.Mode = ModeFIFO
-	}
-	if r.Language == "" {
-		r.Language = "en"
 	}
 	return r
 }

@@ -505,7 +505,9 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 			h.regressed.Inc()
 			pos = w.lastPos
 		}
-		if pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate {
+		// Re-send an unchanged position two ticks early, so that with tick
+		// and write delays the gap a fan sees stays within MinUpdate.
+		if pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate-2*h.cfg.Tick {
 			continue
 		}
 		w.lastPos, w.lastSent = pos, now

@@ -199,8 +199,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("--public-url: %w", err)
 		}
 	}
+	var upstream *url.URL
 	if o.upstream != "" {
-		return errors.New("--upstream: the reverse-proxy mode is not in this build yet; use forward auth (/auth/v1/check)")
+		if upstream, err = url.Parse(o.upstream); err != nil {
+			return fmt.Errorf("--upstream: %w", err)
+		}
 	}
 	var keyPEM []byte
 	if o.signingKey != "" {
@@ -256,6 +259,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv, err := gateway.New(gateway.Config{
 		Sockets:    hub,
+		Upstream:   upstream,
 		AdminToken: o.adminToken,
 		PublicURL:  public,
 		Routes:     routes,
