@@ -29,7 +29,10 @@ type Tracker struct {
 	// Resets counts rebuilds; a caller that sees it change knows positions
 	// may have moved (a shuffle), not only fallen.
 	resets int64
-	synced bool
+	// version counts changes of head or holes, so callers can skip work
+	// when nothing moved.
+	version int64
+	synced  bool
 }
 
 // NewTracker returns a tracker of room's line; it reads nothing until Sync.
@@ -72,6 +75,7 @@ func (t *Tracker) Sync(ctx context.Context) error {
 			}
 			t.apply(m.Values)
 			t.logN, t.cursor = n, m.ID
+			t.version++
 		}
 	}
 	return nil
@@ -129,6 +133,7 @@ func (t *Tracker) rebuild(ctx context.Context) error {
 	t.mu.Lock()
 	t.head, t.logN, t.cursor, t.holes, t.synced = head, logN, cursor, holes, true
 	t.resets++
+	t.version++
 	t.mu.Unlock()
 	return nil
 }
@@ -157,6 +162,13 @@ func (t *Tracker) Resets() int64 {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.resets
+}
+
+// Version changes whenever positions may have changed.
+func (t *Tracker) Version() int64 {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.version
 }
 
 // Score returns the score of a queue id in FIFO order: its sequence number.

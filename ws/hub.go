@@ -35,6 +35,10 @@ const (
 type Config struct {
 	Tick      time.Duration // how often positions are recomputed and sent; default 200 ms
 	MinUpdate time.Duration // a position is re-sent at least this often; default 5 s
+	// MaxRate is the shortest time between two position messages to one
+	// waiter: while the line moves on every admission tick, a waiter gets
+	// the latest position once per MaxRate instead of on every tick. Default 1 s.
+	MaxRate   time.Duration
 	PingEvery time.Duration // default 25 s
 	PongWait  time.Duration // a socket silent this long (no pong) is dead; default 60 s
 	WriteWait time.Duration // deadline of one write; default 5 s
@@ -63,6 +67,7 @@ func (c *Config) setDefaults() {
 	}
 	def(&c.Tick, 200*time.Millisecond)
 	def(&c.MinUpdate, 5*time.Second)
+	def(&c.MaxRate, time.Second)
 	def(&c.PingEvery, 25*time.Second)
 	def(&c.PongWait, 60*time.Second)
 	def(&c.WriteWait, 5*time.Second)
@@ -115,8 +120,14 @@ type roomHub struct {
 	tracker  *queue.Tracker
 	waiters  map[string]*waiter // by queue id
 	lastBeat time.Time
+	lastScan time.Time
+	version  int64 // tracker version at the last scan
 	resets   int64
 }
+
+// idleScan is how often waiters are scanned when the line did not move,
+// for the periodic re-sends and the messages MaxRate held back.
+const idleScan = 500 * time.Millisecond
 
 // waiter is one place in line, with its sockets (tabs).
 type waiter struct {
@@ -479,13 +490,19 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 	reshuffled := resets != rh.resets
 	rh.resets = resets
 
+	version := rh.tracker.Version()
+	beat := now.Sub(rh.lastBeat) >= h.cfg.Heartbeat
+	if version == rh.version && now.Sub(rh.lastScan) < idleScan && !beat {
+		return // nothing moved, nothing due
+	}
+	rh.version, rh.lastScan = version, now
+
 	status := admission.StatusWaiting
 	if room.InPrequeue(now) {
 		status = admission.StatusPrequeue
 	}
 	var gone []*waiter
 	var ids []string
-	beat := now.Sub(rh.lastBeat) >= h.cfg.Heartbeat
 	h.mu.Lock()
 	for _, w := range rh.waiters {
 		if beat {
@@ -505,9 +522,11 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 			h.regressed.Inc()
 			pos = w.lastPos
 		}
-		// Re-send an unchanged position two ticks early, so that with tick
-		// and write delays the gap a fan sees stays within MinUpdate.
-		if pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate-2*h.cfg.Tick {
+		// Re-send an unchanged position early enough that, with the idle
+		// scan period and the tick, the gap a fan sees stays within
+		// MinUpdate; send a changed one at most once per MaxRate.
+		since := now.Sub(w.lastSent)
+		if pos == w.lastPos && since < h.cfg.MinUpdate-idleScan-h.cfg.Tick || pos != w.lastPos && since < h.cfg.MaxRate {
 			continue
 		}
 		w.lastPos, w.lastSent = pos, now
