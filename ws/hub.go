@@ -35,9 +35,10 @@ const (
 type Config struct {
 	Tick      time.Duration // how often positions are recomputed and sent; default 200 ms
 	MinUpdate time.Duration // a position is re-sent at least this often; default 5 s
-	// MaxRate is the shortest time between two position messages to one
-	// waiter: while the line moves on every admission tick, a waiter gets
-	// the latest position once per MaxRate instead of on every tick. Default 1 s.
+	// MaxRate is the shortest time between two moves sent to one waiter:
+	// while the line moves on every admission tick, a waiter gets the
+	// latest position once per MaxRate instead of on every tick; a single
+	// move goes out at once. Default 1 s.
 	MaxRate   time.Duration
 	PingEvery time.Duration // default 25 s
 	PongWait  time.Duration // a socket silent this long (no pong) is dead; default 60 s
@@ -136,7 +137,8 @@ type waiter struct {
 	token    string
 	conns    []*conn
 	lastPos  int64
-	lastSent time.Time
+	lastSent time.Time // last position message
+	lastMove time.Time // last position message with a new position
 	checking bool // a status check is under way, or the waiter has been told their outcome
 }
 
@@ -525,9 +527,11 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 		// Re-send an unchanged position early enough that, with the idle
 		// scan period and the tick, the gap a fan sees stays within
 		// MinUpdate; send a changed one at most once per MaxRate.
-		since := now.Sub(w.lastSent)
-		if pos == w.lastPos && since < h.cfg.MinUpdate-idleScan-h.cfg.Tick || pos != w.lastPos && since < h.cfg.MaxRate {
+		if pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate-idleScan-h.cfg.Tick || pos != w.lastPos && now.Sub(w.lastMove) < h.cfg.MaxRate {
 			continue
+		}
+		if pos != w.lastPos {
+			w.lastMove = now
 		}
 		w.lastPos, w.lastSent = pos, now
 		data := positionFrame(status, pos, h.ctl.Estimate(room, pos, now))
