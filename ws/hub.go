@@ -139,7 +139,7 @@ type waiter struct {
 	lastPos  int64
 	lastSent time.Time // last position message
 	lastMove time.Time // last position message with a new position
-	checking bool // a status check is under way, or the waiter has been told their outcome
+	checking bool      // a status check is under way, or the waiter has been told their outcome
 }
 
 // New returns a Hub; call Run.
