@@ -326,6 +326,7 @@ func startDemo(ctx context.Context, store *queue.Store, addr string, public *url
 	fmt.Fprintf(w, `
 Crowdgate demo is running. Room "demo" admits 30 people a minute.
 
+  Waiting room page:  %[1]s/rooms/demo
   Join the line:      curl -si -X POST %[1]s/api/v1/rooms/demo/join
   Your place:         curl -s -H "Authorization: Bearer <queue_token>" %[1]s/api/v1/rooms/demo/status
   Room and figures:   curl -s -H "Authorization: Bearer %[2]s" %[1]s/admin/v1/rooms/demo
