@@ -15,12 +15,6 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"github.com/crowdgate/crowdgate/admission"
-	"github.com/crowdgate/crowdgate/gateway"
-	"github.com/crowdgate/crowdgate/queue"
-	"github.com/crowdgate/crowdgate/queue/queuetest"
-	"github.com/crowdgate/crowdgate/ws"
 )
 
 // findChromium returns the browser to test the page with, or "".
@@ -88,47 +82,8 @@ func TestBrowserWaitingRoom(t *testing.T) {
 		}
 	})
 
-	t.Run("websocket", func(t *testing.T) { walkFan(t, browser, newSocketStack(t), "ws") })
+	t.Run("websocket", func(t *testing.T) { walkFan(t, browser, newStackWith(t, stackOptions{sockets: true}), "ws") })
 	t.Run("polling", func(t *testing.T) { walkFan(t, browser, newStack(t), "poll") })
-}
-
-// newSocketStack is newStack with the WebSocket hub running.
-func newSocketStack(t *testing.T) *stack {
-	t.Helper()
-	rs := queuetest.Run(t)
-	store, err := queue.NewStore(rs.Client(t), queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	keys, err := admission.NewKeyring(context.Background(), store, admission.KeyringConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := admission.NewController(store, keys, admission.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub, err := ws.New(ctl, store, ws.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- hub.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("hub: %v", err)
-		}
-	})
-	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping, Sockets: hub}, ctl, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return &stack{t: t, srv: srv, redis: rs, store: store, keys: keys, ctl: ctl}
 }
 
 // walkFan is the fan's walk through the page on stack s, in a fresh browser

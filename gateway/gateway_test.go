@@ -15,6 +15,7 @@ import (
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
+	"github.com/crowdgate/crowdgate/ws"
 )
 
 const adminToken = "test-admin-token"
@@ -32,6 +33,18 @@ type stack struct {
 
 func newStack(t testing.TB, routes ...string) *stack {
 	t.Helper()
+	return newStackWith(t, stackOptions{routes: routes})
+}
+
+// stackOptions are what some tests add to the plain stack.
+type stackOptions struct {
+	routes   []string
+	upstream *url.URL // reverse-proxy to this origin
+	sockets  bool     // run a WebSocket hub
+}
+
+func newStackWith(t testing.TB, o stackOptions) *stack {
+	t.Helper()
 	rs := queuetest.Run(t)
 	store, err := queue.NewStore(rs.Client(t), queue.Config{})
 	if err != nil {
@@ -46,11 +59,28 @@ func newStack(t testing.TB, routes ...string) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := gateway.ParseRoutes(routes...)
+	rt, err := gateway.ParseRoutes(o.routes...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping}, ctl, keys)
+	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Upstream: o.upstream}
+	if o.sockets {
+		hub, err := ws.New(ctl, store, ws.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- hub.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("hub: %v", err)
+			}
+		})
+		cfg.Sockets = hub
+	}
+	g, err := gateway.New(cfg, ctl, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

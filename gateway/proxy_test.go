@@ -10,10 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/gateway"
-	"github.com/crowdgate/crowdgate/queue"
-	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
 
 // proxyStack is a gateway in front of a test origin that echoes what it got.
@@ -37,31 +34,7 @@ func newProxyStack(t *testing.T, routes ...string) *proxyStack {
 	t.Cleanup(origin.Close)
 	up, _ := url.Parse(origin.URL)
 
-	rs := queuetest.Run(t)
-	store, err := queue.NewStore(rs.Client(t), queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	keys, err := admission.NewKeyring(context.Background(), store, admission.KeyringConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := admission.NewController(store, keys, admission.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := gateway.ParseRoutes(routes...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Upstream: up}, ctl, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return &proxyStack{stack: &stack{t: t, srv: srv, redis: rs, store: store, keys: keys, ctl: ctl}, origin: origin}
+	return &proxyStack{stack: newStackWith(t, stackOptions{routes: routes, upstream: up}), origin: origin}
 }
 
 func (s *proxyStack) admitted(room string) string {
