@@ -150,6 +150,8 @@ type Controller struct {
 	log   *slog.Logger
 
 	rooms atomic.Pointer[map[string]roomState]
+	// lastRefresh is when the store last answered a refresh (Unix ns).
+	lastRefresh atomic.Int64
 	// misses remembers recently asked-for rooms that do not exist, so a
 	// flood of requests for a bogus room does not reach Redis each time.
 	missMu sync.Mutex
@@ -260,7 +262,16 @@ func (c *Controller) refresh(ctx context.Context) error {
 		}
 	}
 	c.rooms.Store(&next)
+	c.lastRefresh.Store(c.cfg.Now().UnixNano())
 	return nil
+}
+
+// StoreDown reports whether the store has not answered this instance's
+// refreshes for over two refresh periods plus a second: the signal for
+// rooms that fail open.
+func (c *Controller) StoreDown() bool {
+	last := c.lastRefresh.Load()
+	return last != 0 && c.cfg.Now().Sub(time.Unix(0, last)) > 2*c.cfg.Refresh+time.Second
 }
 
 func (c *Controller) admitAll(ctx context.Context) {

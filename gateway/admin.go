@@ -138,11 +138,20 @@ type roomBody struct {
 	Paused          *bool   `json:"paused"`
 	Passthrough     *bool   `json:"passthrough"`
 	Closed          *bool   `json:"closed"`
+	OnStoreFailure  *string `json:"on_store_failure"`
 	Title           *string `json:"title"`
 	Message         *string `json:"message"`
 	PrimaryColor    *string `json:"primary_color"`
 	BackgroundColor *string `json:"background_color"`
 	Language        *string `json:"language"`
+}
+
+// check refuses values apply cannot represent.
+func (b roomBody) check() error {
+	if b.OnStoreFailure != nil && *b.OnStoreFailure != "open" && *b.OnStoreFailure != "closed" {
+		return fmt.Errorf("%w: on_store_failure must be \"open\" or \"closed\"", queue.ErrInvalidRoom)
+	}
+	return nil
 }
 
 func (b roomBody) apply(r queue.Room) queue.Room {
@@ -170,6 +179,9 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 			*f.dst = *f.src
 		}
 	}
+	if b.OnStoreFailure != nil {
+		r.FailOpen = *b.OnStoreFailure == "open"
+	}
 	for _, f := range []struct {
 		dst *bool
 		src *bool
@@ -193,6 +205,7 @@ type roomJSON struct {
 	Paused          bool       `json:"paused"`
 	Passthrough     bool       `json:"passthrough"`
 	Closed          bool       `json:"closed"`
+	OnStoreFailure  string     `json:"on_store_failure"`
 	Title           string     `json:"title"`
 	Message         string     `json:"message"`
 	PrimaryColor    string     `json:"primary_color"`
@@ -226,9 +239,16 @@ func toRoomJSON(r queue.Room) roomJSON {
 		Room: r.Name, AdmitPerMinute: r.AdmitPerMinute, MaxActive: r.MaxActive, SessionSeconds: r.SessionSeconds,
 		QueueOpensAt: opt(r.QueueOpensAt), SaleStartsAt: opt(r.SaleStartsAt), Mode: r.Mode,
 		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed,
-		Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
+		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
+}
+
+func failureMode(open bool) string {
+	if open {
+		return "open"
+	}
+	return "closed"
 }
 
 func toStatsJSON(r queue.Room, st queue.Stats) *statsJSON {
@@ -258,6 +278,9 @@ func (s *Server) putRoom(c echo.Context) error {
 	if err := decodeJSON(c, &b, false); err != nil {
 		return err
 	}
+	if err := b.check(); err != nil {
+		return err
+	}
 	r := b.apply(queue.Room{Name: c.Param("room")}).WithDefaults()
 	ctx := c.Request().Context()
 	created, err := s.ctl.Store().PutRoom(ctx, r)
@@ -279,6 +302,9 @@ func (s *Server) putRoom(c echo.Context) error {
 func (s *Server) patchRoom(c echo.Context) error {
 	var b roomBody
 	if err := decodeJSON(c, &b, false); err != nil {
+		return err
+	}
+	if err := b.check(); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -364,6 +390,9 @@ func DecodeRoom(name string, doc []byte) (queue.Room, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
 		return queue.Room{}, fmt.Errorf("%w: %v", queue.ErrInvalidRoom, err)
+	}
+	if err := b.check(); err != nil {
+		return queue.Room{}, err
 	}
 	r := b.apply(queue.Room{Name: name}).WithDefaults()
 	return r, r.Validate()

@@ -58,6 +58,10 @@ func (s *Server) check(c echo.Context) error {
 			return c.NoContent(http.StatusOK)
 		}
 	}
+	if s.failOpen(c, room) {
+		s.checks.WithLabelValues("fail_open").Inc()
+		return c.NoContent(http.StatusOK)
+	}
 	s.checks.WithLabelValues("denied").Inc()
 	c.Response().Header().Set("X-Crowdgate-Waiting-Room", s.waitingRoomURL(r, room, uri))
 	return unauthorized("an admission token for room " + room + " is required")
@@ -111,4 +115,20 @@ func queryRoom(raw string) string {
 		}
 	}
 	return ""
+}
+
+// failOpen reports whether a visitor without an admission token may pass
+// anyway: the store is unreachable and the room's operator chose to fail
+// open. The room's configuration comes from the controller's cache, which
+// outlives the outage.
+func (s *Server) failOpen(c echo.Context, room string) bool {
+	if !s.ctl.StoreDown() {
+		return false
+	}
+	r, err := s.ctl.Room(c.Request().Context(), room)
+	if err != nil || !r.FailOpen {
+		return false
+	}
+	c.Response().Header().Set("X-Crowdgate-Fail-Open", "1")
+	return true
 }

@@ -41,6 +41,7 @@ type stackOptions struct {
 	routes   []string
 	upstream *url.URL // reverse-proxy to this origin
 	sockets  bool     // run a WebSocket hub
+	running  bool     // run the admission controller's loops (fast refresh)
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
@@ -55,9 +56,15 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := admission.NewController(store, keys, admission.Config{})
+	ctl, err := admission.NewController(store, keys, admission.Config{Refresh: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.running {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { _ = ctl.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
 	}
 	rt, err := gateway.ParseRoutes(o.routes...)
 	if err != nil {
@@ -519,5 +526,53 @@ func TestHealthAndKeys(t *testing.T) {
 	}
 	if r := s.do("POST", "/api/v1/rooms/any/join", ""); r.status < 500 || r.errorCode(t) == "" {
 		t.Fatalf("join without redis: %d %s", r.status, r.body)
+	}
+}
+
+// TestFailOpenOrClosed: with the store down, a room that fails open lets
+// visitors without a token through forward auth; one that fails closed (the
+// default) keeps sending them to the waiting room. Admitted visitors pass
+// in both, since their tokens verify without the store.
+func TestFailOpenOrClosed(t *testing.T) {
+	s := newStackWith(t, stackOptions{routes: []string{"/open/=open,/closed/=shut"}, running: true})
+	if !s.redis.Real {
+		t.Skip("needs a redis-server to stop")
+	}
+	s.putRoom("open", `{"admit_per_minute": 60000, "on_store_failure": "open"}`)
+	s.putRoom("shut", `{"admit_per_minute": 60000}`)
+	if m := s.admin("GET", "/admin/v1/rooms/shut", "").json(t); m["on_store_failure"] != "closed" {
+		t.Fatalf("default failure mode: %v", m)
+	}
+	if r := s.admin("PATCH", "/admin/v1/rooms/shut", `{"on_store_failure": "sometimes"}`); r.status != 400 {
+		t.Fatalf("bad failure mode: %d", r.status)
+	}
+	qt := s.do("POST", "/api/v1/rooms/shut/join", "").json(t)["queue_token"].(string)
+	var at string
+	for deadline := time.Now().Add(3 * time.Second); at == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		at, _ = s.do("GET", "/api/v1/rooms/shut/status", "", "Authorization", "Bearer "+qt).json(t)["admission_token"].(string)
+	}
+	if at == "" {
+		t.Fatal("never admitted")
+	}
+	check := func(uri string, h ...string) int {
+		return s.do("GET", "/auth/v1/check", "", append([]string{"X-Original-URI", uri}, h...)...).status
+	}
+	if check("/open/x") != 401 || check("/closed/x") != 401 {
+		t.Fatal("with the store up, visitors without a token must wait")
+	}
+	time.Sleep(100 * time.Millisecond) // let the controller cache both rooms
+	s.redis.Stop()
+	deadline := time.Now().Add(5 * time.Second)
+	for check("/open/x") != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("a fail-open room never opened while the store was down")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := check("/closed/x"); got != 401 {
+		t.Fatalf("fail-closed room with the store down: %d", got)
+	}
+	if got := check("/closed/x", "Authorization", "Bearer "+at); got != 200 {
+		t.Fatalf("admitted visitor with the store down: %d", got)
 	}
 }

@@ -41,10 +41,13 @@ func (s *Server) proxied(c echo.Context) error {
 			}
 		}
 		p, err := s.passes.Verify(token, room)
-		if token == "" || err != nil {
+		switch {
+		case token != "" && err == nil:
+			r = r.WithContext(withPass(r.Context(), p))
+		case s.failOpen(c, room):
+		default:
 			return s.toWaitingRoom(c, room)
 		}
-		r = r.WithContext(withPass(r.Context(), p))
 	}
 	s.proxy.ServeHTTP(c.Response(), r)
 	return nil

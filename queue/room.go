@@ -43,6 +43,12 @@ type Room struct {
 	Paused         bool   // nobody is admitted; waiters keep their place
 	Passthrough    bool   // everyone is admitted on arrival
 	Closed         bool   // the sale is over; no new places
+	// FailOpen lets visitors without an admission token through forward
+	// auth and the reverse proxy while the store is unreachable (no
+	// waiting room can run then). The default, fail closed, keeps sending
+	// them to the waiting room; admitted visitors pass either way, since
+	// their tokens verify without the store.
+	FailOpen bool
 
 	// Appearance of the waiting-room page.
 	Title           string // heading; default: the room id
@@ -132,6 +138,7 @@ func (r Room) fields() map[string]string {
 		"paused":      flag(r.Paused),
 		"passthrough": flag(r.Passthrough),
 		"closed":      flag(r.Closed),
+		"fail_open":   flag(r.FailOpen),
 		"title":       r.Title,
 		"message":     r.Message,
 		"color":       r.PrimaryColor,
@@ -166,6 +173,7 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		Paused:          h["paused"] == "1",
 		Passthrough:     h["passthrough"] == "1",
 		Closed:          h["closed"] == "1",
+		FailOpen:        h["fail_open"] == "1",
 		Title:           h["title"],
 		Message:         h["message"],
 		PrimaryColor:    h["color"],

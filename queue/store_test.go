@@ -439,7 +439,8 @@ func TestRoomRoundTrip(t *testing.T) {
 		want := queue.Room{
 			Name: "launch", AdmitPerMinute: 900, MaxActive: 50, SessionSeconds: 600,
 			QueueOpensAt: clk.Now().Add(time.Hour), SaleStartsAt: clk.Now().Add(2 * time.Hour),
-			Mode: queue.ModeRandomPrequeue, Paused: true,
+			Mode: queue.ModeRandomPrequeue, Paused: true, FailOpen: true,
+			Title: "Launch <b>", Message: "नमस्ते", PrimaryColor: "#112233", BackgroundColor: "#fafafa", Language: "hi",
 		}
 		created, err := s.PutRoom(ctx, want)
 		if err != nil || !created {
