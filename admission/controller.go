@@ -96,6 +96,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// revKey names one admission: queue ids are never reused within a room.
+type revKey struct{ room, id string }
+
 // roomState is the cached view of one room.
 type roomState struct {
 	room  queue.Room
@@ -152,6 +155,10 @@ type Controller struct {
 	rooms atomic.Pointer[map[string]roomState]
 	// lastRefresh is when the store last answered a refresh (Unix ns).
 	lastRefresh atomic.Int64
+
+	revMu    sync.RWMutex
+	revoked  map[revKey]time.Time // admissions ended early, and when we learned it
+	revSince map[string]time.Time // per room: the latest revocation polled
 	// misses remembers recently asked-for rooms that do not exist, so a
 	// flood of requests for a bogus room does not reach Redis each time.
 	missMu sync.Mutex
@@ -169,11 +176,13 @@ type Controller struct {
 func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, error) {
 	cfg.setDefaults()
 	c := &Controller{
-		store:  store,
-		keys:   keys,
-		cfg:    cfg,
-		log:    cfg.Logger,
-		misses: map[string]time.Time{},
+		store:    store,
+		keys:     keys,
+		cfg:      cfg,
+		log:      cfg.Logger,
+		misses:   map[string]time.Time{},
+		revoked:  map[revKey]time.Time{},
+		revSince: map[string]time.Time{},
 		admitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_admitted_total", Help: "Admissions decided by this instance.",
 		}, []string{"room"}),
@@ -208,6 +217,14 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := c.refresh(ctx); err != nil {
 		c.log.Warn("first room refresh failed", "err", err)
 	}
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		if err := c.store.WatchRevocations(ctx, c.revoke); err != nil && ctx.Err() == nil {
+			c.log.Warn("revocation watch ended", "err", err)
+		}
+	}()
+	defer func() { <-watchDone }()
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
 	refresh := time.NewTicker(c.cfg.Refresh)
@@ -262,6 +279,9 @@ func (c *Controller) refresh(ctx context.Context) error {
 		}
 	}
 	c.rooms.Store(&next)
+	if err := c.syncRevocations(ctx, next); err != nil {
+		return err
+	}
 	c.lastRefresh.Store(c.cfg.Now().UnixNano())
 	return nil
 }
@@ -397,7 +417,63 @@ func (c *Controller) Leave(ctx context.Context, room, queueToken string) error {
 	if _, err := c.Room(ctx, room); err != nil {
 		return err
 	}
-	return c.store.Leave(ctx, room, id)
+	return c.Release(ctx, room, id)
+}
+
+// Release ends queue id's place or admission in room. An ended admission is
+// revoked at once here and, through the store, on every instance: its
+// token stops passing before it expires.
+func (c *Controller) Release(ctx context.Context, room, id string) error {
+	ended, err := c.store.Leave(ctx, room, id)
+	if ended {
+		c.revoke(room, id)
+	}
+	return err
+}
+
+// Revoked reports whether the admission of queue id in room was ended
+// early. Checked on every forward-auth and proxied request: one map read.
+func (c *Controller) Revoked(room, id string) bool {
+	c.revMu.RLock()
+	_, ok := c.revoked[revKey{room, id}]
+	c.revMu.RUnlock()
+	return ok
+}
+
+func (c *Controller) revoke(room, id string) {
+	c.revMu.Lock()
+	c.revoked[revKey{room, id}] = c.cfg.Now()
+	c.revMu.Unlock()
+}
+
+// syncRevocations polls each room's revocations since the last poll (the
+// announcements can be lost while disconnected) and forgets revocations
+// older than any admission they could concern.
+func (c *Controller) syncRevocations(ctx context.Context, rooms map[string]roomState) error {
+	now := c.cfg.Now()
+	for name, st := range rooms {
+		c.revMu.RLock()
+		since := c.revSince[name]
+		c.revMu.RUnlock()
+		ids, latest, err := c.store.Revoked(ctx, name, since)
+		if err != nil {
+			return err
+		}
+		c.revMu.Lock()
+		for _, id := range ids {
+			if _, ok := c.revoked[revKey{name, id}]; !ok {
+				c.revoked[revKey{name, id}] = now
+			}
+		}
+		c.revSince[name] = latest
+		for k, at := range c.revoked {
+			if k.room == name && now.Sub(at) > time.Duration(st.room.SessionSeconds)*time.Second {
+				delete(c.revoked, k)
+			}
+		}
+		c.revMu.Unlock()
+	}
+	return nil
 }
 
 func (c *Controller) ticket(ctx context.Context, name, queueToken string, create bool) (Ticket, error) {

@@ -50,7 +50,7 @@ func (s *Server) check(c echo.Context) error {
 		}
 	}
 	if token != "" {
-		if p, err := s.passes.Verify(token, room); err == nil {
+		if p, err := s.passes.Verify(token, room); err == nil && !s.ctl.Revoked(room, p.Subject) {
 			s.checks.WithLabelValues("allowed").Inc()
 			h := c.Response().Header()
 			h["X-Crowdgate-Room"] = []string{room} // canonical already: skip the canonicalizing Set

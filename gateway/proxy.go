@@ -42,7 +42,7 @@ func (s *Server) proxied(c echo.Context) error {
 		}
 		p, err := s.passes.Verify(token, room)
 		switch {
-		case token != "" && err == nil:
+		case token != "" && err == nil && !s.ctl.Revoked(room, p.Subject):
 			r = r.WithContext(withPass(r.Context(), p))
 		case s.failOpen(c, room):
 		default:
@@ -106,7 +106,7 @@ func newReverseProxy(upstream *url.URL, s *Server) *httputil.ReverseProxy {
 			}
 			res.Header.Del(ReleaseHeader)
 			if p, ok := passFrom(res.Request.Context()); ok {
-				if err := s.ctl.Store().Leave(res.Request.Context(), p.Room, p.Subject); err != nil {
+				if err := s.ctl.Release(res.Request.Context(), p.Room, p.Subject); err != nil {
 					s.log.Warn("release failed", "room", p.Room, "queue_id", p.Subject, "err", err)
 				}
 			}

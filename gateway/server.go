@@ -163,6 +163,7 @@ func (s *Server) routes() *echo.Echo {
 	fan.POST("/join", s.join)
 	fan.GET("/status", s.status)
 	fan.DELETE("/ticket", s.leave)
+	fan.POST("/release", s.release)
 
 	admin := e.Group("/admin/v1", s.admin.middleware)
 	admin.GET("/rooms", s.listRooms)

@@ -10,8 +10,8 @@ import (
 // room's keys live in one Redis Cluster slot and each script can touch them
 // together.
 type roomKeys struct {
-	cfg, line, seq, active, admittedAt, bucket, stats, rate, log, sweep string
-	prefix                                                              string
+	cfg, line, seq, active, admittedAt, bucket, stats, rate, log, sweep, revoked string
+	prefix                                                                       string
 }
 
 // keyCache holds the key names of rooms in use, so the hot path does not
@@ -50,6 +50,7 @@ func makeKeys(room string) roomKeys {
 		rate:       p + "rt",
 		log:        p + "log",
 		sweep:      p + "sw",
+		revoked:    p + "rev",
 	}
 }
 

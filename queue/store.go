@@ -165,14 +165,62 @@ func (s *Store) place(ctx context.Context, room, id string, create bool) (Place,
 }
 
 // Leave gives up id's place, or ends its admission early (freeing a
-// max_active slot). Leaving twice is not an error.
-func (s *Store) Leave(ctx context.Context, room, id string) error {
+// max_active slot and revoking the admission: see Revocations). It reports
+// whether an admission ended. Leaving twice is not an error.
+func (s *Store) Leave(ctx context.Context, room, id string) (ended bool, err error) {
 	k := keysFor(room)
-	err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log, k.stats}, id, s.cfg.LogLength).Err()
+	n, err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log, k.stats, k.revoked, k.cfg},
+		id, s.cfg.LogLength, s.cfg.Now().UnixMilli(), room, RevocationChannel).Int()
 	if err != nil {
-		return fmt.Errorf("queue: leave %s: %w", room, err)
+		return false, fmt.Errorf("queue: leave %s: %w", room, err)
 	}
-	return nil
+	return n == 2, nil
+}
+
+// RevocationChannel is the Pub/Sub channel on which ended admissions are
+// announced as "room queue-id".
+const RevocationChannel = "cg:revoked"
+
+// Revoked returns the queue ids of room whose admissions ended after since
+// (admission ended early, not expired), and the time of the latest.
+func (s *Store) Revoked(ctx context.Context, room string, since time.Time) ([]string, time.Time, error) {
+	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
+		Key: keysFor(room).revoked, ByScore: true,
+		Start: "(" + strconv.FormatInt(since.UnixMilli(), 10), Stop: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, since, fmt.Errorf("queue: revoked %s: %w", room, err)
+	}
+	ids := make([]string, len(zs))
+	for i, z := range zs {
+		ids[i] = z.Member.(string)
+		if t := time.UnixMilli(int64(z.Score)); t.After(since) {
+			since = t
+		}
+	}
+	return ids, since, nil
+}
+
+// WatchRevocations calls fn for every admission ended anywhere, as it is
+// announced, until ctx ends. Announcements made while disconnected are
+// lost: callers also poll Revoked.
+func (s *Store) WatchRevocations(ctx context.Context, fn func(room, id string)) error {
+	sub := s.rdb.Subscribe(ctx, RevocationChannel)
+	defer sub.Close()
+	ch := sub.Channel()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-ch:
+			if !ok {
+				return nil
+			}
+			if room, id, ok := strings.Cut(m.Payload, " "); ok {
+				fn(room, id)
+			}
+		}
+	}
 }
 
 // Heartbeat marks waiters alive, as a status request does, in one command.
@@ -399,7 +447,7 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	// With the cfg gone no script touches the rest; remove it.
-	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep).Err(); err != nil {
+	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked).Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, roomsKey, name).Err(); err != nil {

@@ -101,8 +101,8 @@ func TestJoinIsIdempotentAndFIFO(t *testing.T) {
 		if err != nil || st.Waiting != 5 {
 			t.Fatalf("stats %+v %v: want 5 waiting", st, err)
 		}
-		if err := s.Leave(ctx, "launch", ids[1]); err != nil {
-			t.Fatal(err)
+		if ended, err := s.Leave(ctx, "launch", ids[1]); err != nil || ended {
+			t.Fatalf("leave a waiter: ended=%v %v", ended, err)
 		}
 		p, err := s.Status(ctx, "launch", ids[4])
 		if err != nil || p.Position != 4 {
@@ -243,8 +243,13 @@ func TestAdmitRespectsControls(t *testing.T) {
 			t.Fatalf("second ask: %+v, want the same admission %+v", again, p)
 		}
 		// Releasing one admission frees one slot.
-		if err := s.Leave(ctx, "r", ids[0]); err != nil {
-			t.Fatal(err)
+		if ended, err := s.Leave(ctx, "r", ids[0]); err != nil || !ended {
+			t.Fatalf("release an admission: ended=%v %v", ended, err)
+		}
+		// The release is a revocation, announced and recorded.
+		revoked, _, err := s.Revoked(ctx, "r", time.Time{})
+		if err != nil || len(revoked) != 1 || revoked[0] != ids[0] {
+			t.Fatalf("revoked %v %v", revoked, err)
 		}
 		if got := tick(); len(got) != 1 || got[0] != ids[3] {
 			t.Fatalf("after release: admitted %v", got)

@@ -54,7 +54,7 @@ func TestTrackerFollowsTheLine(t *testing.T) {
 			case op < 5:
 				ids = append(ids, mustJoin(t, s, "r", "").ID)
 			case op < 7 && len(ids) > 0:
-				if err := s.Leave(ctx, "r", ids[rng.IntN(len(ids))]); err != nil {
+				if _, err := s.Leave(ctx, "r", ids[rng.IntN(len(ids))]); err != nil {
 					t.Fatal(err)
 				}
 			case op < 9:
@@ -117,7 +117,7 @@ func TestTrackerRebuildsAfterTrim(t *testing.T) {
 		checkPositions(t, rdb, tr, "r", ids)
 		before := tr.Resets()
 		for i := 0; i < 40; i += 3 {
-			if err := s.Leave(ctx, "r", ids[i]); err != nil {
+			if _, err := s.Leave(ctx, "r", ids[i]); err != nil {
 				t.Fatal(err)
 			}
 		}

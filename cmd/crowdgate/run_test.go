@@ -153,6 +153,27 @@ func TestTwoInstancesOneRedis(t *testing.T) {
 		t.Fatalf("instances publish different keys:\n%v\n%v", ka, kb)
 	}
 
+	// The origin releases the visitor through a: the token stops passing on
+	// b as well, at once (b hears the revocation over Pub/Sub).
+	if code, m := call(t, "POST", a.base+"/api/v1/rooms/launch/release", "", "Authorization", "Bearer "+at); code != 204 {
+		t.Fatalf("release on a: %d %v", code, m)
+	}
+	if code, _ := call(t, "GET", a.base+"/auth/v1/check?room=launch", "", "Authorization", "Bearer "+at); code != 401 {
+		t.Fatalf("a still accepts a released admission: %d", code)
+	}
+	released := time.Now()
+	for {
+		code, _ := call(t, "GET", b.base+"/auth/v1/check?room=launch", "", "Authorization", "Bearer "+at)
+		if code == 401 {
+			break
+		}
+		if time.Since(released) > time.Second {
+			t.Fatal("b still accepts the released admission after 1 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Logf("b refused the released admission %v after the release", time.Since(released))
+
 	if err := a.stop(); err != nil {
 		t.Fatalf("a did not stop cleanly: %v", err)
 	}
