@@ -205,6 +205,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return fmt.Errorf("--upstream: %w", err)
 		}
 	}
+	if o.demo && upstream == nil && len(routes) == 0 {
+		// The full loop for a newcomer: /shop/ is a page of a demo origin,
+		// protected by the demo room.
+		origin, stop, err := startDemoOrigin()
+		if err != nil {
+			return err
+		}
+		defer stop()
+		upstream, routes = origin, gateway.Routes{{Prefix: "/shop/", Room: "demo"}}
+	}
 	var keyPEM []byte
 	if o.signingKey != "" {
 		if keyPEM, err = os.ReadFile(o.signingKey); err != nil {
@@ -275,7 +285,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	if o.demo {
-		if err := startDemo(ctx, store, ln.Addr().String(), public, o.adminToken, stdout); err != nil {
+		if err := startDemo(ctx, store, ln.Addr().String(), public, o.adminToken, routes, stdout); err != nil {
 			_ = ln.Close()
 			return err
 		}
@@ -310,7 +320,7 @@ func randomToken() string {
 }
 
 // startDemo creates the demo room (unless it exists) and prints where to go.
-func startDemo(ctx context.Context, store *queue.Store, addr string, public *url.URL, adminToken string, w io.Writer) error {
+func startDemo(ctx context.Context, store *queue.Store, addr string, public *url.URL, adminToken string, routes gateway.Routes, w io.Writer) error {
 	if _, err := store.GetRoom(ctx, "demo"); errors.Is(err, queue.ErrRoomNotFound) {
 		room := queue.Room{Name: "demo", AdmitPerMinute: 30, SessionSeconds: 900}.WithDefaults()
 		if _, err := store.PutRoom(ctx, room); err != nil {
@@ -325,7 +335,7 @@ func startDemo(ctx context.Context, store *queue.Store, addr string, public *url
 	}
 	fmt.Fprintf(w, `
 Crowdgate demo is running. Room "demo" admits 30 people a minute.
-
+%[3]s
   Waiting room page:  %[1]s/rooms/demo
   Join the line:      curl -si -X POST %[1]s/api/v1/rooms/demo/join
   Your place:         curl -s -H "Authorization: Bearer <queue_token>" %[1]s/api/v1/rooms/demo/status
@@ -335,8 +345,33 @@ Crowdgate demo is running. Room "demo" admits 30 people a minute.
   Signing keys:       %[1]s/.well-known/jwks.json
   Metrics:            %[1]s/metrics
 
-`, base, adminToken)
+`, base, adminToken, demoShop(base, routes))
 	return nil
+}
+
+func demoShop(base string, routes gateway.Routes) string {
+	if len(routes) != 1 || routes[0].Prefix != "/shop/" {
+		return ""
+	}
+	return "\n  Protected page:     " + base + "/shop/   (the demo origin: you wait, then get in)\n"
+}
+
+// startDemoOrigin serves the demo's origin site on a loopback port: the
+// page a fan reaches once admitted.
+func startDemoOrigin() (*url.URL, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo origin: %w", err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>Demo shop</title><body style="font-family:system-ui;max-width:36rem;margin:3rem auto;padding:0 1rem">
+<h1>You're in.</h1><p>This is the demo origin behind Crowdgate. You waited in room <b>demo</b>, were admitted,
+and your admission cookie let this request through the reverse proxy.</p></body></html>`)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	return &url.URL{Scheme: "http", Host: ln.Addr().String()}, func() { _ = srv.Close() }, nil
 }
 
 // redisLogger sends go-redis's own messages (reconnects, pool dials) to the

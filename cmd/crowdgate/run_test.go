@@ -199,6 +199,35 @@ func TestDemo(t *testing.T) {
 	if code, m := call(t, "POST", inst.base+"/api/v1/rooms/demo/join", ""); code != 200 || m["status"] != "waiting" {
 		t.Fatalf("demo join: %d %v", code, m)
 	}
+	// The demo's protected page: a browser without an admission is sent to
+	// the waiting room; with one it reaches the demo origin.
+	if !strings.Contains(out, inst.base+"/shop/") {
+		t.Fatalf("the demo does not name its protected page:\n%s", out)
+	}
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Get(inst.base + "/shop/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 302 || !strings.Contains(res.Header.Get("Location"), "/rooms/demo?return_to=%2Fshop%2F") {
+		t.Fatalf("protected page without admission: %d %v", res.StatusCode, res.Header)
+	}
+	if code, m := call(t, "PATCH", inst.base+"/admin/v1/rooms/demo", `{"passthrough": true}`, "Authorization", "Bearer "+token); code != 200 {
+		t.Fatalf("passthrough: %d %v", code, m)
+	}
+	_, j := call(t, "POST", inst.base+"/api/v1/rooms/demo/join", "")
+	req, _ := http.NewRequest("GET", inst.base+"/shop/", nil)
+	req.Header.Set("Authorization", "Bearer "+j["admission_token"].(string))
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "You're in") {
+		t.Fatalf("protected page with admission: %d %s", res.StatusCode, body)
+	}
 	if err := inst.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
