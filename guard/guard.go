@@ -1,0 +1,382 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+var (
+	// ErrNoToken means the request carried no admission token.
+	ErrNoToken = errors.New("guard: no admission token")
+	// ErrInvalid means the token is not an admission token signed by a published key: it is
+	// malformed, its signature or algorithm is wrong, its kid is unknown, its issuer is
+	// wrong, or a claim is missing.
+	ErrInvalid = errors.New("guard: invalid admission token")
+	// ErrExpired means a genuine token used outside its validity window: exp has passed,
+	// or nbf or iat is more than 5 s in the future.
+	ErrExpired = errors.New("guard: admission token expired or not yet valid")
+	// ErrWrongRoom means a genuine, current token that admits to another room.
+	ErrWrongRoom = errors.New("guard: admission token is for another room")
+)
+
+const (
+	// clockSkew is how far nbf and iat may lie in the future, for clocks that disagree a
+	// little with Crowdgate's. exp gets none: an admission must not outlive its end.
+	clockSkew = 5 * time.Second
+	// maxTokenBytes caps what the parser is handed; admission tokens are a few hundred bytes.
+	maxTokenBytes = 4096
+	// fetchTimeout bounds one fetch of the key set, whatever the HTTP client's own timeout.
+	fetchTimeout = 10 * time.Second
+)
+
+// roomPattern is the contract's id syntax; the room also names the cookie.
+var roomPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+// Config configures a Verifier. JWKSURL and Room are required; the other fields have
+// defaults.
+type Config struct {
+	// JWKSURL is Crowdgate's key set, e.g. https://crowdgate.example/.well-known/jwks.json.
+	// Use https unless the path to Crowdgate is private: whoever can change the key set
+	// in transit can mint admissions.
+	JWKSURL string
+	// Issuer is the iss tokens must carry. Default "crowdgate".
+	Issuer string
+	// Room is the room whose admissions this Verifier accepts (the tokens' aud). Required.
+	Room string
+	// WaitingRoomURL is where the middleware sends visitors without a valid token; it adds
+	// return_to with the path they asked for. An absolute http(s) URL, or a path when
+	// Crowdgate shares the site's host (e.g. "/rooms/launch"). Default: the JWKSURL's
+	// scheme and host, then /rooms/{Room}; set it when the origin reaches Crowdgate at an
+	// address that visitors cannot.
+	WaitingRoomURL string
+	// HTTPClient fetches the key set. Default: a client with a 5 s timeout.
+	HTTPClient *http.Client
+	// RefreshEvery is how often Run fetches the key set, so that a key Crowdgate stops
+	// publishing stops verifying here. Default 5 min.
+	RefreshEvery time.Duration
+	// MinRefreshInterval bounds the fetches that tokens with an unknown kid cause (anyone
+	// can send such tokens): at most one per interval. It is also about how long a key
+	// rotated in just after such a fetch can be refused. Default 10 s.
+	MinRefreshInterval time.Duration
+	// CacheSize bounds how many verified tokens are remembered. Default 16384.
+	CacheSize int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives failed key-set fetches and ignored keys, never tokens. Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate reports whether c can be used; zero fields take their defaults.
+func (c Config) Validate() error {
+	u, err := url.Parse(c.JWKSURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("guard: JWKSURL must be an absolute http or https URL")
+	}
+	if !roomPattern.MatchString(c.Room) {
+		return fmt.Errorf("guard: Room %q must match %s", c.Room, roomPattern)
+	}
+	if c.WaitingRoomURL != "" {
+		w, err := url.Parse(c.WaitingRoomURL)
+		local := err == nil && w.Scheme == "" && w.Host == "" && localPath(w.Path)
+		remote := err == nil && (w.Scheme == "http" || w.Scheme == "https") && w.Host != ""
+		if !local && !remote {
+			return errors.New("guard: WaitingRoomURL must be an absolute http or https URL or a path")
+		}
+		if w.Fragment != "" {
+			return errors.New("guard: WaitingRoomURL must not have a fragment")
+		}
+	}
+	if c.RefreshEvery < 0 || c.MinRefreshInterval < 0 || c.CacheSize < 0 {
+		return errors.New("guard: RefreshEvery, MinRefreshInterval and CacheSize must not be negative")
+	}
+	return nil
+}
+
+func (c Config) withDefaults() Config {
+	if c.Issuer == "" {
+		c.Issuer = "crowdgate"
+	}
+	if c.WaitingRoomURL == "" {
+		u, _ := url.Parse(c.JWKSURL) // Validate has parsed it
+		c.WaitingRoomURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/rooms/" + c.Room}).String()
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	if c.RefreshEvery == 0 {
+		c.RefreshEvery = 5 * time.Minute
+	}
+	if c.MinRefreshInterval == 0 {
+		c.MinRefreshInterval = 10 * time.Second
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 1 << 14
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Claims is what a verified admission token says.
+type Claims struct {
+	Room      string    // aud: the room admitted to
+	Subject   string    // sub: the visitor's queue id, stable across their requests
+	ID        string    // jti: this admission's id
+	IssuedAt  time.Time // iat
+	NotBefore time.Time // nbf
+	Expires   time.Time // exp: the admission ends then
+}
+
+// Verifier verifies admission tokens for one room against Crowdgate's published keys.
+// It is safe for concurrent use.
+type Verifier struct {
+	cfg         Config
+	log         *slog.Logger
+	parser      *jwt.Parser
+	cookie      string // cg_a_{room}
+	waitingRoom string // WaitingRoomURL, ready for "return_to=" to be appended
+	keys        atomic.Pointer[keySet]
+	cache       *cache
+	verified    atomic.Int64 // signature verifications attempted, for tests
+
+	fetchMu  sync.Mutex // one fetch at a time; concurrent unknown kids wait for it
+	lastMiss time.Time  // when an unknown kid last caused a fetch; guarded by fetchMu
+}
+
+// New returns a Verifier for cfg.Room after fetching the key set once, so that a wrong
+// URL, an unreachable Crowdgate or a key set without a usable key is an error here rather
+// than a refusal of every visitor. An origin that must start while Crowdgate is down
+// retries New. Call Run to keep the key set fresh.
+func New(ctx context.Context, cfg Config) (*Verifier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	v := &Verifier{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		cookie: "cg_a_" + cfg.Room,
+		cache:  newCache(cfg.CacheSize),
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg(), jwt.SigningMethodES256.Alg()}),
+			jwt.WithIssuer(cfg.Issuer),
+			jwt.WithTimeFunc(cfg.Now),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			// Strict base64 keeps one token string per signature, so one cache entry.
+			jwt.WithStrictDecoding(),
+		),
+	}
+	v.waitingRoom = cfg.WaitingRoomURL + "?"
+	if strings.Contains(cfg.WaitingRoomURL, "?") {
+		v.waitingRoom = cfg.WaitingRoomURL + "&"
+	}
+	v.fetchMu.Lock()
+	defer v.fetchMu.Unlock()
+	if err := v.fetchLocked(ctx); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Run fetches the key set every Config.RefreshEvery until ctx is done, then returns nil.
+// A failed fetch is logged and the last good key set stays in force. Without Run a
+// Verifier still learns keys that tokens name, but never forgets a key Crowdgate has
+// withdrawn.
+func (v *Verifier) Run(ctx context.Context) error {
+	t := time.NewTicker(v.cfg.RefreshEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := v.refresh(ctx); err != nil && ctx.Err() == nil {
+				v.log.Warn("guard: key set refresh failed; keeping the last good set", "room", v.cfg.Room, "err", err)
+			}
+		}
+	}
+}
+
+// refresh fetches the key set now.
+func (v *Verifier) refresh(ctx context.Context) error {
+	v.fetchMu.Lock()
+	defer v.fetchMu.Unlock()
+	return v.fetchLocked(ctx)
+}
+
+// fetchLocked fetches and installs the key set. The caller holds fetchMu.
+func (v *Verifier) fetchLocked(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	set, ignored, err := fetchKeySet(ctx, v.cfg.HTTPClient, v.cfg.JWKSURL)
+	if err != nil {
+		return err
+	}
+	for _, why := range ignored {
+		v.log.Debug("guard: key ignored", "room", v.cfg.Room, "reason", why)
+	}
+	if old := v.keys.Load(); old != nil {
+		set.reuse(old)
+	}
+	v.keys.Store(set)
+	return nil
+}
+
+// Verify checks that token is a current admission token for the configured room, signed
+// by a published key, and returns its claims. Errors wrap exactly one of ErrNoToken,
+// ErrInvalid, ErrExpired and ErrWrongRoom, in that order of precedence. A token verified
+// before is answered from memory until it expires or its key is withdrawn.
+func (v *Verifier) Verify(token string) (Claims, error) {
+	if token == "" {
+		return Claims{}, ErrNoToken
+	}
+	if len(token) > maxTokenBytes {
+		return Claims{}, fmt.Errorf("%w: token too long", ErrInvalid)
+	}
+	if e, ok := v.cache.get(token); ok && v.cfg.Now().Before(e.claims.Expires) &&
+		v.keys.Load().byKID[e.key.kid] == e.key {
+		return e.claims, nil
+	}
+	c, k, err := v.verify(token)
+	if err != nil {
+		return Claims{}, err
+	}
+	if c.Room != v.cfg.Room {
+		return Claims{}, ErrWrongRoom
+	}
+	v.cache.put(strings.Clone(token), entry{claims: c, key: k}, v.cfg.Now())
+	return c, nil
+}
+
+// verify checks everything but the room and returns the key that signed the token.
+func (v *Verifier) verify(token string) (Claims, *key, error) {
+	v.verified.Add(1)
+	var (
+		c    claims
+		used *key
+	)
+	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errors.New("missing kid")
+		}
+		k := v.lookup(kid)
+		if k == nil {
+			return nil, errors.New("unknown kid")
+		}
+		// The key decides the algorithm, never the token: no HMAC keyed with public
+		// key bytes, no ES256 header on an Ed25519 kid.
+		if t.Method.Alg() != k.alg {
+			return nil, errors.New("alg does not match the key")
+		}
+		used = k
+		return k.pub, nil
+	})
+	if err != nil {
+		return Claims{}, nil, classify(err)
+	}
+	return Claims{
+		Room:      c.Audience,
+		Subject:   c.Subject,
+		ID:        c.ID,
+		IssuedAt:  time.Unix(c.IssuedAt, 0).UTC(),
+		NotBefore: time.Unix(c.NotBefore, 0).UTC(),
+		Expires:   time.Unix(c.Expires, 0).UTC(),
+	}, used, nil
+}
+
+// lookup finds the published key for kid, fetching the key set first when kid is unknown
+// (Crowdgate may have rotated) and no unknown kid caused a fetch within MinRefreshInterval.
+// Concurrent callers wait for that one fetch instead of starting their own.
+func (v *Verifier) lookup(kid string) *key {
+	if k := v.keys.Load().byKID[kid]; k != nil {
+		return k
+	}
+	v.fetchMu.Lock()
+	defer v.fetchMu.Unlock()
+	// The fetch we waited for may have brought it.
+	if k := v.keys.Load().byKID[kid]; k != nil {
+		return k
+	}
+	now := v.cfg.Now()
+	if since := now.Sub(v.lastMiss); !v.lastMiss.IsZero() && since >= 0 && since < v.cfg.MinRefreshInterval {
+		return nil
+	}
+	v.lastMiss = now
+	// Not the request's context: the fetch serves every waiter, and one visitor hanging
+	// up must not cancel it for the others.
+	if err := v.fetchLocked(context.Background()); err != nil {
+		v.log.Warn("guard: key set fetch for an unknown kid failed; keeping the last good set", "room", v.cfg.Room, "err", err)
+	}
+	return v.keys.Load().byKID[kid]
+}
+
+// classify turns the parser's error into one of our sentinels. A token that fails for a
+// timing reason and for another one as well is invalid, not expired.
+func classify(err error) error {
+	timing := errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet) ||
+		errors.Is(err, jwt.ErrTokenUsedBeforeIssued)
+	other := !errors.Is(err, jwt.ErrTokenInvalidClaims) || errors.Is(err, jwt.ErrTokenInvalidIssuer) ||
+		errors.Is(err, jwt.ErrTokenRequiredClaimMissing) || errors.Is(err, errMissingClaim)
+	if timing && !other {
+		return fmt.Errorf("%w: %v", ErrExpired, err)
+	}
+	return fmt.Errorf("%w: %v", ErrInvalid, err)
+}
+
+var errMissingClaim = errors.New("missing sub, aud, jti, iat or nbf")
+
+// claims is the JWT payload as Crowdgate writes it: aud a single string, times integers.
+// Anything else (an aud array, fractional times) fails to decode and is invalid.
+type claims struct {
+	Issuer    string `json:"iss"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	IssuedAt  int64  `json:"iat"`
+	NotBefore int64  `json:"nbf"`
+	Expires   int64  `json:"exp"`
+	ID        string `json:"jti"`
+}
+
+func (c claims) GetExpirationTime() (*jwt.NumericDate, error) { return date(c.Expires, 0), nil }
+
+// GetNotBefore and GetIssuedAt move the claim back by clockSkew because the parser has one
+// leeway for all times, and exp must get none.
+func (c claims) GetNotBefore() (*jwt.NumericDate, error) { return date(c.NotBefore, -clockSkew), nil }
+func (c claims) GetIssuedAt() (*jwt.NumericDate, error)  { return date(c.IssuedAt, -clockSkew), nil }
+
+func (c claims) GetIssuer() (string, error)             { return c.Issuer, nil }
+func (c claims) GetSubject() (string, error)            { return c.Subject, nil }
+func (c claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrings{c.Audience}, nil }
+
+// Validate is called by the parser after its own checks.
+func (c claims) Validate() error {
+	if c.Subject == "" || c.Audience == "" || c.ID == "" || c.IssuedAt == 0 || c.NotBefore == 0 {
+		return errMissingClaim
+	}
+	return nil
+}
+
+func date(unix int64, shift time.Duration) *jwt.NumericDate {
+	if unix == 0 {
+		return nil
+	}
+	return &jwt.NumericDate{Time: time.Unix(unix, 0).Add(shift)}
+}
