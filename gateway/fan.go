@@ -118,15 +118,17 @@ func (s *Server) writeTicket(c echo.Context, t admission.Ticket) error {
 
 // setCookie sets an HttpOnly, SameSite=Lax cookie for the whole site, so the
 // origin behind Crowdgate receives the admission cookie too.
+// With CookieDomain set, the cookies reach the site's other hosts too (an
+// origin on shop.example.com behind Crowdgate on queue.example.com).
 func (s *Server) setCookie(c echo.Context, name, value string, age time.Duration) {
 	c.SetCookie(&http.Cookie{
-		Name: name, Value: value, Path: "/", MaxAge: int(age.Seconds()),
+		Name: name, Value: value, Path: "/", Domain: s.cfg.CookieDomain, MaxAge: int(age.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure(c.Request()),
 	})
 }
 
 func (s *Server) clearCookie(c echo.Context, name string) {
-	c.SetCookie(&http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secure(c.Request())})
+	s.setCookie(c, name, "", -time.Second)
 }
 
 // secure reports whether cookies must be Secure: the public URL is https,

@@ -42,6 +42,7 @@ type stackOptions struct {
 	upstream *url.URL // reverse-proxy to this origin
 	sockets  bool     // run a WebSocket hub
 	running  bool     // run the admission controller's loops (fast refresh)
+	domain   string   // cookie domain
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
@@ -70,7 +71,7 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Upstream: o.upstream}
+	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Upstream: o.upstream, CookieDomain: o.domain}
 	if o.sockets {
 		hub, err := ws.New(ctl, store, ws.Config{})
 		if err != nil {
@@ -574,5 +575,17 @@ func TestFailOpenOrClosed(t *testing.T) {
 	}
 	if got := check("/closed/x", "Authorization", "Bearer "+at); got != 200 {
 		t.Fatalf("admitted visitor with the store down: %d", got)
+	}
+}
+
+func TestCookieDomain(t *testing.T) {
+	s := newStackWith(t, stackOptions{domain: "example.test"})
+	s.putRoom("launch", `{}`)
+	r := s.do("POST", "/api/v1/rooms/launch/join", "")
+	if c := cookie(r, "cg_q_launch"); c == nil || c.Domain != "example.test" {
+		t.Fatalf("queue cookie %+v, want Domain=example.test", c)
+	}
+	if _, err := gateway.New(gateway.Config{AdminToken: "x", Ready: func(context.Context) error { return nil }, CookieDomain: "evil.example/path"}, nil, nil); err == nil {
+		t.Fatal("a cookie domain with a path was accepted")
 	}
 }

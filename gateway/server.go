@@ -32,6 +32,10 @@ type Config struct {
 	// URLs (X-Crowdgate-Waiting-Room). When nil it is derived from each
 	// request's Host.
 	PublicURL *url.URL
+	// CookieDomain, when set, is the Domain of the queue and admission
+	// cookies (e.g. "example.com"), so an origin on another host of the
+	// site receives the admission cookie. Empty: Crowdgate's host only.
+	CookieDomain string
 	// Routes map paths to rooms for forward auth.
 	Routes Routes
 	// Ready reports whether the store answers (/readyz).
@@ -63,6 +67,9 @@ func (c Config) Validate() error {
 	if c.Upstream != nil && (c.Upstream.Scheme != "http" && c.Upstream.Scheme != "https" || c.Upstream.Host == "") {
 		return fmt.Errorf("gateway: upstream %q must be an absolute http(s) URL", c.Upstream)
 	}
+	if c.CookieDomain != "" && !hostPattern.MatchString(c.CookieDomain) {
+		return fmt.Errorf("gateway: cookie domain %q is not a host name", c.CookieDomain)
+	}
 	if c.PublicURL != nil && (c.PublicURL.Scheme != "http" && c.PublicURL.Scheme != "https" || c.PublicURL.Host == "") {
 		return fmt.Errorf("gateway: public URL %q must be an absolute http(s) URL", c.PublicURL)
 	}
@@ -88,6 +95,7 @@ type Server struct {
 	observersMu sync.RWMutex
 	observers   map[routeCode]prometheus.Observer
 	checks      *prometheus.CounterVec
+	allowed     prometheus.Counter // checks' "allowed" child, resolved once
 }
 
 // New returns a Server over the admission controller and keyring.
@@ -129,6 +137,7 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 			Name: "crowdgate_forward_auth_total", Help: "Forward-auth answers by result.",
 		}, []string{"result"}),
 	}
+	s.allowed = s.checks.WithLabelValues("allowed")
 	for _, m := range []prometheus.Collector{s.latency, s.checks} {
 		if err := cfg.Registry.Register(m); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
@@ -139,7 +148,7 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 }
 
 // Handler returns the HTTP handler, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.echo }
+func (s *Server) Handler() http.Handler { return s }
 
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
@@ -181,7 +190,7 @@ func (s *Server) routes() *echo.Echo {
 // in-flight requests finish (up to drain), and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
 	srv := &http.Server{
-		Handler:           s.echo,
+		Handler:           s,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -211,10 +220,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		id := c.Request().Header.Get(echo.HeaderXRequestID)
-		if !validRequestID(id) {
-			id = s.reqPrefix + "-" + strconv.FormatUint(s.reqSeq.Add(1), 36)
-		}
+		id := s.requestID(c.Request())
 		c.Response().Header()[echo.HeaderXRequestID] = []string{id}
 		err := next(c)
 		if err != nil {
@@ -231,6 +237,14 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+// requestID is the caller's X-Request-Id when sane, else a new one.
+func (s *Server) requestID(r *http.Request) string {
+	if id := r.Header.Get(echo.HeaderXRequestID); validRequestID(id) {
+		return id
+	}
+	return s.reqPrefix + "-" + strconv.FormatUint(s.reqSeq.Add(1), 36)
 }
 
 // routeCode keys the latency histogram's children.
