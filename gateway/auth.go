@@ -5,9 +5,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -21,42 +23,17 @@ var originalURIHeaders = []string{"X-Original-URI", "X-Forwarded-Uri", "X-Envoy-
 // room. It touches no store: a verified token is cached until it expires.
 func (s *Server) check(c echo.Context) error {
 	r := c.Request()
-	uri := ""
-	for _, h := range originalURIHeaders {
-		if v := r.Header.Get(h); v != "" {
-			uri = v
-			break
-		}
+	room, uri, err := s.checkedRoom(r, c.Param("*"))
+	if err != nil {
+		return err
 	}
-	if uri == "" && c.Param("*") != "" {
-		uri = "/" + c.Param("*") // Envoy's path_prefix form: /auth/v1/check/<original path>
+	if room == "" {
+		s.checks.WithLabelValues("unprotected").Inc()
+		return c.NoContent(http.StatusOK)
 	}
-	room := queryRoom(r.URL.RawQuery)
-	if room != "" {
-		if !queue.ValidID(room) {
-			return invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
-		}
-	} else {
-		var ok bool
-		if room, ok = s.cfg.Routes.Match(uri); !ok {
-			s.checks.WithLabelValues("unprotected").Inc()
-			return c.NoContent(http.StatusOK)
-		}
-	}
-	token, ok := bearer(r)
-	if !ok {
-		if ck, err := r.Cookie(admissionCookie(room)); err == nil {
-			token = ck.Value
-		}
-	}
-	if token != "" {
-		if p, err := s.passes.Verify(token, room); err == nil && !s.ctl.Revoked(room, p.Subject) {
-			s.checks.WithLabelValues("allowed").Inc()
-			h := c.Response().Header()
-			h["X-Crowdgate-Room"] = []string{room} // canonical already: skip the canonicalizing Set
-			h["X-Crowdgate-Queue-Id"] = []string{p.Subject}
-			return c.NoContent(http.StatusOK)
-		}
+	if p, ok := s.admitted(r, room); ok {
+		s.allow(c.Response().Header(), room, p)
+		return c.NoContent(http.StatusOK)
 	}
 	if s.failOpen(c, room) {
 		s.checks.WithLabelValues("fail_open").Inc()
@@ -65,6 +42,76 @@ func (s *Server) check(c echo.Context) error {
 	s.checks.WithLabelValues("denied").Inc()
 	c.Response().Header().Set("X-Crowdgate-Waiting-Room", s.waitingRoomURL(r, room, uri))
 	return unauthorized("an admission token for room " + room + " is required")
+}
+
+// checkedRoom returns the room a forward-auth request asks about ("" when
+// no route protects the original URI) and that URI. envoyPath is the part
+// of the path after /auth/v1/check/ (Envoy's path_prefix form).
+func (s *Server) checkedRoom(r *http.Request, envoyPath string) (room, uri string, err error) {
+	for _, h := range originalURIHeaders {
+		if v := r.Header.Get(h); v != "" {
+			uri = v
+			break
+		}
+	}
+	if uri == "" && envoyPath != "" {
+		uri = "/" + envoyPath
+	}
+	if room = queryRoom(r.URL.RawQuery); room != "" {
+		if !queue.ValidID(room) {
+			return "", uri, invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
+		}
+		return room, uri, nil
+	}
+	room, _ = s.cfg.Routes.Match(uri)
+	return room, uri, nil
+}
+
+// admitted returns the admission the request carries for room (bearer or
+// cookie), if it is valid and not revoked.
+func (s *Server) admitted(r *http.Request, room string) (admission.Pass, bool) {
+	token, ok := bearer(r)
+	if !ok {
+		ck, err := r.Cookie(admissionCookie(room))
+		if err != nil {
+			return admission.Pass{}, false
+		}
+		token = ck.Value
+	}
+	p, err := s.passes.Verify(token, room)
+	if err != nil || s.ctl.Revoked(room, p.Subject) {
+		return admission.Pass{}, false
+	}
+	return p, true
+}
+
+// allow sets the headers of a passing check: the proxy can hand the room
+// and queue id on to the origin.
+func (s *Server) allow(h http.Header, room string, p admission.Pass) {
+	s.allowed.Inc()
+	h["X-Crowdgate-Room"] = []string{room} // canonical already: skip the canonicalizing Set
+	h["X-Crowdgate-Queue-Id"] = []string{p.Subject}
+}
+
+// ServeHTTP serves the gateway. The passing forward-auth check, the one
+// request an admitted visitor makes on every page view, is answered before
+// echo: no router, no context, no middleware; everything else, including
+// every check that does not pass, takes the full path.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/auth/v1/check" {
+		start := time.Now()
+		if room, _, err := s.checkedRoom(r, ""); err == nil && room != "" {
+			if p, ok := s.admitted(r, room); ok {
+				h := w.Header()
+				h[echo.HeaderXRequestID] = []string{s.requestID(r)}
+				s.allow(h, room, p)
+				w.WriteHeader(http.StatusOK)
+				s.observer("/auth/v1/check", http.StatusOK).Observe(time.Since(start).Seconds())
+				return
+			}
+		}
+	}
+	s.echo.ServeHTTP(w, r)
 }
 
 // hostPattern accepts host[:port] and nothing else, so a hostile Host or
