@@ -23,7 +23,7 @@ var originalURIHeaders = []string{"X-Original-URI", "X-Forwarded-Uri", "X-Envoy-
 // room. It touches no store: a verified token is cached until it expires.
 func (s *Server) check(c echo.Context) error {
 	r := c.Request()
-	room, uri, err := s.checkedRoom(r, c.Param("*"))
+	room, uri, ambiguous, err := s.checkedRoom(r, c.Param("*"))
 	if err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func (s *Server) check(c echo.Context) error {
 		s.checks.WithLabelValues("unprotected").Inc()
 		return c.NoContent(http.StatusOK)
 	}
-	if p, ok := s.admitted(r, room); ok {
+	if p, ok := s.admitted(r, room); ok && !ambiguous {
 		s.allow(c.Response().Header(), room, p)
 		return c.NoContent(http.StatusOK)
 	}
@@ -46,25 +46,47 @@ func (s *Server) check(c echo.Context) error {
 
 // checkedRoom returns the room a forward-auth request asks about ("" when
 // no route protects the original URI) and that URI. envoyPath is the part
-// of the path after /auth/v1/check/ (Envoy's path_prefix form).
-func (s *Server) checkedRoom(r *http.Request, envoyPath string) (room, uri string, err error) {
+// of the path after /auth/v1/check/ (Envoy's path_prefix form). ambiguous
+// reports URIs that name different rooms: the request cannot pass.
+//
+// The proxy names the original URI in one header, or in the path; any other
+// URI header came from the client, so every one is matched and a client's
+// own cannot lift the protection of the proxy's. In the path form the query
+// is the client's too, so room= counts only on the bare path.
+func (s *Server) checkedRoom(r *http.Request, envoyPath string) (room, uri string, ambiguous bool, err error) {
+	var uris [4]string
+	n := 0
 	for _, h := range originalURIHeaders {
 		if v := r.Header.Get(h); v != "" {
-			uri = v
-			break
+			uris[n] = v
+			n++
 		}
 	}
-	if uri == "" && envoyPath != "" {
-		uri = "/" + envoyPath
+	pathForm := strings.HasPrefix(r.URL.Path, "/auth/v1/check/")
+	if pathForm {
+		uris[n] = "/" + envoyPath
+		n++
 	}
-	if room = queryRoom(r.URL.RawQuery); room != "" {
-		if !queue.ValidID(room) {
-			return "", uri, invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
+	uri = uris[0]
+	if !pathForm {
+		if room = queryRoom(r.URL.RawQuery); room != "" {
+			if !queue.ValidID(room) {
+				return "", uri, false, invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
+			}
+			return room, uri, false, nil
 		}
-		return room, uri, nil
 	}
-	room, _ = s.cfg.Routes.Match(uri)
-	return room, uri, nil
+	for _, u := range uris[:n] {
+		rm, ok := s.cfg.Routes.Match(u)
+		switch {
+		case !ok || rm == room:
+		case room == "":
+			room = rm
+		default:
+			return room, uri, true, nil
+		}
+	}
+	return room, uri, false, nil
 }
 
 // admitted returns the admission the request carries for room (bearer or
@@ -100,7 +122,7 @@ func (s *Server) allow(h http.Header, room string, p admission.Pass) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/auth/v1/check" {
 		start := time.Now()
-		if room, _, err := s.checkedRoom(r, ""); err == nil && room != "" {
+		if room, _, ambiguous, err := s.checkedRoom(r, ""); err == nil && room != "" && !ambiguous {
 			if p, ok := s.admitted(r, room); ok {
 				h := w.Header()
 				h[echo.HeaderXRequestID] = []string{s.requestID(r)}

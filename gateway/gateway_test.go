@@ -492,6 +492,39 @@ func TestForwardAuthRoutes(t *testing.T) {
 	}
 }
 
+// TestForwardAuthClientCannotPickRoom: a proxy sets one URI header (or,
+// Envoy, the path); a client that adds its own, or a room= to its URL,
+// must not be judged by a room of its choosing.
+func TestForwardAuthClientCannotPickRoom(t *testing.T) {
+	s := newStack(t, "/checkout/=launch,/free/=free")
+	s.putRoom("launch", `{"admit_per_minute": 0}`)
+	s.putRoom("free", `{"passthrough": true}`)
+	free := s.do("POST", "/api/v1/rooms/free/join", "").json(t)["admission_token"].(string)
+	bearer := "Bearer " + free
+	for _, c := range []struct {
+		name string
+		path string
+		h    []string
+		want int
+	}{
+		{"own room", "/auth/v1/check", []string{"X-Original-URI", "/free/x"}, 200},
+		{"envoy form, own room", "/auth/v1/check/free/x", nil, 200},
+		{"envoy form, room= in the fan's URL", "/auth/v1/check/checkout/pay?room=free", nil, 401},
+		{"traefik, client's X-Original-URI", "/auth/v1/check", []string{"X-Original-URI", "/about", "X-Forwarded-Uri", "/checkout/pay"}, 401},
+		{"traefik, client's other room", "/auth/v1/check", []string{"X-Original-URI", "/free/x", "X-Forwarded-Uri", "/checkout/pay"}, 401},
+		{"envoy, client's header", "/auth/v1/check/checkout/pay", []string{"X-Envoy-Original-Path", "/free/x"}, 401},
+		{"nginx, client's X-Forwarded-Uri on a free path", "/auth/v1/check", []string{"X-Original-URI", "/free/x", "X-Forwarded-Uri", "/about"}, 200},
+	} {
+		r := s.do("GET", c.path, "", append([]string{"Authorization", bearer}, c.h...)...)
+		if r.status != c.want {
+			t.Errorf("%s: %d, want %d", c.name, r.status, c.want)
+		}
+		if r.status == 401 && !strings.Contains(r.header.Get("X-Crowdgate-Waiting-Room"), "/rooms/") {
+			t.Errorf("%s: no waiting room in %v", c.name, r.header)
+		}
+	}
+}
+
 func TestHealthAndKeys(t *testing.T) {
 	s := newStack(t)
 	if r := s.do("GET", "/healthz", ""); r.status != 200 {
