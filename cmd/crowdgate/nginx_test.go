@@ -1,0 +1,631 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/crowdgate/crowdgate/queue/queuetest"
+)
+
+// nginxConf is the shipped configuration the test runs as is.
+const nginxConf = "../../deploy/nginx-forward-auth.conf"
+
+// TestNginxForwardAuth puts Debian's nginx, configured by
+// deploy/nginx-forward-auth.conf, in front of a test origin with a real
+// `crowdgate serve` as its auth server, and walks a fan through it: sent to
+// the waiting room, queued, admitted, and let through to the origin.
+func TestNginxForwardAuth(t *testing.T) {
+	bin := nginxBinary(t)
+	rs := queuetest.Run(t)
+	env := map[string]string{
+		"CROWDGATE_ADMIN_TOKEN": "tok",
+		"CROWDGATE_ROUTES":      "/checkout/=launch,/vip/=vip",
+	}
+	if rs.Real {
+		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
+	} // else: the embedded store
+	cg := startServe(t, env)
+
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "origin %s %s queue=%s", r.Method, r.RequestURI, r.Header.Get("X-Crowdgate-Queue-Id"))
+	}))
+	t.Cleanup(origin.Close)
+
+	ngx := startNginx(t, bin, strings.TrimPrefix(cg.base, "http://"), origin.Listener.Addr().String())
+	base := "http://" + ngx
+	admin := []string{"Authorization", "Bearer tok"}
+	if code, m := call(t, "PUT", cg.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 0}`, admin...); code != 201 {
+		t.Fatalf("create room: %d %v", code, m)
+	}
+
+	// A fan without a token is sent to the waiting room, back to the page
+	// they asked for once admitted.
+	res := proxyGet(t, nil, base+"/checkout/pay?seat=12")
+	wantRoom := base + "/rooms/launch?return_to=" + url.QueryEscape("/checkout/pay?seat=12")
+	if res.code != http.StatusFound || res.header.Get("Location") != wantRoom {
+		t.Fatalf("no token: %d Location %q, want 302 to %q", res.code, res.header.Get("Location"), wantRoom)
+	}
+	if res.header.Get("Cache-Control") != "no-store" || res.header.Get("X-Crowdgate-Waiting-Room") != wantRoom {
+		t.Fatalf("no token: headers %v", res.header)
+	}
+	// An API client gets the contract's 401 and the page's URL instead.
+	res = proxyGet(t, nil, base+"/checkout/pay", "Accept", "application/json")
+	var e struct{ Error struct{ Code string } }
+	if res.code != 401 || json.Unmarshal([]byte(res.body), &e) != nil || e.Error.Code != "unauthorized" ||
+		res.header.Get("X-Crowdgate-Waiting-Room") == "" || !strings.HasPrefix(res.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("API client: %d %v %s", res.code, res.header, res.body)
+	}
+
+	if res = proxyGet(t, nil, base+"/checkout/pay", "Accept", "text/html, application/json"); res.code != http.StatusFound {
+		t.Fatalf("a browser that also takes JSON: %d", res.code)
+	}
+
+	// Paths no room protects go straight to the origin, and the client
+	// cannot pose as an admitted visitor to it.
+	res = proxyGet(t, nil, base+"/about", "X-Crowdgate-Queue-Id", "forged")
+	if res.code != 200 || res.body != "origin GET /about queue=" {
+		t.Fatalf("unprotected: %d %q", res.code, res.body)
+	}
+
+	// nginx, not the client, says which URI is being checked; and the URI
+	// is judged as the origin will read it.
+	for _, tc := range []struct {
+		target  string
+		headers []string
+		want    int
+	}{
+		{"/checkout/pay", []string{"X-Original-URI: /about", "X-Forwarded-Uri: /about", "X-Envoy-Original-Path: /about"}, 302},
+		{"/about", []string{"X-Original-URI: /checkout/pay"}, 200},
+		{"/static/../checkout/pay", nil, 302},
+		{"/%63heckout/pay", nil, 302},
+		{"/checkout", nil, 302},
+		{"/vip/lounge", nil, 302},
+		{"/_crowdgate_check", nil, 404},
+	} {
+		code, loc := rawGet(t, ngx, tc.target, tc.headers...)
+		if code != tc.want || (code == 302 && !strings.HasPrefix(loc, base+"/rooms/")) {
+			t.Errorf("GET %s %v: %d %q, want %d", tc.target, tc.headers, code, loc, tc.want)
+		}
+	}
+
+	// The waiting-room page and its assets come through nginx.
+	res = proxyGet(t, nil, wantRoom)
+	if res.code != 200 || !strings.Contains(res.body, `data-room="launch"`) || !strings.HasPrefix(res.header.Get("Content-Type"), "text/html") {
+		t.Fatalf("waiting room page: %d %v", res.code, res.header)
+	}
+	for _, attr := range []string{`<link rel="stylesheet" href="`, `<script src="`} {
+		i := strings.Index(res.body, attr)
+		if i < 0 {
+			t.Fatalf("page has no %s", attr)
+		}
+		asset, _, _ := strings.Cut(res.body[i+len(attr):], `"`)
+		if a := proxyGet(t, nil, base+asset); a.code != 200 {
+			t.Fatalf("asset %s: %d", asset, a.code)
+		}
+	}
+
+	// The fan joins through nginx (the page's first request) and waits.
+	jar, _ := cookiejar.New(nil)
+	res = proxyGet(t, jar, "POST "+base+"/api/v1/rooms/launch/join")
+	var place struct {
+		Status         string
+		Position       int
+		QueueToken     string `json:"queue_token"`
+		AdmissionToken string `json:"admission_token"`
+	}
+	if res.code != 200 || json.Unmarshal([]byte(res.body), &place) != nil || place.Status != "waiting" || place.Position != 1 {
+		t.Fatalf("join: %d %s", res.code, res.body)
+	}
+	if proxyGet(t, jar, base+"/checkout/pay").code != http.StatusFound {
+		t.Fatal("a waiting fan was let through")
+	}
+
+	// The page follows the line over a WebSocket through nginx, and learns
+	// of the admission there when the organizer opens the gate.
+	ws := dialWebSocket(t, ngx, "/ws/v1/rooms/launch", "Cookie: cg_q_launch="+place.QueueToken, "Origin: "+base)
+	if m := ws.next(t); m["type"] != "position" || m["position"] != 1.0 {
+		t.Fatalf("first frame: %v", m)
+	}
+	if code, m := call(t, "PATCH", cg.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 60000}`, admin...); code != 200 {
+		t.Fatalf("open the gate: %d %v", code, m)
+	}
+	for m := ws.next(t); m["type"] != "admitted"; m = ws.next(t) {
+		if m["type"] != "position" {
+			t.Fatalf("frame while waiting: %v", m)
+		}
+	}
+
+	// The page asks once more, which sets the admission cookie, and goes
+	// back: now nginx lets the fan through to the origin.
+	res = proxyGet(t, jar, base+"/api/v1/rooms/launch/status")
+	if res.code != 200 || json.Unmarshal([]byte(res.body), &place) != nil || place.Status != "admitted" || place.AdmissionToken == "" {
+		t.Fatalf("status after admission: %d %s", res.code, res.body)
+	}
+	res = proxyGet(t, jar, base+"/checkout/pay?seat=12", "X-Crowdgate-Queue-Id", "forged")
+	if res.code != 200 || !strings.HasPrefix(res.body, "origin GET /checkout/pay?seat=12 queue=") || strings.HasSuffix(res.body, "queue=") || strings.HasSuffix(res.body, "forged") {
+		t.Fatalf("admitted fan: %d %q", res.code, res.body)
+	}
+	// The same token as a bearer (an app), and only for its own room.
+	if res = proxyGet(t, nil, base+"/checkout/pay", "Authorization", "Bearer "+place.AdmissionToken); res.code != 200 {
+		t.Fatalf("bearer: %d %s", res.code, res.body)
+	}
+	if res = proxyGet(t, jar, base+"/vip/lounge"); res.code != http.StatusFound || !strings.HasPrefix(res.header.Get("Location"), base+"/rooms/vip?") {
+		t.Fatalf("launch token on the vip room's path: %d %v", res.code, res.header)
+	}
+	if res = proxyGet(t, nil, base+"/checkout/pay", "Authorization", "Bearer "+place.AdmissionToken+"x"); res.code != http.StatusFound {
+		t.Fatalf("tampered token: %d", res.code)
+	}
+	if code, _ := rawGet(t, ngx, "/static/../checkout/pay", "Cookie: cg_a_launch="+place.AdmissionToken); code != 200 {
+		t.Fatalf("admitted fan on a dotted path: %d", code)
+	}
+
+	// Without Crowdgate nginx fails closed, for every path behind the check.
+	if err := cg.stop(); err != nil {
+		t.Fatalf("stop crowdgate: %v", err)
+	}
+	for _, p := range []string{"/checkout/pay", "/about"} {
+		if res = proxyGet(t, jar, base+p); res.code != http.StatusInternalServerError {
+			t.Fatalf("%s with Crowdgate down: %d %q", p, res.code, res.body)
+		}
+	}
+}
+
+// The client names the URI to check in these headers only when a proxy
+// forwards them unfiltered; the shipped Traefik and Envoy configurations
+// must never let a client's own reach Crowdgate.
+var clientURIHeaders = []string{"x-original-uri", "x-envoy-original-path", "x-forwarded-uri"}
+
+// TestTraefikConfig checks deploy/traefik (no Traefik in CI): it parses, its
+// routers name services and middlewares that exist, and every forwardAuth
+// asks Crowdgate's check with the right headers in and out.
+func TestTraefikConfig(t *testing.T) {
+	var static map[string]any
+	readYAMLFile(t, "../../deploy/traefik/traefik.yml", &static)
+	if yamlAt(t, static, "providers", "file", "directory") == nil {
+		t.Error("traefik.yml: no file provider")
+	}
+	var dyn map[string]any
+	readYAMLFile(t, "../../deploy/traefik/dynamic/crowdgate.yml", &dyn)
+	services := yamlAt(t, dyn, "http", "services").(map[string]any)
+	middlewares := yamlAt(t, dyn, "http", "middlewares").(map[string]any)
+	routers := yamlAt(t, dyn, "http", "routers").(map[string]any)
+	checked := 0
+	for name, r := range routers {
+		if _, ok := services[yamlAt(t, r, "service").(string)]; !ok {
+			t.Errorf("router %s: no service %v", name, yamlAt(t, r, "service"))
+		}
+		mws, _ := r.(map[string]any)["middlewares"].([]any) // optional
+		for _, mw := range mws {
+			if _, ok := middlewares[mw.(string)]; !ok {
+				t.Errorf("router %s: no middleware %v", name, mw)
+			}
+		}
+		if yamlAt(t, r, "service") == "site" {
+			checked++
+			if len(mws) == 0 {
+				t.Errorf("router %s reaches the site unchecked", name)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no router for the site")
+	}
+	cg := yamlAt(t, services, "crowdgate", "loadBalancer", "servers").([]any)[0].(map[string]any)["url"].(string)
+	for name, mw := range middlewares {
+		fa, ok := yamlAt(t, mw, "forwardAuth").(map[string]any)
+		if !ok {
+			continue
+		}
+		if fa["address"] != cg+"/auth/v1/check" {
+			t.Errorf("middleware %s: address %v, want %s/auth/v1/check", name, fa["address"], cg)
+		}
+		in := nameSet(fa["authRequestHeaders"])
+		if !in["cookie"] || !in["authorization"] {
+			t.Errorf("middleware %s: authRequestHeaders %v lack the token's headers", name, fa["authRequestHeaders"])
+		}
+		for _, h := range clientURIHeaders {
+			if len(in) == 0 || in[h] {
+				t.Errorf("middleware %s: a client's %s reaches Crowdgate", name, h)
+			}
+		}
+		if !nameSet(fa["authResponseHeaders"])["x-crowdgate-queue-id"] {
+			t.Errorf("middleware %s: X-Crowdgate-Queue-Id is not passed on", name)
+		}
+		if u, ok := fa["authSigninURL"].(string); ok && !strings.HasPrefix(u, "/rooms/") {
+			t.Errorf("middleware %s: authSigninURL %q is not a waiting room", name, u)
+		}
+	}
+}
+
+// TestEnvoyConfig checks deploy/envoy/envoy.yaml (no Envoy in CI): it
+// parses, routes name clusters that exist, and the ext_authz filter asks
+// Crowdgate's check, before the router, with no client URI header.
+func TestEnvoyConfig(t *testing.T) {
+	var conf map[string]any
+	readYAMLFile(t, "../../deploy/envoy/envoy.yaml", &conf)
+	clusters := map[string]bool{}
+	for _, c := range yamlAt(t, conf, "static_resources", "clusters").([]any) {
+		clusters[yamlAt(t, c, "name").(string)] = true
+	}
+	hcm := yamlAt(t, conf, "static_resources", "listeners").([]any)[0]
+	hcm = yamlAt(t, hcm, "filter_chains").([]any)[0]
+	hcm = yamlAt(t, yamlAt(t, hcm, "filters").([]any)[0], "typed_config")
+	for _, vh := range yamlAt(t, hcm, "route_config", "virtual_hosts").([]any) {
+		for _, r := range yamlAt(t, vh, "routes").([]any) {
+			if c := yamlAt(t, r, "route", "cluster"); !clusters[c.(string)] {
+				t.Errorf("route %v: no cluster %v", yamlAt(t, r, "match"), c)
+			}
+		}
+	}
+	filters := yamlAt(t, hcm, "http_filters").([]any)
+	var authz map[string]any
+	for i, f := range filters {
+		switch yamlAt(t, f, "name") {
+		case "envoy.filters.http.ext_authz":
+			authz = yamlAt(t, f, "typed_config").(map[string]any)
+		case "envoy.filters.http.router":
+			if authz == nil || i != len(filters)-1 {
+				t.Error("ext_authz must come before the router, which comes last")
+			}
+		}
+	}
+	if authz == nil {
+		t.Fatal("no ext_authz filter")
+	}
+	if authz["failure_mode_allow"] != false {
+		t.Error("ext_authz must fail closed")
+	}
+	if p := yamlAt(t, authz, "http_service", "path_prefix"); p != "/auth/v1/check" {
+		t.Errorf("path_prefix %v", p)
+	}
+	if c := yamlAt(t, authz, "http_service", "server_uri", "cluster"); !clusters[c.(string)] {
+		t.Errorf("ext_authz: no cluster %v", c)
+	}
+	allowed := map[string]bool{}
+	for _, p := range yamlAt(t, authz, "allowed_headers", "patterns").([]any) {
+		allowed[strings.ToLower(yamlAt(t, p, "exact").(string))] = true
+	}
+	if !allowed["cookie"] {
+		t.Error("ext_authz does not send the admission cookie")
+	}
+	for _, h := range clientURIHeaders {
+		if allowed[h] {
+			t.Errorf("ext_authz sends a client's %s", h)
+		}
+	}
+	up := yamlAt(t, authz, "http_service", "authorization_response", "allowed_upstream_headers", "patterns").([]any)
+	if len(up) != 1 || yamlAt(t, up[0], "exact") != "x-crowdgate-queue-id" {
+		t.Errorf("allowed_upstream_headers %v", up)
+	}
+}
+
+func readYAMLFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// yamlAt walks nested YAML maps; a missing key fails the test.
+func yamlAt(t *testing.T, v any, keys ...string) any {
+	t.Helper()
+	for i, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("%s: not a map", strings.Join(keys[:i], "."))
+		}
+		if v, ok = m[k]; !ok {
+			t.Fatalf("%s: missing", strings.Join(keys[:i+1], "."))
+		}
+	}
+	return v
+}
+
+// nameSet is a YAML list of names as a set, lower-cased.
+func nameSet(list any) map[string]bool {
+	set := map[string]bool{}
+	l, _ := list.([]any)
+	for _, s := range l {
+		if s, ok := s.(string); ok {
+			set[strings.ToLower(s)] = true
+		}
+	}
+	return set
+}
+
+// nginxBinary finds nginx, or skips the test; CI insists on it.
+func nginxBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx"} {
+			if _, serr := os.Stat(p); serr == nil {
+				return p
+			}
+		}
+		if os.Getenv("CI") != "" {
+			t.Fatal("nginx not found and CI is set: install it (apt-get install nginx)")
+		}
+		t.Skip("needs nginx")
+	}
+	return bin
+}
+
+// renderNginx returns the shipped configuration with Crowdgate, the origin
+// and the listen address replaced, wrapped in a main context that keeps
+// everything (pid, logs, temp files) in dir.
+func renderNginx(t *testing.T, dir, crowdgate, origin, listen string) string {
+	t.Helper()
+	b, err := os.ReadFile(nginxConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	for _, r := range [][2]string{
+		{"server 127.0.0.1:8080;", "server " + crowdgate + ";"},
+		{"server 127.0.0.1:9000;", "server " + origin + ";"},
+		{"listen 80;", "listen " + listen + ";"},
+	} {
+		if n := strings.Count(conf, r[0]); n != 1 {
+			t.Fatalf("%s has %q %d times, want once: keep the test's placeholders in step", nginxConf, r[0], n)
+		}
+		conf = strings.Replace(conf, r[0], r[1], 1)
+	}
+	// One process, in the foreground, as whoever runs the test: nothing
+	// to switch users for and nothing left behind if the test dies.
+	return fmt.Sprintf(`daemon off;
+master_process off;
+pid %[1]s/nginx.pid;
+lock_file %[1]s/nginx.lock;
+error_log %[1]s/error.log notice;
+events { worker_connections 1024; }
+http {
+    access_log %[1]s/access.log;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+%[2]s
+}
+`, dir, conf)
+}
+
+// startNginx runs nginx with the rendered configuration on a free loopback
+// port and returns its address once it accepts connections.
+func startNginx(t *testing.T, bin, crowdgate, origin string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for attempt := 0; ; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		conf := filepath.Join(dir, "nginx.conf")
+		if err := os.WriteFile(conf, []byte(renderNginx(t, dir, crowdgate, origin, addr)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := &syncBuffer{}
+		cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
+		cmd.Stdout, cmd.Stderr = out, out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if nginxListening(addr, exited) {
+			t.Cleanup(func() {
+				_ = cmd.Process.Signal(syscall.SIGQUIT) // graceful: finish what is in flight
+				select {
+				case <-exited:
+				case <-time.After(5 * time.Second):
+					_ = cmd.Process.Kill()
+					<-exited
+				}
+				if t.Failed() {
+					log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+					t.Logf("nginx error log:\n%s", log)
+				}
+			})
+			return addr
+		}
+		_ = cmd.Process.Kill()
+		log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+		if attempt < 2 && strings.Contains(string(log)+out.String(), "in use") {
+			continue // the port was taken between Close and nginx's bind
+		}
+		t.Fatalf("nginx did not start:\n%s%s", out, log)
+	}
+}
+
+// nginxListening waits until addr accepts connections, or the process exits.
+func nginxListening(addr string, exited <-chan error) bool {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			_ = c.Close()
+			return true
+		}
+		select {
+		case <-exited:
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return false
+}
+
+type proxyReply struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+// proxyGet sends "URL" or "METHOD URL" with header name/value pairs, without
+// following redirects, keeping cookies in jar when it is not nil.
+func proxyGet(t *testing.T, jar http.CookieJar, target string, header ...string) proxyReply {
+	t.Helper()
+	method := "GET"
+	if m, u, ok := strings.Cut(target, " "); ok {
+		method, target = m, u
+	}
+	req, err := http.NewRequest(method, target, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	client := &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return proxyReply{res.StatusCode, res.Header, string(b)}
+}
+
+// rawGet sends the request line exactly as given, so that dot segments and
+// escapes reach nginx untouched, with "Name: value" header lines, and
+// returns the status and Location.
+func rawGet(t *testing.T, addr, target string, headers ...string) (int, string) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	req := "GET " + target + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: close\r\n"
+	for _, h := range headers {
+		req += h + "\r\n"
+	}
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = res.Body.Close()
+	return res.StatusCode, res.Header.Get("Location")
+}
+
+// wsConn is the reading half of a WebSocket client, enough to follow the
+// server's frames: the server sends, the client only listens.
+type wsConn struct {
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialWebSocket(t *testing.T, addr, path string, headers ...string) *wsConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+	for _, h := range headers {
+		req += h + "\r\n"
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, req+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The accept value for the sample key of RFC 6455, section 1.3.
+	if res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<10))
+		t.Fatalf("WebSocket through nginx: %d %v %s", res.StatusCode, res.Header, b)
+	}
+	return &wsConn{c: c, br: br}
+}
+
+// next returns the next text frame as JSON, skipping control frames.
+func (w *wsConn) next(t *testing.T) map[string]any {
+	t.Helper()
+	for {
+		_ = w.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		op, payload, err := readFrame(w.br)
+		if err != nil {
+			t.Fatalf("WebSocket frame: %v", err)
+		}
+		switch op {
+		case 0x1:
+			var m map[string]any
+			if err := json.Unmarshal(payload, &m); err != nil {
+				t.Fatalf("frame %q: %v", payload, err)
+			}
+			return m
+		case 0x8:
+			t.Fatalf("WebSocket closed: %q", payload)
+		}
+	}
+}
+
+// readFrame reads one unfragmented, unmasked frame (what a server sends).
+func readFrame(br *bufio.Reader) (byte, []byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	if h[0]&0x80 == 0 || h[1]&0x80 != 0 {
+		return 0, nil, errors.New("fragmented or masked frame")
+	}
+	n := uint64(h[1] & 0x7f)
+	if n >= 126 {
+		ext := make([]byte, 2) // 126: a 16-bit length follows; 127: 64-bit
+		if n == 127 {
+			ext = make([]byte, 8)
+		}
+		if _, err := io.ReadFull(br, ext); err != nil {
+			return 0, nil, err
+		}
+		n = 0
+		for _, b := range ext {
+			n = n<<8 | uint64(b)
+		}
+	}
+	if n > 1<<16 {
+		return 0, nil, fmt.Errorf("frame of %d bytes", n)
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(br, p)
+	return h[0] & 0x0f, p, err
+}
