@@ -304,7 +304,6 @@ type Stats struct {
 	AdmittedTotal      int64
 	AbandonedTotal     int64
 	AdmittedLastMinute int64 // admissions in the last 60 s: the observed rate per minute
-	HeadScore          int64 // score of the last admitted waiter (see doc.go)
 }
 
 // Stats reads a room's figures in one round trip.
@@ -315,7 +314,7 @@ func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
 	exists := pipe.Exists(ctx, k.cfg)
 	waiting := pipe.ZCard(ctx, k.line)
 	active := pipe.ZCount(ctx, k.active, "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf")
-	st := pipe.HMGet(ctx, k.stats, "admitted_total", "abandoned_total", "head")
+	st := pipe.HMGet(ctx, k.stats, "admitted_total", "abandoned_total")
 	rate := pipe.HGetAll(ctx, k.rate)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Stats{}, fmt.Errorf("queue: stats %s: %w", room, err)
@@ -327,7 +326,6 @@ func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
 	vals := st.Val()
 	out.AdmittedTotal = parseInt(vals[0])
 	out.AbandonedTotal = parseInt(vals[1])
-	out.HeadScore = parseInt(vals[2])
 	sec := now.Unix()
 	for _, v := range rate.Val() {
 		at, n, ok := strings.Cut(v, ":")
