@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -43,6 +44,7 @@ type stackOptions struct {
 	sockets  bool     // run a WebSocket hub
 	running  bool     // run the admission controller's loops (fast refresh)
 	domain   string   // cookie domain
+	trusted  string   // trusted proxy CIDR
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
@@ -72,6 +74,13 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Upstream: o.upstream, CookieDomain: o.domain}
+	if o.trusted != "" {
+		_, n, err := net.ParseCIDR(o.trusted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TrustedProxies = []*net.IPNet{n}
+	}
 	if o.sockets {
 		hub, err := ws.New(ctl, store, ws.Config{})
 		if err != nil {
@@ -620,5 +629,30 @@ func TestCookieDomain(t *testing.T) {
 	}
 	if _, err := gateway.New(gateway.Config{AdminToken: "x", Ready: func(context.Context) error { return nil }, CookieDomain: "evil.example/path"}, nil, nil); err == nil {
 		t.Fatal("a cookie domain with a path was accepted")
+	}
+}
+
+// TestTrustedProxies: behind a trusted proxy each fan is their own address
+// (a brute-forcing one is cut off, the organizer is not); without the
+// setting, a client's X-Forwarded-For is never believed.
+func TestTrustedProxies(t *testing.T) {
+	guess := func(s *stack, from string) int {
+		var last int
+		for range 12 {
+			last = s.do("GET", "/admin/v1/rooms", "", "Authorization", "Bearer guess", "X-Forwarded-For", from).status
+		}
+		return last
+	}
+	s := newStackWith(t, stackOptions{trusted: "127.0.0.1/32"})
+	if got := guess(s, "203.0.113.7"); got != 429 {
+		t.Fatalf("brute force behind the proxy: %d", got)
+	}
+	if r := s.do("GET", "/admin/v1/rooms", "", "Authorization", "Bearer "+adminToken, "X-Forwarded-For", "198.51.100.1"); r.status != 200 {
+		t.Fatalf("another address behind the same proxy: %d", r.status)
+	}
+	direct := newStack(t)
+	guess(direct, "203.0.113.7")
+	if r := direct.do("GET", "/admin/v1/rooms", "", "Authorization", "Bearer "+adminToken, "X-Forwarded-For", "198.51.100.1"); r.status != 429 {
+		t.Fatalf("an untrusted X-Forwarded-For escaped the limit: %d", r.status)
 	}
 }

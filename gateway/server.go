@@ -36,6 +36,11 @@ type Config struct {
 	// cookies (e.g. "example.com"), so an origin on another host of the
 	// site receives the admission cookie. Empty: Crowdgate's host only.
 	CookieDomain string
+	// TrustedProxies are the networks whose X-Forwarded-For is believed:
+	// behind nginx or a load balancer every fan would otherwise share the
+	// proxy's address (for the per-address socket cap and the admin
+	// brute-force limit). Empty: the connection's address, always.
+	TrustedProxies []*net.IPNet
 	// Routes map paths to rooms for forward auth.
 	Routes Routes
 	// Ready reports whether the store answers (/readyz).
@@ -155,6 +160,13 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
+	if len(s.cfg.TrustedProxies) > 0 {
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range s.cfg.TrustedProxies {
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
 	e.Use(s.observe)
 
 	e.GET("/healthz", s.healthz)

@@ -25,7 +25,7 @@ func (s *Server) websocket(c echo.Context) error {
 	if token == "" {
 		return unauthorized("a queue token is required (cookie, bearer or ?queue_token=)")
 	}
-	if err := s.cfg.Sockets.Serve(c.Response(), c.Request(), room, token); err != nil {
+	if err := s.cfg.Sockets.Serve(c.Response(), c.Request(), room, token, c.RealIP()); err != nil {
 		return s.ticketError(c, room, err)
 	}
 	return nil

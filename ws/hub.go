@@ -205,14 +205,19 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 }
 
 // Serve upgrades a fan's request to a waiting-room socket for the place
-// queueToken names. Errors before the upgrade (bad token, no place, no
-// room, too many sockets, shutting down) are returned for the caller to
-// answer in HTTP; after the upgrade it returns nil and the socket lives on.
-func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken string) error {
+// queueToken names; clientIP is the fan's address (the caller knows which
+// proxies to trust), "" for the connection's. Errors before the upgrade
+// (bad token, no place, no room, too many sockets, shutting down) are
+// returned for the caller to answer in HTTP; after the upgrade it returns
+// nil and the socket lives on.
+func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, clientIP string) error {
 	if !h.checkOrigin(r) {
 		return ErrOrigin
 	}
-	ip := remoteIP(r.RemoteAddr)
+	ip := clientIP
+	if ip == "" {
+		ip = remoteIP(r.RemoteAddr)
+	}
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()

@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // options are serve's settings, from flags over environment over defaults.
 type options struct {
 	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
-	publicURL, logLevel, logFormat, debugAddr, cookieDomain                     string
+	publicURL, logLevel, logFormat, debugAddr, cookieDomain, trusted            string
 	routes                                                                      multiFlag
 	grace, drain                                                                time.Duration
 	wsPerIP                                                                     int
@@ -109,6 +109,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.configFile, "config", env("CROWDGATE_CONFIG", ""), "YAML file of rooms to create at start (CROWDGATE_CONFIG)")
 	fs.StringVar(&o.publicURL, "public-url", env("CROWDGATE_PUBLIC_URL", ""), "URL fans reach Crowdgate at, for absolute links; empty = from each request's Host (CROWDGATE_PUBLIC_URL)")
 	fs.StringVar(&o.cookieDomain, "cookie-domain", env("CROWDGATE_COOKIE_DOMAIN", ""), "Domain of the queue and admission cookies, so origins on other hosts of the site receive them; empty = Crowdgate's host only (CROWDGATE_COOKIE_DOMAIN)")
+	fs.StringVar(&o.trusted, "trusted-proxies", env("CROWDGATE_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For is believed, e.g. 127.0.0.1/32,10.0.0.0/8 (CROWDGATE_TRUSTED_PROXIES)")
 	fs.StringVar(&o.logLevel, "log-level", env("CROWDGATE_LOG_LEVEL", "info"), "debug, info, warn or error (CROWDGATE_LOG_LEVEL)")
 	fs.StringVar(&o.logFormat, "log-format", env("CROWDGATE_LOG_FORMAT", "json"), "json or text (CROWDGATE_LOG_FORMAT)")
 	fs.DurationVar(&o.grace, "grace", envDur("CROWDGATE_GRACE", time.Minute), "how long a silent waiter keeps their place (CROWDGATE_GRACE)")
@@ -216,6 +217,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer stop()
 		upstream, routes = origin, gateway.Routes{{Prefix: "/shop/", Room: "demo"}}
 	}
+	var trusted []*net.IPNet
+	for _, cidr := range strings.Split(o.trusted, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			return fmt.Errorf("--trusted-proxies: %w", err)
+		}
+		trusted = append(trusted, n)
+	}
 	var keyPEM []byte
 	if o.signingKey != "" {
 		if keyPEM, err = os.ReadFile(o.signingKey); err != nil {
@@ -269,15 +281,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	srv, err := gateway.New(gateway.Config{
-		Sockets:      hub,
-		Upstream:     upstream,
-		AdminToken:   o.adminToken,
-		PublicURL:    public,
-		CookieDomain: o.cookieDomain,
-		Routes:       routes,
-		Ready:        store.Ping,
-		Logger:       log,
-		Registry:     reg,
+		Sockets:        hub,
+		Upstream:       upstream,
+		AdminToken:     o.adminToken,
+		PublicURL:      public,
+		CookieDomain:   o.cookieDomain,
+		TrustedProxies: trusted,
+		Routes:         routes,
+		Ready:          store.Ping,
+		Logger:         log,
+		Registry:       reg,
 	}, ctl, keys)
 	if err != nil {
 		return err

@@ -278,6 +278,7 @@ func TestBadFlags(t *testing.T) {
 		{"serve", "--route", "checkout=launch"},
 		{"serve", "--route", "/checkout=Launch"},
 		{"serve", "--log-level", "loud"},
+		{"serve", "--trusted-proxies", "10.0.0.0/33"},
 		{"serve", "--redis", "not a url"},
 		{"serve", "--signing-key", "/nonexistent.pem"},
 		{"serve", "extra"},
