@@ -1,0 +1,122 @@
+package admission_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/queue"
+	"github.com/crowdgate/crowdgate/queue/queuetest"
+)
+
+// newController runs a Controller with fast loops over a private Redis.
+func newController(t *testing.T) (*admission.Controller, *queue.Store, *queuetest.Server) {
+	t.Helper()
+	rs := queuetest.Run(t)
+	store, err := queue.NewStore(rs.Client(t), queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := admission.NewController(store, keys, admission.Config{Tick: 10 * time.Millisecond, Refresh: 30 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- ctl.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return ctl, store, rs
+}
+
+// eventually polls cond for up to 3 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 3 s", what)
+		}
+	}
+}
+
+// TestControllerAdmitsAndRevokes: the controller's own loop admits a
+// waiter, the ticket carries a verifiable token (the same on every ask),
+// and releasing it revokes it.
+func TestControllerAdmitsAndRevokes(t *testing.T) {
+	ctl, store, _ := newController(t)
+	ctx := context.Background()
+	if _, err := store.PutRoom(ctx, queue.Room{Name: "r", AdmitPerMinute: 60000}.WithDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	first, err := ctl.Join(ctx, "r", "")
+	if err != nil || first.Status != admission.StatusWaiting && first.Status != admission.StatusAdmitted {
+		t.Fatalf("join: %+v %v", first, err)
+	}
+	var tk admission.Ticket
+	eventually(t, "admitted", func() bool {
+		tk, err = ctl.Status(ctx, "r", first.QueueToken)
+		return err == nil && tk.Status == admission.StatusAdmitted
+	})
+	again, _ := ctl.Join(ctx, "r", first.QueueToken)
+	if again.AdmissionToken != tk.AdmissionToken || tk.AdmittedAt.IsZero() {
+		t.Fatalf("second ask: a different admission")
+	}
+	if ctl.Revoked("r", tk.QueueID) {
+		t.Fatal("revoked before release")
+	}
+	if err := ctl.Leave(ctx, "r", first.QueueToken); err != nil {
+		t.Fatal(err)
+	}
+	if !ctl.Revoked("r", tk.QueueID) {
+		t.Fatal("a released admission is not revoked on this instance")
+	}
+	if _, err := ctl.Status(ctx, "r", first.QueueToken); !errors.Is(err, queue.ErrNotInLine) {
+		t.Fatalf("status after release: %v", err)
+	}
+}
+
+func TestControllerErrors(t *testing.T) {
+	ctl, store, rs := newController(t)
+	ctx := context.Background()
+	if _, err := ctl.Join(ctx, "nope", ""); !errors.Is(err, queue.ErrRoomNotFound) {
+		t.Fatalf("missing room: %v", err)
+	}
+	if _, err := store.PutRoom(ctx, queue.Room{Name: "r"}.WithDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	// A room created after a miss is found at once once forgotten, and by
+	// the refresh anyway.
+	ctl.Forget("nope")
+	if _, err := ctl.Join(ctx, "r", "1.forged0000000000000000"); !errors.Is(err, admission.ErrQueueToken) {
+		t.Fatalf("forged token: %v", err)
+	}
+	if _, err := ctl.Status(ctx, "r", ""); !errors.Is(err, admission.ErrQueueToken) {
+		t.Fatalf("status without a token: %v", err)
+	}
+	if _, err := store.PutRoom(ctx, queue.Room{Name: "later", QueueOpensAt: time.Now().Add(time.Hour)}.WithDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	var notOpen *admission.NotOpenError
+	if _, err := ctl.Join(ctx, "later", ""); !errors.As(err, &notOpen) || !errors.Is(err, queue.ErrNotOpen) {
+		t.Fatalf("before opening: %v", err)
+	}
+	if ctl.StoreDown() {
+		t.Fatal("store down while it answers")
+	}
+	if !rs.Real {
+		return
+	}
+	rs.Stop()
+	eventually(t, "store seen down", ctl.StoreDown)
+}
