@@ -31,7 +31,9 @@
 // waiting room sends an admitted visitor back to a return_to path on its own host.
 //
 // guard imports no other Crowdgate package, nor echo, so an origin that uses it pulls in
-// only the standard library and golang-jwt.
+// only the standard library and golang-jwt. Its claim checks therefore repeat those of
+// admission/token.go on purpose; the tests verify tokens minted by admission.Keyring, which
+// keeps the two in step.
 //
 // Concurrency: a Verifier is safe for concurrent use. New, Verify and Middleware start no
 // goroutines; Run is the only loop, owned by its caller, and returns when its context is
