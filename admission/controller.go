@@ -208,6 +208,9 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		}
 	}
 	c.rooms.Store(&map[string]roomState{})
+	// Until a refresh succeeds, the store counts as answering since now: a
+	// store that never answers is down two refresh periods and a second in.
+	c.lastRefresh.Store(cfg.Now().UnixNano())
 	return c, nil
 }
 
@@ -291,7 +294,7 @@ func (c *Controller) refresh(ctx context.Context) error {
 // rooms that fail open.
 func (c *Controller) StoreDown() bool {
 	last := c.lastRefresh.Load()
-	return last != 0 && c.cfg.Now().Sub(time.Unix(0, last)) > 2*c.cfg.Refresh+time.Second
+	return c.cfg.Now().Sub(time.Unix(0, last)) > 2*c.cfg.Refresh+time.Second
 }
 
 func (c *Controller) admitAll(ctx context.Context) {

@@ -40,12 +40,13 @@ func newController(t *testing.T) (*admission.Controller, *queue.Store, *queuetes
 	return ctl, store, rs
 }
 
-// eventually polls cond for up to 3 s.
+// eventually polls cond for up to 10 s (a bound for a loaded CI box, not
+// a figure under test).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(3 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 3 s", what)
+			t.Fatalf("%s: not within 10 s", what)
 		}
 	}
 }
