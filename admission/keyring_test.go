@@ -1,6 +1,8 @@
 package admission
 
 import (
+	"github.com/crowdgate/crowdgate/admission/admissiontest"
+
 	"bytes"
 	"context"
 	"crypto"
@@ -20,62 +22,15 @@ import (
 	"time"
 )
 
-// MemKeyStore is an in-memory KeyStore for tests.
-type MemKeyStore struct {
-	mu    sync.Mutex
-	doc   []byte
-	reads int
-}
+// MemKeyStore is the shared in-memory KeyStore.
+type MemKeyStore = admissiontest.KeyStore
 
 var _ KeyStore = (*MemKeyStore)(nil)
 
-// GetKeyring implements KeyStore.
-func (m *MemKeyStore) GetKeyring(context.Context) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.reads++
-	return bytes.Clone(m.doc), nil
-}
-
-// PutKeyringIfAbsent implements KeyStore.
-func (m *MemKeyStore) PutKeyringIfAbsent(_ context.Context, doc []byte) ([]byte, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.doc == nil {
-		m.doc = bytes.Clone(doc)
-	}
-	return bytes.Clone(m.doc), nil
-}
-
-// SwapKeyring implements KeyStore.
-func (m *MemKeyStore) SwapKeyring(_ context.Context, old, doc []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !bytes.Equal(m.doc, old) {
-		return ErrKeyringConflict
-	}
-	m.doc = bytes.Clone(doc)
-	return nil
-}
-
-// Reads returns how many times GetKeyring was called.
-func (m *MemKeyStore) Reads() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.reads
-}
-
-func (m *MemKeyStore) set(doc []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.doc = doc
-}
-
-func (m *MemKeyStore) document(tb testing.TB) document {
+// storedDocument decodes what store holds.
+func storedDocument(tb testing.TB, store *MemKeyStore) document {
 	tb.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	d, err := decodeDocument(m.doc)
+	d, err := decodeDocument(store.Doc())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -228,7 +183,7 @@ func TestNewKeyringConcurrentStartsAgree(t *testing.T) {
 			t.Fatalf("instances disagree on the key: %v", kids)
 		}
 	}
-	if d := store.document(t); len(d.Keys) != 1 || d.Current != kids[0] {
+	if d := storedDocument(t, store); len(d.Keys) != 1 || d.Current != kids[0] {
 		t.Errorf("document has %d keys, current %s; want 1, %s", len(d.Keys), d.Current, kids[0])
 	}
 }
@@ -276,7 +231,7 @@ func TestRotate(t *testing.T) {
 	}
 
 	mustRefresh(t, k)
-	if d := store.document(t); len(d.Keys) != 1 || d.Keys[0].KID != newKID {
+	if d := storedDocument(t, store); len(d.Keys) != 1 || d.Keys[0].KID != newKID {
 		t.Errorf("stored document still has retired keys: %+v", d.Keys)
 	}
 }
@@ -361,7 +316,7 @@ func TestFileKeyIsSharedWithOtherInstances(t *testing.T) {
 					t.Errorf("%s JWKS %v lacks a key", name, kids)
 				}
 			}
-			for _, e := range store.document(t).Keys {
+			for _, e := range storedDocument(t, store).Keys {
 				if e.KID == file.CurrentKID() && (e.PrivateKey != "" || e.Alg != tc.alg) {
 					t.Errorf("file key entry: alg %s, private key stored %v", e.Alg, e.PrivateKey != "")
 				}
@@ -495,7 +450,7 @@ func TestKeyringConfigValidate(t *testing.T) {
 func TestNewKeyringRejectsDamagedDocument(t *testing.T) {
 	good := &MemKeyStore{}
 	mustKeyring(t, good, KeyringConfig{})
-	doc := good.document(t)
+	doc := storedDocument(t, good)
 	damage := func(f func(d *document)) []byte {
 		d := doc
 		d.Keys = slices.Clone(doc.Keys)
@@ -521,7 +476,7 @@ func TestNewKeyringRejectsDamagedDocument(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := &MemKeyStore{}
-			store.set(tc.doc)
+			store.Set(tc.doc)
 			if _, err := NewKeyring(context.Background(), store, KeyringConfig{}); err == nil {
 				t.Error("NewKeyring accepted a damaged document")
 			}
@@ -536,7 +491,7 @@ func TestRefreshRestoresLostDocument(t *testing.T) {
 	tok := mustSign(t, a, testPass(clock.Now(), "launch"))
 	qt := a.QueueToken("launch", "abc")
 
-	store.set(nil)
+	store.Set(nil)
 	mustRefresh(t, a)
 	b := mustKeyring(t, store, KeyringConfig{Now: clock.Now})
 	if b.CurrentKID() != a.CurrentKID() {

@@ -8,12 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/admission/admissiontest"
 	"github.com/crowdgate/crowdgate/guard"
 )
 
@@ -147,7 +147,7 @@ type fakeCrowdgate struct {
 }
 
 func startCrowdgate() *fakeCrowdgate {
-	keys, err := admission.NewKeyring(context.Background(), &memKeyStore{}, admission.KeyringConfig{})
+	keys, err := admission.NewKeyring(context.Background(), &admissiontest.KeyStore{}, admission.KeyringConfig{})
 	if err != nil {
 		panic(err) // no store to fail: cannot happen
 	}
@@ -170,35 +170,4 @@ func (c *fakeCrowdgate) Admit(room, q string) string {
 		panic(err)
 	}
 	return tok
-}
-
-// memKeyStore keeps the keyring document in memory (Crowdgate keeps it in Redis).
-type memKeyStore struct {
-	mu  sync.Mutex
-	doc []byte
-}
-
-func (s *memKeyStore) GetKeyring(context.Context) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.doc), nil
-}
-
-func (s *memKeyStore) PutKeyringIfAbsent(_ context.Context, doc []byte) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.doc == nil {
-		s.doc = bytes.Clone(doc)
-	}
-	return bytes.Clone(s.doc), nil
-}
-
-func (s *memKeyStore) SwapKeyring(_ context.Context, old, doc []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !bytes.Equal(s.doc, old) {
-		return admission.ErrKeyringConflict
-	}
-	s.doc = bytes.Clone(doc)
-	return nil
 }

@@ -22,41 +22,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/admission/admissiontest"
 )
-
-// memStore is an in-memory admission.KeyStore: the shared keyring document of one
-// simulated Crowdgate deployment.
-type memStore struct {
-	mu  sync.Mutex
-	doc []byte
-}
-
-var _ admission.KeyStore = (*memStore)(nil)
-
-func (s *memStore) GetKeyring(context.Context) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.doc), nil
-}
-
-func (s *memStore) PutKeyringIfAbsent(_ context.Context, doc []byte) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.doc == nil {
-		s.doc = bytes.Clone(doc)
-	}
-	return bytes.Clone(s.doc), nil
-}
-
-func (s *memStore) SwapKeyring(_ context.Context, old, doc []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !bytes.Equal(s.doc, old) {
-		return admission.ErrKeyringConflict
-	}
-	s.doc = bytes.Clone(doc)
-	return nil
-}
 
 // clock is a settable clock shared by Crowdgate's keyring and the Verifier.
 type clock struct {
@@ -166,7 +133,7 @@ func newSigner(tb testing.TB, c *clock, priv any, alg jwt.SigningMethod) *signer
 		tb.Fatal(err)
 	}
 	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	ring, err := admission.NewKeyring(context.Background(), &memStore{}, admission.KeyringConfig{KeyPEM: pemKey, Now: c.Now})
+	ring, err := admission.NewKeyring(context.Background(), &admissiontest.KeyStore{}, admission.KeyringConfig{KeyPEM: pemKey, Now: c.Now})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -177,7 +144,7 @@ func newSigner(tb testing.TB, c *clock, priv any, alg jwt.SigningMethod) *signer
 // generated Ed25519 key that Rotate can replace.
 func newGeneratedRing(tb testing.TB, c *clock, lifetime time.Duration) *admission.Keyring {
 	tb.Helper()
-	ring, err := admission.NewKeyring(context.Background(), &memStore{}, admission.KeyringConfig{Now: c.Now, MaxTokenLifetime: lifetime})
+	ring, err := admission.NewKeyring(context.Background(), &admissiontest.KeyStore{}, admission.KeyringConfig{Now: c.Now, MaxTokenLifetime: lifetime})
 	if err != nil {
 		tb.Fatal(err)
 	}
