@@ -1,8 +1,68 @@
-// Package booking is the rate-limited booking core behind the gate: events
-// and ticket types, holds that expire, checkout, payments confirmed by
-// signed webhooks, and notifications sent at least once. Its hot path runs
-// in Redis scripts over one event's keys (one hash tag), so it never
-// oversells. It never imports gateway.
+// Package booking is the booking core behind the gate: events and their
+// ticket types, holds that expire, checkout, payments confirmed by signed
+// webhooks, and notifications sent at least once.
 //
-// It is being built (issue 4); this file marks its place in the layout.
+// # Where the data lives
+//
+// Everything of one event is in Redis under the hash tag "{ev:<event>}", so
+// each Lua script (scripts/*.lua) changes one event atomically and runs
+// unchanged on Redis Cluster. Tickets of a type are counted in three fields,
+// available, held and sold; every script moves tickets between them and
+// never in or out, so available + held + sold == capacity at every instant
+// (Audit recounts it from the holds and orders; the gauge
+// crowdgate_booking_inventory_drift must read 0). Ids in URLs (hold, order,
+// payment) resolve to their event through one small index key each.
+//
+// # Holds
+//
+// A hold is tickets kept for one admitted visitor (the admission token's
+// subject). hold.lua checks, all at once: the idempotency key (a repeat
+// returns the first hold), the event, the admission's expiry, the ticket
+// type, the per-order limit, the visitor's one live hold, and the
+// inventory. Its expiry time goes into a sorted set; the sweeper (Run,
+// every 500 ms on every instance) returns expired holds' tickets. Keyspace
+// notifications are never relied on: they are lost while nobody listens.
+//
+// Hold states: active → checkout (an order is waiting for payment) →
+// paid; active|checkout → released (the fan let go) | expired (time up).
+// A failed payment puts a checkout hold back to active, so the fan may try
+// again while it lasts.
+//
+// # Orders
+//
+//	                 ┌──────── payment.failed ───────► failed
+//	                 │                                   │ payment.succeeded after all
+//	checkout ─► pending_payment ── payment.succeeded ──► paid ◄──┘ (hold still live)
+//	                 │
+//	                 ├── hold expires ──► expired ─┐
+//	                 └── hold released ─► canceled ┤ payment.succeeded (late):
+//	                                               ├─ tickets still available → paid (late)
+//	                                               └─ otherwise → refunded
+//
+// A payment that lands after its hold ended is the state every flash-sale
+// system gets wrong. Here it is decided inside payment.lua, in the same
+// step that records it: the order is paid if its tickets can be taken again
+// from what is available, and refunded otherwise (the refund is then sent
+// to the provider, and retried by the reconciler until it goes through). It
+// is never sold twice. Each provider event id is remembered for at least
+// 3 days, so a redelivered webhook changes nothing. A reconciler asks the
+// provider about payments still pending after ReconcileAfter, so a lost
+// webhook does not leave an order stuck.
+//
+// # Notifications and the event log
+//
+// The scripts that change a hold or an order append, in the same step, to
+// the event's outbox stream (order.paid, payment.failed, hold.expiring,
+// order.expired, order.refunded) and to its event log stream (who did what,
+// when). The outbox cannot lose a message between the change and the send:
+// a Notifier delivers it through each Channel at least once (consumer
+// group, retries with backoff, XAUTOCLAIM of a dead worker's messages,
+// dead letters after MaxAttempts, per-channel de-duplication).
+//
+// # Concurrency
+//
+// Core, Notifier and the providers are safe for concurrent use by any
+// number of goroutines and processes sharing one Redis. This package never
+// imports gateway; HTTP belongs there, except the sandbox provider's
+// outgoing webhooks and the notification channels.
 package booking

@@ -1,0 +1,427 @@
+package booking
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// Config tunes a Core. The zero value is usable once Providers is set.
+type Config struct {
+	// Providers take payments, by name ("sandbox").
+	Providers []Provider
+	// SweepEvery is how often expired holds are returned. Default 500 ms,
+	// so tickets are back well within the 5 s the contract allows.
+	SweepEvery time.Duration
+	// ReconcileAfter is how long a payment may stay pending before the
+	// reconciler asks its provider. Default 2 min.
+	ReconcileAfter time.Duration
+	// ReconcileEvery is how often the reconciler and the refund worker
+	// look. Default 10 s.
+	ReconcileEvery time.Duration
+	// IdempotencyTTL is how long an Idempotency-Key replays. Default 24 h.
+	IdempotencyTTL time.Duration
+	// WebhookMemory is how long a provider's event id is remembered, so a
+	// redelivery changes nothing. Default 72 h, at least 72 h.
+	WebhookMemory time.Duration
+	// Logger receives the workers' problems. Default discards.
+	Logger *slog.Logger
+	// Registerer receives the booking metrics. Default: none kept.
+	Registerer prometheus.Registerer
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	if c.SweepEvery <= 0 {
+		c.SweepEvery = 500 * time.Millisecond
+	}
+	if c.ReconcileAfter <= 0 {
+		c.ReconcileAfter = 2 * time.Minute
+	}
+	if c.ReconcileEvery <= 0 {
+		c.ReconcileEvery = 10 * time.Second
+	}
+	if c.IdempotencyTTL <= 0 {
+		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.WebhookMemory < 72*time.Hour {
+		c.WebhookMemory = 72 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// indexTTL bounds how long hold, order and payment ids stay resolvable.
+const indexTTL = 90 * 24 * time.Hour
+
+// Core is the booking core: events, holds, orders and payments in Redis.
+// Every change is one Lua script over one event's keys, so Core is safe for
+// any number of callers in any number of processes sharing the Redis, and
+// never oversells.
+type Core struct {
+	rdb       redis.UniversalClient
+	cfg       Config
+	scripts   *scripts
+	providers map[string]Provider
+	log       *slog.Logger
+	m         *metrics
+	rooms     sync.Map // event id → cachedRoom (see EventRoom)
+}
+
+// NewCore returns a Core over rdb.
+func NewCore(rdb redis.UniversalClient, cfg Config) (*Core, error) {
+	cfg.setDefaults()
+	s, err := loadScripts()
+	if err != nil {
+		return nil, err
+	}
+	c := &Core{rdb: rdb, cfg: cfg, scripts: s, providers: map[string]Provider{}, log: cfg.Logger}
+	for _, p := range cfg.Providers {
+		c.providers[p.Name()] = p
+	}
+	if c.m, err = newMetrics(cfg.Registerer); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Core) now() int64 { return c.cfg.Now().UnixMilli() }
+
+// newID returns a prefixed random id that is safe in URLs and matches the
+// contract's id pattern: 100 bits of randomness, so ids cannot be guessed.
+func newID(prefix string) string {
+	var b [13]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return prefix + "-" + idEncoding.EncodeToString(b[:])[:20]
+}
+
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// PutEvent creates or replaces an event. A capacity may shrink only to what
+// is already held and sold; a type with tickets taken cannot be dropped.
+func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) {
+	e = e.WithDefaults()
+	if err := e.Validate(); err != nil {
+		return false, err
+	}
+	k := keysFor(e.ID)
+	args := []any{c.now(), e.ID, e.Room, e.HoldSeconds, len(e.TicketTypes)}
+	for _, t := range e.TicketTypes {
+		args = append(args, t.ID, t.Name, t.Capacity, t.PriceMinor, t.Currency, t.PerOrderLimit)
+	}
+	res, err := c.scripts.putEvent.Run(ctx, c.rdb, []string{k.cfg}, args...).Slice()
+	if err != nil {
+		return false, fmt.Errorf("booking: put event: %w", err)
+	}
+	if res[0] == "err" {
+		return false, fmt.Errorf("%w: ticket type %q: %s", ErrConflict, res[2], strings.ReplaceAll(res[1].(string), "_", " "))
+	}
+	if err := c.rdb.SAdd(ctx, eventsKey, e.ID).Err(); err != nil {
+		return false, fmt.Errorf("booking: list event: %w", err)
+	}
+	return res[1].(int64) == 1, nil
+}
+
+// Event returns an event with its inventory, read atomically.
+func (c *Core) Event(ctx context.Context, id string) (EventView, error) {
+	if !queue.ValidID(id) {
+		return EventView{}, ErrEventNotFound
+	}
+	k := keysFor(id)
+	var cfg, inv, st *redis.MapStringStringCmd
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		cfg, inv, st = p.HGetAll(ctx, k.cfg), p.HGetAll(ctx, k.inv), p.HGetAll(ctx, k.stats)
+		return nil
+	})
+	if err != nil {
+		return EventView{}, fmt.Errorf("booking: read event: %w", err)
+	}
+	return viewOf(cfg.Val(), inv.Val(), st.Val())
+}
+
+func viewOf(cfg, inv, st map[string]string) (EventView, error) {
+	if len(cfg) == 0 {
+		return EventView{}, ErrEventNotFound
+	}
+	v := EventView{
+		ID: cfg["event"], Room: cfg["room"], HoldSeconds: atoi(cfg["hold_seconds"]),
+		CreatedAt: msTime(cfg["created"]), UpdatedAt: msTime(cfg["updated"]),
+		Stats: map[string]int64{},
+	}
+	for _, t := range strings.Split(cfg["types"], ",") {
+		f := func(name string) string { return inv[t+":"+name] }
+		v.TicketTypes = append(v.TicketTypes, TicketTypeView{
+			TicketType: TicketType{
+				ID: t, Name: f("name"), Capacity: atoi64(f("cap")), PriceMinor: atoi64(f("price")),
+				Currency: f("cur"), PerOrderLimit: atoi(f("limit")),
+			},
+			Inventory: Inventory{Available: atoi64(f("avail")), Held: atoi64(f("held")), Sold: atoi64(f("sold"))},
+		})
+	}
+	for name, n := range st {
+		v.Stats[name] = atoi64(n)
+	}
+	return v, nil
+}
+
+// Events lists every event, sorted by id.
+func (c *Core) Events(ctx context.Context) ([]EventView, error) {
+	ids, err := c.eventIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]EventView, 0, len(ids))
+	for _, id := range ids {
+		v, err := c.Event(ctx, id)
+		if errors.Is(err, ErrEventNotFound) {
+			continue // listed but deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (c *Core) eventIDs(ctx context.Context) ([]string, error) {
+	ids, err := c.rdb.SMembers(ctx, eventsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("booking: list events: %w", err)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// HoldRequest asks for tickets on behalf of one admitted visitor.
+type HoldRequest struct {
+	Event      string
+	Visitor    string // who holds: one admitted visitor of Room
+	Room       string // the room of the visitor's admission: the event's
+	TicketType string
+	Quantity   int64
+	// AdmissionExpires is when the visitor's admission ends; a hold is
+	// refused after it.
+	AdmissionExpires time.Time
+	// IdempotencyKey, when set, makes a repeat of the request return the
+	// first answer (the same hold) for IdempotencyTTL.
+	IdempotencyKey string
+	Email, Phone   string // optional contact for notifications
+}
+
+// Hold is tickets kept for one visitor until they pay or ExpiresAt passes.
+type Hold struct {
+	ID          string
+	Event       string
+	Visitor     string
+	TicketType  string
+	Quantity    int64
+	PriceMinor  int64
+	AmountMinor int64
+	Currency    string
+	State       string // active, checkout, released, expired, paid
+	OrderID     string // the latest order on it, if any
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+func (r HoldRequest) validate() error {
+	switch {
+	case !queue.ValidID(r.TicketType):
+		return fmt.Errorf("%w: unknown ticket type %q", ErrInvalid, r.TicketType)
+	case r.Quantity < 1:
+		return fmt.Errorf("%w: quantity must be at least 1", ErrInvalid)
+	case r.Quantity > MaxPerOrderLimit:
+		return fmt.Errorf("%w: quantity is over the per-order limit", ErrInvalid)
+	case r.Visitor == "":
+		return fmt.Errorf("%w: no visitor", ErrInvalid)
+	case r.IdempotencyKey != "" && !validIdempotencyKey(r.IdempotencyKey):
+		return fmt.Errorf("%w: Idempotency-Key must be 1 to 255 printable ASCII characters", ErrInvalid)
+	}
+	return validContact(r.Email, r.Phone)
+}
+
+// PlaceHold takes tickets for a visitor, all or nothing. replay is true when the
+// request repeated an Idempotency-Key and the first answer is returned.
+// Errors: ErrInvalid (bad quantity or type, over the per-order limit),
+// ErrEventNotFound, ErrAdmissionExpired, ErrWrongRoom, ErrSoldOut,
+// *HoldExistsError.
+func (c *Core) PlaceHold(ctx context.Context, r HoldRequest) (h Hold, replay bool, err error) {
+	start := time.Now()
+	defer func() { c.m.observeHold(start, err, replay) }()
+	if !queue.ValidID(r.Event) {
+		return Hold{}, false, ErrEventNotFound
+	}
+	if err := r.validate(); err != nil {
+		return Hold{}, false, err
+	}
+	k := keysFor(r.Event)
+	id := newID("hld")
+	now := c.now()
+	args := []any{now, r.Visitor, r.TicketType, r.Quantity, id, r.AdmissionExpires.UnixMilli(),
+		r.IdempotencyKey, int64(c.cfg.IdempotencyTTL / time.Second), r.Email, r.Phone, r.Room}
+	// The id resolves before the hold exists, in the same round trip, so
+	// no crash can leave a hold whose id leads nowhere. A refused attempt
+	// takes its index entry back.
+	var res []string
+	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, indexKey("hold", id), r.Event, indexTTL)
+		c.scripts.hold.EvalSha(ctx, p, []string{k.cfg}, args...)
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && cmds[0].Err() == nil {
+		res, err = c.scripts.hold.Run(ctx, c.rdb, []string{k.cfg}, args...).StringSlice()
+	} else if err == nil {
+		res, err = cmds[1].(*redis.Cmd).StringSlice()
+	}
+	if err != nil {
+		return Hold{}, false, fmt.Errorf("booking: hold: %w", err)
+	}
+	if res[0] != "ok" {
+		if err := c.rdb.Unlink(ctx, indexKey("hold", id)).Err(); err != nil {
+			c.log.Debug("hold index left behind", "hold_id", id, "err", err)
+		}
+	}
+	switch res[0] {
+	case "replay":
+		h, err := c.hold(ctx, r.Event, res[1])
+		return h, true, err
+	case "err":
+		return Hold{}, false, holdError(res[1], res[2])
+	}
+	return Hold{
+		ID: id, Event: r.Event, Visitor: r.Visitor, TicketType: r.TicketType, Quantity: r.Quantity,
+		PriceMinor: atoi64(res[3]), AmountMinor: atoi64(res[4]), Currency: res[5], State: "active",
+		CreatedAt: time.UnixMilli(now).UTC(), ExpiresAt: msTime(res[2]),
+	}, false, nil
+}
+
+func holdError(code, detail string) error {
+	switch code {
+	case "no_event":
+		return ErrEventNotFound
+	case "admission_expired":
+		return ErrAdmissionExpired
+	case "wrong_room":
+		return fmt.Errorf("%w: the event sells through room %s", ErrWrongRoom, detail)
+	case "unknown_type":
+		return fmt.Errorf("%w: unknown ticket type %q", ErrInvalid, detail)
+	case "over_limit":
+		return fmt.Errorf("%w: quantity is over the per-order limit of %s", ErrInvalid, detail)
+	case "hold_exists":
+		return &HoldExistsError{HoldID: detail}
+	case "sold_out":
+		return fmt.Errorf("%w: %s left", ErrSoldOut, detail)
+	}
+	return fmt.Errorf("booking: unexpected answer %q", code)
+}
+
+func (c *Core) hold(ctx context.Context, event, id string) (Hold, error) {
+	m, err := c.rdb.HGetAll(ctx, keysFor(event).hold(id)).Result()
+	if err != nil {
+		return Hold{}, fmt.Errorf("booking: read hold: %w", err)
+	}
+	if len(m) == 0 {
+		return Hold{}, ErrNotFound
+	}
+	return Hold{
+		ID: m["id"], Event: m["event"], Visitor: m["visitor"], TicketType: m["type"],
+		Quantity: atoi64(m["qty"]), PriceMinor: atoi64(m["price"]), AmountMinor: atoi64(m["amount"]),
+		Currency: m["cur"], State: m["state"], OrderID: m["order"],
+		CreatedAt: msTime(m["created"]), ExpiresAt: msTime(m["expires"]),
+	}, nil
+}
+
+// locate returns the event an id of kind hold, order or pay belongs to.
+func (c *Core) locate(ctx context.Context, kind, id string) (string, error) {
+	if !queue.ValidID(id) {
+		return "", ErrNotFound
+	}
+	ev, err := c.rdb.Get(ctx, indexKey(kind, id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("booking: find %s: %w", kind, err)
+	}
+	return ev, nil
+}
+
+// Hold returns a visitor's hold. ErrNotFound also for another visitor's.
+func (c *Core) Hold(ctx context.Context, holdID, visitor string) (Hold, error) {
+	ev, err := c.locate(ctx, "hold", holdID)
+	if err != nil {
+		return Hold{}, err
+	}
+	h, err := c.hold(ctx, ev, holdID)
+	if err == nil && h.Visitor != visitor {
+		return Hold{}, ErrNotFound
+	}
+	return h, err
+}
+
+// HoldRoom returns the room whose admission may act on a hold, so a
+// gateway can check the caller's token before anything else.
+func (c *Core) HoldRoom(ctx context.Context, holdID string) (string, error) {
+	ev, err := c.locate(ctx, "hold", holdID)
+	if err != nil {
+		return "", err
+	}
+	room, err := c.rdb.HGet(ctx, keysFor(ev).hold(holdID), "room").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	return room, err
+}
+
+// roomCacheTTL is how long an event's room is remembered in process. The
+// room of an event on sale practically never changes, and the hold path
+// needs it before anything else (to check the admission token) on every
+// request.
+const roomCacheTTL = 2 * time.Second
+
+type cachedRoom struct {
+	room    string
+	fetched time.Time
+}
+
+// EventRoom returns the room whose admission tokens may buy at an event.
+// ErrEventNotFound when there is no such event.
+func (c *Core) EventRoom(ctx context.Context, event string) (string, error) {
+	if v, ok := c.rooms.Load(event); ok && time.Since(v.(cachedRoom).fetched) < roomCacheTTL {
+		return v.(cachedRoom).room, nil
+	}
+	if !queue.ValidID(event) {
+		return "", ErrEventNotFound
+	}
+	room, err := c.rdb.HGet(ctx, keysFor(event).cfg, "room").Result()
+	if errors.Is(err, redis.Nil) {
+		c.rooms.Delete(event)
+		return "", ErrEventNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("booking: read event: %w", err)
+	}
+	c.rooms.Store(event, cachedRoom{room: room, fetched: time.Now()})
+	return room, nil
+}

@@ -1,0 +1,160 @@
+package booking
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+	"unicode/utf8"
+
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// Errors of the booking core. Callers test them with errors.Is.
+var (
+	// ErrInvalid wraps every reason a request or an event is refused.
+	ErrInvalid = errors.New("booking: invalid")
+	// ErrEventNotFound: no event of that id.
+	ErrEventNotFound = errors.New("booking: event not found")
+	// ErrNotFound: no such hold or order (or not the caller's).
+	ErrNotFound = errors.New("booking: not found")
+	// ErrSoldOut: fewer tickets available than asked for.
+	ErrSoldOut = errors.New("booking: sold out")
+	// ErrHoldExists: the visitor already has a live hold (see HoldExistsError).
+	ErrHoldExists = errors.New("booking: visitor already holds tickets")
+	// ErrHoldExpired: the hold's time is up; its tickets went back.
+	ErrHoldExpired = errors.New("booking: hold expired")
+	// ErrConflict: the change contradicts what is stored (a capacity below
+	// the tickets already taken, a paid hold released).
+	ErrConflict = errors.New("booking: conflict")
+	// ErrAdmissionExpired: the admission the request came with has ended.
+	ErrAdmissionExpired = errors.New("booking: admission expired")
+	// ErrWrongRoom: the admission is for a room this event does not sell
+	// through.
+	ErrWrongRoom = errors.New("booking: admission for another room")
+)
+
+// HoldExistsError names the visitor's live hold, so a client that lost its
+// answer can carry on with it.
+type HoldExistsError struct{ HoldID string }
+
+func (e *HoldExistsError) Error() string { return ErrHoldExists.Error() + " (" + e.HoldID + ")" }
+
+// Unwrap makes errors.Is(err, ErrHoldExists) true.
+func (e *HoldExistsError) Unwrap() error { return ErrHoldExists }
+
+// Limits that keep an event sane; they exist so that a typo is an error.
+const (
+	MaxTicketTypes     = 50
+	MaxCapacity        = 10_000_000
+	MaxPriceMinor      = 10_000_000_000 // 100 million in a two-decimal currency
+	MaxPerOrderLimit   = 100
+	MinHoldSeconds     = 30
+	MaxHoldSeconds     = 24 * 3600
+	DefaultHoldSeconds = 600
+)
+
+var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// TicketType is one kind of ticket an event sells.
+type TicketType struct {
+	ID            string
+	Name          string
+	Capacity      int64
+	PriceMinor    int64  // in the currency's minor unit
+	Currency      string // ISO 4217
+	PerOrderLimit int
+}
+
+// Event is what an organizer sells behind one room.
+type Event struct {
+	ID          string
+	Room        string // the room whose admission tokens may buy
+	HoldSeconds int    // how long an unpaid hold keeps its tickets
+	TicketTypes []TicketType
+}
+
+// WithDefaults returns e with unset fields filled in.
+func (e Event) WithDefaults() Event {
+	if e.HoldSeconds == 0 {
+		e.HoldSeconds = DefaultHoldSeconds
+	}
+	return e
+}
+
+// Validate reports the first thing wrong with e, wrapping ErrInvalid.
+func (e Event) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+	}
+	if !queue.ValidID(e.ID) {
+		return bad("event id %q must match ^[a-z0-9][a-z0-9-]{0,63}$", e.ID)
+	}
+	if !queue.ValidID(e.Room) {
+		return bad("room %q must match ^[a-z0-9][a-z0-9-]{0,63}$", e.Room)
+	}
+	if e.HoldSeconds < MinHoldSeconds || e.HoldSeconds > MaxHoldSeconds {
+		return bad("hold_seconds must be between %d and %d", MinHoldSeconds, MaxHoldSeconds)
+	}
+	if len(e.TicketTypes) == 0 || len(e.TicketTypes) > MaxTicketTypes {
+		return bad("an event has 1 to %d ticket types", MaxTicketTypes)
+	}
+	seen := map[string]bool{}
+	for _, t := range e.TicketTypes {
+		switch {
+		case !queue.ValidID(t.ID):
+			return bad("ticket type id %q must match ^[a-z0-9][a-z0-9-]{0,63}$", t.ID)
+		case seen[t.ID]:
+			return bad("ticket type %q appears twice", t.ID)
+		case t.Name == "" || utf8.RuneCountInString(t.Name) > 200 || !utf8.ValidString(t.Name):
+			return bad("ticket type %q: name must be 1 to 200 characters", t.ID)
+		case t.Capacity < 0 || t.Capacity > MaxCapacity:
+			return bad("ticket type %q: capacity must be between 0 and %d", t.ID, MaxCapacity)
+		case t.PriceMinor < 0 || t.PriceMinor > MaxPriceMinor:
+			return bad("ticket type %q: price_minor must be between 0 and %d", t.ID, int64(MaxPriceMinor))
+		case !currencyPattern.MatchString(t.Currency):
+			return bad("ticket type %q: currency must be an ISO 4217 code like INR", t.ID)
+		case t.PerOrderLimit < 1 || t.PerOrderLimit > MaxPerOrderLimit:
+			return bad("ticket type %q: per_order_limit must be between 1 and %d", t.ID, MaxPerOrderLimit)
+		}
+		seen[t.ID] = true
+	}
+	return nil
+}
+
+// Inventory is where the tickets of one type are. Available + Held + Sold
+// == Capacity at every instant: each script moves tickets between the
+// three, never in or out.
+type Inventory struct {
+	Available, Held, Sold int64
+}
+
+// TicketTypeView is a ticket type with its inventory.
+type TicketTypeView struct {
+	TicketType
+	Inventory
+}
+
+// EventView is an event as stored, with its inventory and counters.
+type EventView struct {
+	ID          string
+	Room        string
+	HoldSeconds int
+	TicketTypes []TicketTypeView
+	// Stats counts what happened: holds, released, expired, checkouts,
+	// paid, paid_late, failed, refunded, sold_out, webhook_duplicates.
+	Stats     map[string]int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Totals sums the inventory over ticket types.
+func (v EventView) Totals() (capacity int64, inv Inventory) {
+	for _, t := range v.TicketTypes {
+		capacity += t.Capacity
+		inv.Available += t.Available
+		inv.Held += t.Held
+		inv.Sold += t.Sold
+	}
+	return capacity, inv
+}

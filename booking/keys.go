@@ -1,0 +1,48 @@
+package booking
+
+// eventKeys names the keys of one event that Go code reads; the scripts
+// name the rest themselves (see scripts/prelude.lua). "ev:<event>" is the
+// hash tag, so all of an event's keys share one Redis Cluster slot and
+// every script can touch them together; it cannot collide with a room's
+// tag, "{<room>}".
+type eventKeys struct {
+	prefix  string
+	cfg     string // hash: the event's definition (see putevent.lua)
+	inv     string // hash: per ticket type <t>:cap, :avail, :held, :sold, :price, :cur, :limit
+	orders  string // sorted set: pending order id → when it was created (ms), for the reconciler
+	refunds string // sorted set: order id → when its refund was requested (ms), until the provider confirms
+	outbox  string // stream: notifications to deliver (see Notification)
+	dead    string // stream: notifications given up on after MaxAttempts
+	log     string // stream: the event log, every state change of holds, orders, payments
+	stats   string // hash: counters (holds, expired, paid, failed, refunded, ...)
+}
+
+func keysFor(event string) eventKeys {
+	p := "cgb:{ev:" + event + "}:"
+	return eventKeys{
+		prefix:  p,
+		cfg:     p + "cfg",
+		inv:     p + "inv",
+		orders:  p + "pend",
+		refunds: p + "refund",
+		outbox:  p + "outbox",
+		dead:    p + "dead",
+		log:     p + "log",
+		stats:   p + "st",
+	}
+}
+
+func (k eventKeys) hold(id string) string  { return k.prefix + "hold:" + id }
+func (k eventKeys) order(id string) string { return k.prefix + "order:" + id }
+
+// delivered remembers which channels already delivered one notification,
+// so a retry only repeats the channels that failed.
+func (k eventKeys) delivered(msgID string) string { return k.prefix + "sent:" + msgID }
+
+// eventsKey is the set of event ids, for listing and for the workers that
+// visit every event. It is the only booking key shared by all events.
+const eventsKey = "cgb:events"
+
+// indexKey maps a hold, order or payment id to its event: the ids in URLs
+// name no event, and an event's keys live under its own hash tag.
+func indexKey(kind, id string) string { return "cgb:idx:" + kind + ":" + id }

@@ -1,0 +1,366 @@
+package booking
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The sandbox is a payment provider that takes no money: its hosted pay page
+// (served by gateway) has Approve and Decline buttons, and the decision
+// reaches Crowdgate the way a real provider's would, as a signed webhook
+// that may be late, repeated or lost. It lets organizers rehearse a sale
+// and tests drive the whole booking flow, and it keeps the booking core
+// honest about the parts of a real provider that hurt: asynchrony,
+// redelivery and the reconciler's Lookup.
+
+// Errors of the sandbox's own operations.
+var (
+	// ErrPaymentPending: the payment has no decision yet, so there is no
+	// webhook to redeliver.
+	ErrPaymentPending = errors.New("booking: payment not decided yet")
+	// ErrNotRefundable: only a succeeded payment can be refunded.
+	ErrNotRefundable = errors.New("booking: payment has not succeeded; nothing to refund")
+)
+
+// sandboxName is the sandbox's Provider name and webhook path segment.
+const sandboxName = "sandbox"
+
+// sandboxTTL is how long a sandbox payment is kept: longer than any hold,
+// reconciliation or refund window.
+const sandboxTTL = 30 * 24 * time.Hour
+
+// sandboxKey is a payment's hash. Payment ids name no event, so the key
+// has no hash tag: each script touches this one key.
+func sandboxKey(id string) string { return "cgb:sbx:" + id }
+
+// sandboxEncoding spells random ids in lowercase base32, so they are valid
+// path segments and room-style ids (^[a-z0-9][a-z0-9-]{0,63}$).
+// defaultRetries are the waits between webhook delivery attempts: quick
+// enough that a fan clicking Approve is rarely kept waiting, long enough to
+// ride out a restart of the receiver.
+var defaultRetries = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
+
+// SandboxConfig configures a Sandbox.
+type SandboxConfig struct {
+	// Secret signs the webhooks (SignWebhook); the receiver verifies with
+	// the same one. Required, at least 16 bytes.
+	Secret []byte
+	// PayURL builds the hosted pay page's URL for a payment id, e.g.
+	// base + "/pay/sandbox/" + id. Required.
+	PayURL func(paymentID string) string
+	// WebhookURL is where decisions are POSTed: Crowdgate's own
+	// /api/v1/payments/sandbox/webhook. Required, absolute http(s).
+	WebhookURL string
+	// Client delivers webhooks. Default: a client with a 5 s timeout.
+	Client *http.Client
+	// Retries are the waits between delivery attempts, one attempt more
+	// than waits. Default 100 ms, 500 ms, 2 s.
+	Retries []time.Duration
+	// Now is the clock (creation times, webhook timestamps). Default time.Now.
+	Now func() time.Time
+	// Logger receives failed deliveries. Default: discards.
+	Logger *slog.Logger
+}
+
+// Validate reports what is missing from c.
+func (c SandboxConfig) Validate() error {
+	if len(c.Secret) < 16 {
+		return errors.New("booking: the sandbox needs a webhook secret of at least 16 bytes")
+	}
+	if c.PayURL == nil {
+		return errors.New("booking: the sandbox needs a PayURL")
+	}
+	u, err := url.Parse(c.WebhookURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("booking: sandbox webhook URL %q must be an absolute http(s) URL", c.WebhookURL)
+	}
+	return nil
+}
+
+// Sandbox is the no-money payment provider. Its payments live in Redis, so
+// every Crowdgate instance serves the same pay pages and answers Lookup
+// alike. It is safe for concurrent use.
+type Sandbox struct {
+	rdb redis.UniversalClient
+	cfg SandboxConfig
+	log *slog.Logger
+}
+
+var _ Provider = (*Sandbox)(nil)
+
+// NewSandbox returns a Sandbox storing its payments in rdb.
+func NewSandbox(rdb redis.UniversalClient, cfg SandboxConfig) (*Sandbox, error) {
+	if rdb == nil {
+		return nil, errors.New("booking: the sandbox needs a Redis client")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 5 * time.Second}
+	}
+	if cfg.Retries == nil {
+		cfg.Retries = defaultRetries
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg.Secret = bytes.Clone(cfg.Secret) // the caller may reuse its slice
+	return &Sandbox{rdb: rdb, cfg: cfg, log: cfg.Logger}, nil
+}
+
+// SandboxPayment is a sandbox payment, for its pay page.
+type SandboxPayment struct {
+	ID          string
+	Event       string
+	OrderID     string
+	AmountMinor int64
+	Currency    string
+	Description string
+	// ReturnURL is where the fan goes after deciding (the order page).
+	ReturnURL string
+	State     PaymentState
+	Refunded  bool
+	Created   time.Time
+	// WebhookID is the event id of the decision's webhook ("" while
+	// pending): fixed once, so every redelivery is recognisably the same.
+	WebhookID string
+}
+
+// Name implements Provider.
+func (s *Sandbox) Name() string { return sandboxName }
+
+// Start implements Provider: it records a pending payment and sends the
+// fan to its pay page.
+func (s *Sandbox) Start(ctx context.Context, req PaymentRequest) (Payment, error) {
+	if req.AmountMinor < 0 || req.Currency == "" {
+		return Payment{}, fmt.Errorf("booking: sandbox payment of %d %q is not an amount", req.AmountMinor, req.Currency)
+	}
+	id := newID("pay")
+	key := sandboxKey(id)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, key,
+			"event", req.Event,
+			"order", req.OrderID,
+			"amount_minor", req.AmountMinor,
+			"currency", req.Currency,
+			"description", req.Description,
+			"return_url", req.ReturnURL,
+			"state", string(PaymentPending),
+			"refunded", 0,
+			"created", s.cfg.Now().UnixMilli(),
+		)
+		p.PExpire(ctx, key, sandboxTTL)
+		return nil
+	})
+	if err != nil {
+		return Payment{}, fmt.Errorf("booking: start sandbox payment: %w", err)
+	}
+	return Payment{ID: id, Provider: sandboxName, RedirectURL: s.cfg.PayURL(id)}, nil
+}
+
+// Get returns a payment, for its pay page. ErrUnknownPayment when there is
+// no such payment (or it is older than 30 days).
+func (s *Sandbox) Get(ctx context.Context, id string) (SandboxPayment, error) {
+	m, err := s.rdb.HGetAll(ctx, sandboxKey(id)).Result()
+	if err != nil {
+		return SandboxPayment{}, fmt.Errorf("booking: read sandbox payment: %w", err)
+	}
+	if len(m) == 0 {
+		return SandboxPayment{}, fmt.Errorf("%w: %s", ErrUnknownPayment, id)
+	}
+	amount, _ := strconv.ParseInt(m["amount_minor"], 10, 64)
+	created, _ := strconv.ParseInt(m["created"], 10, 64)
+	return SandboxPayment{
+		ID:          id,
+		Event:       m["event"],
+		OrderID:     m["order"],
+		AmountMinor: amount,
+		Currency:    m["currency"],
+		Description: m["description"],
+		ReturnURL:   m["return_url"],
+		State:       PaymentState(m["state"]),
+		Refunded:    m["refunded"] == "1",
+		Created:     time.UnixMilli(created),
+		WebhookID:   m["evt"],
+	}, nil
+}
+
+// decideScript moves a pending payment to its decision, with the webhook
+// event id that will announce it, in one step: of two clicks racing, one
+// decides and the other finds it decided. It returns 1 when it decided,
+// 0 when the payment was already decided, and nil for no such payment.
+//
+// KEYS[1] payment hash; ARGV[1] new state, ARGV[2] webhook event id.
+var decideScript = redis.NewScript(`
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return false end
+if state ~= 'pending' then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'evt', ARGV[2])
+return 1
+`)
+
+// Decide settles a pending payment, as the pay page's Approve or Decline
+// button does, and delivers the signed webhook announcing it. Deciding a
+// decided payment changes nothing and sends nothing: a second click, or a
+// decline after an approval, cannot flip it. Delivery is retried (see
+// SandboxConfig.Retries) within ctx; if every attempt fails Decide still
+// succeeds and logs a warning, because the decision stands and the
+// reconciler's Lookup will find it, as it would for a real provider's lost
+// webhook. ErrUnknownPayment when there is no such payment.
+func (s *Sandbox) Decide(ctx context.Context, id string, approve bool) (SandboxPayment, error) {
+	state := PaymentFailed
+	if approve {
+		state = PaymentSucceeded
+	}
+	decided, err := decideScript.Run(ctx, s.rdb, []string{sandboxKey(id)}, string(state), "evt_"+newID("sbx")).Int()
+	if errors.Is(err, redis.Nil) {
+		return SandboxPayment{}, fmt.Errorf("%w: %s", ErrUnknownPayment, id)
+	}
+	if err != nil {
+		return SandboxPayment{}, fmt.Errorf("booking: decide sandbox payment: %w", err)
+	}
+	p, err := s.Get(ctx, id)
+	if err != nil {
+		return SandboxPayment{}, err
+	}
+	if decided == 1 {
+		if err := s.deliver(ctx, p); err != nil {
+			s.log.Warn("sandbox webhook not delivered; the reconciler will settle the payment",
+				"payment_id", id, "webhook_id", p.WebhookID, "event", p.Event, "err", err)
+		}
+	}
+	return p, nil
+}
+
+// Redeliver sends a decided payment's webhook again, with the same event
+// id, as a real provider does when it is unsure the first one arrived.
+// Unlike Decide it returns the delivery error. ErrUnknownPayment, or
+// ErrPaymentPending when there is nothing to announce yet.
+func (s *Sandbox) Redeliver(ctx context.Context, id string) error {
+	p, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if p.State == PaymentPending || p.WebhookID == "" {
+		return fmt.Errorf("%w: %s", ErrPaymentPending, id)
+	}
+	return s.deliver(ctx, p)
+}
+
+// deliver POSTs the payment's decision to the webhook URL until one attempt
+// is answered 2xx, the retries run out, or ctx ends. Each attempt is signed
+// afresh, so a late retry is still within the receiver's tolerance.
+func (s *Sandbox) deliver(ctx context.Context, p SandboxPayment) error {
+	typ := WebhookFailed
+	if p.State == PaymentSucceeded {
+		typ = WebhookSucceeded
+	}
+	body, err := json.Marshal(webhookBody{ID: p.WebhookID, Type: typ, PaymentID: p.ID})
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		err = s.post(ctx, body)
+		if err == nil {
+			return nil
+		}
+		if attempt == len(s.cfg.Retries) {
+			return fmt.Errorf("booking: %d delivery attempts failed, last: %w", attempt+1, err)
+		}
+		t := time.NewTimer(s.cfg.Retries[attempt])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("booking: delivery given up (%w), last attempt: %w", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// post makes one delivery attempt.
+func (s *Sandbox) post(ctx context.Context, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Crowdgate-Sandbox/1")
+	req.Header.Set(SignatureHeader, SignWebhook(s.cfg.Secret, s.cfg.Now(), body))
+	res, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	// Drain a little so the connection can be reused; the answer's body
+	// is of no interest beyond that.
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 4<<10))
+	_ = res.Body.Close()
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return fmt.Errorf("webhook receiver answered %s", res.Status)
+	}
+	return nil
+}
+
+// Lookup implements Provider.
+func (s *Sandbox) Lookup(ctx context.Context, paymentID string) (PaymentState, error) {
+	p, err := s.Get(ctx, paymentID)
+	if err != nil {
+		return "", err
+	}
+	return p.State, nil
+}
+
+// refundScript marks a succeeded payment refunded. It returns the
+// payment's state, or nil for no such payment; only 'succeeded' is marked.
+//
+// KEYS[1] payment hash.
+var refundScript = redis.NewScript(`
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return false end
+if state == 'succeeded' then redis.call('HSET', KEYS[1], 'refunded', 1) end
+return state
+`)
+
+// Refund implements Provider: it marks a succeeded payment refunded, once
+// however often it is called. ErrNotRefundable for a pending or failed
+// payment, ErrUnknownPayment for none.
+func (s *Sandbox) Refund(ctx context.Context, paymentID string) error {
+	state, err := refundScript.Run(ctx, s.rdb, []string{sandboxKey(paymentID)}).Text()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return fmt.Errorf("%w: %s", ErrUnknownPayment, paymentID)
+	case err != nil:
+		return fmt.Errorf("booking: refund sandbox payment: %w", err)
+	case PaymentState(state) != PaymentSucceeded:
+		return fmt.Errorf("%w: %s is %s", ErrNotRefundable, paymentID, state)
+	}
+	return nil
+}
+
+// ParseWebhook implements Provider: the SignatureHeader must sign body
+// within WebhookTolerance of now, and the body must be a webhook event.
+// A request carrying the header twice is refused rather than guessed at.
+func (s *Sandbox) ParseWebhook(header http.Header, body []byte, now time.Time) (WebhookEvent, error) {
+	sig := header.Values(SignatureHeader)
+	if len(sig) != 1 {
+		return WebhookEvent{}, fmt.Errorf("%w: want one %s header, have %d", ErrBadSignature, SignatureHeader, len(sig))
+	}
+	if err := VerifyWebhook(s.cfg.Secret, sig[0], body, now, WebhookTolerance); err != nil {
+		return WebhookEvent{}, err
+	}
+	return ParseWebhookBody(body)
+}

@@ -1,0 +1,207 @@
+package booking
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// sweepStep bounds the holds one sweep call expires per event, so one
+// script never blocks Redis for long; the loop calls again while full.
+const sweepStep = 500
+
+// Run drives the booking core's background work until ctx ends: it returns
+// expired holds (every SweepEvery), warns holds about to expire, asks
+// providers about payments pending too long, retries refunds, and keeps
+// the inventory gauges current. Any number of instances may run it: every
+// step is an idempotent script.
+func (c *Core) Run(ctx context.Context) error {
+	sweep := time.NewTicker(c.cfg.SweepEvery)
+	defer sweep.Stop()
+	reconcile := time.NewTicker(c.cfg.ReconcileEvery)
+	defer reconcile.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweep.C:
+			if err := c.Sweep(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("hold sweep failed", "err", err)
+			}
+		case <-reconcile.C:
+			if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("payment reconcile failed", "err", err)
+			}
+		}
+	}
+}
+
+// Sweep expires the holds whose time is up in every event, warns the ones
+// about to end, and refreshes the inventory gauges.
+func (c *Core) Sweep(ctx context.Context) error {
+	ids, err := c.eventIDs(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		if err := c.sweepEvent(ctx, id); err != nil {
+			errs = append(errs, fmt.Errorf("event %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Core) sweepEvent(ctx context.Context, id string) error {
+	k := keysFor(id)
+	for {
+		res, err := c.scripts.sweep.Run(ctx, c.rdb, []string{k.cfg}, c.now(), sweepStep).Int64Slice()
+		if err != nil {
+			return err
+		}
+		c.m.expired.Add(float64(res[0]))
+		if res[0] < sweepStep && res[1] < sweepStep {
+			break
+		}
+	}
+	v, err := c.Event(ctx, id)
+	if errors.Is(err, ErrEventNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	c.m.setInventory(v)
+	return nil
+}
+
+// Reconcile asks providers about payments pending longer than
+// ReconcileAfter and applies what they say, then retries refunds that have
+// not gone through. A webhook that never came is settled this way.
+func (c *Core) Reconcile(ctx context.Context) error {
+	ids, err := c.eventIDs(ctx)
+	if err != nil {
+		return err
+	}
+	cutoff := c.cfg.Now().Add(-c.cfg.ReconcileAfter).UnixMilli()
+	// After a day a payment nobody settled is given up on; the event log
+	// still shows the order.
+	giveUp := c.cfg.Now().Add(-24 * time.Hour).UnixMilli()
+	var errs []error
+	for _, ev := range ids {
+		k := keysFor(ev)
+		if err := c.rdb.ZRemRangeByScore(ctx, k.orders, "-inf", fmt.Sprint(giveUp)).Err(); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		pending, err := c.rdb.ZRangeByScore(ctx, k.orders, &redis.ZRangeBy{Min: "-inf", Max: fmt.Sprint(cutoff), Count: 200}).Result()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, oid := range pending {
+			if err := c.reconcileOrder(ctx, ev, oid); err != nil {
+				errs = append(errs, fmt.Errorf("order %s: %w", oid, err))
+			}
+		}
+		refunds, err := c.rdb.ZRange(ctx, k.refunds, 0, 99).Result()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, oid := range refunds {
+			o, err := c.order(ctx, ev, oid)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if p, ok := c.providers[o.Payment.Provider]; ok {
+				c.refund(ctx, p, ev, oid, o.Payment.ID)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Core) reconcileOrder(ctx context.Context, event, oid string) error {
+	o, err := c.order(ctx, event, oid)
+	if errors.Is(err, ErrNotFound) {
+		return c.rdb.ZRem(ctx, keysFor(event).orders, oid).Err()
+	}
+	if err != nil {
+		return err
+	}
+	p, ok := c.providers[o.Payment.Provider]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownProvider, o.Payment.Provider)
+	}
+	state, err := p.Lookup(ctx, o.Payment.ID)
+	if err != nil || state == PaymentPending {
+		return err
+	}
+	// The synthetic event id is stable per payment and outcome, so two
+	// reconcilers apply it once; a real webhook for the same outcome finds
+	// the order settled and changes nothing.
+	what, err := c.settle(ctx, p, "reconcile-"+o.Payment.ID+"-"+string(state), o.Payment.ID, state)
+	if err == nil {
+		c.m.reconciled.WithLabelValues(what).Inc()
+		c.log.Info("payment reconciled", "event", event, "order", oid, "state", string(state), "result", what)
+	}
+	return err
+}
+
+// LogEntry is one state change from an event's log.
+type LogEntry struct {
+	ID     string // stream id; pass it as after to read on
+	At     time.Time
+	What   string // hold.created, order.paid, ...
+	Who    string // the visitor, "organizer", "system" or a provider
+	Fields map[string]string
+}
+
+// Log reads an event's log after the entry id after ("" = from the
+// start), at most limit entries, oldest first.
+func (c *Core) Log(ctx context.Context, event, after string, limit int) ([]LogEntry, error) {
+	if !validStreamID(after) {
+		return nil, fmt.Errorf("%w: after must be a log entry id", ErrInvalid)
+	}
+	start := "-"
+	if after != "" {
+		start = "(" + after
+	}
+	msgs, err := c.rdb.XRangeN(ctx, keysFor(event).log, start, "+", int64(limit)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("booking: read log: %w", err)
+	}
+	out := make([]LogEntry, 0, len(msgs))
+	for _, m := range msgs {
+		e := LogEntry{ID: m.ID, Fields: map[string]string{}}
+		for k, v := range m.Values {
+			s, _ := v.(string)
+			switch k {
+			case "at":
+				e.At = msTime(s)
+			case "what":
+				e.What = s
+			case "who":
+				e.Who = s
+			default:
+				e.Fields[k] = s
+			}
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func validStreamID(s string) bool {
+	if s == "" {
+		return true
+	}
+	ms, seq, ok := strings.Cut(s, "-")
+	return ok && len(s) <= 41 && isDigits(ms) && isDigits(seq)
+}
