@@ -10,11 +10,9 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"golang.org/x/time/rate"
 
 	"github.com/crowdgate/crowdgate/queue"
 )
@@ -24,12 +22,9 @@ import (
 // gets 429 without its token even being compared, so brute force gains
 // nothing.
 type adminGuard struct {
-	sum [32]byte
-	now func() time.Time
-
-	mu       sync.Mutex
-	failures map[string]*rate.Limiter
-	swept    time.Time
+	sum      [32]byte
+	now      func() time.Time
+	failures *limiterSet
 }
 
 // Wrong-token budget per address: 10 at once, then one every 6 s.
@@ -39,14 +34,13 @@ const (
 )
 
 func newAdminGuard(token string, now func() time.Time) *adminGuard {
-	return &adminGuard{sum: sha256.Sum256([]byte(token)), now: now, failures: map[string]*rate.Limiter{}}
+	return &adminGuard{sum: sha256.Sum256([]byte(token)), now: now, failures: newLimiterSet(adminFailEvery, adminFailBurst)}
 }
 
 func (g *adminGuard) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ip := c.RealIP()
-		lim := g.limiter(ip)
 		now := g.now()
+		lim := g.failures.get(c.RealIP(), now)
 		if lim.TokensAt(now) < 1 {
 			return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many wrong admin tokens; wait", RetryAfter: int(adminFailEvery.Seconds())}
 		}
@@ -58,27 +52,6 @@ func (g *adminGuard) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
-}
-
-func (g *adminGuard) limiter(ip string) *rate.Limiter {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	now := g.now()
-	// Forget addresses whose budget has refilled, so the map stays small.
-	if now.Sub(g.swept) > time.Minute {
-		for k, l := range g.failures {
-			if l.TokensAt(now) >= adminFailBurst {
-				delete(g.failures, k)
-			}
-		}
-		g.swept = now
-	}
-	l, ok := g.failures[ip]
-	if !ok {
-		l = rate.NewLimiter(rate.Every(adminFailEvery), adminFailBurst)
-		g.failures[ip] = l
-	}
-	return l
 }
 
 // bearer returns the token of an "Authorization: Bearer" header.

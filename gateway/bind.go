@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -68,4 +69,33 @@ func bodyError(err error, allowEmpty bool) error {
 		return ae
 	}
 	return invalid(err.Error())
+}
+
+// decodeStrict reads one JSON object from doc as decodeJSON does from a
+// request: no unknown fields, nothing after it.
+func decodeStrict(doc []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err, false)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		return invalid("the document must be one JSON object")
+	}
+	return nil
+}
+
+// readBody returns the raw request body, at most 64 KiB: webhooks are
+// verified on the exact bytes that were signed.
+func readBody(c echo.Context) ([]byte, error) {
+	r := c.Request()
+	if r.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(c.Response(), r.Body, maxBody))
+	var maxErr *http.MaxBytesError
+	if errors.As(err, &maxErr) {
+		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Message: "the body is over 64 KiB"}
+	}
+	return b, err
 }

@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/ws"
 )
@@ -21,7 +23,8 @@ type apiError struct {
 	Status     int
 	Code       string
 	Message    string
-	RetryAfter int // seconds; sent as Retry-After when > 0
+	RetryAfter int    // seconds; sent as Retry-After when > 0
+	HoldID     string // the live hold, for hold_exists
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -41,6 +44,8 @@ type errorBody struct {
 		Message   string `json:"message"`
 		RequestID string `json:"request_id,omitempty"`
 	} `json:"error"`
+	// HoldID names the visitor's live hold when the code is hold_exists.
+	HoldID string `json:"hold_id,omitempty"`
 }
 
 // toAPIError maps every error a handler can return to its HTTP form. It is
@@ -51,6 +56,7 @@ func toAPIError(err error) *apiError {
 	var notOpen *admission.NotOpenError
 	var typeErr *json.UnmarshalTypeError
 	var netErr net.Error
+	var holdExists *booking.HoldExistsError
 	switch {
 	case errors.As(err, &ae):
 		return ae
@@ -75,6 +81,32 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "WebSockets are accepted from this site's own pages only"}
 	case errors.As(err, &typeErr):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "field " + typeErr.Field + ": wrong type"}
+	case errors.As(err, &holdExists):
+		return &apiError{Status: http.StatusConflict, Code: "hold_exists", Message: "you already hold tickets; pay for them or release them first", HoldID: holdExists.HoldID}
+	case errors.Is(err, booking.ErrInvalid):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: strings.TrimPrefix(err.Error(), "booking: invalid: ")}
+	case errors.Is(err, booking.ErrEventNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such event"}
+	case errors.Is(err, booking.ErrNotFound):
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such hold or order"}
+	case errors.Is(err, booking.ErrSoldOut):
+		return &apiError{Status: http.StatusConflict, Code: "sold_out", Message: "not enough tickets left (" + strings.TrimPrefix(err.Error(), "booking: sold out: ") + ")"}
+	case errors.Is(err, booking.ErrHoldExpired):
+		return &apiError{Status: http.StatusConflict, Code: "hold_expired", Message: "the hold expired and its tickets went back; hold again"}
+	case errors.Is(err, booking.ErrConflict):
+		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: strings.TrimPrefix(err.Error(), "booking: conflict: ")}
+	case errors.Is(err, booking.ErrWrongRoom):
+		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: strings.TrimPrefix(err.Error(), "booking: admission for another room: ")}
+	case errors.Is(err, booking.ErrAdmissionExpired):
+		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "your admission has ended"}
+	case errors.Is(err, booking.ErrBadSignature):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "webhook signature missing, wrong or outside the 300 s window"}
+	case errors.Is(err, booking.ErrBadWebhook):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "webhook body is not a payment event"}
+	case errors.Is(err, booking.ErrUnknownProvider):
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such payment provider"}
+	case errors.Is(err, booking.ErrUnknownPayment):
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such payment"}
 	case errors.As(err, &he):
 		return fromEchoError(he)
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
@@ -124,6 +156,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = ae.Code, ae.Message
+	body.HoldID = ae.HoldID
 	if ae.Status >= 500 {
 		body.Error.RequestID = id
 	}

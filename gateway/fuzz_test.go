@@ -100,3 +100,40 @@ func checkFanRequest(t *testing.T, base, method, body, token string) {
 		t.Fatalf("%s %s body %.80q token %.40q: %d", method, path, body, token, res.StatusCode)
 	}
 }
+
+// FuzzHoldRequests throws arbitrary hold bodies and Idempotency-Keys at
+// the booking API: the answer is 201 or a 4xx in the contract's shape, and
+// whatever happens, the books balance.
+func FuzzHoldRequests(f *testing.F) {
+	s := newShop(f)
+	for _, b := range []string{
+		`{"ticket_type":"ga","quantity":2}`, `{"ticket_type":"ga","quantity":0}`, `{"ticket_type":"ga","quantity":-1}`,
+		`{"ticket_type":"ga","quantity":1e3}`, `{"ticket_type":"ga","quantity":2.5}`, `{"ticket_type":"","quantity":1}`,
+		`{"ticket_type":"ga","quantity":1,"email":"a@b.c"}`, `{"ticket_type":"ga","quantity":1,"phone":"+91 98"}`,
+		`{"ticket_type":"ga"}`, `[]`, `null`, `{"ticket_type":"ga","quantity":1}{}`,
+	} {
+		f.Add(b, "key-1")
+	}
+	f.Fuzz(func(t *testing.T, body, key string) {
+		s := *s // the same servers, reporting to this run's t
+		s.t = t
+		fan := s.fan("launch") // a new visitor each time: no hold_exists by accident
+		h := []string{"Authorization", "Bearer " + fan, "Content-Type", "application/json"}
+		if key != "" && strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) < 0 {
+			h = append(h, "Idempotency-Key", key)
+		}
+		r := s.do("POST", "/api/v1/events/gig/holds", body, h...)
+		switch {
+		case r.status == http.StatusCreated:
+			if id, _ := r.json(t)["hold_id"].(string); id == "" {
+				t.Fatalf("201 without a hold id: %s", r.body)
+			}
+			s.as(fan, "DELETE", "/api/v1/holds/"+r.json(t)["hold_id"].(string), "")
+		case r.status >= 400 && r.status < 500:
+			r.errorCode(t)
+		default:
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		s.inventory() // fails unless available + held + sold == capacity
+	})
+}

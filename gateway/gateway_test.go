@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
@@ -30,6 +31,9 @@ type stack struct {
 	store *queue.Store
 	keys  *admission.Keyring
 	ctl   *admission.Controller
+	// With stackOptions.booking:
+	core    *booking.Core
+	sandbox *booking.Sandbox
 }
 
 func newStack(t testing.TB, routes ...string) *stack {
@@ -45,6 +49,7 @@ type stackOptions struct {
 	running  bool     // run the admission controller's loops (fast refresh)
 	domain   string   // cookie domain
 	trusted  string   // trusted proxy CIDR
+	booking  bool     // serve the booking core with the sandbox provider
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
@@ -97,14 +102,38 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 		})
 		cfg.Sockets = hub
 	}
+	// The server's address is known before its handler, so the sandbox
+	// can post its webhooks back to it.
+	var handler http.Handler
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
+	st := &stack{t: t, srv: srv, redis: rs, store: store, keys: keys, ctl: ctl}
+	if o.booking {
+		st.sandbox, err = booking.NewSandbox(rs.Client(t), booking.SandboxConfig{
+			Secret:     []byte(sandboxSecret),
+			PayURL:     func(id string) string { return "/pay/sandbox/" + id },
+			WebhookURL: "http://" + srv.Listener.Addr().String() + "/api/v1/payments/sandbox/webhook",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.core, err = booking.NewCore(rs.Client(t), booking.Config{Providers: []booking.Provider{st.sandbox}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Booking, cfg.Sandbox = st.core, st.sandbox
+	}
 	g, err := gateway.New(cfg, ctl, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(g.Handler())
+	handler = g.Handler()
+	srv.Start()
 	t.Cleanup(srv.Close)
-	return &stack{t: t, srv: srv, redis: rs, store: store, keys: keys, ctl: ctl}
+	return st
 }
+
+// sandboxSecret signs the test stack's sandbox webhooks.
+const sandboxSecret = "test-sandbox-secret-0123456789"
 
 // response is a finished request: status, headers, body.
 type response struct {

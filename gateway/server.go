@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/ws"
 )
 
@@ -51,6 +52,15 @@ type Config struct {
 	Upstream *url.URL
 	// Sockets serves the fans' WebSocket; without it the route is absent.
 	Sockets *ws.Hub
+	// Booking serves events, holds, orders and payment webhooks; without
+	// it those routes are absent.
+	Booking *booking.Core
+	// Sandbox is the built-in payment provider, whose pay page is served
+	// here; nil: no pay page.
+	Sandbox *booking.Sandbox
+	// BookingConcurrency caps the booking API's requests in flight on this
+	// instance; beyond it requests are shed with 429. Default 256.
+	BookingConcurrency int
 	// PassCacheSize bounds the verified-token cache. Default 100000.
 	PassCacheSize int
 	// Logger receives one line per failed request; default discards.
@@ -101,6 +111,10 @@ type Server struct {
 	observers   map[routeCode]prometheus.Observer
 	checks      *prometheus.CounterVec
 	allowed     prometheus.Counter // checks' "allowed" child, resolved once
+
+	visitors  *limiterSet   // booking requests per admitted visitor
+	inflight  chan struct{} // booking requests in flight (see shed)
+	shedTotal prometheus.Counter
 }
 
 // New returns a Server over the admission controller and keyring.
@@ -120,6 +134,9 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 	if cfg.PassCacheSize <= 0 {
 		cfg.PassCacheSize = 100_000
 	}
+	if cfg.BookingConcurrency <= 0 {
+		cfg.BookingConcurrency = 256
+	}
 	var prefix [4]byte
 	if _, err := rand.Read(prefix[:]); err != nil {
 		return nil, err
@@ -133,6 +150,11 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 		admin:     newAdminGuard(cfg.AdminToken, cfg.Now),
 		reqPrefix: hex.EncodeToString(prefix[:]),
 		observers: map[routeCode]prometheus.Observer{},
+		visitors:  newLimiterSet(visitorEvery, visitorBurst),
+		inflight:  make(chan struct{}, cfg.BookingConcurrency),
+		shedTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crowdgate_booking_shed_total", Help: "Booking requests turned away with 429 because too many were in flight.",
+		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "crowdgate_http_request_duration_seconds",
 			Help:    "HTTP request latency by route and status; its _count counts requests.",
@@ -143,7 +165,7 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 		}, []string{"result"}),
 	}
 	s.allowed = s.checks.WithLabelValues("allowed")
-	for _, m := range []prometheus.Collector{s.latency, s.checks} {
+	for _, m := range []prometheus.Collector{s.latency, s.checks, s.shedTotal} {
 		if err := cfg.Registry.Register(m); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -194,6 +216,8 @@ func (s *Server) routes() *echo.Echo {
 	rooms.GET("", s.getRoom)
 	rooms.DELETE("", s.deleteRoom)
 	admin.POST("/keys/rotate", s.rotateKey)
+	s.bookingRoutes(e, admin)
+	s.shopRoutes(e)
 	s.proxyRoutes(e) // last: everything not matched above
 	return e
 }

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/ws"
@@ -65,6 +66,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type options struct {
 	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
 	publicURL, logLevel, logFormat, debugAddr, cookieDomain, trusted            string
+	smtpAddr, smtpFrom, smtpUser, smtpPassword, notifyURL, notifySecret         string
 	routes                                                                      multiFlag
 	grace, drain                                                                time.Duration
 	wsPerIP                                                                     int
@@ -106,7 +108,13 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.upstream, "upstream", env("CROWDGATE_UPSTREAM", ""), "origin URL to reverse-proxy admitted visitors to (CROWDGATE_UPSTREAM)")
 	fs.Var(&o.routes, "route", "path-prefix=room rules, comma-separated; repeatable (CROWDGATE_ROUTES)")
 	fs.StringVar(&o.webhookSecret, "sandbox-webhook-secret", env("CROWDGATE_SANDBOX_WEBHOOK_SECRET", ""), "secret of the sandbox payment provider (CROWDGATE_SANDBOX_WEBHOOK_SECRET)")
-	fs.StringVar(&o.configFile, "config", env("CROWDGATE_CONFIG", ""), "YAML file of rooms to create at start (CROWDGATE_CONFIG)")
+	fs.StringVar(&o.configFile, "config", env("CROWDGATE_CONFIG", ""), "YAML file of rooms and events to create at start (CROWDGATE_CONFIG)")
+	fs.StringVar(&o.smtpAddr, "smtp-addr", env("CROWDGATE_SMTP_ADDR", ""), "host:port of the SMTP relay for email notifications; empty = no email (CROWDGATE_SMTP_ADDR)")
+	fs.StringVar(&o.smtpFrom, "smtp-from", env("CROWDGATE_SMTP_FROM", "Crowdgate <tickets@localhost>"), "sender of notification emails (CROWDGATE_SMTP_FROM)")
+	fs.StringVar(&o.smtpUser, "smtp-user", env("CROWDGATE_SMTP_USER", ""), "SMTP AUTH user; empty = no AUTH (CROWDGATE_SMTP_USER)")
+	fs.StringVar(&o.smtpPassword, "smtp-password", env("CROWDGATE_SMTP_PASSWORD", ""), "SMTP AUTH password (CROWDGATE_SMTP_PASSWORD)")
+	fs.StringVar(&o.notifyURL, "notify-webhook-url", env("CROWDGATE_NOTIFY_WEBHOOK_URL", ""), "URL that receives every notification as signed JSON, e.g. an SMS or WhatsApp gateway (CROWDGATE_NOTIFY_WEBHOOK_URL)")
+	fs.StringVar(&o.notifySecret, "notify-webhook-secret", env("CROWDGATE_NOTIFY_WEBHOOK_SECRET", ""), "HMAC secret of the notification webhook's Crowdgate-Signature (CROWDGATE_NOTIFY_WEBHOOK_SECRET)")
 	fs.StringVar(&o.publicURL, "public-url", env("CROWDGATE_PUBLIC_URL", ""), "URL fans reach Crowdgate at, for absolute links; empty = from each request's Host (CROWDGATE_PUBLIC_URL)")
 	fs.StringVar(&o.cookieDomain, "cookie-domain", env("CROWDGATE_COOKIE_DOMAIN", ""), "Domain of the queue and admission cookies, so origins on other hosts of the site receive them; empty = Crowdgate's host only (CROWDGATE_COOKIE_DOMAIN)")
 	fs.StringVar(&o.trusted, "trusted-proxies", env("CROWDGATE_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For is believed, e.g. 127.0.0.1/32,10.0.0.0/8 (CROWDGATE_TRUSTED_PROXIES)")
@@ -266,15 +274,24 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if o.configFile != "" {
-		if err := applyConfig(ctx, store, o.configFile, log); err != nil {
-			return err
-		}
-	}
 
 	if o.adminToken == "" {
 		o.adminToken = randomToken()
 		fmt.Fprintf(stdout, "admin token (generated, shown once): %s\n", o.adminToken)
+	}
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // after Serve has closed it, a no-op
+	book, err := startBooking(ctx, o, rdb, ln.Addr(), public, log, reg)
+	if err != nil {
+		return err
+	}
+	if o.configFile != "" {
+		if err := applyConfig(ctx, store, book.core, o.configFile, log); err != nil {
+			return err
+		}
 	}
 	hub, err := ws.New(ctl, store, ws.Config{Logger: log, Registerer: reg, MaxPerIP: o.wsPerIP, Heartbeat: o.grace / 3})
 	if err != nil {
@@ -282,6 +299,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv, err := gateway.New(gateway.Config{
 		Sockets:        hub,
+		Booking:        book.core,
+		Sandbox:        book.sandbox,
 		Upstream:       upstream,
 		AdminToken:     o.adminToken,
 		PublicURL:      public,
@@ -295,13 +314,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return err
-	}
 	if o.demo {
-		if err := startDemo(ctx, store, ln.Addr().String(), public, o.adminToken, routes, stdout); err != nil {
-			_ = ln.Close()
+		if err := startDemo(ctx, store, book.core, ln.Addr().String(), public, o.adminToken, routes, stdout); err != nil {
 			return err
 		}
 	}
@@ -313,6 +327,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
+	g.Go(func() error { return book.core.Run(gctx) })
+	g.Go(func() error { return book.notifier.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, ln, o.drain) })
 	err = g.Wait()
 	log.Info("crowdgate stopped")
@@ -334,12 +350,24 @@ func randomToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// startDemo creates the demo room (unless it exists) and prints where to go.
-func startDemo(ctx context.Context, store *queue.Store, addr string, public *url.URL, adminToken string, routes gateway.Routes, w io.Writer) error {
+// startDemo creates the demo room and its event (unless they exist) and
+// prints where to go.
+func startDemo(ctx context.Context, store *queue.Store, core *booking.Core, addr string, public *url.URL, adminToken string, routes gateway.Routes, w io.Writer) error {
 	if _, err := store.GetRoom(ctx, "demo"); errors.Is(err, queue.ErrRoomNotFound) {
 		room := queue.Room{Name: "demo", AdmitPerMinute: 30, SessionSeconds: 900}.WithDefaults()
 		if _, err := store.PutRoom(ctx, room); err != nil {
 			return fmt.Errorf("demo room: %w", err)
+		}
+	} else if err != nil {
+		return err
+	}
+	if _, err := core.Event(ctx, "demo"); errors.Is(err, booking.ErrEventNotFound) {
+		ev := booking.Event{ID: "demo", Room: "demo", HoldSeconds: 600, TicketTypes: []booking.TicketType{
+			{ID: "ga", Name: "General admission", Capacity: 500, PriceMinor: 150000, Currency: "INR", PerOrderLimit: 4},
+			{ID: "vip", Name: "VIP", Capacity: 50, PriceMinor: 500000, Currency: "INR", PerOrderLimit: 2},
+		}}
+		if _, err := core.PutEvent(ctx, ev); err != nil {
+			return fmt.Errorf("demo event: %w", err)
 		}
 	} else if err != nil {
 		return err
@@ -349,13 +377,16 @@ func startDemo(ctx context.Context, store *queue.Store, addr string, public *url
 		base = strings.TrimSuffix(public.String(), "/")
 	}
 	fmt.Fprintf(w, `
-Crowdgate demo is running. Room "demo" admits 30 people a minute.
+Crowdgate demo is running. Room "demo" admits 30 people a minute; event "demo" sells behind it.
 %[3]s
   Waiting room page:  %[1]s/rooms/demo
+  Tickets (admitted): %[1]s/events/demo   (hold, then pay on the sandbox's page)
   Join the line:      curl -si -X POST %[1]s/api/v1/rooms/demo/join
   Your place:         curl -s -H "Authorization: Bearer <queue_token>" %[1]s/api/v1/rooms/demo/status
   Room and figures:   curl -s -H "Authorization: Bearer %[2]s" %[1]s/admin/v1/rooms/demo
   Change the rate:    curl -s -X PATCH -H "Authorization: Bearer %[2]s" -d '{"admit_per_minute":600}' %[1]s/admin/v1/rooms/demo
+  Tickets sold:       curl -s -H "Authorization: Bearer %[2]s" %[1]s/admin/v1/events/demo
+  Event log:          curl -s -H "Authorization: Bearer %[2]s" %[1]s/admin/v1/events/demo/log
   Forward-auth check: curl -si "%[1]s/auth/v1/check?room=demo"
   Signing keys:       %[1]s/.well-known/jwks.json
   Metrics:            %[1]s/metrics
@@ -383,7 +414,8 @@ func startDemoOrigin() (*url.URL, func(), error) {
 		fmt.Fprint(w, `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Demo shop</title><body style="font-family:system-ui;max-width:36rem;margin:3rem auto;padding:0 1rem">
 <h1>You're in.</h1><p>This is the demo origin behind Crowdgate. You waited in room <b>demo</b>, were admitted,
-and your admission cookie let this request through the reverse proxy.</p></body></html>`)
+and your admission cookie let this request through the reverse proxy.</p>
+<p><a href="/events/demo">Buy tickets</a> (Crowdgate's booking core, paid with the sandbox provider).</p></body></html>`)
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	return &url.URL{Scheme: "http", Host: ln.Addr().String()}, func() { _ = srv.Close() }, nil

@@ -267,7 +267,7 @@ func TestConfigFile(t *testing.T) {
 		"rooms:\n  launch:\n    queue_opens_at: \"2026-12-02T10:00:00Z\"\n    sale_starts_at: \"2026-12-01T10:00:00Z\"\n",
 		"\t: :",
 	} {
-		if _, err := loadConfig([]byte(bad)); err == nil {
+		if _, _, err := loadConfig([]byte(bad)); err == nil {
 			t.Errorf("config %q was accepted", bad)
 		}
 	}

@@ -20,6 +20,12 @@
 // for memory measurements. The run ends when every fan is admitted, closed
 // or has failed, or at -duration, whichever comes first.
 //
+//	crowdload holds -targets http://127.0.0.1:8080 -admin-token T -fans 100000 -concurrency 64
+//
+// holds admits that many visitors through a passthrough room and has each
+// ask for one ticket, timing every hold; -capacity below -fans makes it
+// the overselling test. It ends by checking the organizer's books.
+//
 // A process may hold 20,000 files, so a run of more than 15,000 fans is
 // split over worker processes: the parent re-executes itself with a hidden
 // -worker flag carrying its share as JSON, reads JSON lines from each
@@ -51,13 +57,15 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: crowdload rate|ws [flags]")
+		return fmt.Errorf("usage: crowdload rate|ws|holds [flags]")
 	}
 	switch args[0] {
 	case "rate":
 		return rateCmd(ctx, args[1:], stdout, stderr)
 	case "ws":
 		return wsCmd(ctx, args[1:], stdout, stderr)
+	case "holds":
+		return holdsCmd(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (want rate or ws)", args[0])
+	return fmt.Errorf("unknown command %q (want rate, ws or holds)", args[0])
 }

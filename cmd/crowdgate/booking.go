@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crowdgate/crowdgate/booking"
+)
+
+// bookingParts are the booking core and the workers serve runs beside it.
+type bookingParts struct {
+	core     *booking.Core
+	sandbox  *booking.Sandbox
+	notifier *booking.Notifier
+}
+
+// sandboxSecretKey keeps the generated sandbox secret, so every instance
+// signs and verifies the sandbox's webhooks with the same one.
+const sandboxSecretKey = "cgb:sandbox:secret"
+
+// startBooking builds the booking core, its sandbox payment provider and
+// the notification workers. listen is the gateway's own address: the
+// sandbox posts its webhooks there.
+func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, listen net.Addr, public *url.URL, log *slog.Logger, reg prometheus.Registerer) (bookingParts, error) {
+	secret := o.webhookSecret
+	if secret == "" {
+		if err := rdb.SetNX(ctx, sandboxSecretKey, randomToken(), 0).Err(); err != nil {
+			return bookingParts{}, fmt.Errorf("sandbox secret: %w", err)
+		}
+		var err error
+		if secret, err = rdb.Get(ctx, sandboxSecretKey).Result(); err != nil {
+			return bookingParts{}, fmt.Errorf("sandbox secret: %w", err)
+		}
+	}
+	base := ""
+	if public != nil {
+		base = strings.TrimSuffix(public.String(), "/")
+	}
+	sandbox, err := booking.NewSandbox(rdb, booking.SandboxConfig{
+		Secret:     []byte(secret),
+		PayURL:     func(id string) string { return base + "/pay/sandbox/" + id },
+		WebhookURL: "http://" + loopback(listen) + "/api/v1/payments/sandbox/webhook",
+		Logger:     log,
+	})
+	if err != nil {
+		return bookingParts{}, err
+	}
+	core, err := booking.NewCore(rdb, booking.Config{Providers: []booking.Provider{sandbox}, Logger: log, Registerer: reg})
+	if err != nil {
+		return bookingParts{}, err
+	}
+	channels := []booking.Channel{booking.NewLogChannel(log)}
+	if o.smtpAddr != "" {
+		ch, err := booking.NewSMTPChannel(booking.SMTPConfig{Addr: o.smtpAddr, From: o.smtpFrom, Username: o.smtpUser, Password: o.smtpPassword})
+		if err != nil {
+			return bookingParts{}, fmt.Errorf("--smtp-addr: %w", err)
+		}
+		channels = append(channels, ch)
+	}
+	if o.notifyURL != "" {
+		if o.notifySecret == "" {
+			return bookingParts{}, errors.New("--notify-webhook-url needs --notify-webhook-secret, so receivers can verify what they get")
+		}
+		ch, err := booking.NewWebhookChannel(booking.WebhookConfig{URL: o.notifyURL, Secret: o.notifySecret})
+		if err != nil {
+			return bookingParts{}, fmt.Errorf("--notify-webhook-url: %w", err)
+		}
+		channels = append(channels, ch)
+	}
+	notifier, err := booking.NewNotifier(rdb, booking.NotifierConfig{Channels: channels, Logger: log, Registerer: reg})
+	if err != nil {
+		return bookingParts{}, err
+	}
+	return bookingParts{core: core, sandbox: sandbox, notifier: notifier}, nil
+}
+
+// loopback is addr as this process can reach it: an unspecified listen
+// address (0.0.0.0, [::]) is reached on the loopback interface.
+func loopback(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,472 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/booking"
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// The booking API: organizers define events, admitted fans hold tickets and
+// pay, payment providers call back. Everything it decides, booking.Core
+// decides; this file is JSON and HTTP.
+
+func (s *Server) bookingRoutes(e *echo.Echo, admin *echo.Group) {
+	if s.cfg.Booking == nil {
+		return
+	}
+	admin.GET("/events", s.listEvents)
+	ev := admin.Group("/events/:event", idParam("event"))
+	ev.PUT("", s.putEvent)
+	ev.GET("", s.getEvent)
+	ev.GET("/log", s.eventLog)
+	ev.GET("/audit", s.auditEvent)
+	admin.DELETE("/holds/:hold", s.adminRelease, idParam("hold"))
+
+	fan := e.Group("/api/v1", s.shed)
+	fan.GET("/events/:event", s.publicEvent, idParam("event"))
+	fan.POST("/events/:event/holds", s.placeHold, idParam("event"))
+	fan.GET("/holds/:hold", s.getHold, idParam("hold"))
+	fan.DELETE("/holds/:hold", s.releaseHold, idParam("hold"))
+	fan.POST("/holds/:hold/checkout", s.checkout, idParam("hold"))
+	fan.GET("/orders/:order", s.getOrder, idParam("order"))
+	// Providers are not fans: no shedding in front of a payment.
+	e.POST("/api/v1/payments/:provider/webhook", s.paymentWebhook, idParam("provider"))
+}
+
+// idParam refuses a path id outside the contract's pattern before any
+// handler or store sees it.
+func idParam(name string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if !queue.ValidID(c.Param(name)) {
+				return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: name + " id must match ^[a-z0-9][a-z0-9-]{0,63}$"}
+			}
+			return next(c)
+		}
+	}
+}
+
+type ticketTypeJSON struct {
+	ID            string `json:"id"`
+	Name          string `json:"name"`
+	Capacity      *int64 `json:"capacity,omitempty"`
+	PriceMinor    int64  `json:"price_minor"`
+	Currency      string `json:"currency"`
+	PerOrderLimit int    `json:"per_order_limit"`
+	Available     int64  `json:"available"`
+	Held          *int64 `json:"held,omitempty"`
+	Sold          *int64 `json:"sold,omitempty"`
+}
+
+type eventJSON struct {
+	Event       string           `json:"event"`
+	Room        string           `json:"room"`
+	HoldSeconds int              `json:"hold_seconds"`
+	TicketTypes []ticketTypeJSON `json:"ticket_types"`
+	// Organizers only.
+	Totals    *inventoryJSON   `json:"totals,omitempty"`
+	Stats     map[string]int64 `json:"stats,omitempty"`
+	CreatedAt *time.Time       `json:"created_at,omitempty"`
+	UpdatedAt *time.Time       `json:"updated_at,omitempty"`
+}
+
+type inventoryJSON struct {
+	Capacity  int64 `json:"capacity"`
+	Available int64 `json:"available"`
+	Held      int64 `json:"held"`
+	Sold      int64 `json:"sold"`
+}
+
+// toEventJSON renders an event; the organizer's view adds capacity, held,
+// sold and counters to what fans see.
+func toEventJSON(v booking.EventView, organizer bool) eventJSON {
+	out := eventJSON{Event: v.ID, Room: v.Room, HoldSeconds: v.HoldSeconds, TicketTypes: []ticketTypeJSON{}}
+	for _, t := range v.TicketTypes {
+		j := ticketTypeJSON{ID: t.ID, Name: t.Name, PriceMinor: t.PriceMinor, Currency: t.Currency,
+			PerOrderLimit: t.PerOrderLimit, Available: t.Available}
+		if organizer {
+			j.Capacity, j.Held, j.Sold = &t.Capacity, &t.Held, &t.Sold
+		}
+		out.TicketTypes = append(out.TicketTypes, j)
+	}
+	if organizer {
+		capacity, inv := v.Totals()
+		out.Totals = &inventoryJSON{Capacity: capacity, Available: inv.Available, Held: inv.Held, Sold: inv.Sold}
+		out.Stats = v.Stats
+		created, updated := v.CreatedAt, v.UpdatedAt
+		out.CreatedAt, out.UpdatedAt = &created, &updated
+	}
+	return out
+}
+
+// eventBody is PUT /admin/v1/events/{event}.
+type eventBody struct {
+	Room        string `json:"room"`
+	HoldSeconds int    `json:"hold_seconds"`
+	TicketTypes []struct {
+		ID            string `json:"id"`
+		Name          string `json:"name"`
+		Capacity      int64  `json:"capacity"`
+		PriceMinor    int64  `json:"price_minor"`
+		Currency      string `json:"currency"`
+		PerOrderLimit int    `json:"per_order_limit"`
+	} `json:"ticket_types"`
+}
+
+func (b eventBody) event(id string) booking.Event {
+	e := booking.Event{ID: id, Room: b.Room, HoldSeconds: b.HoldSeconds}
+	for _, t := range b.TicketTypes {
+		e.TicketTypes = append(e.TicketTypes, booking.TicketType{ID: t.ID, Name: t.Name, Capacity: t.Capacity,
+			PriceMinor: t.PriceMinor, Currency: t.Currency, PerOrderLimit: t.PerOrderLimit})
+	}
+	return e
+}
+
+// DecodeEvent reads an event definition as PUT /admin/v1/events/{event}
+// takes it, for configuration files.
+func DecodeEvent(id string, doc []byte) (booking.Event, error) {
+	var b eventBody
+	if err := decodeStrict(doc, &b); err != nil {
+		return booking.Event{}, err
+	}
+	e := b.event(id).WithDefaults()
+	return e, e.Validate()
+}
+
+func (s *Server) putEvent(c echo.Context) error {
+	var b eventBody
+	if err := decodeJSON(c, &b, false); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	id := c.Param("event")
+	created, err := s.cfg.Booking.PutEvent(ctx, b.event(id))
+	if err != nil {
+		return err
+	}
+	v, err := s.cfg.Booking.Event(ctx, id)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, toEventJSON(v, true))
+}
+
+func (s *Server) getEvent(c echo.Context) error {
+	v, err := s.cfg.Booking.Event(c.Request().Context(), c.Param("event"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toEventJSON(v, true))
+}
+
+func (s *Server) listEvents(c echo.Context) error {
+	vs, err := s.cfg.Booking.Events(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Events []eventJSON `json:"events"`
+	}{Events: []eventJSON{}}
+	for _, v := range vs {
+		out.Events = append(out.Events, toEventJSON(v, true))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) publicEvent(c echo.Context) error {
+	v, err := s.cfg.Booking.Event(c.Request().Context(), c.Param("event"))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, toEventJSON(v, false))
+}
+
+type logEntryJSON struct {
+	ID     string            `json:"id"`
+	At     time.Time         `json:"at"`
+	What   string            `json:"what"`
+	Who    string            `json:"who"`
+	Fields map[string]string `json:"fields"`
+}
+
+// eventLog pages through an event's log: ?after=<id of the last entry
+// read>&limit=<1..1000>, oldest first; "next" is the after of the next page.
+func (s *Server) eventLog(c echo.Context) error {
+	limit := 100
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return invalid("limit must be between 1 and 1000")
+		}
+		limit = n
+	}
+	ctx := c.Request().Context()
+	if _, err := s.cfg.Booking.Event(ctx, c.Param("event")); err != nil {
+		return err
+	}
+	after := c.QueryParam("after")
+	entries, err := s.cfg.Booking.Log(ctx, c.Param("event"), after, limit)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Entries []logEntryJSON `json:"entries"`
+		Next    string         `json:"next"`
+	}{Entries: []logEntryJSON{}, Next: after}
+	for _, e := range entries {
+		out.Entries = append(out.Entries, logEntryJSON(e))
+		out.Next = e.ID
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) auditEvent(c echo.Context) error {
+	a, err := s.cfg.Booking.Audit(c.Request().Context(), c.Param("event"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"event": a.Event, "balanced": len(a.Problems) == 0, "problems": append([]string{}, a.Problems...),
+		"holds": a.Holds, "orders": a.Orders,
+	})
+}
+
+func (s *Server) adminRelease(c echo.Context) error {
+	if err := s.cfg.Booking.Release(c.Request().Context(), c.Param("hold"), ""); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// visitor is who an admission token speaks for: queue ids are per room, so
+// the room is part of the name.
+func visitor(p admission.Pass) string { return p.Room + "/" + p.Subject }
+
+// bookingPass returns the caller's admission for room (bearer, else the
+// room's cookie): 401 without a valid one, 403 with one for another room.
+func (s *Server) bookingPass(c echo.Context, room string) (admission.Pass, error) {
+	token, ok := bearer(c.Request())
+	if !ok {
+		if ck, err := c.Cookie(admissionCookie(room)); err == nil {
+			token = ck.Value
+		}
+	}
+	if token == "" {
+		return admission.Pass{}, unauthorized("an admission token for room " + room + " is required: wait your turn at /rooms/" + room)
+	}
+	p, err := s.passes.Verify(token, room)
+	switch {
+	case errors.Is(err, admission.ErrWrongRoom):
+		return admission.Pass{}, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "this admission is for another room; this event sells through room " + room}
+	case err != nil:
+		return admission.Pass{}, unauthorized("the admission token is invalid or has expired")
+	case s.ctl.Revoked(room, p.Subject):
+		return admission.Pass{}, unauthorized("this admission has ended")
+	}
+	if !s.visitors.allow(visitor(p), s.cfg.Now()) {
+		return admission.Pass{}, &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many booking requests; slow down", RetryAfter: 1}
+	}
+	return p, nil
+}
+
+// holdBody is POST /api/v1/events/{event}/holds. Email and phone are an
+// extension: where to send this order's notifications.
+type holdBody struct {
+	TicketType string `json:"ticket_type"`
+	Quantity   int64  `json:"quantity"`
+	Email      string `json:"email"`
+	Phone      string `json:"phone"`
+}
+
+type itemJSON struct {
+	TicketType string `json:"ticket_type"`
+	Quantity   int64  `json:"quantity"`
+	PriceMinor int64  `json:"price_minor"`
+}
+
+type holdJSON struct {
+	HoldID      string     `json:"hold_id"`
+	Event       string     `json:"event"`
+	Status      string     `json:"status"`
+	ExpiresAt   time.Time  `json:"expires_at"`
+	Items       []itemJSON `json:"items"`
+	AmountMinor int64      `json:"amount_minor"`
+	Currency    string     `json:"currency"`
+	OrderID     string     `json:"order_id,omitempty"`
+}
+
+func toHoldJSON(h booking.Hold) holdJSON {
+	return holdJSON{
+		HoldID: h.ID, Event: h.Event, Status: h.State, ExpiresAt: h.ExpiresAt, OrderID: h.OrderID,
+		Items:       []itemJSON{{TicketType: h.TicketType, Quantity: h.Quantity, PriceMinor: h.PriceMinor}},
+		AmountMinor: h.AmountMinor, Currency: h.Currency,
+	}
+}
+
+func (s *Server) placeHold(c echo.Context) error {
+	var b holdBody
+	if err := decodeJSON(c, &b, false); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	event := c.Param("event")
+	room, err := s.cfg.Booking.EventRoom(ctx, event)
+	if err != nil {
+		return err
+	}
+	p, err := s.bookingPass(c, room)
+	if err != nil {
+		return err
+	}
+	h, replay, err := s.cfg.Booking.PlaceHold(ctx, booking.HoldRequest{
+		Event: event, Visitor: visitor(p), Room: p.Room, TicketType: b.TicketType, Quantity: b.Quantity,
+		AdmissionExpires: p.Expires, IdempotencyKey: c.Request().Header.Get("Idempotency-Key"),
+		Email: b.Email, Phone: b.Phone,
+	})
+	if err != nil {
+		return err
+	}
+	if replay {
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+	}
+	// The first answer is the hold as it was made; a replay answers the same.
+	out := toHoldJSON(h)
+	out.Status, out.OrderID = "active", ""
+	return c.JSON(http.StatusCreated, out)
+}
+
+// fanHold finds a hold and checks the caller's admission for its room.
+func (s *Server) fanHold(c echo.Context) (booking.Hold, admission.Pass, error) {
+	ctx := c.Request().Context()
+	room, err := s.cfg.Booking.HoldRoom(ctx, c.Param("hold"))
+	if err != nil {
+		return booking.Hold{}, admission.Pass{}, err
+	}
+	p, err := s.bookingPass(c, room)
+	if err != nil {
+		return booking.Hold{}, admission.Pass{}, err
+	}
+	h, err := s.cfg.Booking.Hold(ctx, c.Param("hold"), visitor(p))
+	return h, p, err
+}
+
+func (s *Server) getHold(c echo.Context) error {
+	h, _, err := s.fanHold(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toHoldJSON(h))
+}
+
+func (s *Server) releaseHold(c echo.Context) error {
+	h, p, err := s.fanHold(c)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Booking.Release(c.Request().Context(), h.ID, visitor(p)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// checkoutBody is POST /api/v1/holds/{hold}/checkout.
+type checkoutBody struct {
+	Provider string `json:"provider"`
+	Email    string `json:"email"`
+	Phone    string `json:"phone"`
+}
+
+func (s *Server) checkout(c echo.Context) error {
+	var b checkoutBody
+	if err := decodeJSON(c, &b, false); err != nil {
+		return err
+	}
+	if b.Provider == "" {
+		return invalid("provider is required, e.g. \"sandbox\"")
+	}
+	h, p, err := s.fanHold(c)
+	if err != nil {
+		return err
+	}
+	o, err := s.cfg.Booking.Checkout(c.Request().Context(), booking.CheckoutRequest{
+		HoldID: h.ID, Visitor: visitor(p), Provider: b.Provider, Email: b.Email, Phone: b.Phone,
+		ReturnURL: func(id string) string { return s.publicBase(c.Request()) + "/orders/" + id },
+	})
+	if errors.Is(err, booking.ErrUnknownProvider) {
+		return invalid("unknown payment provider " + strconv.Quote(b.Provider))
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, toOrderJSON(o))
+}
+
+type orderJSON struct {
+	OrderID     string          `json:"order_id"`
+	Event       string          `json:"event"`
+	HoldID      string          `json:"hold_id"`
+	Status      string          `json:"status"`
+	Items       []itemJSON      `json:"items"`
+	AmountMinor int64           `json:"amount_minor"`
+	Currency    string          `json:"currency"`
+	Payment     booking.Payment `json:"payment"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+	PaidAt      *time.Time      `json:"paid_at,omitempty"`
+	Late        bool            `json:"late_payment,omitempty"`
+	Refund      string          `json:"refund,omitempty"`
+}
+
+func toOrderJSON(o booking.Order) orderJSON {
+	out := orderJSON{
+		OrderID: o.ID, Event: o.Event, HoldID: o.HoldID, Status: o.Status, Items: []itemJSON{},
+		AmountMinor: o.AmountMinor, Currency: o.Currency, Payment: o.Payment,
+		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Late: o.Late, Refund: o.Refund,
+	}
+	for _, it := range o.Items {
+		out.Items = append(out.Items, itemJSON(it))
+	}
+	if !o.PaidAt.IsZero() {
+		paid := o.PaidAt
+		out.PaidAt = &paid
+	}
+	return out
+}
+
+// getOrder needs no token: the order id is unguessable (100 random bits)
+// and the answer holds no personal data, so the order page works from any
+// device the fan opens the link on.
+func (s *Server) getOrder(c echo.Context) error {
+	o, err := s.cfg.Booking.Order(c.Request().Context(), c.Param("order"))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, toOrderJSON(o))
+}
+
+// paymentWebhook verifies and applies a provider's webhook on its raw body.
+func (s *Server) paymentWebhook(c echo.Context) error {
+	r := c.Request()
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	what, err := s.cfg.Booking.Webhook(r.Context(), c.Param("provider"), r.Header, body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"result": what})
+}

@@ -1,0 +1,330 @@
+// The fans' shop: the event page (ticket types, a hold with its countdown,
+// checkout) and the order page (followed until it settles). Plain ES2017,
+// no framework, no build step, like room.js. Everything the API sends is
+// put in the page as text, never as HTML.
+(function () {
+  'use strict';
+
+  var B = document.body;
+  // The server's clock minus ours, so a hold's countdown is right on a
+  // phone whose clock is off.
+  var skew = B.dataset.now ? Date.parse(B.dataset.now) - Date.now() : 0;
+  var ROOM_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+  function $(id) { return document.getElementById('cg-' + id); }
+
+  function el(tag, text, cls) {
+    var e = document.createElement(tag);
+    if (text != null) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  // say puts a message in the live region; a link may follow it.
+  function say(text, href, linkText) {
+    var s = $('status');
+    s.textContent = text;
+    if (href) {
+      var a = el('a', linkText);
+      a.href = href;
+      s.appendChild(document.createTextNode(' '));
+      s.appendChild(a);
+    }
+  }
+
+  // money formats minor units with the currency's own number of decimals
+  // (JPY none, INR two, KWD three), in the reader's locale.
+  function money(minor, cur) {
+    try {
+      var f = new Intl.NumberFormat(undefined, { style: 'currency', currency: cur });
+      return f.format(minor / Math.pow(10, f.resolvedOptions().maximumFractionDigits));
+    } catch (e) {
+      return minor + ' ' + cur + ' (minor units)';
+    }
+  }
+
+  // api calls the JSON API on this site; the admission cookie goes along.
+  // It resolves to {status, data, retry}, and rejects only when the network
+  // failed.
+  function api(method, path, body, headers) {
+    var opt = { method: method, headers: headers || {}, credentials: 'same-origin', cache: 'no-store' };
+    if (body) {
+      opt.body = JSON.stringify(body);
+      opt.headers['Content-Type'] = 'application/json';
+    }
+    return fetch(path, opt).then(function (r) {
+      var out = { status: r.status, data: {}, retry: parseInt(r.headers.get('Retry-After'), 10) || 0 };
+      if (r.status === 204) return out;
+      return r.json().then(function (d) { out.data = d || {}; return out; }, function () { return out; });
+    });
+  }
+
+  function code(res) { return (res.data.error && res.data.error.code) || ''; }
+
+  // trouble explains an answer the page has no special words for.
+  function trouble(res) {
+    if (code(res) === 'rate_limited') return 'Too many tries at once. Wait ' + (res.retry || 5) + ' seconds and try again.';
+    var msg = res.data.error && res.data.error.message;
+    if (res.status < 500 && msg) return 'Sorry: ' + msg + '.';
+    return 'Something went wrong on our side. Please try again in a moment.';
+  }
+
+  var OFFLINE = 'We could not reach the server. Check your connection and try again.';
+
+  function randomKey() {
+    var b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
+  }
+
+  function showItems(d, names) {
+    var ul = $('items');
+    ul.textContent = '';
+    (d.items || []).forEach(function (it) {
+      var name = (names && names[it.ticket_type]) || it.ticket_type;
+      ul.appendChild(el('li', it.quantity + ' × ' + name + ' (' + money(it.price_minor, d.currency) + ' each)'));
+    });
+    $('total-line').hidden = !d.currency;
+    if (d.currency) $('total').textContent = money(d.amount_minor, d.currency);
+  }
+
+  // --- The event page ---
+
+  function eventPage() {
+    var event = B.dataset.event;
+    var base = '/api/v1/events/' + event; // a validated id: nothing to escape
+    var saved = 'cg-hold:' + event;       // this tab's hold, to survive a reload
+    var room = '', names = {}, hold = null, busy = false, timer = 0, warned = false;
+    var payBtn = $('pay').querySelector('button[type=submit]');
+
+    function admitFirst() {
+      if (!ROOM_ID.test(room)) {
+        say('Only visitors admitted from the waiting room can hold tickets.');
+        return;
+      }
+      say('Only visitors admitted from the waiting room can hold tickets.',
+        '/rooms/' + room + '?return_to=' + encodeURIComponent('/events/' + event), 'Go to the waiting room');
+    }
+
+    function load() {
+      return api('GET', base).then(function (res) {
+        if (res.status === 200) return render(res.data);
+        say(res.status === 404 ? 'There is no such event.' : trouble(res));
+      }, function () { say(OFFLINE); });
+    }
+
+    function render(d) {
+      room = d.room || '';
+      document.title = $('title').textContent = 'Tickets: ' + d.event;
+      var list = $('types');
+      list.textContent = '';
+      (d.ticket_types || []).forEach(function (t) {
+        names[t.id] = t.name;
+        var f = el('form', null, 'type');
+        var h = el('h2', t.name);
+        h.id = 'cg-type-' + t.id;
+        f.setAttribute('aria-labelledby', h.id);
+        f.appendChild(h);
+        f.appendChild(el('p', money(t.price_minor, t.currency), 'price'));
+        f.appendChild(el('p', t.available > 0 ? t.available + ' available' : 'Sold out', 'left'));
+        var most = Math.min(t.per_order_limit, t.available);
+        if (most > 0) {
+          var row = el('div', null, 'row');
+          var lab = el('label', 'Quantity');
+          var sel = el('select');
+          sel.id = lab.htmlFor = 'cg-qty-' + t.id;
+          for (var i = 1; i <= most; i++) sel.appendChild(el('option', String(i)));
+          var btn = el('button', 'Hold tickets', 'button');
+          btn.type = 'submit';
+          btn.disabled = !!hold;
+          row.appendChild(lab);
+          row.appendChild(sel);
+          row.appendChild(btn);
+          f.appendChild(row);
+          f.addEventListener('submit', function (ev) {
+            ev.preventDefault();
+            placeHold(t.id, +sel.value, btn);
+          });
+        }
+        list.appendChild(f);
+      });
+      if (!d.ticket_types || !d.ticket_types.length) say('No tickets are on sale for this event.');
+      else if (!hold) say('Choose your tickets.');
+    }
+
+    function lockTypes(on) {
+      Array.prototype.forEach.call($('types').querySelectorAll('button'), function (b) { b.disabled = on; });
+    }
+
+    function placeHold(type, quantity, btn) {
+      if (busy) return;
+      busy = true;
+      btn.disabled = true;
+      say('Holding your tickets…');
+      api('POST', base + '/holds', { ticket_type: type, quantity: quantity }, { 'Idempotency-Key': randomKey() }).then(function (res) {
+        busy = false;
+        btn.disabled = false;
+        var c = code(res);
+        if (res.status === 201) {
+          showHold(res.data);
+          say('Your tickets are held. Pay before the time runs out.');
+        } else if (c === 'hold_exists' && res.data.hold_id) {
+          resume(res.data.hold_id, 'You already hold tickets: pay for them or release them first.');
+        } else if (c === 'sold_out') {
+          load().then(function () { say('Sorry, there are not that many tickets of this type left.'); });
+        } else if (c === 'unauthorized' || c === 'forbidden') {
+          admitFirst();
+        } else {
+          say(trouble(res));
+        }
+      }, function () { busy = false; btn.disabled = false; say(OFFLINE); });
+    }
+
+    // resume shows a hold this visitor already has, if it is still live.
+    function resume(id, text) {
+      return api('GET', '/api/v1/holds/' + encodeURIComponent(id)).then(function (res) {
+        if (res.status === 200 && res.data.status === 'active') {
+          showHold(res.data);
+          if (text) say(text);
+        } else {
+          forget();
+          if (text) say(text);
+        }
+      }, function () { say(OFFLINE); });
+    }
+
+    function showHold(h) {
+      hold = h;
+      try { sessionStorage.setItem(saved, h.hold_id); } catch (e) { /* private mode */ }
+      showItems(h, names);
+      $('hold').hidden = false;
+      lockTypes(true);
+      warned = false;
+      clearInterval(timer);
+      tick();
+      timer = setInterval(tick, 1000);
+      $('hold-title').focus();
+    }
+
+    function forget() {
+      hold = null;
+      clearInterval(timer);
+      try { sessionStorage.removeItem(saved); } catch (e) { /* private mode */ }
+      $('hold').hidden = true;
+      lockTypes(false);
+    }
+
+    function tick() {
+      var left = Math.round((Date.parse(hold.expires_at) - Date.now() - skew) / 1000);
+      if (!(left > 0)) {
+        forget();
+        load().then(function () { say('Your hold expired and the tickets were released. You can hold them again.'); });
+        return;
+      }
+      var m = Math.floor(left / 60), s = left % 60;
+      $('countdown').textContent = 'Time left to pay: ' + m + ':' + (s < 10 ? '0' : '') + s;
+      if (left <= 60 && !warned) {
+        warned = true;
+        say('Less than a minute left to pay.');
+      }
+    }
+
+    $('pay').addEventListener('submit', function (ev) {
+      ev.preventDefault();
+      if (busy || !hold) return;
+      var body = { provider: 'sandbox' };
+      var email = $('email').value.trim();
+      if (email) body.email = email;
+      busy = payBtn.disabled = true;
+      say('Starting the payment…');
+      api('POST', '/api/v1/holds/' + encodeURIComponent(hold.hold_id) + '/checkout', body).then(function (res) {
+        busy = payBtn.disabled = false;
+        var c = code(res), url = res.status === 201 && res.data.payment && res.data.payment.redirect_url;
+        if (url && /^(https?:\/\/|\/(?![\/\\]))/i.test(url)) {
+          say('Taking you to the payment page…');
+          location.assign(url);
+        } else if (c === 'not_found' || c === 'hold_expired') {
+          forget();
+          load().then(function () { say('This hold is no longer valid; its tickets went back on sale. You can hold them again.'); });
+        } else if (c === 'unauthorized' || c === 'forbidden') {
+          admitFirst();
+        } else {
+          say(trouble(res));
+        }
+      }, function () { busy = payBtn.disabled = false; say(OFFLINE); });
+    });
+
+    $('release').addEventListener('click', function () {
+      if (busy || !hold) return;
+      busy = true;
+      api('DELETE', '/api/v1/holds/' + encodeURIComponent(hold.hold_id)).then(function (res) {
+        busy = false;
+        if (res.status === 204 || res.status === 404) {
+          forget();
+          load().then(function () { say('Your tickets were released.'); });
+        } else {
+          say(trouble(res));
+        }
+      }, function () { busy = false; say(OFFLINE); });
+    });
+
+    load().then(function () {
+      var id = null;
+      try { id = sessionStorage.getItem(saved); } catch (e) { /* private mode */ }
+      if (id && ROOM_ID.test(id)) resume(id, 'Your tickets are still held.');
+    });
+  }
+
+  // --- The order page ---
+
+  var STATES = {
+    pending_payment: ['Waiting for your payment…', 'This page updates by itself as soon as the payment is confirmed.'],
+    paid: ['Confirmed! Your tickets are booked.', 'Keep the order number below. If you gave an email address, a confirmation is on its way.'],
+    expired: ['This order expired.', 'The payment did not arrive in time, so the tickets went back on sale.'],
+    canceled: ['This order was canceled.', 'No tickets are booked for it.'],
+    refunded: ['This order was refunded.', 'Your money is on its way back. No tickets are booked for it.'],
+    failed: ['The payment did not go through.', 'No tickets are booked and no money was taken. You can try again.']
+  };
+
+  function orderPage() {
+    var order = B.dataset.order, shown = '', delay = 1000, since = Date.now();
+
+    function poll() {
+      api('GET', '/api/v1/orders/' + order).then(function (res) {
+        if (res.status === 200) {
+          show(res.data);
+          if (res.data.status !== 'pending_payment' && STATES[res.data.status]) return; // settled
+          // Keep asking every second; slower once it is clearly not quick.
+          delay = Date.now() - since > 120000 ? 5000 : 1000;
+        } else if (res.status === 404) {
+          say('We cannot find this order. Check the link you followed.');
+          return;
+        } else {
+          delay = Math.max(res.retry * 1000, Math.min(delay * 2, 15000));
+        }
+        setTimeout(poll, delay);
+      }, function () {
+        delay = Math.min(delay * 2, 15000);
+        setTimeout(poll, delay);
+      });
+    }
+
+    function show(d) {
+      showItems(d);
+      if (d.status === shown) return; // say it once, not every second
+      shown = d.status;
+      var text = STATES[d.status] || ['Order status: ' + d.status, ''];
+      say(text[0]);
+      $('detail').textContent = text[1];
+      if ((d.status === 'failed' || d.status === 'expired') && ROOM_ID.test(d.event || '')) {
+        $('back').href = '/events/' + d.event;
+        $('next').hidden = false;
+      }
+    }
+
+    poll();
+  }
+
+  if (B.dataset.page === 'event') eventPage();
+  else if (B.dataset.page === 'order') orderPage();
+})();

@@ -1,0 +1,348 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/crowdgate/crowdgate/booking"
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// The fans' shop pages: an event's tickets (hold, then pay), the sandbox
+// provider's hosted pay page, and an order's page that follows it to paid.
+// Like the waiting room, the server renders a shell and the script does the
+// live part against the JSON API, so the pages show exactly what the API
+// decides; the pay page needs no script at all, only two forms. They reuse
+// the room's stylesheet and security headers, and their own files live in
+// pages/shop/ so the room's template set is untouched.
+
+// shopAssetPrefix is where the shop's script and stylesheet are served. It
+// sits under /events/ with the ticket page, and "_assets" can never be an
+// event id.
+const shopAssetPrefix = "/events/_assets/"
+
+// decideTimeout bounds a pay-page decision and its webhook's retries. It
+// is detached from the fan's connection: a closed tab must not cut the
+// delivery short, though the reconciler would settle it in the end.
+const decideTimeout = 10 * time.Second
+
+// The shop's files are embedded with the room's (pageFiles), and broken
+// ones are a build bug, caught by any test of the package (see page.go).
+var (
+	shopTemplates = template.Must(template.ParseFS(pageFiles, "pages/shop/*.tmpl"))
+	shopAssets    = mustLoadShopAssets("pages/shop/shop.css", "pages/shop/shop.js")
+	// sameSiteForms refuses a decision posted from another site's page
+	// (Sec-Fetch-Site, else Origin against Host): a fake "Decline" button
+	// elsewhere must not settle a fan's payment.
+	sameSiteForms = http.NewCrossOriginProtection()
+)
+
+func mustLoadShopAssets(names ...string) pageAssetSet {
+	set := mustLoadAssets(names...)
+	for _, a := range set {
+		a.url = shopAssetPrefix + strings.TrimPrefix(a.url, assetPrefix)
+	}
+	return set
+}
+
+// shopRoutes registers the shop pages and their assets: the ticket and
+// order pages when this server has the booking API they talk to (without
+// it, in embedding mode, those paths stay the origin's), the pay page when
+// it has the sandbox provider.
+func (s *Server) shopRoutes(e *echo.Echo) {
+	get := []string{http.MethodGet, http.MethodHead}
+	if s.cfg.Booking != nil {
+		e.Match(get, "/events/:event", s.eventPage)
+		e.Match(get, "/orders/:order", s.orderPage)
+	}
+	if s.cfg.Booking != nil || s.cfg.Sandbox != nil {
+		e.Match(get, shopAssetPrefix+":file", s.shopAsset)
+	}
+	if s.cfg.Sandbox != nil {
+		e.Match(get, "/pay/sandbox/:payment", s.sandboxPage)
+		e.POST("/pay/sandbox/:payment", s.sandboxDecide)
+	}
+}
+
+// shopData is what the shop templates render. Everything in it is escaped
+// by html/template; the ids in it passed queue.ValidID.
+type shopData struct {
+	Title        string
+	Nonce        string
+	RoomCSS, CSS string // asset URLs
+	JS           string
+	Primary      template.CSS
+	OnPrimary    template.CSS
+	Background   template.CSS
+	OnBgColor    template.CSS
+
+	// Read by the script, as data-* attributes.
+	Event, Order string
+	Now          string // RFC 3339: the script corrects countdowns by it
+
+	Pay *payView
+
+	// The message page.
+	Message      string
+	ErrorID      string
+	RetrySeconds int
+}
+
+// payView is a sandbox payment as its page shows it.
+type payView struct {
+	ID          string
+	Amount      string
+	Description string
+	Pending     bool
+	Approved    bool
+	Refunded    bool
+	Action      string // the forms' target
+	ReturnTo    string // the order page
+}
+
+func (s *Server) shopData(title string) shopData {
+	d := shopData{
+		Title:   title,
+		Nonce:   s.basePageData(defaultLang).Nonce,
+		RoomCSS: pageAssets["room.css"].url,
+		CSS:     shopAssets["shop.css"].url,
+		JS:      shopAssets["shop.js"].url,
+		Now:     s.cfg.Now().UTC().Format(time.RFC3339),
+	}
+	d.Primary, d.OnPrimary = colorPair("", defaultPrimary)
+	d.Background, d.OnBgColor = colorPair("", defaultBackground)
+	return d
+}
+
+// eventPage is the ticket page's shell; its script reads the event from
+// the API, so an unknown event is the script's to report.
+func (s *Server) eventPage(c echo.Context) error {
+	id := c.Param("event")
+	if !queue.ValidID(id) {
+		return s.shopFailed(c, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such event"})
+	}
+	d := s.shopData("Tickets")
+	d.Event = id
+	return s.renderShop(c, http.StatusOK, "shop-event", d)
+}
+
+// orderPage is the order's shell; its script polls the order until it
+// settles.
+func (s *Server) orderPage(c echo.Context) error {
+	id := c.Param("order")
+	if !queue.ValidID(id) {
+		return s.shopFailed(c, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such order"})
+	}
+	d := s.shopData("Your order")
+	d.Order = id
+	return s.renderShop(c, http.StatusOK, "shop-order", d)
+}
+
+// sandboxPage is the sandbox's hosted pay page: what is being paid for,
+// and Approve and Decline, or the decision once made.
+func (s *Server) sandboxPage(c echo.Context) error {
+	id := c.Param("payment")
+	if !queue.ValidID(id) {
+		return s.shopFailed(c, errNoPayment)
+	}
+	p, err := s.cfg.Sandbox.Get(c.Request().Context(), id)
+	if errors.Is(err, booking.ErrUnknownPayment) {
+		return s.shopFailed(c, errNoPayment)
+	}
+	if err != nil {
+		return s.shopFailed(c, err)
+	}
+	d := s.shopData("Sandbox payment")
+	d.Pay = &payView{
+		ID:          p.ID,
+		Amount:      formatMinor(p.AmountMinor, p.Currency),
+		Description: p.Description,
+		Pending:     p.State == booking.PaymentPending,
+		Approved:    p.State == booking.PaymentSucceeded,
+		Refunded:    p.Refunded,
+		Action:      "/pay/sandbox/" + p.ID,
+		ReturnTo:    s.returnTarget(c.Request(), p.ReturnURL),
+	}
+	return s.renderShop(c, http.StatusOK, "shop-pay", d)
+}
+
+var errNoPayment = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such payment"}
+
+// maxDecisionForm bounds the pay page's form body; "decision=decline" is 16
+// bytes.
+const maxDecisionForm = 1 << 10
+
+// sandboxDecide takes the pay page's Approve or Decline, and sends the fan
+// to the order page (303, so a reload does not post again). Deciding twice
+// is harmless: the first decision stands.
+func (s *Server) sandboxDecide(c echo.Context) error {
+	id := c.Param("payment")
+	if !queue.ValidID(id) {
+		return errNoPayment
+	}
+	r := c.Request()
+	if err := sameSiteForms.Check(r); err != nil {
+		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "payments are decided on this site's own pay page only"}
+	}
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxDecisionForm)
+	if err := r.ParseForm(); err != nil {
+		return invalid("the body must be a form: decision=approve or decision=decline")
+	}
+	var approve bool
+	switch r.PostForm.Get("decision") {
+	case "approve":
+		approve = true
+	case "decline":
+	default:
+		return invalid("decision must be approve or decline")
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), decideTimeout)
+	defer cancel()
+	p, err := s.cfg.Sandbox.Decide(ctx, id, approve)
+	if errors.Is(err, booking.ErrUnknownPayment) {
+		return errNoPayment
+	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(http.StatusSeeOther, s.returnTarget(r, p.ReturnURL))
+}
+
+// returnTarget is where the pay page sends the fan: the payment's return
+// URL as a local path when it is on this site (checkout makes it absolute,
+// with this site's public base), else "/". The return URL is the server's
+// own, but a redirect is checked where it is made (see safeReturnTo).
+func (s *Server) returnTarget(r *http.Request, raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "/"
+	}
+	if u.IsAbs() || u.Host != "" {
+		base, err := url.Parse(s.publicBase(r))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || !strings.EqualFold(u.Host, base.Host) {
+			return "/"
+		}
+		raw = u.RequestURI()
+	}
+	return safeReturnTo(raw)
+}
+
+// shopFailed answers a shop page that cannot be shown: browsers get a small
+// HTML page (not found, or try again shortly, with the request id), API
+// clients the contract's JSON error from the central mapper.
+func (s *Server) shopFailed(c echo.Context, err error) error {
+	r := c.Request()
+	if !strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html") {
+		return err
+	}
+	ae := toAPIError(err)
+	if ae == nil {
+		id := c.Response().Header().Get(echo.HeaderXRequestID)
+		s.log.Error("request failed", "request_id", id, "method", r.Method, "path", c.Path(), "err", err)
+		ae = &apiError{Status: http.StatusInternalServerError}
+	}
+	d := s.shopData("Not found")
+	switch {
+	case ae.Status == http.StatusNotFound:
+		d.Message = "There is nothing here: " + ae.Message + ". Check the link you followed."
+	case ae.Status < 500:
+		d.Title, d.Message = "Cannot show this page", ae.Message
+	default:
+		d.Title, d.Message = "Something went wrong", "This page reloads by itself in a few seconds."
+		d.ErrorID = c.Response().Header().Get(echo.HeaderXRequestID)
+		d.RetrySeconds = max(ae.RetryAfter, 5)
+		c.Response().Header().Set("Retry-After", strconv.Itoa(d.RetrySeconds))
+	}
+	return s.renderShop(c, ae.Status, "shop-message", d)
+}
+
+// renderShop renders into a buffer first (a template error is a clean 500,
+// not half a page) and sends the room page's security headers: the same
+// CSP, so the shop's script may only talk to this site. Nothing is cached:
+// the pages show live state.
+func (s *Server) renderShop(c echo.Context, status int, name string, d shopData) error {
+	var buf bytes.Buffer
+	if err := shopTemplates.ExecuteTemplate(&buf, name, d); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", s.pageCSP(c.Request(), d.Nonce))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Vary", "Accept")
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// shopAsset serves the shop's hashed script and stylesheet, as pageAsset
+// serves the room's.
+func (s *Server) shopAsset(c echo.Context) error {
+	var a *asset
+	for _, x := range shopAssets {
+		if x.url == shopAssetPrefix+c.Param("file") {
+			a = x
+		}
+	}
+	if a == nil {
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such asset"}
+	}
+	h := c.Response().Header()
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept-Encoding")
+	if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
+		h.Set("Content-Encoding", "gzip")
+		return c.Blob(http.StatusOK, a.ctype, a.gz)
+	}
+	return c.Blob(http.StatusOK, a.ctype, a.body)
+}
+
+// minorDigits are the ISO 4217 currencies whose minor unit is not a
+// hundredth; every other currency has two decimals.
+var minorDigits = map[string]int{
+	"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
+	"PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+	"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+}
+
+// formatMinor writes an amount in minor units for people: "INR 1,500.00".
+// The pay page has no script, so the server formats (the other pages use
+// the browser's Intl.NumberFormat, which knows local conventions).
+func formatMinor(minor int64, currency string) string {
+	digits, ok := minorDigits[currency]
+	if !ok {
+		digits = 2
+	}
+	sign := ""
+	u := uint64(minor)
+	if minor < 0 {
+		sign, u = "-", uint64(-minor) // -MinInt64 wraps to itself, which as uint64 is right
+	}
+	s := strconv.FormatUint(u, 10)
+	if len(s) <= digits {
+		s = strings.Repeat("0", digits-len(s)+1) + s
+	}
+	whole, frac := s[:len(s)-digits], s[len(s)-digits:]
+	var b strings.Builder
+	for i, ch := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	out := currency + " " + sign + b.String()
+	if digits > 0 {
+		out += "." + frac
+	}
+	return out
+}
