@@ -225,8 +225,32 @@ func TestDemo(t *testing.T) {
 	}
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(string(body), "You're in") {
+	if res.StatusCode != 200 || !strings.Contains(string(body), "You're in") || !strings.Contains(string(body), "/events/demo") {
 		t.Fatalf("protected page with admission: %d %s", res.StatusCode, body)
+	}
+	// The demo's event sells behind the room, paid through the sandbox.
+	bearer := "Bearer " + j["admission_token"].(string)
+	code, hold := call(t, "POST", inst.base+"/api/v1/events/demo/holds", `{"ticket_type":"ga","quantity":2}`, "Authorization", bearer)
+	if code != 201 {
+		t.Fatalf("demo hold: %d %v", code, hold)
+	}
+	code, order := call(t, "POST", inst.base+"/api/v1/holds/"+hold["hold_id"].(string)+"/checkout", `{"provider":"sandbox"}`, "Authorization", bearer)
+	if code != 201 || order["status"] != "pending_payment" {
+		t.Fatalf("demo checkout: %d %v", code, order)
+	}
+	pay := order["payment"].(map[string]any)["redirect_url"].(string)
+	req, _ = http.NewRequest("POST", inst.base+pay, strings.NewReader("decision=approve"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err = http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sandbox approve: %d", res.StatusCode)
+	}
+	if _, o := call(t, "GET", inst.base+"/api/v1/orders/"+order["order_id"].(string), ""); o["status"] != "paid" {
+		t.Fatalf("demo order after approval: %v", o)
 	}
 	if err := inst.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
@@ -245,6 +269,12 @@ func TestConfigFile(t *testing.T) {
     mode: random_prequeue
   lobby:
     passthrough: true
+events:
+  final:
+    room: launch
+    hold_seconds: 300
+    ticket_types:
+      - {id: ga, name: General, capacity: 5000, price_minor: 150000, currency: INR, per_order_limit: 4}
 `
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -257,13 +287,17 @@ func TestConfigFile(t *testing.T) {
 	if code, m := call(t, "GET", inst.base+"/admin/v1/rooms/lobby", "", "Authorization", "Bearer tok"); code != 200 || m["passthrough"] != true {
 		t.Fatalf("lobby from config: %d %v", code, m)
 	}
+	if code, m := call(t, "GET", inst.base+"/admin/v1/events/final", "", "Authorization", "Bearer tok"); code != 200 || m["room"] != "launch" || m["hold_seconds"] != 300.0 {
+		t.Fatalf("event from config: %d %v", code, m)
+	}
 
 	for _, bad := range []string{
 		"rooms: [1, 2]",
 		"rooms:\n  launch:\n    admit_per_minute: -5\n",
 		"rooms:\n  Launch: {}\n",
 		"rooms:\n  launch:\n    colour: red\n",
-		"events: {}\n",
+		"events:\n  gig:\n    room: launch\n    ticket_types: []\n",
+		"events:\n  gig:\n    room: launch\n    ticket_types: [{id: ga, name: GA, capacity: 1, price_minor: 1, currency: INR, per_order_limit: 1, colour: red}]\n",
 		"rooms:\n  launch:\n    queue_opens_at: \"2026-12-02T10:00:00Z\"\n    sale_starts_at: \"2026-12-01T10:00:00Z\"\n",
 		"\t: :",
 	} {
