@@ -56,8 +56,11 @@
 // order.expired, order.refunded) and to its event log stream (who did what,
 // when). The outbox cannot lose a message between the change and the send:
 // a Notifier delivers it through each Channel at least once (consumer
-// group, retries with backoff, XAUTOCLAIM of a dead worker's messages,
-// dead letters after MaxAttempts, per-channel de-duplication).
+// group, retries with backoff, dead letters after MaxAttempts, per-channel
+// de-duplication). A dead worker's messages are taken over after a lease
+// with XPENDING and XCLAIM rather than XAUTOCLAIM: XAUTOCLAIM applies one
+// idle time to all and counts an attempt on every message it touches, so
+// it cannot give each failed message its own backoff.
 //
 // # Concurrency
 //

@@ -853,24 +853,43 @@ func scrubContact(s string, n Notification) string {
 	return s
 }
 
+// DeadLetter is a notification given up on, with why.
+type DeadLetter struct {
+	Notification
+	Error    string   // each failed channel's last error, "channel: error; ..."
+	Attempts int64    // delivery attempts made
+	Channels []string // the channels that failed
+}
+
 // Dead lists up to limit of an event's dead letters, newest first, for an
-// operator to inspect or replay. ID is the message's outbox id. A limit of
-// 0 or less means 100.
-func (n *Notifier) Dead(ctx context.Context, event string, limit int) ([]Notification, error) {
+// operator to inspect. ID is the message's outbox id. A limit of 0 or less
+// means 100.
+func (n *Notifier) Dead(ctx context.Context, event string, limit int) ([]DeadLetter, error) {
+	return deadLetters(ctx, n.rdb, event, limit)
+}
+
+func deadLetters(ctx context.Context, rdb redis.UniversalClient, event string, limit int) ([]DeadLetter, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	msgs, err := n.rdb.XRevRangeN(ctx, keysFor(event).dead, "+", "-", int64(limit)).Result()
+	msgs, err := rdb.XRevRangeN(ctx, keysFor(event).dead, "+", "-", int64(limit)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("booking: notify: dead letters of event %s: %w", event, err)
 	}
-	out := make([]Notification, 0, len(msgs))
+	out := make([]DeadLetter, 0, len(msgs))
 	for _, m := range msgs {
-		note := parseNotification(m)
+		d := DeadLetter{Notification: parseNotification(m)}
 		if id, ok := m.Values["id"].(string); ok && id != "" {
-			note.ID = id
+			d.ID = id
 		}
-		out = append(out, note)
+		d.Error, _ = m.Values["error"].(string)
+		if a, ok := m.Values["attempts"].(string); ok {
+			d.Attempts = atoi64(a)
+		}
+		if ch, ok := m.Values["channels"].(string); ok && ch != "" {
+			d.Channels = strings.Split(ch, ",")
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

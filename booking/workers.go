@@ -80,8 +80,9 @@ func (c *Core) sweepEvent(ctx context.Context, id string) error {
 }
 
 // Reconcile asks providers about payments pending longer than
-// ReconcileAfter and applies what they say, then retries refunds that have
-// not gone through. A webhook that never came is settled this way.
+// ReconcileAfter and applies what they say, retries refunds that have not
+// gone through, and trims delivered notifications older than a week from
+// the outboxes. A webhook that never came is settled this way.
 func (c *Core) Reconcile(ctx context.Context) error {
 	ids, err := c.eventIDs(ctx)
 	if err != nil {
@@ -107,6 +108,10 @@ func (c *Core) Reconcile(ctx context.Context) error {
 			if err := c.reconcileOrder(ctx, ev, oid); err != nil {
 				errs = append(errs, fmt.Errorf("order %s: %w", oid, err))
 			}
+		}
+		minID := fmt.Sprintf("%d-0", c.cfg.Now().Add(-outboxKeep).UnixMilli())
+		if err := c.rdb.XTrimMinIDApprox(ctx, k.outbox, minID, 0).Err(); err != nil {
+			errs = append(errs, err)
 		}
 		refunds, err := c.rdb.ZRange(ctx, k.refunds, 0, 99).Result()
 		if err != nil {
@@ -153,6 +158,18 @@ func (c *Core) reconcileOrder(ctx context.Context, event, oid string) error {
 	}
 	return err
 }
+
+// DeadLetters lists up to limit of an event's notifications that were given
+// up on, newest first (limit ≤ 0: 100).
+func (c *Core) DeadLetters(ctx context.Context, event string, limit int) ([]DeadLetter, error) {
+	return deadLetters(ctx, c.rdb, event, limit)
+}
+
+// outboxKeep is how long delivered notifications stay in an outbox. A
+// message is delivered or dead-lettered within about an hour (8 attempts,
+// backoff up to 5 min), so trimming by age never drops a pending one, as
+// a length cap could under a large backlog.
+const outboxKeep = 7 * 24 * time.Hour
 
 // LogEntry is one state change from an event's log.
 type LogEntry struct {

@@ -27,6 +27,7 @@ func (s *Server) bookingRoutes(e *echo.Echo, admin *echo.Group) {
 	ev.GET("", s.getEvent)
 	ev.GET("/log", s.eventLog)
 	ev.GET("/audit", s.auditEvent)
+	ev.GET("/notifications/dead", s.deadLetters)
 	admin.DELETE("/holds/:hold", s.adminRelease, idParam("hold"))
 
 	fan := e.Group("/api/v1", s.shed)
@@ -241,6 +242,45 @@ func (s *Server) auditEvent(c echo.Context) error {
 		"event": a.Event, "balanced": len(a.Problems) == 0, "problems": append([]string{}, a.Problems...),
 		"holds": a.Holds, "orders": a.Orders,
 	})
+}
+
+// deadLetters lists the notifications given up on (?limit=1..1000), newest
+// first, so an organizer can reach those fans another way.
+func (s *Server) deadLetters(c echo.Context) error {
+	limit := 100
+	if l := c.QueryParam("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return invalid("limit must be between 1 and 1000")
+		}
+		limit = n
+	}
+	ctx := c.Request().Context()
+	if _, err := s.cfg.Booking.EventRoom(ctx, c.Param("event")); err != nil {
+		return err
+	}
+	dead, err := s.cfg.Booking.DeadLetters(ctx, c.Param("event"), limit)
+	if err != nil {
+		return err
+	}
+	type deadJSON struct {
+		ID       string    `json:"id"`
+		Kind     string    `json:"kind"`
+		Order    string    `json:"order,omitempty"`
+		Hold     string    `json:"hold"`
+		At       time.Time `json:"at"`
+		Error    string    `json:"error"`
+		Attempts int64     `json:"attempts"`
+		Channels []string  `json:"channels"`
+	}
+	out := struct {
+		Dead []deadJSON `json:"dead"`
+	}{Dead: []deadJSON{}}
+	for _, d := range dead {
+		out.Dead = append(out.Dead, deadJSON{ID: d.ID, Kind: d.Kind, Order: d.Order, Hold: d.Hold, At: d.At,
+			Error: d.Error, Attempts: d.Attempts, Channels: d.Channels})
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) adminRelease(c echo.Context) error {

@@ -274,6 +274,12 @@ func TestEventAdminValidation(t *testing.T) {
 	if r := s.do("PUT", "/admin/v1/events/gig", eventDoc); r.status != http.StatusUnauthorized {
 		t.Fatalf("without the admin token: %d", r.status)
 	}
+	if r := s.admin("GET", "/admin/v1/events/gig/notifications/dead", ""); r.status != 200 || len(r.json(t)["dead"].([]any)) != 0 {
+		t.Fatalf("dead letters: %d %s", r.status, r.body)
+	}
+	if r := s.admin("GET", "/admin/v1/events/nope/notifications/dead", ""); r.status != 404 {
+		t.Fatalf("dead letters of no event: %d %s", r.status, r.body)
+	}
 	if r := s.admin("GET", "/admin/v1/events", ""); r.status != 200 || len(r.json(t)["events"].([]any)) != 1 {
 		t.Fatalf("list: %d %s", r.status, r.body)
 	}

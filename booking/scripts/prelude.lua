@@ -13,10 +13,10 @@ local K = {
 local function hold_key(id) return P .. 'hold:' .. id end
 local function order_key(id) return P .. 'order:' .. id end
 
--- The event log and the outbox are bounded approximately; the outbox is
--- trimmed only far beyond what the notifier keeps pending.
+-- The event log is bounded approximately. The outbox is not: a length cap
+-- could drop messages still pending under a large backlog, so Core trims
+-- it by age instead (see outboxKeep).
 local LOG_MAX = 1000000
-local OUTBOX_MAX = 1000000
 
 -- hgetall returns a hash as a table, or nil when the key does not exist.
 local function hgetall(key)
@@ -37,7 +37,7 @@ end
 -- notify appends one notification to the outbox, in the same script as the
 -- change it reports, so the two cannot come apart.
 local function notify(now, kind, h, order_id)
-  redis.call('XADD', K.outbox, 'MAXLEN', '~', OUTBOX_MAX, '*',
+  redis.call('XADD', K.outbox, '*',
     'kind', kind, 'event', h.event, 'order', order_id or '', 'hold', h.id,
     'email', h.email or '', 'phone', h.phone or '',
     'amount_minor', h.amount, 'currency', h.cur, 'at', now)
