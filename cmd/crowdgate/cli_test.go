@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const cliToken = "cli-test-token"
+
+// cliRun runs `crowdgate args...` with env and returns what it printed.
+func cliRun(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err = run(context.Background(), args, func(k string) string { return env[k] }, &out, &errb)
+	return out.String(), errb.String(), err
+}
+
+// mustCLI runs the CLI and fails the test if it fails.
+func mustCLI(t *testing.T, env map[string]string, args ...string) string {
+	t.Helper()
+	out, errOut, err := cliRun(t, env, args...)
+	if err != nil {
+		t.Fatalf("crowdgate %s: %v\nstderr: %s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+// mustJSON decodes a JSON object the CLI printed.
+func mustJSON(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("not a JSON object: %v\n%s", err, s)
+	}
+	return m
+}
+
+func mustWrite(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// tableRow returns the fields of the table line whose first column is key.
+func tableRow(t *testing.T, table, key string) []string {
+	t.Helper()
+	for _, line := range strings.Split(table, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && f[0] == key {
+			return f
+		}
+	}
+	t.Fatalf("no row %q in\n%s", key, table)
+	return nil
+}
+
+// startCLIServer runs `crowdgate serve` in-process with the embedded store
+// and returns the environment that points the CLI at it.
+func startCLIServer(t *testing.T) map[string]string {
+	t.Helper()
+	inst := startServe(t, map[string]string{"CROWDGATE_ADMIN_TOKEN": cliToken})
+	return map[string]string{"CROWDGATE_URL": inst.base, "CROWDGATE_ADMIN_TOKEN": cliToken}
+}
+
+const cliRoomYAML = `# the launch room, as code
+admit_per_minute: 600
+session_seconds: 900
+queue_opens_at: 2026-12-01T10:00:00Z
+mode: fifo
+title: Launch day
+`
+
+const cliEventYAML = `room: launch
+hold_seconds: 600
+ticket_types:
+  - id: ga
+    name: General
+    capacity: 100
+    price_minor: 150000
+    currency: INR
+    per_order_limit: 4
+`
+
+func TestCLIRooms(t *testing.T) {
+	env := startCLIServer(t)
+
+	m := mustJSON(t, mustCLI(t, env, "room", "set", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML)))
+	if m["room"] != "launch" || m["admit_per_minute"] != 600.0 || m["title"] != "Launch day" || m["queue_opens_at"] != "2026-12-01T10:00:00Z" {
+		t.Fatalf("set --file: %v", m)
+	}
+
+	// key=value pairs PATCH just those fields, typed by JSON when they parse.
+	mustCLI(t, env, "room", "set", "launch", "admit_per_minute=900", "paused=true", "title=Hello")
+	m = mustJSON(t, mustCLI(t, env, "room", "get", "launch"))
+	if m["admit_per_minute"] != 900.0 || m["paused"] != true || m["title"] != "Hello" || m["session_seconds"] != 900.0 || m["stats"] == nil {
+		t.Fatalf("get after PATCH: %v", m)
+	}
+
+	for _, tc := range []struct {
+		verb, field string
+		want        bool
+	}{
+		{"resume", "paused", false},
+		{"pause", "paused", true},
+		{"resume", "paused", false},
+		{"close", "closed", true},
+	} {
+		// Global flags work before the command too.
+		m := mustJSON(t, mustCLI(t, env, "room", "--timeout", "5s", tc.verb, "launch"))
+		if m[tc.field] != tc.want {
+			t.Fatalf("room %s: %s = %v, want %v", tc.verb, tc.field, m[tc.field], tc.want)
+		}
+	}
+
+	// key=value only changes a room; it never creates one.
+	if _, _, err := cliRun(t, env, "room", "set", "lobby", "passthrough=true"); err == nil || !strings.HasPrefix(err.Error(), "not_found: ") {
+		t.Fatalf("PATCH of a missing room: %v", err)
+	}
+	mustCLI(t, env, "room", "set", "lobby", "--file", mustWrite(t, "lobby.json", `{"passthrough": true}`))
+	list := mustCLI(t, env, "room", "list")
+	if !strings.HasPrefix(list, "ROOM ") || !strings.Contains(list, "RATE/MIN") {
+		t.Fatalf("list has no header:\n%s", list)
+	}
+	if row := tableRow(t, list, "launch"); row[1] != "fifo" || row[2] != "900" || row[len(row)-1] != "closed" {
+		t.Fatalf("launch row %q", row)
+	}
+	if row := tableRow(t, list, "lobby"); row[len(row)-1] != "passthrough" {
+		t.Fatalf("lobby row %q", row)
+	}
+	if m := mustJSON(t, mustCLI(t, env, "room", "list", "--output", "json")); len(m["rooms"].([]any)) != 2 {
+		t.Fatalf("list --output json: %v", m)
+	}
+	if row := tableRow(t, mustCLI(t, env, "room", "get", "launch", "--output", "table"), "launch"); row[4] != "0" {
+		t.Fatalf("get --output table: %q", row)
+	}
+
+	// Configuration as code: what get prints can be edited and set back,
+	// here through standard input with a key=value override on top.
+	saved := mustCLI(t, env, "room", "get", "launch")
+	var out bytes.Buffer
+	cli := &adminCLI{getenv: func(k string) string { return env[k] }, stdin: strings.NewReader(saved), stdout: &out, stderr: &out, pollEvery: time.Second}
+	if err := cli.room(context.Background(), []string{"set", "launch", "--file", "-", "closed=false"}); err != nil {
+		t.Fatalf("set --file - with the output of get: %v\n%s", err, out.String())
+	}
+	if m := mustJSON(t, out.String()); m["closed"] != false || m["admit_per_minute"] != 900.0 || m["title"] != "Hello" {
+		t.Fatalf("round trip: %v", m)
+	}
+	// A saved document names its room; setting it onto another is refused.
+	if _, _, err := cliRun(t, env, "room", "set", "lobby", "--file", mustWrite(t, "launch.json", saved)); err == nil || !strings.Contains(err.Error(), "describes room launch") {
+		t.Fatalf("set another room's document: %v", err)
+	}
+}
+
+func TestCLIEvents(t *testing.T) {
+	env := startCLIServer(t)
+	mustCLI(t, env, "room", "set", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML))
+	eventFile := mustWrite(t, "event.yaml", cliEventYAML)
+
+	m := mustJSON(t, mustCLI(t, env, "event", "set", "show", "--file", eventFile))
+	if m["event"] != "show" || m["room"] != "launch" {
+		t.Fatalf("event set: %v", m)
+	}
+	m = mustJSON(t, mustCLI(t, env, "event", "get", "show"))
+	tt := m["ticket_types"].([]any)[0].(map[string]any)
+	if tt["id"] != "ga" || tt["capacity"] != 100.0 || tt["available"] != 100.0 || tt["sold"] != 0.0 {
+		t.Fatalf("event get: %v", m)
+	}
+	if row := tableRow(t, mustCLI(t, env, "event", "get", "show", "--output", "table"), "ga"); row[2] != "150000" || row[3] != "INR" || row[6] != "100" {
+		t.Fatalf("event get --output table: %q", row)
+	}
+	if row := tableRow(t, mustCLI(t, env, "event", "list"), "show"); strings.Join(row, " ") != "show launch 600s 1 100 100 0 0" {
+		t.Fatalf("event list row %q", row)
+	}
+
+	// The output of get goes back in as is, with an override.
+	saved := mustCLI(t, env, "event", "get", "show")
+	if m := mustJSON(t, mustCLI(t, env, "event", "set", "show", "hold_seconds=300", "--file", mustWrite(t, "saved.json", saved))); m["hold_seconds"] != 300.0 {
+		t.Fatalf("set back with override: %v", m)
+	}
+
+	audit := mustCLI(t, env, "event", "audit", "show")
+	if m := mustJSON(t, audit); m["balanced"] != true {
+		t.Fatalf("audit: %s", audit)
+	}
+	if out := mustCLI(t, env, "event", "audit", "show", "--output", "table"); !strings.Contains(out, "balanced: true") {
+		t.Fatalf("audit --output table: %s", out)
+	}
+
+	logTable := mustCLI(t, env, "event", "log", "show")
+	if row := tableRow(t, logTable, "ID"); strings.Join(row, " ") != "ID AT WHAT WHO FIELDS" {
+		t.Fatalf("log header %q", row)
+	}
+	if !strings.Contains(logTable, "event.created") || !strings.Contains(logTable, "room=launch") {
+		t.Fatalf("log table:\n%s", logTable)
+	}
+	lines := strings.Split(strings.TrimSpace(mustCLI(t, env, "event", "log", "show", "--output", "json")), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("log --output json: %q", lines)
+	}
+	first := mustJSON(t, lines[0])
+	if first["what"] != "event.created" || first["who"] != "organizer" {
+		t.Fatalf("first entry %v", first)
+	}
+	rest := mustCLI(t, env, "event", "log", "show", "--output", "json", "--after", first["id"].(string), "--limit", "1")
+	if m := mustJSON(t, rest); m["what"] != "event.changed" {
+		t.Fatalf("--after: %s", rest)
+	}
+}
+
+// TestCLILogFollow: --follow prints what is there, then what comes, and
+// ends cleanly when its context is cancelled (Ctrl-C in main).
+func TestCLILogFollow(t *testing.T) {
+	env := startCLIServer(t)
+	mustCLI(t, env, "room", "set", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML))
+	eventFile := mustWrite(t, "event.yaml", cliEventYAML)
+	mustCLI(t, env, "event", "set", "show", "--file", eventFile)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	cli := &adminCLI{getenv: func(k string) string { return env[k] }, stdin: strings.NewReader(""), stdout: out, stderr: out, pollEvery: 10 * time.Millisecond}
+	done := make(chan error, 1)
+	go func() { done <- cli.event(ctx, []string{"log", "show", "--follow", "--output", "json"}) }()
+
+	waitFor := func(s string) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if strings.Contains(out.String(), s) {
+				return
+			}
+		}
+		t.Fatalf("follow never printed %q:\n%s", s, out.String())
+	}
+	waitFor("event.created")
+	mustCLI(t, env, "event", "set", "show", "--file", eventFile)
+	waitFor("event.changed")
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("follow ended with %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("follow did not stop after cancellation")
+	}
+	if n := strings.Count(out.String(), "\n"); n != 2 {
+		t.Fatalf("follow printed %d lines, want each entry once:\n%s", n, out.String())
+	}
+}
+
+func TestCLIErrors(t *testing.T) {
+	env := startCLIServer(t)
+	mustCLI(t, env, "room", "set", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML))
+	with := func(k, v string) map[string]string {
+		e := map[string]string{"CROWDGATE_URL": env["CROWDGATE_URL"], "CROWDGATE_ADMIN_TOKEN": env["CROWDGATE_ADMIN_TOKEN"]}
+		if v == "" {
+			delete(e, k)
+		} else {
+			e[k] = v
+		}
+		return e
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := "http://" + ln.Addr().String()
+	ln.Close()
+
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string // prefix of the error, or a part of it
+		usage   string // what stderr must show; "" = nothing
+	}{
+		{"wrong token", with("CROWDGATE_ADMIN_TOKEN", "wrong-secret"), []string{"room", "list"}, "unauthorized: ", ""},
+		{"no token", with("CROWDGATE_ADMIN_TOKEN", ""), []string{"room", "list"}, "an admin token is required", ""},
+		{"no such room", env, []string{"room", "get", "nosuch"}, "not_found: ", ""},
+		{"no such event", env, []string{"event", "audit", "nosuch"}, "not_found: ", ""},
+		{"refused value", env, []string{"room", "set", "launch", "admit_per_minute=-5"}, "invalid_request: ", ""},
+		{"wrong type", env, []string{"room", "set", "launch", "title=42"}, "invalid_request: ", ""},
+		{"unknown field", env, []string{"room", "set", "launch", "colour=red"}, "invalid_request: ", ""},
+		{"unreachable", with("CROWDGATE_URL", closedPort), []string{"room", "list"}, "cannot reach Crowdgate at " + closedPort, ""},
+		{"bad url", with("CROWDGATE_URL", "localhost:8080"), []string{"room", "list"}, "--url must be", ""},
+		{"bad output", env, []string{"room", "list", "--output", "yaml"}, "--output must be", ""},
+		{"bad id", env, []string{"room", "get", "Launch"}, "room get: \"Launch\" is not a valid id", ""},
+		{"not a pair", env, []string{"room", "set", "launch", "paused"}, "\"paused\" is not key=value", ""},
+		{"nothing to set", env, []string{"room", "set", "launch"}, "nothing to set", ""},
+		{"event set without file", env, []string{"event", "set", "show"}, "--file FILE", ""},
+		{"missing file", env, []string{"event", "set", "show", "--file", "/nonexistent.yaml"}, "--file: ", ""},
+		{"bad limit", env, []string{"event", "log", "show", "--limit", "5000"}, "--limit must be", ""},
+		{"no verb", env, []string{"room"}, "room: no command given", "Usage: crowdgate room <command>"},
+		{"unknown verb", env, []string{"room", "frobnicate"}, `room: unknown command "frobnicate"`, "Usage: crowdgate room <command>"},
+		{"unknown event verb", env, []string{"event", "delete", "show"}, `event: unknown command "delete"`, "Usage: crowdgate event <command>"},
+		{"missing room", env, []string{"room", "get"}, "room get: missing ROOM", "Usage: crowdgate room get ROOM"},
+		{"missing event", env, []string{"event", "log", "--follow"}, "event log: missing EVENT", "Usage: crowdgate event log EVENT"},
+		{"extra argument", env, []string{"room", "pause", "launch", "lobby"}, "room pause: unexpected arguments", "Usage: crowdgate room pause"},
+		{"unknown flag", env, []string{"room", "list", "--bogus"}, "room list: flag provided but not defined: -bogus", "Usage: crowdgate room list"},
+		{"unknown global flag", env, []string{"event", "--bogus", "list"}, "event: flag provided but not defined", "Usage: crowdgate event <command>"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, err := cliRun(t, tc.env, tc.args...)
+			if err == nil {
+				t.Fatalf("no error; stdout:\n%s", stdout)
+			}
+			if !strings.HasPrefix(err.Error(), tc.wantErr) && !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %q, want %q", err, tc.wantErr)
+			}
+			if tc.usage == "" && stderr != "" || !strings.Contains(stderr, tc.usage) {
+				t.Fatalf("stderr %q, want %q", stderr, tc.usage)
+			}
+			for _, s := range []string{stdout, stderr, err.Error()} {
+				if strings.Contains(s, "wrong-secret") || strings.Contains(s, cliToken) {
+					t.Fatalf("a token was printed: %q", s)
+				}
+			}
+		})
+	}
+	// The room was never changed by the refused requests.
+	if m := mustJSON(t, mustCLI(t, env, "room", "get", "launch")); m["admit_per_minute"] != 600.0 {
+		t.Fatalf("after refused requests: %v", m)
+	}
+}
+
+// TestCLIHelp: help goes to stdout, succeeds, and never shows the token,
+// not even as a flag's default.
+func TestCLIHelp(t *testing.T) {
+	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "s3cret-help-token"}
+	for _, args := range [][]string{{"room", "-h"}, {"room", "help"}, {"event", "--help"}, {"room", "set", "-h"}, {"event", "log", "-h"}, {"help"}} {
+		stdout, _, err := cliRun(t, env, args...)
+		if err != nil || !strings.Contains(stdout, "Usage:") || strings.Contains(stdout, "s3cret-help-token") {
+			t.Errorf("%v: %v\n%s", args, err, stdout)
+		}
+	}
+	if stdout, _, _ := cliRun(t, env, "help"); !strings.Contains(stdout, "crowdgate room <command>") || !strings.Contains(stdout, "crowdgate event <command>") {
+		t.Errorf("the top usage does not list room and event:\n%s", stdout)
+	}
+}
+
+// TestCLIOddServers: answers that are not the happy path of a real server.
+func TestCLIOddServers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+cliToken {
+			http.Error(w, "no", http.StatusTeapot)
+			return
+		}
+		switch r.URL.Path {
+		case "/prefix/admin/v1/events/show/audit":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"event":"show","balanced":false,"problems":["ga: held 2 but holds sum to 1"],"holds":{},"orders":{}}`))
+		case "/prefix/admin/v1/rooms/slow":
+			<-r.Context().Done()
+		case "/prefix/admin/v1/rooms/boom":
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte(`{"error":{"code":"internal","message":"something failed","request_id":"r-1"}}`))
+		default:
+			http.Error(w, "<html>bad gateway</html>", http.StatusBadGateway)
+		}
+	}))
+	defer srv.Close()
+	env := map[string]string{"CROWDGATE_URL": srv.URL + "/prefix/", "CROWDGATE_ADMIN_TOKEN": cliToken}
+
+	stdout, _, err := cliRun(t, env, "event", "audit", "show")
+	if err == nil || !strings.Contains(err.Error(), "does not balance: ga: held 2") || mustJSON(t, stdout)["balanced"] != false {
+		t.Fatalf("unbalanced audit: %v\n%s", err, stdout)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"room", "get", "slow", "--timeout", "50ms"}, "no answer from Crowdgate at " + srv.URL + "/prefix within 50ms"},
+		{[]string{"room", "get", "boom"}, "internal: something failed (request id r-1)"},
+		{[]string{"room", "list"}, "GET " + srv.URL + "/prefix/admin/v1/rooms answered 502 Bad Gateway, not Crowdgate's admin API"},
+	} {
+		if _, _, err := cliRun(t, env, tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestCLIDefaultURL(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "http://127.0.0.1:8080"},
+		{map[string]string{"CROWDGATE_ADDR": ":9090"}, "http://127.0.0.1:9090"},
+		{map[string]string{"CROWDGATE_ADDR": "0.0.0.0:80"}, "http://127.0.0.1:80"},
+		{map[string]string{"CROWDGATE_ADDR": "[::]:81"}, "http://[::1]:81"},
+		{map[string]string{"CROWDGATE_ADDR": "10.1.2.3:8080"}, "http://10.1.2.3:8080"},
+		{map[string]string{"CROWDGATE_ADDR": ":9090", "CROWDGATE_URL": "https://gate.example"}, "https://gate.example"},
+	} {
+		if got := defaultAdminURL(func(k string) string { return tc.env[k] }); got != tc.want {
+			t.Errorf("%v: %s, want %s", tc.env, got, tc.want)
+		}
+	}
+}
+
+func TestCLIAssignments(t *testing.T) {
+	got, err := parseAssignments([]string{"admit_per_minute=900", "paused=false", "title=Hello world", `code="007"`,
+		"message=", "queue_opens_at=null", "mode=fifo", "note=a=b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(got)
+	want := `{"admit_per_minute":900,"code":"007","message":"","mode":"fifo","note":"a=b","paused":false,"queue_opens_at":null,"title":"Hello world"}`
+	if string(b) != want {
+		t.Fatalf("got %s\nwant %s", b, want)
+	}
+	for _, bad := range []string{"paused", "=true"} {
+		if _, err := parseAssignments([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
