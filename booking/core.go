@@ -36,6 +36,11 @@ type Config struct {
 	// WebhookMemory is how long a provider's event id is remembered, so a
 	// redelivery changes nothing. Default 72 h, at least 72 h.
 	WebhookMemory time.Duration
+	// SoldOut, when set, is called by the sweeper when the events of a
+	// room have no ticket left to sell and none held that could come back,
+	// so the room can close and tell every waiter at once. It is called
+	// again on later sweeps while that lasts; it must be idempotent.
+	SoldOut func(ctx context.Context, room string) error
 	// Logger receives the workers' problems. Default discards.
 	Logger *slog.Logger
 	// Registerer receives the booking metrics. Default: none kept.
@@ -86,6 +91,7 @@ type Core struct {
 	log       *slog.Logger
 	m         *metrics
 	rooms     sync.Map // event id → cachedRoom (see EventRoom)
+	tickets   sync.Map // room → RoomTickets, as of the last sweep
 }
 
 // NewCore returns a Core over rdb.

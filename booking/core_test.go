@@ -626,3 +626,39 @@ func TestEventValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestSoldOutIsReportedOnlyWhenNothingCanComeBack(t *testing.T) {
+	f := newFixture(t)
+	var closed []string
+	f.core.cfg.SoldOut = func(_ context.Context, room string) error {
+		closed = append(closed, room)
+		return nil
+	}
+	f.event(t, 2, 2)
+	ctx := context.Background()
+	if err := f.core.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, ok := f.core.Tickets("launch"); !ok || left.Available != 2 || left.Held != 0 {
+		t.Fatalf("tickets left = %+v, %v", left, ok)
+	}
+	o := f.checkout(t, "a", 2)
+	if err := f.core.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := f.core.Tickets("launch"); left.Available != 0 || left.Held != 2 || len(closed) != 0 {
+		t.Fatalf("held tickets may come back: left %+v, closed %v", left, closed)
+	}
+	if _, err := f.deliver(t, "evt_1", WebhookSucceeded, o); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.core.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(closed) != "[launch]" {
+		t.Fatalf("sold out: closed %v, want [launch]", closed)
+	}
+	if _, ok := f.core.Tickets("elsewhere"); ok {
+		t.Fatal("a room without events has no tickets")
+	}
+}

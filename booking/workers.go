@@ -41,27 +41,47 @@ func (c *Core) Run(ctx context.Context) error {
 }
 
 // Sweep expires the holds whose time is up in every event, warns the ones
-// about to end, and refreshes the inventory gauges.
+// about to end, refreshes the inventory gauges and what is left behind each
+// room, and reports rooms whose events are sold out (Config.SoldOut).
 func (c *Core) Sweep(ctx context.Context) error {
 	ids, err := c.eventIDs(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
+	type left struct{ capacity, available, held int64 }
+	rooms := map[string]left{}
 	for _, id := range ids {
-		if err := c.sweepEvent(ctx, id); err != nil {
+		v, err := c.sweepEvent(ctx, id)
+		if errors.Is(err, ErrEventNotFound) {
+			continue
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("event %s: %w", id, err))
+			continue
+		}
+		capacity, inv := v.Totals()
+		l := rooms[v.Room]
+		rooms[v.Room] = left{l.capacity + capacity, l.available + inv.Available, l.held + inv.Held}
+	}
+	now := c.cfg.Now()
+	for room, l := range rooms {
+		c.tickets.Store(room, RoomTickets{Available: l.available, Held: l.held, At: now})
+		if l.capacity > 0 && l.available == 0 && l.held == 0 && c.cfg.SoldOut != nil {
+			if err := c.cfg.SoldOut(ctx, room); err != nil {
+				errs = append(errs, fmt.Errorf("close sold-out room %s: %w", room, err))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (c *Core) sweepEvent(ctx context.Context, id string) error {
+func (c *Core) sweepEvent(ctx context.Context, id string) (EventView, error) {
 	k := keysFor(id)
 	for {
 		res, err := c.scripts.sweep.Run(ctx, c.rdb, []string{k.cfg}, c.now(), sweepStep).Int64Slice()
 		if err != nil {
-			return err
+			return EventView{}, err
 		}
 		c.m.expired.Add(float64(res[0]))
 		if res[0] < sweepStep && res[1] < sweepStep {
@@ -69,14 +89,29 @@ func (c *Core) sweepEvent(ctx context.Context, id string) error {
 		}
 	}
 	v, err := c.Event(ctx, id)
-	if errors.Is(err, ErrEventNotFound) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return EventView{}, err
 	}
 	c.m.setInventory(v)
-	return nil
+	return v, nil
+}
+
+// RoomTickets is what is left to buy behind a room: tickets available, and
+// tickets held that may come back if their holds expire.
+type RoomTickets struct {
+	Available, Held int64
+	At              time.Time // as of this sweep
+}
+
+// Tickets returns what is left behind a room, summed over its events, as
+// of the last sweep (at most SweepEvery old). ok is false when no event
+// sells through the room.
+func (c *Core) Tickets(room string) (RoomTickets, bool) {
+	v, ok := c.tickets.Load(room)
+	if !ok {
+		return RoomTickets{}, false
+	}
+	return v.(RoomTickets), true
 }
 
 // Reconcile asks providers about payments pending longer than
