@@ -92,6 +92,7 @@ type Core struct {
 	m         *metrics
 	rooms     sync.Map // event id → cachedRoom (see EventRoom)
 	tickets   sync.Map // room → RoomTickets, as of the last sweep
+	latency   latencyWindow
 }
 
 // NewCore returns a Core over rdb.
@@ -274,7 +275,10 @@ func (r HoldRequest) validate() error {
 // *HoldExistsError.
 func (c *Core) PlaceHold(ctx context.Context, r HoldRequest) (h Hold, replay bool, err error) {
 	start := time.Now()
-	defer func() { c.m.observeHold(start, err, replay) }()
+	defer func() {
+		c.m.observeHold(start, err, replay)
+		c.latency.add(c.cfg.Now(), time.Since(start))
+	}()
 	if !queue.ValidID(r.Event) {
 		return Hold{}, false, ErrEventNotFound
 	}

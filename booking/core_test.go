@@ -662,3 +662,21 @@ func TestSoldOutIsReportedOnlyWhenNothingCanComeBack(t *testing.T) {
 		t.Fatal("a room without events has no tickets")
 	}
 }
+
+func TestHealthReportsRecentLatency(t *testing.T) {
+	var w latencyWindow
+	now := time.Unix(1000, 0)
+	for i := range 100 {
+		w.add(now, time.Duration(i+1)*time.Millisecond)
+	}
+	w.add(now.Add(-time.Minute), time.Hour) // too old to count
+	if p99, n := w.p99(now.Add(-healthWindow)); n != 100 || p99 != 100*time.Millisecond {
+		t.Fatalf("p99 = %v over %d samples, want 100ms over 100", p99, n)
+	}
+	for range 5000 { // the ring keeps the newest
+		w.add(now, time.Millisecond)
+	}
+	if p99, n := w.p99(now.Add(-healthWindow)); n != len(w.samples) || p99 != time.Millisecond {
+		t.Fatalf("p99 = %v over %d samples after wrapping", p99, n)
+	}
+}

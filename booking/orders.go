@@ -87,6 +87,8 @@ type CheckoutRequest struct {
 // order is pending returns it. Errors: ErrNotFound, ErrHoldExpired,
 // ErrConflict (the hold ended otherwise), ErrUnknownProvider, ErrInvalid.
 func (c *Core) Checkout(ctx context.Context, r CheckoutRequest) (Order, error) {
+	start := time.Now()
+	defer func() { c.latency.add(c.cfg.Now(), time.Since(start)) }()
 	p, ok := c.providers[r.Provider]
 	if !ok {
 		return Order{}, fmt.Errorf("%w %q", ErrUnknownProvider, r.Provider)
