@@ -99,6 +99,12 @@ func (c *Config) setDefaults() {
 // revKey names one admission: queue ids are never reused within a room.
 type revKey struct{ room, id string }
 
+// drawKey names one room's one draw.
+type drawKey struct {
+	room    string
+	created int64
+}
+
 // roomState is the cached view of one room.
 type roomState struct {
 	room  queue.Room
@@ -164,6 +170,11 @@ type Controller struct {
 	missMu sync.Mutex
 	misses map[string]time.Time
 
+	// drawn remembers the random_prequeue rooms whose draw is done (by
+	// name and creation time, so a room made again draws again). Only
+	// Run's goroutine touches it.
+	drawn map[drawKey]bool
+
 	admitted  *prometheus.CounterVec
 	abandoned *prometheus.CounterVec
 	waiting   *prometheus.GaugeVec
@@ -183,6 +194,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		misses:   map[string]time.Time{},
 		revoked:  map[revKey]time.Time{},
 		revSince: map[string]time.Time{},
+		drawn:    map[drawKey]bool{},
 		admitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_admitted_total", Help: "Admissions decided by this instance.",
 		}, []string{"room"}),
@@ -302,6 +314,9 @@ func (c *Controller) admitAll(ctx context.Context) {
 		if st.room.Closed {
 			continue
 		}
+		if st.room.Mode == queue.ModeRandomPrequeue {
+			c.draw(ctx, st.room)
+		}
 		a, err := c.store.Admit(ctx, name, c.cfg.MaxBatch)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -313,6 +328,34 @@ func (c *Controller) admitAll(ctx context.Context) {
 		if len(a.IDs) > 0 {
 			c.admitted.WithLabelValues(name).Add(float64(len(a.IDs)))
 		}
+	}
+}
+
+// draw takes the next step of a random_prequeue room's draw (commit to a
+// seed once the queue is open; draw once the sale starts) until it is
+// done. Every instance does this on its tick; the store lets exactly one
+// draw. Until then the room admits nobody.
+func (c *Controller) draw(ctx context.Context, r queue.Room) {
+	key := drawKey{r.Name, r.CreatedAt.UnixMilli()}
+	if c.drawn[key] {
+		return
+	}
+	res, err := c.store.Draw(ctx, r.Name)
+	if err != nil {
+		if ctx.Err() == nil {
+			c.tickErrs.Inc()
+			c.log.Warn("pre-queue draw failed", "room", r.Name, "err", err)
+		}
+		return
+	}
+	if res.Drew {
+		c.log.Info("drew the pre-queue", "room", r.Name, "participants", res.Participants)
+	}
+	if res.Done {
+		if len(c.drawn) > 10000 {
+			clear(c.drawn)
+		}
+		c.drawn[key] = true
 	}
 }
 
@@ -523,7 +566,9 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 		t.Status, t.ETA = StatusClosed, unknownETA
 	default:
 		t.Status, t.Position = StatusWaiting, p.Position
-		if room.InPrequeue(now) {
+		if room.InPrequeue(now) || p.Undrawn {
+			// In a random_prequeue room the pre-queue lasts until the draw,
+			// which is a tick or so after sale_starts_at.
 			t.Status = StatusPrequeue
 		}
 		t.ETA = c.Estimate(room, p.Position, now)

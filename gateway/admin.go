@@ -20,11 +20,15 @@ import (
 // adminGuard checks the admin bearer token in constant time and rate-limits
 // wrong guesses per client address: after a burst of failures the address
 // gets 429 without its token even being compared, so brute force gains
-// nothing.
+// nothing. A request without a bearer token may instead carry the
+// dashboard's session cookie (see dashboard.go).
 type adminGuard struct {
 	sum      [32]byte
 	now      func() time.Time
 	failures *limiterSet
+	key      [32]byte // the dashboard sessions' key, derived from the token
+	// audit, when set, runs state-changing requests through the audit log.
+	audit func(c echo.Context, actor string, next echo.HandlerFunc) error
 }
 
 // Wrong-token budget per address: 10 at once, then one every 6 s.
@@ -34,11 +38,14 @@ const (
 )
 
 func newAdminGuard(token string, now func() time.Time) *adminGuard {
-	return &adminGuard{sum: sha256.Sum256([]byte(token)), now: now, failures: newLimiterSet(adminFailEvery, adminFailBurst)}
+	return &adminGuard{sum: sha256.Sum256([]byte(token)), now: now, failures: newLimiterSet(adminFailEvery, adminFailBurst), key: sessionKeyOf(token)}
 }
 
 func (g *adminGuard) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		if _, ok := bearer(c.Request()); !ok && hasSession(c.Request()) {
+			return g.sessionAuth(c, next)
+		}
 		now := g.now()
 		lim := g.failures.get(c.RealIP(), now)
 		if lim.TokensAt(now) < 1 {
@@ -50,7 +57,7 @@ func (g *adminGuard) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 			lim.AllowN(now, 1)
 			return unauthorized("a valid admin bearer token is required")
 		}
-		return next(c)
+		return g.audited(c, queue.ActorAPI, next)
 	}
 }
 

@@ -197,6 +197,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/.well-known/jwks.json", s.jwks)
 
 	s.pageRoutes(e)
+	s.fairnessRoutes(e)
 	s.wsRoutes(e)
 
 	e.Any("/auth/v1/check", s.check)
@@ -217,6 +218,7 @@ func (s *Server) routes() *echo.Echo {
 	rooms.DELETE("", s.deleteRoom)
 	admin.POST("/keys/rotate", s.rotateKey)
 	s.bookingRoutes(e, admin)
+	s.dashboardRoutes(e, admin)
 	s.shopRoutes(e)
 	s.proxyRoutes(e) // last: everything not matched above
 	return e

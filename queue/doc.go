@@ -21,6 +21,14 @@
 //	cg:{r}:hb:<e> bitmap  liveness in heartbeat epoch e, bit = sequence number
 //	cg:{r}:sw     hash    progress of this epoch's sweep
 //	cg:{r}:log    stream  position log (see Positions)
+//	cg:{r}:fair   hash    random_prequeue draw: state, seed, commitment, committed_ms,
+//	                      cutoff, base, drawer, until, ids, drawn_ms, participants
+//	                      (see The pre-queue draw)
+//	cg:{r}:hist   zset    the dashboard's samples, 30 min (history.go); cg:{r}:hist:<step>
+//	                      marks a 10-s step taken, so one instance samples it
+//
+// and one key for all rooms besides cg:rooms and cg:keyring: cg:audit, the
+// organizers' audit log (stream, MAXLEN ~ 10000; audit.go).
 //
 // # Queue ids
 //
@@ -43,7 +51,8 @@
 // admitted set. Because the bucket is in Redis and the script is atomic, the
 // rate is the room's whatever the number of instances; ticking more often
 // only spreads admissions more finely. Nothing accrues while the room is
-// paused, closed or before sale_starts_at, so resuming is not a burst.
+// paused, closed, before sale_starts_at, or (random_prequeue) before the
+// pre-queue is drawn, so resuming is not a burst.
 //
 // # Liveness
 //
@@ -70,8 +79,9 @@
 //     sweep.lua append {r: score…}.
 //   - Joins append at the tail and move nobody ahead of anyone else.
 //
-// In FIFO mode scores are the dense sequence 1, 2, 3, …, so for a local waiter
-// with score s,
+// Scores are the dense sequence 1, 2, 3, … (each waiter's sequence number in
+// FIFO order; see the draw below for random_prequeue), so for a local
+// waiter with score s,
 //
 //	position(s) = (s − H − 1) − holes(H, s) + 1
 //
@@ -83,5 +93,75 @@
 // only grow. An instance that starts late, or whose cursor fell off the
 // trimmed log, rebuilds H and the holes from the line once (ZRANGE in
 // chunks), then follows the log again. A sale-start shuffle rewrites scores
-// and appends a reset entry, after which instances rebuild.
+// and appends a reset entry ({reset: draw}), after which instances rebuild;
+// the rebuild also learns each drawn waiter's new score (Tracker.Score),
+// since it is no longer their sequence number. Across the draw a waiter's
+// position may rise; that is the one time it can.
+//
+// # The pre-queue draw
+//
+// In mode random_prequeue, everyone who joins between queue_opens_at and
+// sale_starts_at is in the pre-queue. At sale start they are shuffled
+// uniformly at random and placed ahead of everyone who joins later, who
+// stay FIFO. Anyone can check the shuffle:
+//
+//  1. Commitment. Before anyone is in the pre-queue, a 32-byte seed is
+//     drawn from crypto/rand and stored with its commitment,
+//     commitment = lowercase hex of SHA-256(seed bytes). The first join of
+//     the pre-queue, the first controller tick after queue_opens_at, or
+//     the first request for the fairness document makes it (join.lua
+//     refuses to place a pre-queue join until it exists; fair.lua
+//     "commit" never replaces one). GET /api/v1/rooms/{room}/fairness
+//     shows the commitment from then on; the seed stays secret.
+//
+//  2. Eligibility. join.lua records in the fair hash's cutoff the
+//     sequence number of every join made before sale_starts_at (by the
+//     clock of the instance serving it) while the draw has not begun;
+//     sequence numbers only grow, so cutoff is the last pre-sale join.
+//     (When the commitment is made before the sale, cutoff starts at the
+//     sequence counter: everyone who joined earlier joined pre-sale.) A
+//     join after sale_starts_at, even before the draw, is not eligible.
+//
+//  3. The draw. On its first tick at or after sale_starts_at, every
+//     instance's controller tries fair.lua "begin", a compare-and-set of
+//     the state from open to drawing with a lease: exactly one wins, and
+//     cutoff is frozen from then on. The winner reads the participants:
+//     the waiters in line with a score in (base, cutoff], where base is
+//     the head H (0 unless the room admitted people earlier), i.e. the
+//     eligible fans who are still in line. It stores their queue ids in
+//     join order (fair hash field ids), ranks them by
+//
+//     key(id) = SHA-256(ASCII bytes of lowercase-hex(seed) + ":" + id)
+//
+//     ascending (compared as bytes, the same as comparing the 64-digit
+//     hex strings; queue.DrawOrder), and gives the i-th ranked participant
+//     (i from 1) the score base + i with ZADD XX in chunks (a participant
+//     who left meanwhile stays gone; their score becomes a hole). There
+//     are at most cutoff − base participants, so every drawn score is
+//     at most cutoff and below every later arrival's score (their
+//     sequence numbers exceed cutoff): scores stay dense, and H and the
+//     holes keep working. Then fair.lua "finish" atomically sets the state
+//     to done with drawn_at and the number of participants, and appends
+//     the reset entry. An instance that stalls mid-draw for 30 s loses
+//     its lease; the next one reuses the stored ids and base and writes
+//     the same scores.
+//
+//  4. Admission. admit.lua admits nobody in a random_prequeue room until
+//     the state is done, even past sale_starts_at; until then fans see
+//     status "prequeue" (their position is only their join order).
+//
+//  5. Verification. After the draw the fairness document reveals the seed
+//     (hex), drawn_at, participants and cutoff_queue_id, and
+//     GET .../fairness/participants lists the participants' queue ids in
+//     join order. Check hex(SHA-256(seed bytes)) = commitment, then sort
+//     the ids by key(id); the k-th is at place k in line at the draw.
+//     For example: printf '%s:%s' "$SEED" "$ID" | sha256sum gives key(ID),
+//     and echo -n "$SEED" | xxd -r -p | sha256sum gives the commitment.
+//     `crowdgate verify-shuffle` does all of this. A fan knows their own
+//     queue id (it is on the waiting-room page), so they can find their
+//     place; ids are sequence numbers, not identities.
+//
+// The commitment proves the seed was fixed before the pre-queue filled, so
+// the order could not be chosen after seeing who joined. It cannot prove
+// that nobody with access to Redis read the seed early.
 package queue

@@ -10,12 +10,13 @@ import (
 // room's keys live in one Redis Cluster slot and each script can touch them
 // together.
 type roomKeys struct {
-	cfg, line, seq, active, admittedAt, bucket, stats, rate, log, sweep, revoked string
-	prefix                                                                       string
+	cfg, line, seq, active, admittedAt, bucket, stats, rate, log, sweep, revoked, fair string
+	history                                                                            string // the dashboard's samples (history.go)
+	prefix                                                                             string
 }
 
 // keyCache holds the key names of rooms in use, so the hot path does not
-// build eleven strings per call. It is reset when it grows past keyCacheMax
+// build a dozen strings per call. It is reset when it grows past keyCacheMax
 // (only ids that passed validation reach it, but their number is not bounded).
 var keyCache sync.Map
 
@@ -51,6 +52,8 @@ func makeKeys(room string) roomKeys {
 		log:        p + "log",
 		sweep:      p + "sw",
 		revoked:    p + "rev",
+		fair:       p + "fair",
+		history:    p + "hist",
 	}
 }
 

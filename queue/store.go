@@ -109,6 +109,9 @@ type Place struct {
 	AdmittedAt time.Time // when admitted
 	Expires    time.Time // when the admission ends
 	RoomClosed bool      // the room is closed (a waiter keeps a place but will not be admitted)
+	// Undrawn: a random_prequeue room has not drawn its pre-queue yet, so
+	// Position is the order of joining, not the place the draw will give.
+	Undrawn bool
 }
 
 // Join returns the place of queue id (from the caller's queue token, or ""
@@ -128,15 +131,28 @@ func (s *Store) Status(ctx context.Context, room, id string) (Place, error) {
 
 func (s *Store) place(ctx context.Context, room, id string, create bool) (Place, error) {
 	k := keysFor(room)
-	now := s.cfg.Now()
-	epoch, ttl := s.epoch(now)
-	res, err := s.batch.run(ctx, s.scripts.join,
-		[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epoch), k.stats, k.rate, k.log},
-		now.UnixMilli(), id, ttl, flag(create), s.cfg.LogLength).Slice()
-	if err != nil {
-		return Place{}, fmt.Errorf("queue: join %s: %w", room, err)
+	var res []any
+	var kind string
+	for try := 0; ; try++ {
+		now := s.cfg.Now()
+		epoch, ttl := s.epoch(now)
+		var err error
+		res, err = s.batch.run(ctx, s.scripts.join,
+			[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epoch), k.stats, k.rate, k.log, k.fair},
+			now.UnixMilli(), id, ttl, flag(create), s.cfg.LogLength).Slice()
+		if err != nil {
+			return Place{}, fmt.Errorf("queue: join %s: %w", room, err)
+		}
+		kind, _ = res[0].(string)
+		if kind != "f" || try > 0 {
+			break
+		}
+		// The first join of a random_prequeue room's pre-queue: commit to
+		// the draw's seed before anyone is in it, then join.
+		if _, err := s.commit(ctx, room); err != nil {
+			return Place{}, err
+		}
 	}
-	kind, _ := res[0].(string)
 	switch kind {
 	case "r":
 		return Place{}, ErrRoomNotFound
@@ -154,6 +170,7 @@ func (s *Store) place(ctx context.Context, room, id string, create bool) (Place,
 	switch kind {
 	case "w":
 		p.Position = res[2].(int64)
+		p.Undrawn = res[3].(int64) == 1
 	case "a":
 		p.Admitted = true
 		p.Expires = time.UnixMilli(res[2].(int64))
@@ -249,13 +266,13 @@ type Admission struct {
 
 // Admit makes the room's admission decision for this moment: it lets in as
 // many from the head of the line as the room's rate, max_active, pause,
-// schedule and passthrough allow, at most max. It is one script over the
-// room's token bucket, so however many instances call it, the room's rate
-// holds.
+// schedule, passthrough and (random_prequeue) the draw allow, at most max.
+// It is one script over the room's token bucket, so however many instances
+// call it, the room's rate holds.
 func (s *Store) Admit(ctx context.Context, room string, max int) (Admission, error) {
 	k := keysFor(room)
 	res, err := s.scripts.admit.Run(ctx, s.rdb,
-		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log},
+		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.fair},
 		s.cfg.Now().UnixMilli(), max, s.cfg.LogLength).Slice()
 	if err != nil {
 		return Admission{}, fmt.Errorf("queue: admit %s: %w", room, err)
@@ -445,7 +462,7 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	// With the cfg gone no script touches the rest; remove it.
-	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked).Err(); err != nil {
+	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history).Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, roomsKey, name).Err(); err != nil {

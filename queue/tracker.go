@@ -33,6 +33,13 @@ type Tracker struct {
 	// when nothing moved.
 	version int64
 	synced  bool
+	// Once the pre-queue is drawn, moved maps the sequence number of each
+	// participant still in line to its drawn score, as of the last
+	// rebuild (the draw appends a reset entry, so every tracker rebuilds
+	// after it). Sequence numbers up to cutoff that it lacks have left.
+	moved  map[int64]int64
+	cutoff int64
+	drawn  bool // the room's pre-queue draw is done (as of the last rebuild)
 }
 
 // NewTracker returns a tracker of room's line; it reads nothing until Sync.
@@ -63,6 +70,16 @@ func (t *Tracker) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("queue: track %s: %w", t.room, err)
 	}
+	if t.follow(res) {
+		return nil
+	}
+	// The draw rewrote the scores: start over from the line.
+	return t.rebuild(ctx)
+}
+
+// follow applies log entries in order; it reports false at a reset entry,
+// after which nothing in the tracker is valid until a rebuild.
+func (t *Tracker) follow(res []redis.XStream) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, stream := range res {
@@ -71,14 +88,18 @@ func (t *Tracker) Sync(ctx context.Context) error {
 			if n != t.logN+1 {
 				// Entries were trimmed away before we read them.
 				t.synced = false
-				return nil
+				return true
+			}
+			if str(m.Values["reset"]) != "" {
+				t.synced = false
+				return false
 			}
 			t.apply(m.Values)
 			t.logN, t.cursor = n, m.ID
 			t.version++
 		}
 	}
-	return nil
+	return true
 }
 
 func (t *Tracker) apply(v map[string]any) {
@@ -95,18 +116,27 @@ func (t *Tracker) apply(v map[string]any) {
 }
 
 // rebuild reads a snapshot (head, log position, last sequence number) and
-// then every score in the line above the head, in chunks: any sequence
-// number up to the snapshot's that is not in the line is a hole. Changes
-// after the snapshot arrive through the log; the hole set ignores a
-// removal it already has.
+// then every score in the line above the head, in chunks: any score up to
+// the snapshot's sequence number that is not in the line is a hole (drawn
+// scores are at most the draw's cutoff, so they are in that range too).
+// Changes after the snapshot arrive through the log; the hole set ignores
+// a removal it already has.
 func (t *Tracker) rebuild(ctx context.Context) error {
 	k := t.keys
-	snap, err := t.store.scripts.snapshot.Run(ctx, t.store.rdb, []string{k.stats, k.log, k.seq}).Slice()
+	snap, err := t.store.scripts.snapshot.Run(ctx, t.store.rdb, []string{k.stats, k.log, k.seq, k.fair}).Slice()
 	if err != nil {
 		return fmt.Errorf("queue: track %s: snapshot: %w", t.room, err)
 	}
 	head, logN, cursor, seq := snap[0].(int64), snap[1].(int64), snap[2].(string), snap[3].(int64)
+	drawn, cutoff := str(snap[4]) == "done", snap[5].(int64)
+	if !drawn {
+		cutoff = 0
+	}
 	var holes holeSet
+	var moved map[int64]int64
+	if drawn {
+		moved = map[int64]int64{}
+	}
 	next, from := head+1, "("+strconv.FormatInt(head, 10)
 	for next <= seq {
 		zs, err := t.store.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
@@ -121,6 +151,9 @@ func (t *Tracker) rebuild(ctx context.Context) error {
 				holes.add(next)
 			}
 			next = s + 1
+			if id, err := Score(str(z.Member)); err == nil && id <= cutoff {
+				moved[id] = s
+			}
 		}
 		if len(zs) < 10000 {
 			for ; next <= seq; next++ {
@@ -132,6 +165,7 @@ func (t *Tracker) rebuild(ctx context.Context) error {
 	}
 	t.mu.Lock()
 	t.head, t.logN, t.cursor, t.holes, t.synced = head, logN, cursor, holes, true
+	t.moved, t.cutoff, t.drawn = moved, cutoff, drawn
 	t.resets++
 	t.version++
 	t.mu.Unlock()
@@ -171,7 +205,35 @@ func (t *Tracker) Version() int64 {
 	return t.version
 }
 
+// Score returns the score of queue id as of the last Sync, for Position:
+// its sequence number, unless the pre-queue draw placed it elsewhere; 0
+// (never in line) for a participant of the draw who has left since, whose
+// sequence number may now be someone else's score. A caller that caches
+// it must ask again after Resets changes.
+func (t *Tracker) Score(queueID string) (int64, error) {
+	seq, err := Score(queueID)
+	if err != nil {
+		return 0, err
+	}
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if seq > t.cutoff {
+		return seq, nil
+	}
+	return t.moved[seq], nil
+}
+
+// Drawn reports whether the room's pre-queue draw was done as of the last
+// rebuild (which the draw itself triggers).
+func (t *Tracker) Drawn() bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.drawn
+}
+
 // Score returns the score of a queue id in FIFO order: its sequence number.
+// After a random_prequeue draw, the draw's participants have other scores:
+// Tracker.Score knows them.
 func Score(queueID string) (int64, error) {
 	return strconv.ParseInt(queueID, 36, 64)
 }

@@ -19,7 +19,7 @@ func checkPositions(t *testing.T, rdb redis.UniversalClient, tr *queue.Tracker, 
 		t.Fatal(err)
 	}
 	for _, id := range ids {
-		score, err := queue.Score(id)
+		score, err := tr.Score(id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,12 @@
 // Heartbeat period. Frames that many sockets share (a room closing) are
 // encoded once as a PreparedMessage.
 //
+// A waiter's score comes from the tracker (queue.Tracker.Score) and is
+// asked again whenever the tracker rebuilds: a random_prequeue room's draw
+// gives its pre-queue new scores. Until the draw, such a room's waiters are
+// told "prequeue"; the first scan after it sends every waiter their drawn
+// place at once, the one time a position may rise.
+//
 // Concurrency: each socket has exactly one reader goroutine (pongs, close,
 // the read limit) and no writer goroutine of its own: writes go through a
 // fixed pool of writers from a bounded per-socket queue, one writer at a time

@@ -124,6 +124,7 @@ type roomHub struct {
 	lastScan time.Time
 	version  int64 // tracker version at the last scan
 	resets   int64
+	drawn    bool // the tracker had seen the pre-queue draw at the last scan
 }
 
 // idleScan is how often waiters are scanned when the line did not move,
@@ -133,9 +134,10 @@ const idleScan = 500 * time.Millisecond
 // waiter is one place in line, with its sockets (tabs).
 type waiter struct {
 	id       string
-	score    int64
+	score    int64 // from the tracker: asked again whenever it rebuilds
 	token    string
 	conns    []*conn
+	status   string // last status sent
 	lastPos  int64
 	lastSent time.Time // last position message
 	lastMove time.Time // last position message with a new position
@@ -260,8 +262,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, cl
 		release()
 		return nil
 	}
-	score, err := queue.Score(t.QueueID)
-	if err != nil {
+	if _, err := queue.Score(t.QueueID); err != nil {
 		h.finish(c, nil, websocket.CloseInternalServerErr, "bad queue id")
 		release()
 		return nil
@@ -281,7 +282,9 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, cl
 	}
 	wt := rh.waiters[t.QueueID]
 	if wt == nil {
-		wt = &waiter{id: t.QueueID, score: score, token: queueToken, lastPos: t.Position}
+		// Under h.mu, so a tick that rebuilt the tracker since re-asks it.
+		score, _ := rh.tracker.Score(t.QueueID)
+		wt = &waiter{id: t.QueueID, score: score, token: queueToken, status: t.Status, lastPos: t.Position}
 		rh.waiters[t.QueueID] = wt
 	}
 	c.w = wt
@@ -496,6 +499,11 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 	resets := rh.tracker.Resets()
 	reshuffled := resets != rh.resets
 	rh.resets = resets
+	// The first scan that sees the pre-queue draw: every place is new, so
+	// none is held back as a rise or by MaxRate.
+	drawn := rh.tracker.Drawn()
+	justDrawn := drawn && !rh.drawn
+	rh.drawn = drawn
 
 	version := rh.tracker.Version()
 	beat := now.Sub(rh.lastBeat) >= h.cfg.Heartbeat
@@ -505,7 +513,7 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 	rh.version, rh.lastScan = version, now
 
 	status := admission.StatusWaiting
-	if room.InPrequeue(now) {
+	if room.InPrequeue(now) || room.Mode == queue.ModeRandomPrequeue && !drawn {
 		status = admission.StatusPrequeue
 	}
 	var gone []*waiter
@@ -514,6 +522,12 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 	for _, w := range rh.waiters {
 		if beat {
 			ids = append(ids, w.id)
+		}
+		if reshuffled {
+			w.score, _ = rh.tracker.Score(w.id)
+		}
+		if justDrawn {
+			w.lastPos, w.lastMove = 0, time.Time{}
 		}
 		pos := rh.tracker.Position(w.score)
 		if pos == 0 {
@@ -532,13 +546,13 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 		// Re-send an unchanged position early enough that, with the idle
 		// scan period and the tick, the gap a fan sees stays within
 		// MinUpdate; send a changed one at most once per MaxRate.
-		if pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate-idleScan-h.cfg.Tick || pos != w.lastPos && now.Sub(w.lastMove) < h.cfg.MaxRate {
+		if status == w.status && (pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate-idleScan-h.cfg.Tick || pos != w.lastPos && now.Sub(w.lastMove) < h.cfg.MaxRate) {
 			continue
 		}
 		if pos != w.lastPos {
 			w.lastMove = now
 		}
-		w.lastPos, w.lastSent = pos, now
+		w.lastPos, w.lastSent, w.status = pos, now, status
 		data := positionFrame(status, pos, h.ctl.Estimate(room, pos, now))
 		for _, c := range w.conns {
 			h.send(c, frame{data: data}, "position")

@@ -351,3 +351,56 @@ func TestRoomClosedAndShutdown(t *testing.T) {
 		t.Fatalf("after shutdown: %v %v", res, err)
 	}
 }
+
+// TestPositionsAfterTheDraw: in a random_prequeue room, sockets opened in
+// the pre-queue say "prequeue"; once the pre-queue is drawn each one is
+// told "waiting" with its drawn place, exactly ZRANK + 1, although the
+// place may be further back than the join order was.
+func TestPositionsAfterTheDraw(t *testing.T) {
+	s := newStack(t, ws.Config{})
+	opens := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	sale := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	s.room("draw", `{"admit_per_minute": 0, "mode": "random_prequeue", "queue_opens_at": "`+opens+`", "sale_starts_at": "`+sale+`"}`)
+	type fan struct {
+		id string
+		c  *websocket.Conn
+	}
+	var fans []fan
+	for range 8 {
+		token, id := s.join("draw")
+		c, _, err := s.dial("draw", token, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if m := read(t, c); m.Type != "position" || m.Status != "prequeue" {
+			t.Fatalf("pre-queue frame %+v", m)
+		}
+		fans = append(fans, fan{id, c})
+	}
+	// The sale starts; until the draw the fans are still in the pre-queue.
+	sale = time.Now().Add(-time.Second).UTC().Format(time.RFC3339)
+	s.room("draw", `{"admit_per_minute": 0, "mode": "random_prequeue", "queue_opens_at": "`+opens+`", "sale_starts_at": "`+sale+`"}`)
+	ctx := context.Background()
+	if res, err := s.store.Draw(ctx, "draw"); err != nil || !res.Drew || res.Participants != len(fans) {
+		t.Fatalf("draw: %+v %v", res, err)
+	}
+	for _, f := range fans {
+		p, err := s.store.Status(ctx, "draw", f.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			m := read(t, f.c)
+			if m.Type != "position" {
+				t.Fatalf("%s: frame %+v", f.id, m)
+			}
+			if m.Status == "waiting" {
+				if m.Position != p.Position {
+					t.Fatalf("%s: drawn position %d sent as %d", f.id, p.Position, m.Position)
+				}
+				break
+			}
+		}
+	}
+}

@@ -35,6 +35,9 @@ const usage = `Crowdgate: a fair virtual waiting room and admission gateway.
 
 Usage:
   crowdgate serve [flags]    run everything (see crowdgate serve -h)
+  crowdgate room <command>   list, get, set, pause, resume or close rooms (see crowdgate room -h)
+  crowdgate event <command>  list, get or set events, read their log, audit them (see crowdgate event -h)
+  crowdgate verify-shuffle   check a random_prequeue room's draw (see crowdgate verify-shuffle -h)
   crowdgate version          print the version
 
 Every flag of serve can also be set by its CROWDGATE_* environment variable.
@@ -51,6 +54,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
+	case "room":
+		return newAdminCLI(getenv, stdout, stderr).room(ctx, args[1:])
+	case "event":
+		return newAdminCLI(getenv, stdout, stderr).event(ctx, args[1:])
+	case "verify-shuffle":
+		return verifyShuffle(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "crowdgate", version)
 		return nil
@@ -330,6 +339,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	g.Go(func() error { return book.core.Run(gctx) })
 	g.Go(func() error { return book.notifier.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, ln, o.drain) })
+	g.Go(func() error { return srv.RunHistory(gctx) })
 	err = g.Wait()
 	log.Info("crowdgate stopped")
 	return err

@@ -182,6 +182,46 @@ func TestTwoInstancesOneRedis(t *testing.T) {
 	}
 }
 
+// TestRateChangeReachesThreeInstances: a rate set through one instance is
+// what every instance reports and admits by within 2 s (in practice at
+// once: the admission script reads the room from Redis on each decision).
+func TestRateChangeReachesThreeInstances(t *testing.T) {
+	rs := queuetest.Run(t)
+	if !rs.Real {
+		t.Skip("needs redis-server")
+	}
+	env := map[string]string{"CROWDGATE_REDIS_URL": "unix://" + strings.TrimPrefix(rs.Addr, "unix:"), "CROWDGATE_ADMIN_TOKEN": "tok"}
+	insts := []*instance{startServe(t, env), startServe(t, env), startServe(t, env)}
+	auth := []string{"Authorization", "Bearer tok"}
+	if code, m := call(t, "PUT", insts[0].base+"/admin/v1/rooms/launch", `{"admit_per_minute": 0}`, auth...); code != 201 {
+		t.Fatalf("create: %d %v", code, m)
+	}
+	tokens := make([]string, len(insts))
+	for i, in := range insts {
+		_, j := call(t, "POST", in.base+"/api/v1/rooms/launch/join", "")
+		tokens[i] = j["queue_token"].(string)
+	}
+	changed := time.Now()
+	if code, m := call(t, "PATCH", insts[0].base+"/admin/v1/rooms/launch", `{"admit_per_minute": 6000}`, auth...); code != 200 {
+		t.Fatalf("patch: %d %v", code, m)
+	}
+	for i, in := range insts {
+		reported, admitted := time.Duration(0), time.Duration(0)
+		for deadline := changed.Add(2 * time.Second); (reported == 0 || admitted == 0) && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if _, m := call(t, "GET", in.base+"/admin/v1/rooms/launch", "", auth...); reported == 0 && m["admit_per_minute"] == 6000.0 {
+				reported = time.Since(changed)
+			}
+			if _, m := call(t, "GET", in.base+"/api/v1/rooms/launch/status", "", "Authorization", "Bearer "+tokens[i]); admitted == 0 && m["status"] == "admitted" {
+				admitted = time.Since(changed)
+			}
+		}
+		if reported == 0 || admitted == 0 {
+			t.Fatalf("instance %d: rate reported after %v, its waiter admitted after %v (0: not within 2 s)", i, reported, admitted)
+		}
+		t.Logf("instance %d: new rate reported %v and its waiter admitted %v after the change", i, reported.Round(time.Millisecond), admitted.Round(time.Millisecond))
+	}
+}
+
 func TestDemo(t *testing.T) {
 	inst := startServe(t, nil, "--demo")
 	out := inst.stdout.String()

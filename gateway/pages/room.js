@@ -178,10 +178,12 @@
   function update(st, d) {
     if (done || !(d.position > 0)) return;
     var changed = st !== status, moved = d.position !== position;
+    // Before a random pre-queue is drawn, the position is only the order of
+    // joining, which the draw discards: it is not shown anywhere.
+    var random = st === 'prequeue' && B.dataset.mode === 'random_prequeue';
     status = st;
     position = d.position;
     if (changed) {
-      var random = st === 'prequeue' && B.dataset.mode === 'random_prequeue';
       show(st, random ? T.help_prequeue_random : '');
       clearInterval(countdownTimer);
       $('countdown').hidden = true;
@@ -190,6 +192,11 @@
         countdown(t('sale_at', { time: when(sale) }), 'sale_in', sale, function () { setTimeout(poll, Math.random() * 2000); });
       }
       $('place').hidden = random;
+    }
+    if (random) {
+      document.title = title;
+      if (changed) announce(sentence(T['state_' + st]) + ' ' + $('help').textContent, true);
+      return;
     }
     var ahead = d.ahead >= 0 ? d.ahead : d.position - 1;
     var eta = etaText(d);

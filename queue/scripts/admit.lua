@@ -1,11 +1,11 @@
 -- admit: the one global admission decision for a room. Every instance calls
 -- it on its tick; the token bucket lives here, so the rate is the room's,
 -- not the instance's, however many instances tick.
--- KEYS: 1 cfg, 2 line, 3 active, 4 admitted-at, 5 bucket, 6 stats, 7 rate ring, 8 log
+-- KEYS: 1 cfg, 2 line, 3 active, 4 admitted-at, 5 bucket, 6 stats, 7 rate ring, 8 log, 9 fair
 -- ARGV: 1 now (ms), 2 most to admit in one call, 3 log length
 -- Returns {admitted, expired, id...}.
 local now = tonumber(ARGV[1])
-local c = redis.call('HMGET', KEYS[1], 'rate', 'max_active', 'session', 'sale_ms', 'paused', 'passthrough', 'closed')
+local c = redis.call('HMGET', KEYS[1], 'rate', 'max_active', 'session', 'sale_ms', 'paused', 'passthrough', 'closed', 'mode')
 if not c[3] then return {0, 0} end
 
 -- Sessions that ran out free their max_active slot.
@@ -21,7 +21,10 @@ local last = tonumber(b[2]) or now
 if last > now then now = last end -- another instance's clock ran ahead: never go back
 local waiting = redis.call('ZCARD', KEYS[2])
 local n = 0
-if c[7] == '1' or c[5] == '1' or now < tonumber(c[4] or 0) then
+-- A random_prequeue room admits nobody until its draw is done, even past
+-- sale_starts_at: the head of the line is still the earliest joiners.
+local undrawn = c[8] == 'random_prequeue' and redis.call('HGET', KEYS[9], 'state') ~= 'done'
+if c[7] == '1' or c[5] == '1' or now < tonumber(c[4] or 0) or undrawn then
   tokens = 0 -- nothing accrues while nobody may enter, so a resume is not a burst
 elseif c[6] == '1' then
   n = waiting

@@ -1,0 +1,286 @@
+// The organizers' dashboard: reads /admin/v1/dashboard every second (the
+// history and audit log every ten), draws a card per room, and applies
+// changes with PATCH /admin/v1/rooms/{room}, carrying the session's CSRF
+// token. The API decides; its refusals are shown next to the control.
+(function () {
+  'use strict';
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var roomsEl = document.getElementById('cg-rooms');
+  var tpl = document.getElementById('cg-room');
+  var statusEl = document.getElementById('cg-status');
+  var ageEl = document.getElementById('cg-age');
+  var auditEl = document.getElementById('cg-audit');
+  var NS = 'http://www.w3.org/2000/svg', W = 600, H = 150, SPAN = 30 * 60000;
+  var cards = {}, timer = 0, busy = false, gen = 0, lastFull = 0, wantFull = true;
+  var gotAt = 0, serverAge = 0, lastNow = 0;
+  var nf = new Intl.NumberFormat();
+
+  function num(n) { return nf.format(n); }
+  function set(el, text) { if (el.textContent !== text) el.textContent = text; }
+  function field(c, f) { return c.el.querySelector('[data-f="' + f + '"]'); }
+  function dur(s) {
+    if (s < 60) return Math.max(0, Math.round(s)) + ' s';
+    if (s < 3600) return Math.round(s / 60) + ' min';
+    var m = Math.round(s / 60);
+    return Math.floor(m / 60) + ' h ' + (m % 60) + ' min';
+  }
+  function el(name, text, cls) {
+    var e = document.createElement(name);
+    if (text !== undefined) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  // api calls the admin API; a 401 means the session ended: back to the login.
+  function api(method, path, body) {
+    var opts = { method: method, credentials: 'same-origin', cache: 'no-store',
+      headers: { 'Accept': 'application/json', 'X-CSRF-Token': csrf } };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(path, opts).then(function (r) {
+      if (r.status === 401) {
+        location.assign('/admin');
+        throw new Error('Your session ended; log in again.');
+      }
+      return r.json().catch(function () { return {}; }).then(function (j) {
+        if (!r.ok) throw new Error((j.error && j.error.message) || 'HTTP ' + r.status);
+        return j;
+      });
+    });
+  }
+
+  // tick reads the figures; a response to a read begun before a change of
+  // ours (gen) is dropped, and read again at once.
+  function tick() {
+    clearTimeout(timer);
+    if (busy) return;
+    busy = true;
+    var g = gen, full = wantFull || Date.now() - lastFull > 10000;
+    wantFull = false;
+    api('GET', '/admin/v1/dashboard' + (full ? '' : '?brief=1')).then(function (d) {
+      if (g !== gen) return;
+      if (full) lastFull = Date.now();
+      render(d, full);
+    }, function (e) {
+      set(statusEl, 'Cannot read the figures: ' + e.message);
+    }).then(function () {
+      busy = false;
+      if (g !== gen) tick();
+      else timer = setTimeout(tick, 1000);
+    });
+  }
+  function refreshSoon() { gen++; wantFull = true; if (!busy) tick(); }
+
+  function render(d, full) {
+    var seen = {}, oldest = Infinity;
+    lastNow = Date.parse(d.now);
+    d.rooms.forEach(function (r) {
+      seen[r.room] = true;
+      var c = cards[r.room] || addCard(r.room);
+      c.room = r;
+      if (full) c.hist = r.history || [];
+      oldest = Math.min(oldest, Date.parse(r.stats.as_of));
+      fill(c, full);
+    });
+    Object.keys(cards).forEach(function (n) {
+      if (!seen[n]) { roomsEl.removeChild(cards[n].el); delete cards[n]; }
+    });
+    if (full) renderAudit(d.audit || []);
+    gotAt = performance.now();
+    serverAge = d.rooms.length ? Math.max(0, lastNow - oldest) : 0;
+    set(statusEl, d.rooms.length ? '' : 'No rooms yet: create one with PUT /admin/v1/rooms/{room}.');
+    showAge();
+  }
+
+  function showAge() {
+    if (!gotAt) return;
+    var age = serverAge + performance.now() - gotAt, stale = age > 2000;
+    ageEl.dataset.ageMs = Math.round(age);
+    ageEl.classList.toggle('stale', stale);
+    set(ageEl, stale ? 'Figures ' + Math.round(age / 1000) + ' s old: reconnecting…' : 'Live: figures ' + (age / 1000).toFixed(1) + ' s old');
+  }
+
+  function addCard(name) {
+    var node = tpl.content.firstElementChild.cloneNode(true);
+    node.dataset.room = name;
+    roomsEl.appendChild(node);
+    return (cards[name] = { el: node, room: null, hist: [] });
+  }
+
+  function fill(c, full) {
+    var r = c.room, s = r.stats;
+    set(field(c, 'title'), r.title || r.room);
+    set(field(c, 'name'), r.title ? r.room : '');
+    set(field(c, 'badges'), [r.closed && 'Closed', r.paused && 'Paused', r.passthrough && 'Passthrough: everyone admitted',
+      r.mode === 'random_prequeue' && 'Random pre-queue'].filter(Boolean).join(' · ') || 'Admitting');
+    set(field(c, 'waiting'), num(s.waiting));
+    set(field(c, 'active'), num(s.active) + (r.max_active ? ' / ' + num(r.max_active) : ''));
+    set(field(c, 'observed'), num(s.admit_rate_per_minute));
+    set(field(c, 'target'), num(s.target_rate_per_minute));
+    set(field(c, 'admitted'), num(s.admitted_total));
+    set(field(c, 'abandoned'), num(s.abandoned_total));
+    set(field(c, 'drain'), s.drain_eta_seconds < 0 ? 'never at this rate' : s.waiting === 0 ? 'empty' : dur(s.drain_eta_seconds));
+    var btn = function (a) { return c.el.querySelector('[data-act="' + a + '"]'); };
+    set(btn('paused'), r.paused ? 'Resume admission' : 'Pause admission');
+    set(btn('passthrough'), r.passthrough ? 'End passthrough' : 'Passthrough: admit everyone');
+    set(btn('closed'), r.closed ? 'Reopen the sale' : 'Close the sale');
+    Array.prototype.forEach.call(c.el.querySelectorAll('form[data-form]'), function (f) { if (!f.dataset.dirty) fillForm(f, r); });
+    renderEvents(field(c, 'events'), r.events);
+    if (full) chart(c);
+    preview(c);
+  }
+
+  function localInput(iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    return new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+  }
+  function fillForm(f, r) {
+    Array.prototype.forEach.call(f.elements, function (e) {
+      if (!e.name || e === document.activeElement) return;
+      var v = r[e.name];
+      e.value = e.type === 'datetime-local' ? localInput(v) : v == null ? '' : String(v);
+    });
+  }
+  function formValue(e) {
+    var v = e.value.trim();
+    if (e.type === 'number') return v !== '' && isFinite(Number(v)) ? Number(v) : v;
+    if (e.type === 'datetime-local') return v ? new Date(v).toISOString() : null;
+    return v;
+  }
+
+  function preview(c) {
+    var input = c.el.querySelector('[name="admit_per_minute"]'), out = field(c, 'preview');
+    var v = input.value.trim(), rate = Number(v), w = c.room.stats.waiting;
+    if (v === '' || !isFinite(rate) || rate < 0) return set(out, '');
+    set(out, rate === 0 ? 'At 0/min nobody is admitted; ' + num(w) + ' keep waiting.'
+      : w === 0 ? 'At ' + num(rate) + '/min: nobody is waiting now.'
+        : 'At ' + num(rate) + '/min the line of ' + num(w) + ' drains in ' + dur(Math.ceil(w * 60 / rate)) + '.');
+  }
+
+  function send(c, form, body) {
+    var msg = form.querySelector('.msg');
+    msg.classList.remove('err');
+    set(msg, 'Applying…');
+    form.setAttribute('aria-busy', 'true');
+    return api('PATCH', '/admin/v1/rooms/' + encodeURIComponent(c.room.room), body).then(function (r) {
+      delete form.dataset.dirty;
+      Object.keys(r).forEach(function (k) { if (k !== 'stats') c.room[k] = r[k]; });
+      set(msg, 'Applied.');
+      fill(c, false);
+      refreshSoon();
+    }, function (e) {
+      msg.classList.add('err');
+      set(msg, e.message);
+    }).then(function () { form.removeAttribute('aria-busy'); });
+  }
+
+  function cardOf(node) { return cards[node.closest('.room').dataset.room]; }
+
+  roomsEl.addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    var form = ev.target, body = {};
+    Array.prototype.forEach.call(form.elements, function (e) { if (e.name) body[e.name] = formValue(e); });
+    send(cardOf(form), form, body);
+  });
+  roomsEl.addEventListener('input', function (ev) {
+    var form = ev.target.form;
+    if (form) form.dataset.dirty = '1';
+    if (ev.target.name === 'admit_per_minute') preview(cardOf(form));
+  });
+  roomsEl.addEventListener('click', function (ev) {
+    var b = ev.target.closest('button[data-act]');
+    if (!b) return;
+    var c = cardOf(b), r = c.room, a = b.dataset.act, body = {};
+    if (a === 'closed' && !r.closed && !confirm('Close the sale in ' + r.room + '? Everyone waiting is told it is over.')) return;
+    if (a === 'passthrough' && !r.passthrough && !confirm('Admit everyone arriving at ' + r.room + ' at once, with no waiting?')) return;
+    body[a] = !r[a];
+    send(c, b.form, body);
+  });
+
+  function renderEvents(box, evs) {
+    var rows = (evs || []).map(function (e) {
+      return [e.event, num(e.available), num(e.held), num(e.sold) + ' / ' + num(e.capacity),
+        e.conversion == null ? '–' : (e.conversion * 100).toFixed(1) + '% (' + num(e.paid) + '/' + num(e.checkouts) + ')',
+        num(e.payment_failures), num(e.sold_out_refusals)];
+    });
+    var key = JSON.stringify(rows);
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    box.hidden = !rows.length;
+    box.textContent = '';
+    if (!rows.length) return;
+    var t = el('table'), head = el('tr');
+    t.appendChild(el('caption', 'Tickets'));
+    ['Event', 'Available', 'Held', 'Sold', 'Paid / checkouts', 'Payment failures', 'Sold-out refusals'].forEach(function (h) {
+      var th = el('th', h);
+      th.scope = 'col';
+      head.appendChild(th);
+    });
+    t.appendChild(el('thead')).appendChild(head);
+    var body = t.appendChild(el('tbody'));
+    rows.forEach(function (row) {
+      var tr = body.appendChild(el('tr'));
+      row.forEach(function (v) { tr.appendChild(el('td', v)); });
+    });
+    box.appendChild(t);
+  }
+
+  // chart draws the last 30 minutes: waiting on its own scale, observed and
+  // target admissions per minute on a shared one.
+  function chart(c) {
+    var svg = field(c, 'chart'), hist = c.hist, t0 = lastNow - SPAN, maxW = 1, maxR = 1;
+    svg.textContent = '';
+    hist.forEach(function (h) {
+      maxW = Math.max(maxW, h.waiting);
+      maxR = Math.max(maxR, h.admit_rate_per_minute, h.target_rate);
+    });
+    function text(x, y, s, anchor) {
+      var t = svg.appendChild(document.createElementNS(NS, 'text'));
+      t.setAttribute('x', x);
+      t.setAttribute('y', y);
+      if (anchor) t.setAttribute('text-anchor', anchor);
+      t.textContent = s;
+    }
+    function line(cls, value, max) {
+      var p = svg.appendChild(document.createElementNS(NS, 'polyline'));
+      p.setAttribute('class', cls);
+      p.setAttribute('points', hist.map(function (h) {
+        return ((Date.parse(h.at) - t0) / SPAN * W).toFixed(1) + ',' + (H - 4 - value(h) / max * (H - 24)).toFixed(1);
+      }).join(' '));
+    }
+    if (!hist.length) {
+      text(W / 2, H / 2, 'No samples yet: one every 10 s', 'middle');
+      svg.setAttribute('aria-label', 'No history yet');
+      return;
+    }
+    text(4, 14, 'waiting, up to ' + num(maxW));
+    text(W - 4, 14, 'per minute, up to ' + num(maxR), 'end');
+    line('t', function (h) { return h.target_rate; }, maxR);
+    line('r', function (h) { return h.admit_rate_per_minute; }, maxR);
+    line('w', function (h) { return h.waiting; }, maxW);
+    var a = hist[0], b = hist[hist.length - 1];
+    svg.setAttribute('aria-label', 'Last 30 minutes: waiting went from ' + num(a.waiting) + ' to ' + num(b.waiting) +
+      '; admitted per minute went from ' + num(a.admit_rate_per_minute) + ' to ' + num(b.admit_rate_per_minute) + ' (target ' + num(b.target_rate) + ').');
+  }
+
+  function renderAudit(list) {
+    var key = list.length ? list[0].id + list.length : '';
+    if (auditEl.dataset.key === key && key) return;
+    auditEl.dataset.key = key;
+    auditEl.textContent = '';
+    if (!list.length) auditEl.appendChild(el('li', 'No changes yet.'));
+    list.forEach(function (e) {
+      var li = auditEl.appendChild(el('li'));
+      var t = li.appendChild(el('time', new Date(e.at).toLocaleString()));
+      t.dateTime = e.at;
+      li.appendChild(document.createTextNode(' ' + e.method + ' ' + e.path + ' → ' + e.status + ' (' + e.actor + ', ' + e.ip + ')'));
+      if (e.summary) li.appendChild(el('code', e.summary));
+    });
+  }
+
+  setInterval(showAge, 250);
+  tick();
+})();
