@@ -52,6 +52,9 @@ type Ticket struct {
 	// Admission and AdmissionToken are set when Status is StatusAdmitted.
 	Admission      Pass
 	AdmissionToken string
+	// ClosedReason is the room's, when Status is StatusClosed: "" or
+	// queue.ClosedSoldOut.
+	ClosedReason string
 }
 
 // Config tunes a Controller. The zero value is usable.
@@ -544,7 +547,7 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 	}
 	switch {
 	case errors.Is(err, queue.ErrClosed):
-		return Ticket{Room: name, Status: StatusClosed, ETA: unknownETA}, nil
+		return Ticket{Room: name, Status: StatusClosed, ClosedReason: room.ClosedReason, ETA: unknownETA}, nil
 	case errors.Is(err, queue.ErrNotOpen):
 		return Ticket{}, &NotOpenError{OpensAt: room.QueueOpensAt}
 	case errors.Is(err, queue.ErrRoomNotFound):
@@ -563,7 +566,7 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 			return Ticket{}, err
 		}
 	case p.RoomClosed || room.Closed:
-		t.Status, t.ETA = StatusClosed, unknownETA
+		t.Status, t.ETA, t.ClosedReason = StatusClosed, unknownETA, room.ClosedReason
 	default:
 		t.Status, t.Position = StatusWaiting, p.Position
 		if room.InPrequeue(now) || p.Undrawn {

@@ -170,6 +170,9 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 			*f.dst = *f.src
 		}
 	}
+	if b.Closed != nil {
+		r.ClosedReason = "" // the organizer decides now, not the sold-out check
+	}
 	return r
 }
 
@@ -185,6 +188,7 @@ type roomJSON struct {
 	Paused          bool       `json:"paused"`
 	Passthrough     bool       `json:"passthrough"`
 	Closed          bool       `json:"closed"`
+	ClosedReason    string     `json:"closed_reason,omitempty"` // "sold_out" when it closed by itself
 	OnStoreFailure  string     `json:"on_store_failure"`
 	Title           string     `json:"title"`
 	Message         string     `json:"message"`
@@ -218,7 +222,7 @@ func toRoomJSON(r queue.Room) roomJSON {
 	return roomJSON{
 		Room: r.Name, AdmitPerMinute: r.AdmitPerMinute, MaxActive: r.MaxActive, SessionSeconds: r.SessionSeconds,
 		QueueOpensAt: opt(r.QueueOpensAt), SaleStartsAt: opt(r.SaleStartsAt), Mode: r.Mode,
-		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed,
+		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason,
 		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}

@@ -305,3 +305,49 @@ func TestBookingRateLimitPerVisitor(t *testing.T) {
 		t.Fatalf("another visitor was limited too: %d %s", r.status, r.body)
 	}
 }
+
+// TestSoldOutClosesTheRoom: waiters see what is left to buy; once nothing
+// is left and nothing held could come back, the room closes by itself and
+// says why.
+func TestSoldOutClosesTheRoom(t *testing.T) {
+	s := newStackWith(t, stackOptions{booking: true})
+	if r := s.admin("PUT", "/admin/v1/events/gig", strings.Replace(eventDoc, `"capacity": 10`, `"capacity": 1`, 1)); r.status != http.StatusCreated {
+		t.Fatalf("put event: %d %s", r.status, r.body)
+	}
+	s.putRoom("launch", `{"admit_per_minute": 6000}`)
+	buyerQT := s.do("POST", "/api/v1/rooms/launch/join", "").json(t)["queue_token"].(string)
+	for len(s.admit("launch")) == 0 { // the bucket fills at 100 a second
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.putRoom("launch", `{"admit_per_minute": 0}`)
+	waiterQT := s.do("POST", "/api/v1/rooms/launch/join", "").json(t)["queue_token"].(string)
+	buyer := s.do("GET", "/api/v1/rooms/launch/status", "", "Authorization", "Bearer "+buyerQT).json(t)["admission_token"].(string)
+	waiter := func() map[string]any {
+		t.Helper()
+		if err := s.core.Sweep(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s.do("GET", "/api/v1/rooms/launch/status", "", "Authorization", "Bearer "+waiterQT).json(t)
+	}
+	if w := waiter(); w["status"] != "waiting" || w["tickets_available"] != 1.0 || w["tickets_held"] != 0.0 {
+		t.Fatalf("before: %v", w)
+	}
+	holdID := s.as(buyer, "POST", "/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":1}`).json(t)["hold_id"].(string)
+	if w := waiter(); w["status"] != "waiting" || w["tickets_available"] != 0.0 || w["tickets_held"] != 1.0 {
+		t.Fatalf("while the last ticket is held (it may come back): %v", w)
+	}
+	order := s.as(buyer, "POST", "/api/v1/holds/"+holdID+"/checkout", `{"provider":"sandbox"}`).json(t)
+	if _, err := s.sandbox.Decide(context.Background(), order["payment"].(map[string]any)["id"].(string), true); err != nil {
+		t.Fatal(err)
+	}
+	if w := waiter(); w["status"] != "closed" || w["closed_reason"] != "sold_out" {
+		t.Fatalf("after the last ticket sold: %v", w)
+	}
+	if r := s.admin("GET", "/admin/v1/rooms/launch", "").json(t); r["closed"] != true || r["closed_reason"] != "sold_out" {
+		t.Fatalf("room: %v", r)
+	}
+	// A new fan is told the same.
+	if j := s.do("POST", "/api/v1/rooms/launch/join", "").json(t); j["status"] != "closed" || j["closed_reason"] != "sold_out" {
+		t.Fatalf("join after sold out: %v", j)
+	}
+}

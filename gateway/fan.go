@@ -30,12 +30,16 @@ type ticketJSON struct {
 	QueueToken     string     `json:"queue_token,omitempty"`
 	AdmissionToken string     `json:"admission_token,omitempty"`
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+	ClosedReason   string     `json:"closed_reason,omitempty"` // "sold_out" when the room closed by itself
+	// What is left to buy behind the room, when an event sells there.
+	TicketsAvailable *int64 `json:"tickets_available,omitempty"`
+	TicketsHeld      *int64 `json:"tickets_held,omitempty"`
 }
 
 func toTicketJSON(t admission.Ticket) ticketJSON {
 	out := ticketJSON{
 		Room: t.Room, Status: t.Status, Position: t.Position, QueueID: t.QueueID,
-		QueueToken: t.QueueToken, AdmissionToken: t.AdmissionToken,
+		QueueToken: t.QueueToken, AdmissionToken: t.AdmissionToken, ClosedReason: t.ClosedReason,
 	}
 	out.ETASeconds, out.ETALowSeconds, out.ETAHighSeconds = seconds(t.ETA.Expected), seconds(t.ETA.Low), seconds(t.ETA.High)
 	if t.Status == admission.StatusAdmitted {
@@ -113,7 +117,13 @@ func (s *Server) writeTicket(c echo.Context, t admission.Ticket) error {
 		s.setCookie(c, admissionCookie(t.Room), t.AdmissionToken, time.Until(t.Admission.Expires))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, toTicketJSON(t))
+	out := toTicketJSON(t)
+	if s.cfg.Booking != nil && t.Status != admission.StatusAdmitted {
+		if left, ok := s.cfg.Booking.Tickets(t.Room); ok {
+			out.TicketsAvailable, out.TicketsHeld = &left.Available, &left.Held
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // setCookie sets an HttpOnly, SameSite=Lax cookie for the whole site, so the

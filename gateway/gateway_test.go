@@ -86,22 +86,6 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 		}
 		cfg.TrustedProxies = []*net.IPNet{n}
 	}
-	if o.sockets {
-		hub, err := ws.New(ctl, store, ws.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- hub.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("hub: %v", err)
-			}
-		})
-		cfg.Sockets = hub
-	}
 	// The server's address is known before its handler, so the sandbox
 	// can post its webhooks back to it.
 	var handler http.Handler
@@ -116,11 +100,34 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st.core, err = booking.NewCore(rs.Client(t), booking.Config{Providers: []booking.Provider{st.sandbox}})
+		st.core, err = booking.NewCore(rs.Client(t), booking.Config{Providers: []booking.Provider{st.sandbox}, SoldOut: store.CloseSoldOut})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Booking, cfg.Sandbox = st.core, st.sandbox
+	}
+	if o.sockets {
+		wcfg := ws.Config{}
+		if st.core != nil {
+			wcfg.Tickets = func(room string) (int64, int64, bool) {
+				left, ok := st.core.Tickets(room)
+				return left.Available, left.Held, ok
+			}
+		}
+		hub, err := ws.New(ctl, store, wcfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- hub.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("hub: %v", err)
+			}
+		})
+		cfg.Sockets = hub
 	}
 	g, err := gateway.New(cfg, ctl, keys)
 	if err != nil {

@@ -9,6 +9,10 @@ import (
 	"unicode/utf8"
 )
 
+// ClosedSoldOut is the ClosedReason of a room closed because its events
+// sold out.
+const ClosedSoldOut = "sold_out"
+
 // Admission modes.
 const (
 	ModeFIFO           = "fifo"
@@ -43,6 +47,10 @@ type Room struct {
 	Paused         bool   // nobody is admitted; waiters keep their place
 	Passthrough    bool   // everyone is admitted on arrival
 	Closed         bool   // the sale is over; no new places
+	// ClosedReason says why a room is Closed: "" when the organizer closed
+	// it, ClosedSoldOut when it closed by itself because nothing is left
+	// to sell. Any change of Closed through the admin API clears it.
+	ClosedReason string
 	// FailOpen lets visitors without an admission token through forward
 	// auth and the reverse proxy while the store is unreachable (no
 	// waiting room can run then). The default, fail closed, keeps sending
@@ -84,6 +92,8 @@ func (r Room) Validate() error {
 		return bad("max_active must be between 0 and %d", MaxActiveLimit)
 	case r.SessionSeconds < MinSessionSeconds || r.SessionSeconds > MaxSessionSeconds:
 		return bad("session_seconds must be between %d and %d", MinSessionSeconds, MaxSessionSeconds)
+	case r.ClosedReason != "" && (r.ClosedReason != ClosedSoldOut || !r.Closed):
+		return bad("closed_reason %q: only %q, and only for a closed room", r.ClosedReason, ClosedSoldOut)
 	case r.Mode != ModeFIFO && r.Mode != ModeRandomPrequeue:
 		return bad("mode must be %q or %q", ModeFIFO, ModeRandomPrequeue)
 	case !r.QueueOpensAt.IsZero() && !r.SaleStartsAt.IsZero() && r.SaleStartsAt.Before(r.QueueOpensAt):
@@ -138,6 +148,7 @@ func (r Room) fields() map[string]string {
 		"paused":      flag(r.Paused),
 		"passthrough": flag(r.Passthrough),
 		"closed":      flag(r.Closed),
+		"closed_why":  r.ClosedReason,
 		"fail_open":   flag(r.FailOpen),
 		"title":       r.Title,
 		"message":     r.Message,
@@ -173,6 +184,7 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		Paused:          h["paused"] == "1",
 		Passthrough:     h["passthrough"] == "1",
 		Closed:          h["closed"] == "1",
+		ClosedReason:    h["closed_why"],
 		FailOpen:        h["fail_open"] == "1",
 		Title:           h["title"],
 		Message:         h["message"],

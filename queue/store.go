@@ -508,3 +508,16 @@ func (s *Store) SwapKeyring(ctx context.Context, old, doc []byte) error {
 	}
 	return nil
 }
+
+// CloseSoldOut closes a room because nothing is left to sell behind it:
+// closed, with ClosedReason ClosedSoldOut, so every waiter is told why. A
+// room already closed, for whatever reason, is left as it is.
+func (s *Store) CloseSoldOut(ctx context.Context, room string) error {
+	prev, err := s.GetRoom(ctx, room)
+	if err != nil || prev.Closed {
+		return err
+	}
+	next := prev
+	next.Closed, next.ClosedReason = true, ClosedSoldOut
+	return s.UpdateRoom(ctx, prev, next)
+}

@@ -29,14 +29,14 @@ func FuzzClientFrame(f *testing.F) {
 // contract describes.
 func TestFramesAreJSON(t *testing.T) {
 	var pos map[string]any
-	if err := json.Unmarshal(positionFrame("waiting", 42, admission.ETA{Expected: 10 * time.Second, Low: 8 * time.Second, High: 12 * time.Second}), &pos); err != nil {
+	if err := json.Unmarshal(positionFrame("waiting", 42, admission.ETA{Expected: 10 * time.Second, Low: 8 * time.Second, High: 12 * time.Second}, tickets{}), &pos); err != nil {
 		t.Fatal(err)
 	}
 	if pos["type"] != "position" || pos["position"] != 42.0 || pos["ahead"] != 41.0 || pos["eta_seconds"] != 10.0 || pos["eta_low_seconds"] != 8.0 || pos["eta_high_seconds"] != 12.0 {
 		t.Fatalf("position frame %v", pos)
 	}
 	var unknown map[string]any
-	_ = json.Unmarshal(positionFrame("prequeue", 1, admission.ETA{Expected: -1, Low: -1, High: -1}), &unknown)
+	_ = json.Unmarshal(positionFrame("prequeue", 1, admission.ETA{Expected: -1, Low: -1, High: -1}, tickets{}), &unknown)
 	if unknown["eta_seconds"] != -1.0 || unknown["status"] != "prequeue" {
 		t.Fatalf("unknown eta frame %v", unknown)
 	}

@@ -54,7 +54,11 @@ type Config struct {
 	// Origins are the hosts (host[:port]) a browser may open sockets from,
 	// besides the request's own Host: a cookie-carrying cross-site socket
 	// would otherwise read someone's place.
-	Origins    []string
+	Origins []string
+	// Tickets, when set, reports what is left to buy behind a room (ok
+	// false: nothing sells behind it); positions then carry
+	// tickets_available and tickets_held, re-sent when they change.
+	Tickets    func(room string) (available, held int64, ok bool)
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -125,6 +129,27 @@ type roomHub struct {
 	version  int64 // tracker version at the last scan
 	resets   int64
 	drawn    bool // the tracker had seen the pre-queue draw at the last scan
+	tickets  tickets
+	ticketAt time.Time // when a change of tickets was last pushed
+}
+
+// tickets is what is left to buy behind a room, as positions carry it.
+type tickets struct {
+	available, held int64
+	ok              bool
+}
+
+// ticketsEvery bounds how often a change of tickets left alone makes every
+// waiter of a room get a frame: while holds churn it would otherwise be
+// every tick.
+const ticketsEvery = time.Second
+
+func (h *Hub) ticketsOf(room string) tickets {
+	if h.cfg.Tickets == nil {
+		return tickets{}
+	}
+	a, held, ok := h.cfg.Tickets(room)
+	return tickets{a, held, ok}
 }
 
 // idleScan is how often waiters are scanned when the line did not move,
@@ -294,7 +319,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, cl
 	h.mu.Unlock()
 	h.sockets.Inc()
 
-	h.send(c, frame{data: positionFrame(t.Status, t.Position, t.ETA)}, "position")
+	h.send(c, frame{data: positionFrame(t.Status, t.Position, t.ETA, h.ticketsOf(rh.name))}, "position")
 	go h.read(c, rh, release)
 	return nil
 }
@@ -489,7 +514,11 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 	case err != nil:
 		return // the store is away; try next tick
 	case room.Closed:
-		h.closeRoom(rh, "closed")
+		reason := "closed"
+		if room.ClosedReason != "" {
+			reason = room.ClosedReason
+		}
+		h.closeRoom(rh, reason)
 		return
 	}
 	if err := rh.tracker.Sync(ctx); err != nil {
@@ -505,9 +534,17 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 	justDrawn := drawn && !rh.drawn
 	rh.drawn = drawn
 
+	// A change of tickets left goes to everyone, at most once per
+	// ticketsEvery.
+	tk := h.ticketsOf(rh.name)
+	force := tk != rh.tickets && now.Sub(rh.ticketAt) >= ticketsEvery
+	if force {
+		rh.tickets, rh.ticketAt = tk, now
+	}
+
 	version := rh.tracker.Version()
 	beat := now.Sub(rh.lastBeat) >= h.cfg.Heartbeat
-	if version == rh.version && now.Sub(rh.lastScan) < idleScan && !beat {
+	if version == rh.version && now.Sub(rh.lastScan) < idleScan && !beat && !force {
 		return // nothing moved, nothing due
 	}
 	rh.version, rh.lastScan = version, now
@@ -546,14 +583,14 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 		// Re-send an unchanged position early enough that, with the idle
 		// scan period and the tick, the gap a fan sees stays within
 		// MinUpdate; send a changed one at most once per MaxRate.
-		if status == w.status && (pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate-idleScan-h.cfg.Tick || pos != w.lastPos && now.Sub(w.lastMove) < h.cfg.MaxRate) {
+		if !force && status == w.status && (pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate-idleScan-h.cfg.Tick || pos != w.lastPos && now.Sub(w.lastMove) < h.cfg.MaxRate) {
 			continue
 		}
 		if pos != w.lastPos {
 			w.lastMove = now
 		}
 		w.lastPos, w.lastSent, w.status = pos, now, status
-		data := positionFrame(status, pos, h.ctl.Estimate(room, pos, now))
+		data := positionFrame(status, pos, h.ctl.Estimate(room, pos, now), rh.tickets)
 		for _, c := range w.conns {
 			h.send(c, frame{data: data}, "position")
 		}
@@ -648,7 +685,7 @@ func (c *conn) setPing(t time.Time) {
 
 // positionFrame encodes a position message by hand: it is built for every
 // waiter on every change, and needs no reflection.
-func positionFrame(status string, pos int64, eta admission.ETA) []byte {
+func positionFrame(status string, pos int64, eta admission.ETA, tk tickets) []byte {
 	b := make([]byte, 0, 160)
 	b = append(b, `{"type":"position","status":"`...)
 	b = append(b, status...)
@@ -662,6 +699,12 @@ func positionFrame(status string, pos int64, eta admission.ETA) []byte {
 	b = strconv.AppendInt(b, secs(eta.Low), 10)
 	b = append(b, `,"eta_high_seconds":`...)
 	b = strconv.AppendInt(b, secs(eta.High), 10)
+	if tk.ok {
+		b = append(b, `,"tickets_available":`...)
+		b = strconv.AppendInt(b, tk.available, 10)
+		b = append(b, `,"tickets_held":`...)
+		b = strconv.AppendInt(b, tk.held, 10)
+	}
 	return append(b, '}')
 }
 

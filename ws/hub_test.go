@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,6 +130,9 @@ type message struct {
 	ETAHighSeconds int64  `json:"eta_high_seconds"`
 	AdmissionToken string `json:"admission_token"`
 	Reason         string `json:"reason"`
+	// Present only when something sells behind the room.
+	TicketsAvailable *int64 `json:"tickets_available"`
+	TicketsHeld      *int64 `json:"tickets_held"`
 }
 
 func read(t *testing.T, c *websocket.Conn) message {
@@ -402,5 +406,40 @@ func TestPositionsAfterTheDraw(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestTicketsLeftAndSoldOut: positions carry what is left to buy, a change
+// of it reaches every waiter without waiting for the periodic re-send, and
+// a room that closed because it sold out says so.
+func TestTicketsLeftAndSoldOut(t *testing.T) {
+	var mu sync.Mutex
+	available, held := int64(10), int64(0)
+	s := newStack(t, ws.Config{MinUpdate: time.Hour, Tickets: func(room string) (int64, int64, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return available, held, room == "launch"
+	}})
+	s.room("launch", `{"admit_per_minute": 0}`)
+	token, _ := s.join("launch")
+	c, _, err := s.dial("launch", token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if m := read(t, c); m.TicketsAvailable == nil || *m.TicketsAvailable != 10 || *m.TicketsHeld != 0 {
+		t.Fatalf("first frame: %+v", m)
+	}
+	mu.Lock()
+	available, held = 0, 3
+	mu.Unlock()
+	if m := read(t, c); m.TicketsAvailable == nil || *m.TicketsAvailable != 0 || *m.TicketsHeld != 3 {
+		t.Fatalf("after the change: %+v", m)
+	}
+	if err := s.store.CloseSoldOut(context.Background(), "launch"); err != nil {
+		t.Fatal(err)
+	}
+	if m := until(t, c, 0, func(m message) bool { return m.Type != "position" }); m.Type != "closed" || m.Reason != "sold_out" {
+		t.Fatalf("sold out: %+v", m)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crowdgate/crowdgate/booking"
+	"github.com/crowdgate/crowdgate/queue"
 )
 
 // bookingParts are the booking core and the workers serve runs beside it.
@@ -29,7 +30,7 @@ const sandboxSecretKey = "cgb:sandbox:secret"
 // startBooking builds the booking core, its sandbox payment provider and
 // the notification workers. listen is the gateway's own address: the
 // sandbox posts its webhooks there.
-func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, listen net.Addr, public *url.URL, log *slog.Logger, reg prometheus.Registerer) (bookingParts, error) {
+func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, store *queue.Store, listen net.Addr, public *url.URL, log *slog.Logger, reg prometheus.Registerer) (bookingParts, error) {
 	secret := o.webhookSecret
 	if secret == "" {
 		if err := rdb.SetNX(ctx, sandboxSecretKey, randomToken(), 0).Err(); err != nil {
@@ -53,7 +54,12 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, lis
 	if err != nil {
 		return bookingParts{}, err
 	}
-	core, err := booking.NewCore(rdb, booking.Config{Providers: []booking.Provider{sandbox}, Logger: log, Registerer: reg})
+	core, err := booking.NewCore(rdb, booking.Config{
+		Providers: []booking.Provider{sandbox}, Logger: log, Registerer: reg,
+		// Nothing left to sell behind a room: it closes by itself, and
+		// every waiter is told so at once.
+		SoldOut: store.CloseSoldOut,
+	})
 	if err != nil {
 		return bookingParts{}, err
 	}

@@ -293,7 +293,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer ln.Close() // after Serve has closed it, a no-op
-	book, err := startBooking(ctx, o, rdb, ln.Addr(), public, log, reg)
+	book, err := startBooking(ctx, o, rdb, store, ln.Addr(), public, log, reg)
 	if err != nil {
 		return err
 	}
@@ -302,7 +302,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
-	hub, err := ws.New(ctl, store, ws.Config{Logger: log, Registerer: reg, MaxPerIP: o.wsPerIP, Heartbeat: o.grace / 3})
+	hub, err := ws.New(ctl, store, ws.Config{
+		Logger: log, Registerer: reg, MaxPerIP: o.wsPerIP, Heartbeat: o.grace / 3,
+		Tickets: func(room string) (int64, int64, bool) {
+			left, ok := book.core.Tickets(room)
+			return left.Available, left.Held, ok
+		},
+	})
 	if err != nil {
 		return err
 	}
