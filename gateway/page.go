@@ -20,7 +20,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -40,6 +39,11 @@ var pageFiles embed.FS
 // /rooms/ so that a proxy forwarding /rooms/ to Crowdgate needs no extra rule,
 // and "_assets" can never be a room id.
 const assetPrefix = "/rooms/_assets/"
+
+// pageTime is RFC 3339 with milliseconds, the precision Date.parse keeps:
+// the script counts down to the schedule on the server's clock (data-now),
+// and whole seconds would make every tab up to a second late.
+const pageTime = "2006-01-02T15:04:05.000Z07:00"
 
 // defaultLang is the page's language when nothing else decides.
 const defaultLang = "en"
@@ -196,12 +200,12 @@ func (s *Server) page(c echo.Context) error {
 	d.Primary, d.OnPrimary = colorPair(room.PrimaryColor, defaultPrimary)
 	d.Background, d.OnBgColor = colorPair(room.BackgroundColor, defaultBackground)
 	d.Room, d.ReturnTo, d.Mode = room.Name, returnTo, room.Mode
-	d.Now = s.cfg.Now().UTC().Format(time.RFC3339)
+	d.Now = s.cfg.Now().UTC().Format(pageTime)
 	if !room.QueueOpensAt.IsZero() {
-		d.OpensAt = room.QueueOpensAt.UTC().Format(time.RFC3339)
+		d.OpensAt = room.QueueOpensAt.UTC().Format(pageTime)
 	}
 	if !room.SaleStartsAt.IsZero() {
-		d.SaleAt = room.SaleStartsAt.UTC().Format(time.RFC3339)
+		d.SaleAt = room.SaleStartsAt.UTC().Format(pageTime)
 	}
 	for _, l := range sortedLangs() {
 		q := url.Values{"lang": {l}}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pageBudget is the issue's limit on everything the page needs.
@@ -285,6 +286,30 @@ func TestPageLanguage(t *testing.T) {
 	m := regexp.MustCompile(`(?s)<script id="cg-i18n" type="application/json">(.*?)</script>`).FindSubmatch(s.getPage("/rooms/hi").body)
 	if m == nil || json.Unmarshal(m[1], &strs) != nil || strs["state_waiting"] != "आप कतार में हैं" {
 		t.Errorf("the script's Hindi strings: %q", m)
+	}
+}
+
+// TestPageSchedule: the page carries the room's schedule and the server's
+// clock to the millisecond, for the script's countdowns.
+func TestPageSchedule(t *testing.T) {
+	s := newStack(t)
+	s.putRoom("drop", `{"mode": "random_prequeue", "queue_opens_at": "2030-01-02T03:04:05.678Z", "sale_starts_at": "2030-01-02T04:00:00Z"}`)
+	body := s.getPage("/rooms/drop").body
+	if got := attr(t, body, "data-opens-at"); got != "2030-01-02T03:04:05.678Z" {
+		t.Errorf("data-opens-at %q", got)
+	}
+	if got := attr(t, body, "data-sale-at"); got != "2030-01-02T04:00:00.000Z" {
+		t.Errorf("data-sale-at %q", got)
+	}
+	if got := attr(t, body, "data-mode"); got != "random_prequeue" {
+		t.Errorf("data-mode %q", got)
+	}
+	now, err := time.Parse(time.RFC3339Nano, attr(t, body, "data-now"))
+	if d := time.Since(now); err != nil || d < 0 || d > 5*time.Second {
+		t.Errorf("data-now %v (%v ago): %v", now, d, err)
+	}
+	if !strings.Contains(string(body), `href="/api/v1/rooms/drop/fairness"`) {
+		t.Error("no link to the fairness proof")
 	}
 }
 

@@ -27,7 +27,7 @@
 
   var status = '', position = 0, queueId = '', first = 0;
   var ws = null, wsFails = 0, wsWorked = false, wsSince = 0, wsTimer = 0;
-  var busy = false, done = false, errors = 0, countdownTimer = 0;
+  var busy = false, done = false, errors = 0, countdownTimer = 0, endTimer = 0, fairFor = '';
   var said = 0, sayTimer = 0, sayText = '';
 
   function $(id) { return document.getElementById('cg-' + id); }
@@ -89,12 +89,13 @@
     var s = Math.max(0, Math.ceil(ms / 1000));
     var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
     s %= 60;
-    return (h ? h + ':' + (m < 10 ? '0' : '') : '') + m + ':' + (s < 10 ? '0' : '') + s;
+    return (h ? h + ':' : '') + (m < 10 ? '0' : '') + m + ':' + (s < 10 ? '0' : '') + s;
   }
 
   // when is a moment in the fan's own time zone: the time alone when it is
-  // today, else with the day.
+  // today, else with the day; "" when unknown.
   function when(ms) {
+    if (isNaN(ms)) return '';
     var d = new Date(ms);
     var today = d.toDateString() === new Date().toDateString();
     return new Intl.DateTimeFormat(lang, today ? { timeStyle: 'short' } :
@@ -136,23 +137,56 @@
     $('transport').textContent = T['via_' + how];
   }
 
-  // countdown shows "prefix" and "<key> m:ss" until the client time end,
-  // then calls then. Only the state change is announced, not every second.
-  function countdown(prefix, key, end, then) {
-    clearInterval(countdownTimer);
-    var el = $('countdown');
-    var draw = function () {
+  // countdown shows "<key> mm:ss" (and "(at <time>)" when asked) until the
+  // client time end, then calls then. Only the state change is announced,
+  // not every second. The end has its own one-shot timer: a browser may slow
+  // a hidden tab's repeating timers to one a minute, and the fan would join
+  // late. (A day at most: longer delays overflow setTimeout.)
+  function countdown(key, end, at, then) {
+    stopCountdown();
+    var el = $('countdown'), suffix = at ? ' ' + t('at_time', { time: when(end) }) : '';
+    var draw = function () { el.textContent = t(key, { t: clock(end - Date.now()) }) + suffix; };
+    var wait = function () {
       var left = end - Date.now();
-      el.textContent = (prefix ? prefix + '\n' : '') + t(key, { t: clock(left) });
-      if (left <= 0) {
-        clearInterval(countdownTimer);
-        el.hidden = true;
-        then();
-      }
+      if (left > 0) endTimer = setTimeout(wait, Math.min(left, 864e5));
+      else { stopCountdown(); then(); }
     };
     el.hidden = false;
-    countdownTimer = setInterval(draw, 1000);
     draw();
+    countdownTimer = setInterval(draw, 1000);
+    wait();
+  }
+
+  function stopCountdown() {
+    clearInterval(countdownTimer);
+    clearTimeout(endTimer);
+    $('countdown').hidden = true;
+  }
+
+  // tickets shows what is left to buy, when an event sells behind the room
+  // (the answers and frames carry tickets_available and tickets_held).
+  // The count is not announced as it changes; that all are held, is.
+  function tickets(d) {
+    var a = d.tickets_available, el = $('tickets'), was = el.textContent;
+    el.textContent = a == null ? '' : a === 1 ? T.ticket_left : a > 0 ? t('tickets_left', { n: nf.format(a) }) : d.tickets_held > 0 ? T.tickets_held : '';
+    el.hidden = !el.textContent;
+    if (a === 0 && el.textContent && el.textContent !== was) announce(el.textContent, true);
+  }
+
+  // fairness shows, in a random_prequeue room, the draw's commitment while
+  // in the pre-queue and when it was drawn once waiting, with a link to the
+  // proof. Asked once per status; after the draw, which every fan learns of
+  // at the same moment, spread over 3 s.
+  function fairness(st) {
+    if (B.dataset.mode !== 'random_prequeue' || fairFor === st) return;
+    fairFor = st;
+    setTimeout(async function () {
+      var d = (await request('GET', '/fairness')).data;
+      if (fairFor !== st) return;
+      $('drawn').textContent = d.drawn_at ? t('fair_drawn', { time: when(Date.parse(d.drawn_at)) }) :
+        d.commitment ? t('fair_commit', { hash: d.commitment.slice(0, 12) }) : '';
+      $('fair').hidden = !$('drawn').textContent;
+    }, st === 'waiting' ? Math.random() * 3000 : 0);
   }
 
   // progress is 1 - position / the first position this tab saw for this
@@ -181,17 +215,17 @@
     // Before a random pre-queue is drawn, the position is only the order of
     // joining, which the draw discards: it is not shown anywhere.
     var random = st === 'prequeue' && B.dataset.mode === 'random_prequeue';
+    var sale = Date.parse(B.dataset.saleAt) - skew;
     status = st;
     position = d.position;
     if (changed) {
-      show(st, random ? T.help_prequeue_random : '');
-      clearInterval(countdownTimer);
-      $('countdown').hidden = true;
-      var sale = Date.parse(B.dataset.saleAt) - skew;
+      show(st, random && sale ? t('help_prequeue_random', { time: when(sale) }) : '');
+      stopCountdown();
       if (st === 'prequeue' && sale > Date.now()) {
-        countdown(t('sale_at', { time: when(sale) }), 'sale_in', sale, function () { setTimeout(poll, Math.random() * 2000); });
+        countdown('sale_in', sale, !random, function () { setTimeout(poll, Math.random() * 2000); });
       }
       $('place').hidden = random;
+      fairness(st);
     }
     if (random) {
       document.title = title;
@@ -214,10 +248,9 @@
     done = true;
     status = st;
     clearTimeout(wsTimer);
-    clearInterval(countdownTimer);
-    $('countdown').hidden = true;
+    stopCountdown();
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
-    $('place').hidden = true;
+    $('place').hidden = $('tickets').hidden = true;
     show(st, help);
     announce(sentence(T['state_' + st]) + ' ' + $('help').textContent, true);
     document.title = title;
@@ -262,8 +295,9 @@
     if ($('note').textContent === T.trouble) note('');
     switch (d.status) {
       case 'admitted': return go();
-      case 'closed': return finish('closed');
+      case 'closed': return finish(d.closed_reason === 'sold_out' ? 'sold_out' : 'closed');
       case 'waiting': case 'prequeue':
+        tickets(d);
         update(d.status, d);
         connect();
     }
@@ -321,13 +355,16 @@
     status = 'notopen';
     show('notopen');
     var opens = Date.parse(B.dataset.opensAt) - skew;
-    // Retry-After is relative, so it is right even when our clock is not.
+    // Retry-After is whole seconds on the server's clock, so the queue opens
+    // within its last second; the room's opening time (on our clock, skew
+    // corrected) is more precise, when it agrees. When it does not, the
+    // organizer moved the opening after this page was rendered.
     var at = Date.now() + Math.max(1, retryAfter || 5) * 1000;
+    if (Math.abs(at - 500 - opens) < 1500) at = opens;
     announce(sentence(T.state_notopen) + ' ' + T.help_notopen, true);
-    // Spread the opening moment's joins over a second: the line is in
-    // arrival order anyway, and the burst is gentler on the server.
-    countdown(opens > Date.now() ? t('opens_at', { time: when(opens) }) : '', 'opens_in', at,
-      function () { setTimeout(join, Math.random() * 1000); });
+    // Spread the opening moment's joins over two seconds, so every open
+    // tab does not join in the same millisecond.
+    countdown('opens_in', at, at === opens, function () { setTimeout(join, Math.random() * 2000); });
   }
 
   // go makes sure the admission cookie is stored (the join or status answer
@@ -372,6 +409,7 @@
       wsSince = Date.now();
       if (!got) { got = true; wsFails = 0; wsWorked = true; transport('ws'); }
       if (m.type === 'position') {
+        tickets(m);
         update(m.status || 'waiting', m);
       } else if (m.type === 'admitted') {
         // The server ends this socket; we are leaving, not reconnecting.
