@@ -70,6 +70,13 @@ type Config struct {
 	MaxBatch int
 	// KeyRefresh is how often the shared keyring is re-read. Default 5 s.
 	KeyRefresh time.Duration
+	// Health reports the booking core's load behind a room, for rooms
+	// with adaptive admission (adaptive.go); ok is false when there is no
+	// reading. Without it, adaptive rooms hold their rate.
+	Health func(room string) (h BookingHealth, ok bool)
+	// AdaptEvery is how often adaptive rooms' rates step, deployment-wide.
+	// Default 2 s.
+	AdaptEvery time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -87,6 +94,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.KeyRefresh <= 0 {
 		c.KeyRefresh = 5 * time.Second
+	}
+	if c.AdaptEvery <= 0 {
+		c.AdaptEvery = 2 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -177,6 +187,11 @@ type Controller struct {
 	// name and creation time, so a room made again draws again). Only
 	// Run's goroutine touches it.
 	drawn map[drawKey]bool
+	// adaptive lists the rooms with an adaptive rate gauge; only Run's
+	// goroutine touches it. adaptRates holds their rates as last read,
+	// for Estimate.
+	adaptive   map[string]bool
+	adaptRates sync.Map // room → float64 per minute
 
 	admitted  *prometheus.CounterVec
 	abandoned *prometheus.CounterVec
@@ -184,6 +199,7 @@ type Controller struct {
 	active    *prometheus.GaugeVec
 	joins     *prometheus.CounterVec
 	tickErrs  prometheus.Counter
+	adaptRate *prometheus.GaugeVec
 }
 
 // NewController returns a Controller; call Run to start its loops.
@@ -198,6 +214,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		revoked:  map[revKey]time.Time{},
 		revSince: map[string]time.Time{},
 		drawn:    map[drawKey]bool{},
+		adaptive: map[string]bool{},
 		admitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_admitted_total", Help: "Admissions decided by this instance.",
 		}, []string{"room"}),
@@ -217,7 +234,10 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 			Name: "crowdgate_admission_errors_total", Help: "Failed admission, sweep or refresh steps.",
 		}),
 	}
-	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.joins, c.tickErrs} {
+	c.adaptRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "crowdgate_adaptive_rate_per_minute", Help: "Adaptive rooms' rate as the controller set it; the room admits at the lower of it and admit_per_minute.",
+	}, []string{"room"})
+	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.joins, c.tickErrs, c.adaptRate} {
 		if err := cfg.Registerer.Register(m); err != nil {
 			return nil, fmt.Errorf("admission: register metrics: %w", err)
 		}
@@ -251,6 +271,8 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer keys.Stop()
 	sweep := time.NewTicker(time.Second)
 	defer sweep.Stop()
+	adapt := time.NewTicker(c.cfg.AdaptEvery)
+	defer adapt.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -264,6 +286,8 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		case <-sweep.C:
 			c.sweepAll(ctx)
+		case <-adapt.C:
+			c.adaptAll(ctx)
 		case <-keys.C:
 			if err := c.keys.Refresh(ctx); err != nil && ctx.Err() == nil {
 				c.tickErrs.Inc()
@@ -610,14 +634,15 @@ var unknownETA = ETA{-1, -1, -1}
 //	high     = position / (0.85 · r)
 //
 // r is the observed admission rate, smoothed (EWMA, 20 s time constant),
-// once the room has admitted for 15 s; before that the configured rate. The
+// once the room has admitted for 15 s; before that the configured rate
+// (with adaptive admission, the adaptive rate when lower). The
 // time to sale_starts_at is added in the pre-queue.
 func (c *Controller) Estimate(room queue.Room, position int64, now time.Time) ETA {
 	if room.Passthrough {
 		return ETA{}
 	}
 	st := (*c.rooms.Load())[room.Name]
-	r := float64(room.AdmitPerMinute) / 60
+	r := c.plannedRate(room) / 60
 	if st.warm && st.admitRate > 0 {
 		r = st.admitRate
 	}

@@ -9,6 +9,46 @@
 // exactly one instance draws); fans are told "prequeue" until then. It
 // turns places in the line into Tickets for fans.
 //
+// # Adaptive admission
+//
+// A room with adaptive admission on (queue.Room.Adaptive, off by default)
+// admits as fast as the booking core behind it stays healthy, never faster
+// than the organizer's admit_per_minute. The room's token bucket accrues
+// at the lower of the two rates (admit.lua); the adaptive rate lives with
+// the room in Redis, so every instance admits at the same one. Every
+// AdaptEvery (2 s) the controller reads Config.Health (cmd wires the
+// booking core's: tickets held in live holds behind the room, and this
+// instance's p99 of holds and checkouts over the last 5 s) and takes one
+// step of additive increase, multiplicative decrease against the room's
+// targets, adaptive_max_checkouts and adaptive_p99_ms:
+//
+//   - a target exceeded (held > max, or p99 > ceiling over at least 50
+//     requests): rate × 0.7, down to a floor of 1% of the organizer's rate
+//     (at least 1/min), so admissions never stop and keep being measured;
+//   - every target under 80%: rate + 10% of the organizer's rate, up to
+//     it, but only while people wait (an idle room does not creep up to
+//     admit a later surge at full speed);
+//   - otherwise, or with no reading: hold.
+//
+// Switching adaptive admission on starts the rate at 10% of the
+// organizer's (in the same script as the switch). A paused, closed,
+// passthrough or pre-sale room holds its rate. Each instance proposes a
+// step per period; the store takes it only if the last step is at least
+// 0.9 × AdaptEvery old and nobody stepped since the proposer read it
+// (queue.Store.StepAdaptive), so instances never compound their steps,
+// whichever instance's reading wins. Changes are kept (the last 50) with
+// their reasons, e.g. "p99 412 ms > 250 ms", for the dashboard, and the
+// rate is the gauge crowdgate_adaptive_rate_per_minute{room}.
+//
+// Dynamics: the p99 window is 5 s, so after the booking core recovers
+// the rate keeps falling until its slow requests age out of it (at most
+// 5 s, less under load), then climbs from the floor to the organizer's
+// rate in ten steps: about 30 s with 2-s steps. From the organizer's rate
+// it falls to half in two steps and to a tenth in seven. Admitted fans
+// reach checkout some time after admission, so held tickets respond to a
+// rate change with that delay; the checkout target is a ceiling the rate
+// backs off from, not a level it holds exactly.
+//
 // The Keyring signs admission tokens (EdDSA or ES256 JWTs with a kid) and
 // queue tokens (an HMAC binding a queue id to its room), publishes the JWKS,
 // and rotates keys, keeping a retired key published until its tokens have
@@ -17,6 +57,7 @@
 // remembers the result until they expire, so the forward-auth hot path does
 // not pay an Ed25519 verification per request.
 //
-// admission knows no HTTP; it imports queue and nothing above it. Everything
+// admission knows no HTTP; it imports queue and nothing above it (not
+// booking: the booking core's health comes in through Config.Health). Everything
 // here is safe for concurrent use.
 package admission

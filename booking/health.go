@@ -51,7 +51,7 @@ func (w *latencyWindow) p99(since time.Time) (time.Duration, int) {
 }
 
 // healthWindow is how far back Health looks.
-const healthWindow = 10 * time.Second
+const healthWindow = 5 * time.Second
 
 // Health is how the booking core behind a room is doing, for adaptive
 // admission.
@@ -60,7 +60,7 @@ type Health struct {
 	// middle of checking out (as of the last sweep).
 	HeldTickets int64
 	// P99 is this instance's 99th-percentile latency of holds and
-	// checkouts over the last 10 s; Samples is how many it saw.
+	// checkouts over the last 5 s; Samples is how many it saw.
 	P99     time.Duration
 	Samples int
 }

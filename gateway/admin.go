@@ -124,6 +124,10 @@ type roomBody struct {
 	PrimaryColor    *string `json:"primary_color"`
 	BackgroundColor *string `json:"background_color"`
 	Language        *string `json:"language"`
+	// Adaptive admission (queue.Room.Adaptive).
+	Adaptive             *bool  `json:"adaptive"`
+	AdaptiveMaxCheckouts *int64 `json:"adaptive_max_checkouts"`
+	AdaptiveP99Ms        *int   `json:"adaptive_p99_ms"`
 }
 
 // check refuses values apply cannot represent.
@@ -142,6 +146,10 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 	}
 	set(&r.AdmitPerMinute, b.AdmitPerMinute)
 	set(&r.SessionSeconds, b.SessionSeconds)
+	set(&r.AdaptiveP99Ms, b.AdaptiveP99Ms)
+	if b.AdaptiveMaxCheckouts != nil {
+		r.AdaptiveMaxCheckouts = *b.AdaptiveMaxCheckouts
+	}
 	if b.MaxActive != nil {
 		r.MaxActive = *b.MaxActive
 	}
@@ -165,7 +173,7 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 	for _, f := range []struct {
 		dst *bool
 		src *bool
-	}{{&r.Paused, b.Paused}, {&r.Passthrough, b.Passthrough}, {&r.Closed, b.Closed}} {
+	}{{&r.Paused, b.Paused}, {&r.Passthrough, b.Passthrough}, {&r.Closed, b.Closed}, {&r.Adaptive, b.Adaptive}} {
 		if f.src != nil {
 			*f.dst = *f.src
 		}
@@ -178,26 +186,29 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 
 // roomJSON is a room as organizers read it.
 type roomJSON struct {
-	Room            string     `json:"room"`
-	AdmitPerMinute  int        `json:"admit_per_minute"`
-	MaxActive       int64      `json:"max_active"`
-	SessionSeconds  int        `json:"session_seconds"`
-	QueueOpensAt    *time.Time `json:"queue_opens_at"`
-	SaleStartsAt    *time.Time `json:"sale_starts_at"`
-	Mode            string     `json:"mode"`
-	Paused          bool       `json:"paused"`
-	Passthrough     bool       `json:"passthrough"`
-	Closed          bool       `json:"closed"`
-	ClosedReason    string     `json:"closed_reason,omitempty"` // "sold_out" when it closed by itself
-	OnStoreFailure  string     `json:"on_store_failure"`
-	Title           string     `json:"title"`
-	Message         string     `json:"message"`
-	PrimaryColor    string     `json:"primary_color"`
-	BackgroundColor string     `json:"background_color"`
-	Language        string     `json:"language"`
-	CreatedAt       time.Time  `json:"created_at"`
-	UpdatedAt       time.Time  `json:"updated_at"`
-	Stats           *statsJSON `json:"stats,omitempty"`
+	Room                 string     `json:"room"`
+	AdmitPerMinute       int        `json:"admit_per_minute"`
+	MaxActive            int64      `json:"max_active"`
+	SessionSeconds       int        `json:"session_seconds"`
+	QueueOpensAt         *time.Time `json:"queue_opens_at"`
+	SaleStartsAt         *time.Time `json:"sale_starts_at"`
+	Mode                 string     `json:"mode"`
+	Paused               bool       `json:"paused"`
+	Passthrough          bool       `json:"passthrough"`
+	Closed               bool       `json:"closed"`
+	ClosedReason         string     `json:"closed_reason,omitempty"` // "sold_out" when it closed by itself
+	OnStoreFailure       string     `json:"on_store_failure"`
+	Title                string     `json:"title"`
+	Message              string     `json:"message"`
+	PrimaryColor         string     `json:"primary_color"`
+	BackgroundColor      string     `json:"background_color"`
+	Language             string     `json:"language"`
+	Adaptive             bool       `json:"adaptive"`
+	AdaptiveMaxCheckouts int64      `json:"adaptive_max_checkouts"`
+	AdaptiveP99Ms        int        `json:"adaptive_p99_ms"`
+	CreatedAt            time.Time  `json:"created_at"`
+	UpdatedAt            time.Time  `json:"updated_at"`
+	Stats                *statsJSON `json:"stats,omitempty"`
 }
 
 type statsJSON struct {
@@ -224,6 +235,7 @@ func toRoomJSON(r queue.Room) roomJSON {
 		QueueOpensAt: opt(r.QueueOpensAt), SaleStartsAt: opt(r.SaleStartsAt), Mode: r.Mode,
 		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason,
 		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
+		Adaptive: r.Adaptive, AdaptiveMaxCheckouts: r.AdaptiveMaxCheckouts, AdaptiveP99Ms: r.AdaptiveP99Ms,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }

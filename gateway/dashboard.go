@@ -13,6 +13,7 @@ import (
 	"errors"
 	"html/template"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -57,6 +58,8 @@ const (
 	auditSummaryMax = 512
 	// dashboardAudit is how many audit entries the dashboard shows.
 	dashboardAudit = 50
+	// dashboardDecisions is how many adaptive-rate changes a room shows.
+	dashboardDecisions = 10
 )
 
 // The dashboard's files are embedded with the fans' pages (pageFiles), in
@@ -533,12 +536,35 @@ type dashRoomJSON struct {
 	Stats   *dashStatsJSON        `json:"stats"` // hides roomJSON's
 	Events  []dashEventJSON       `json:"events"`
 	History []queue.HistorySample `json:"history,omitempty"`
+	// AdaptiveState is where adaptive admission stands, in rooms that use
+	// it (roomJSON's adaptive is the switch).
+	AdaptiveState *dashAdaptiveJSON `json:"adaptive_state,omitempty"`
+}
+
+// dashAdaptiveJSON is an adaptive room's controller: its rate, its last
+// reading and its latest changes.
+type dashAdaptiveJSON struct {
+	// RatePerMinute is the controller's rate; the room admits at the lower
+	// of it and admit_per_minute.
+	RatePerMinute float64                  `json:"rate_per_minute"`
+	StepAt        *time.Time               `json:"step_at"` // the last step; null before the first
+	Reason        string                   `json:"reason"`  // what the last step read, e.g. "p99 412 ms > 250 ms"
+	Decisions     []queue.AdaptiveDecision `json:"decisions"`
+}
+
+func toDashAdaptive(st queue.AdaptiveState, log []queue.AdaptiveDecision) *dashAdaptiveJSON {
+	out := &dashAdaptiveJSON{RatePerMinute: st.Rate, Reason: st.Reason, Decisions: append([]queue.AdaptiveDecision{}, log...)}
+	if !st.At.IsZero() {
+		out.StepAt = &st.At
+	}
+	return out
 }
 
 type dashStatsJSON struct {
 	statsJSON
 	// TargetRatePerMinute is the rate the room admits at now: its
-	// admit_per_minute, 0 while paused or closed.
+	// admit_per_minute (with adaptive admission, the lower of it and the
+	// adaptive rate), 0 while paused or closed.
 	TargetRatePerMinute int64 `json:"target_rate_per_minute"`
 	// AsOf is when the figures were read from the store.
 	AsOf time.Time `json:"as_of"`
@@ -559,10 +585,14 @@ type dashEventJSON struct {
 	TicketTypes []ticketTypeJSON `json:"ticket_types"`
 }
 
-// targetRate is what the room is set to admit per minute at this moment.
-func targetRate(r queue.Room) int64 {
+// targetRate is what the room is set to admit per minute at this moment,
+// given its adaptive state (the zero state: none).
+func targetRate(r queue.Room, a queue.AdaptiveState) int64 {
 	if r.Paused || r.Closed {
 		return 0
+	}
+	if r.Adaptive && !a.At.IsZero() {
+		return int64(math.Round(math.Min(float64(r.AdmitPerMinute), a.Rate)))
 	}
 	return int64(r.AdmitPerMinute)
 }
@@ -611,10 +641,20 @@ func (s *Server) dashboard(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		var adapt queue.AdaptiveState
+		var decisions []queue.AdaptiveDecision
+		if r.Adaptive {
+			if adapt, decisions, err = store.Adaptive(ctx, r.Name, dashboardDecisions); err != nil {
+				return err
+			}
+		}
 		j := dashRoomJSON{
 			roomJSON: toRoomJSON(r),
-			Stats:    &dashStatsJSON{statsJSON: *toStatsJSON(r, st), TargetRatePerMinute: targetRate(r), AsOf: asOf.UTC()},
+			Stats:    &dashStatsJSON{statsJSON: *toStatsJSON(r, st), TargetRatePerMinute: targetRate(r, adapt), AsOf: asOf.UTC()},
 			Events:   events[r.Name],
+		}
+		if r.Adaptive {
+			j.AdaptiveState = toDashAdaptive(adapt, decisions)
 		}
 		if j.Events == nil {
 			j.Events = []dashEventJSON{}
@@ -687,10 +727,14 @@ func (s *Server) SampleHistory(ctx context.Context) error {
 	for _, r := range rooms {
 		now := s.cfg.Now()
 		st, err := s.ctl.Stats(ctx, r.Name)
+		var adapt queue.AdaptiveState
+		if err == nil && r.Adaptive {
+			adapt, _, err = store.Adaptive(ctx, r.Name, 0)
+		}
 		if err == nil {
 			err = store.RecordHistory(ctx, r.Name, queue.HistorySample{
 				At: now, Waiting: st.Waiting, Active: st.Active, AdmittedTotal: st.AdmittedTotal, AbandonedTotal: st.AbandonedTotal,
-				AdmitRatePerMinute: st.AdmittedLastMinute, TargetRate: targetRate(r),
+				AdmitRatePerMinute: st.AdmittedLastMinute, TargetRate: targetRate(r, adapt),
 			})
 		}
 		if err != nil && !errors.Is(err, queue.ErrRoomNotFound) && first == nil {

@@ -820,6 +820,18 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatalf("after applying 180/min, the API says %v", m["admit_per_minute"])
 	}
 
+	// Adaptive admission: refused without a target, then on, and the card
+	// shows the adaptive rate (a tenth of 180/min to start) as the target.
+	run("open the adaptive form", chromedp.Click(chromedp.CSS(line+`details:has([data-form=adaptive]) > summary`)))
+	run("tick adaptive", chromedp.Click(chromedp.CSS(line+`[name=adaptive]`)), chromedp.Click(chromedp.CSS(line+`[data-form=adaptive] button`)))
+	until("the API's refusal", card+`.querySelector('[data-form=adaptive] .msg.err').textContent.indexOf('needs a target') >= 0`)
+	p99 := chromedp.CSS(line + `[name=adaptive_p99_ms]`)
+	run("a p99 target", chromedp.SetValue(p99, ""), chromedp.SendKeys(p99, "250"), chromedp.Click(chromedp.CSS(line+`[data-form=adaptive] button`)))
+	until("adaptive on the card", figure("arate")+` === "18/min, capped at the organizer's 180/min" && `+figure("target")+` === '18' && /180 → 18\/min: adaptive admission on/.test(`+figure("adecisions")+`)`)
+	if m := room(); m["adaptive"] != true || m["adaptive_p99_ms"] != 250.0 {
+		t.Fatalf("after switching adaptive admission on, the API says %v", m)
+	}
+
 	// Pause, and see it paused.
 	pause := card + `.querySelector('[data-act=paused]')`
 	until("the pause button", pause+`.textContent === 'Pause admission'`)

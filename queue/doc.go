@@ -26,6 +26,8 @@
 //	                      (see The pre-queue draw)
 //	cg:{r}:hist   zset    the dashboard's samples, 30 min (history.go); cg:{r}:hist:<step>
 //	                      marks a 10-s step taken, so one instance samples it
+//	cg:{r}:adapt  hash    adaptive admission: rate, time of the last step, why
+//	cg:{r}:adlog  list    the adaptive rate's last 50 changes (adaptive.go)
 //
 // and one key for all rooms besides cg:rooms and cg:keyring: cg:audit, the
 // organizers' audit log (stream, MAXLEN ~ 10000; audit.go).
@@ -50,7 +52,9 @@
 // max_active minus the live sessions, from the head of the line into the
 // admitted set. Because the bucket is in Redis and the script is atomic, the
 // rate is the room's whatever the number of instances; ticking more often
-// only spreads admissions more finely. Nothing accrues while the room is
+// only spreads admissions more finely. In a room with adaptive admission
+// the bucket accrues at the lower of admit_per_minute and the room's
+// adaptive rate (adaptive.go). Nothing accrues while the room is
 // paused, closed, before sale_starts_at, or (random_prequeue) before the
 // pre-queue is drawn, so resuming is not a burst.
 //

@@ -35,8 +35,9 @@ type HistorySample struct {
 	// AdmitRatePerMinute is the observed rate: admissions in the minute
 	// before At.
 	AdmitRatePerMinute int64 `json:"admit_rate_per_minute"`
-	// TargetRate is the rate the room was set to admit at, per minute: 0
-	// while it is paused or closed.
+	// TargetRate is the rate the room was set to admit at, per minute
+	// (with adaptive admission, the lower of admit_per_minute and the
+	// adaptive rate): 0 while it is paused or closed.
 	TargetRate int64 `json:"target_rate"`
 }
 

@@ -12,6 +12,7 @@ import (
 type roomKeys struct {
 	cfg, line, seq, active, admittedAt, bucket, stats, rate, log, sweep, revoked, fair string
 	history                                                                            string // the dashboard's samples (history.go)
+	adapt, adaptLog                                                                    string // adaptive admission (adaptive.go)
 	prefix                                                                             string
 }
 
@@ -54,6 +55,8 @@ func makeKeys(room string) roomKeys {
 		revoked:    p + "rev",
 		fair:       p + "fair",
 		history:    p + "hist",
+		adapt:      p + "adapt",
+		adaptLog:   p + "adlog",
 	}
 }
 

@@ -26,6 +26,10 @@ const (
 	MaxActiveLimit    = 100_000_000
 	MinSessionSeconds = 10
 	MaxSessionSeconds = 7 * 24 * 3600
+
+	MaxAdaptiveCheckouts = 10_000_000
+	MinAdaptiveP99Ms     = 10
+	MaxAdaptiveP99Ms     = 60_000
 )
 
 // DefaultSessionSeconds is the admission lifetime of a room that does not set one.
@@ -57,6 +61,18 @@ type Room struct {
 	// them to the waiting room; admitted visitors pass either way, since
 	// their tokens verify without the store.
 	FailOpen bool
+
+	// Adaptive admission (adaptive.go, package admission): admit as fast
+	// as the booking core behind the room stays under its targets, never
+	// faster than AdmitPerMinute. Off by default; when on, at least one
+	// target is set.
+	Adaptive bool
+	// AdaptiveMaxCheckouts is how many tickets in live holds behind the
+	// room count as full; 0: not a target.
+	AdaptiveMaxCheckouts int64
+	// AdaptiveP99Ms is the ceiling of the booking core's 99th-percentile
+	// latency, in milliseconds; 0: not a target.
+	AdaptiveP99Ms int
 
 	// Appearance of the waiting-room page.
 	Title           string // heading; default: the room id
@@ -100,6 +116,12 @@ func (r Room) Validate() error {
 		return bad("sale_starts_at must not be before queue_opens_at")
 	case r.Mode == ModeRandomPrequeue && r.SaleStartsAt.IsZero():
 		return bad("mode %q needs sale_starts_at", ModeRandomPrequeue)
+	case r.AdaptiveMaxCheckouts < 0 || r.AdaptiveMaxCheckouts > MaxAdaptiveCheckouts:
+		return bad("adaptive_max_checkouts must be between 0 and %d", MaxAdaptiveCheckouts)
+	case r.AdaptiveP99Ms != 0 && (r.AdaptiveP99Ms < MinAdaptiveP99Ms || r.AdaptiveP99Ms > MaxAdaptiveP99Ms):
+		return bad("adaptive_p99_ms must be 0 (no target) or between %d and %d", MinAdaptiveP99Ms, MaxAdaptiveP99Ms)
+	case r.Adaptive && r.AdaptiveMaxCheckouts == 0 && r.AdaptiveP99Ms == 0:
+		return bad("adaptive admission needs a target: adaptive_max_checkouts or adaptive_p99_ms")
 	case utf8.RuneCountInString(r.Title) > 120 || !utf8.ValidString(r.Title):
 		return bad("title must be valid UTF-8 of at most 120 characters")
 	case utf8.RuneCountInString(r.Message) > 1000 || !utf8.ValidString(r.Message):
@@ -139,22 +161,25 @@ func (r Room) InPrequeue(now time.Time) bool {
 // fields is the room as the flat hash the scripts read.
 func (r Room) fields() map[string]string {
 	return map[string]string{
-		"rate":        strconv.Itoa(r.AdmitPerMinute),
-		"max_active":  strconv.FormatInt(r.MaxActive, 10),
-		"session":     strconv.Itoa(r.SessionSeconds),
-		"opens_ms":    msString(r.QueueOpensAt),
-		"sale_ms":     msString(r.SaleStartsAt),
-		"mode":        r.Mode,
-		"paused":      flag(r.Paused),
-		"passthrough": flag(r.Passthrough),
-		"closed":      flag(r.Closed),
-		"closed_why":  r.ClosedReason,
-		"fail_open":   flag(r.FailOpen),
-		"title":       r.Title,
-		"message":     r.Message,
-		"color":       r.PrimaryColor,
-		"bg":          r.BackgroundColor,
-		"lang":        r.Language,
+		"rate":         strconv.Itoa(r.AdmitPerMinute),
+		"max_active":   strconv.FormatInt(r.MaxActive, 10),
+		"session":      strconv.Itoa(r.SessionSeconds),
+		"opens_ms":     msString(r.QueueOpensAt),
+		"sale_ms":      msString(r.SaleStartsAt),
+		"mode":         r.Mode,
+		"paused":       flag(r.Paused),
+		"passthrough":  flag(r.Passthrough),
+		"closed":       flag(r.Closed),
+		"closed_why":   r.ClosedReason,
+		"fail_open":    flag(r.FailOpen),
+		"adaptive":     flag(r.Adaptive),
+		"ad_checkouts": strconv.FormatInt(r.AdaptiveMaxCheckouts, 10),
+		"ad_p99_ms":    strconv.Itoa(r.AdaptiveP99Ms),
+		"title":        r.Title,
+		"message":      r.Message,
+		"color":        r.PrimaryColor,
+		"bg":           r.BackgroundColor,
+		"lang":         r.Language,
 	}
 }
 
@@ -167,6 +192,13 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		}
 		return v
 	}
+	// Fields added later are absent from rooms stored before them.
+	opt := func(k string) int64 {
+		if h[k] == "" {
+			return 0
+		}
+		return num(k)
+	}
 	at := func(k string) time.Time {
 		if ms := num(k); ms != 0 {
 			return time.UnixMilli(ms).UTC()
@@ -174,25 +206,28 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		return time.Time{}
 	}
 	r := Room{
-		Name:            name,
-		AdmitPerMinute:  int(num("rate")),
-		MaxActive:       num("max_active"),
-		SessionSeconds:  int(num("session")),
-		QueueOpensAt:    at("opens_ms"),
-		SaleStartsAt:    at("sale_ms"),
-		Mode:            h["mode"],
-		Paused:          h["paused"] == "1",
-		Passthrough:     h["passthrough"] == "1",
-		Closed:          h["closed"] == "1",
-		ClosedReason:    h["closed_why"],
-		FailOpen:        h["fail_open"] == "1",
-		Title:           h["title"],
-		Message:         h["message"],
-		PrimaryColor:    h["color"],
-		BackgroundColor: h["bg"],
-		Language:        h["lang"],
-		CreatedAt:       at("created_ms"),
-		UpdatedAt:       at("updated_ms"),
+		Name:                 name,
+		AdmitPerMinute:       int(num("rate")),
+		MaxActive:            num("max_active"),
+		SessionSeconds:       int(num("session")),
+		QueueOpensAt:         at("opens_ms"),
+		SaleStartsAt:         at("sale_ms"),
+		Mode:                 h["mode"],
+		Paused:               h["paused"] == "1",
+		Passthrough:          h["passthrough"] == "1",
+		Closed:               h["closed"] == "1",
+		ClosedReason:         h["closed_why"],
+		FailOpen:             h["fail_open"] == "1",
+		Adaptive:             h["adaptive"] == "1",
+		AdaptiveMaxCheckouts: opt("ad_checkouts"),
+		AdaptiveP99Ms:        int(opt("ad_p99_ms")),
+		Title:                h["title"],
+		Message:              h["message"],
+		PrimaryColor:         h["color"],
+		BackgroundColor:      h["bg"],
+		Language:             h["lang"],
+		CreatedAt:            at("created_ms"),
+		UpdatedAt:            at("updated_ms"),
 	}
 	return r, err
 }

@@ -14,7 +14,7 @@ var scriptFS embed.FS
 // runs them with EVALSHA and falls back to EVAL once per connection after a
 // SCRIPT FLUSH or a failover, so callers never see NOSCRIPT.
 type scripts struct {
-	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair *redis.Script
+	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt *redis.Script
 }
 
 func loadScripts() (*scripts, error) {
@@ -41,6 +41,7 @@ func loadScripts() (*scripts, error) {
 		keyring:   load("keyring"),
 		snapshot:  load("snapshot"),
 		fair:      load("fair"),
+		adapt:     load("adapt"),
 	}
 	return s, err
 }

@@ -265,14 +265,15 @@ type Admission struct {
 }
 
 // Admit makes the room's admission decision for this moment: it lets in as
-// many from the head of the line as the room's rate, max_active, pause,
+// many from the head of the line as the room's rate (with adaptive
+// admission, the lower of it and the adaptive rate), max_active, pause,
 // schedule, passthrough and (random_prequeue) the draw allow, at most max.
 // It is one script over the room's token bucket, so however many instances
 // call it, the room's rate holds.
 func (s *Store) Admit(ctx context.Context, room string, max int) (Admission, error) {
 	k := keysFor(room)
 	res, err := s.scripts.admit.Run(ctx, s.rdb,
-		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.fair},
+		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.fair, k.adapt, k.adaptLog},
 		s.cfg.Now().UnixMilli(), max, s.cfg.LogLength).Slice()
 	if err != nil {
 		return Admission{}, fmt.Errorf("queue: admit %s: %w", room, err)
@@ -374,7 +375,7 @@ func (s *Store) PutRoom(ctx context.Context, r Room) (created bool, err error) {
 	for f, v := range r.fields() {
 		args = append(args, f, v)
 	}
-	n, err := s.scripts.putRoom.Run(ctx, s.rdb, []string{k.cfg, k.bucket}, args...).Int()
+	n, err := s.scripts.putRoom.Run(ctx, s.rdb, []string{k.cfg, k.bucket, k.adapt, k.adaptLog}, args...).Int()
 	if err != nil {
 		return false, fmt.Errorf("queue: put room %s: %w", r.Name, err)
 	}
@@ -401,7 +402,8 @@ func (s *Store) UpdateRoom(ctx context.Context, prev, next Room) error {
 	if len(args) == 1 {
 		return nil
 	}
-	n, err := s.scripts.patchRoom.Run(ctx, s.rdb, []string{keysFor(next.Name).cfg}, args...).Int()
+	k := keysFor(next.Name)
+	n, err := s.scripts.patchRoom.Run(ctx, s.rdb, []string{k.cfg, k.adapt, k.adaptLog}, args...).Int()
 	if err != nil {
 		return fmt.Errorf("queue: update room %s: %w", next.Name, err)
 	}
@@ -462,7 +464,7 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	// With the cfg gone no script touches the rest; remove it.
-	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history).Err(); err != nil {
+	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog).Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, roomsKey, name).Err(); err != nil {

@@ -279,10 +279,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ctl, err := admission.NewController(store, keys, admission.Config{Logger: log, Registerer: reg})
-	if err != nil {
-		return err
-	}
 
 	if o.adminToken == "" {
 		o.adminToken = randomToken()
@@ -301,6 +297,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err := applyConfig(ctx, store, book.core, o.configFile, log); err != nil {
 			return err
 		}
+	}
+	ctl, err := admission.NewController(store, keys, admission.Config{Logger: log, Registerer: reg, Health: bookingHealth(book.core)})
+	if err != nil {
+		return err
 	}
 	hub, err := ws.New(ctl, store, ws.Config{
 		Logger: log, Registerer: reg, MaxPerIP: o.wsPerIP, Heartbeat: o.grace / 3,

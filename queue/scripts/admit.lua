@@ -1,11 +1,12 @@
 -- admit: the one global admission decision for a room. Every instance calls
 -- it on its tick; the token bucket lives here, so the rate is the room's,
 -- not the instance's, however many instances tick.
--- KEYS: 1 cfg, 2 line, 3 active, 4 admitted-at, 5 bucket, 6 stats, 7 rate ring, 8 log, 9 fair
+-- KEYS: 1 cfg, 2 line, 3 active, 4 admitted-at, 5 bucket, 6 stats, 7 rate ring, 8 log, 9 fair,
+--       10 adapt, 11 adapt log
 -- ARGV: 1 now (ms), 2 most to admit in one call, 3 log length
 -- Returns {admitted, expired, id...}.
 local now = tonumber(ARGV[1])
-local c = redis.call('HMGET', KEYS[1], 'rate', 'max_active', 'session', 'sale_ms', 'paused', 'passthrough', 'closed', 'mode')
+local c = redis.call('HMGET', KEYS[1], 'rate', 'max_active', 'session', 'sale_ms', 'paused', 'passthrough', 'closed', 'mode', 'adaptive')
 if not c[3] then return {0, 0} end
 
 -- Sessions that ran out free their max_active slot.
@@ -30,6 +31,12 @@ elseif c[6] == '1' then
   n = waiting
 else
   local rate = tonumber(c[1])
+  if c[9] == '1' then
+    -- Adaptive admission: the controller's rate, never above the
+    -- organizer's (queue/adaptive.go).
+    local a = tonumber(redis.call('HGET', KEYS[10], 'rate')) or adaptive_start(KEYS[1], KEYS[10], KEYS[11], now)
+    rate = math.min(rate, a)
+  end
   local burst = math.max(1, rate / 30) -- two seconds' worth smooths over a late tick
   tokens = math.min(burst, tokens + (now - last) * rate / 60000)
   n = math.floor(tokens)

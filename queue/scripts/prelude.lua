@@ -34,3 +34,24 @@ local function log_append(stats, log, maxlen, kind, value)
   local n = redis.call('HINCRBY', stats, 'logn', 1)
   redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'n', n, kind, value)
 end
+
+-- adaptive_log records one change of a room's adaptive rate, newest first,
+-- keeping the last 50 (queue.AdaptiveDecisionsKept): "at from to reason".
+local function adaptive_log(key, now_ms, from, to, why)
+  redis.call('LPUSH', key, string.format('%d %s %s %s', now_ms, from, to, why))
+  redis.call('LTRIM', key, 0, 49)
+end
+
+-- adaptive_start sets the adaptive rate of a room whose adaptive admission
+-- was just switched on (or lost its state) to its conservative start: a
+-- tenth of admit_per_minute, at least 1/min unless that is above it
+-- (queue.AdaptiveStart). Returns the rate.
+local function adaptive_start(cfg, adapt, alog, now_ms)
+  local cap = tonumber(redis.call('HGET', cfg, 'rate')) or 0
+  local rate = string.format('%.3f', math.max(cap * 0.1, math.min(cap, 1)))
+  local why = 'adaptive admission on: start at 10% of the organizer\'s rate'
+  redis.call('DEL', adapt)
+  redis.call('HSET', adapt, 'rate', rate, 'at', string.format('%d', now_ms), 'why', why)
+  adaptive_log(alog, now_ms, string.format('%.3f', cap), rate, why)
+  return tonumber(rate)
+end

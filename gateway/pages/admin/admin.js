@@ -128,6 +128,7 @@
     set(btn('closed'), r.closed ? 'Reopen the sale' : 'Close the sale');
     Array.prototype.forEach.call(c.el.querySelectorAll('form[data-form]'), function (f) { if (!f.dataset.dirty) fillForm(f, r); });
     renderEvents(field(c, 'events'), r.events);
+    adaptive(c, r);
     if (full) chart(c);
     preview(c);
   }
@@ -141,10 +142,12 @@
     Array.prototype.forEach.call(f.elements, function (e) {
       if (!e.name || e === document.activeElement) return;
       var v = r[e.name];
-      e.value = e.type === 'datetime-local' ? localInput(v) : v == null ? '' : String(v);
+      if (e.type === 'checkbox') e.checked = !!v;
+      else e.value = e.type === 'datetime-local' ? localInput(v) : v == null ? '' : String(v);
     });
   }
   function formValue(e) {
+    if (e.type === 'checkbox') return e.checked;
     var v = e.value.trim();
     if (e.type === 'number') return v !== '' && isFinite(Number(v)) ? Number(v) : v;
     if (e.type === 'datetime-local') return v ? new Date(v).toISOString() : null;
@@ -199,6 +202,24 @@
     body[a] = !r[a];
     send(c, b.form, body);
   });
+
+  // adaptive shows an adaptive room's rate against the organizer's, what
+  // the controller last read, and its latest changes.
+  function adaptive(c, r) {
+    var a = r.adaptive && r.adaptive_state, box = field(c, 'adaptive'), ol = field(c, 'adecisions');
+    box.hidden = !a;
+    if (!a) return;
+    var rate = function (x) { return num(x < 10 ? Math.round(x * 10) / 10 : Math.round(x)); };
+    set(field(c, 'arate'), rate(a.rate_per_minute) + '/min, capped at the organizer\'s ' + num(r.admit_per_minute) + '/min');
+    set(field(c, 'areason'), a.reason ? 'Last reading: ' + a.reason : '');
+    var rows = a.decisions.map(function (d) {
+      return new Date(d.at).toLocaleTimeString() + ' ' + rate(d.from) + ' → ' + rate(d.to) + '/min: ' + d.reason;
+    }), key = rows.join('\n');
+    if (ol.dataset.key === key) return;
+    ol.dataset.key = key;
+    ol.textContent = '';
+    rows.forEach(function (t) { ol.appendChild(el('li', t)); });
+  }
 
   function renderEvents(box, evs) {
     var rows = (evs || []).map(function (e) {

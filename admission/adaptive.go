@@ -1,0 +1,201 @@
+package admission
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// BookingHealth is how the booking core behind a room is doing: what
+// adaptive admission steers by (Config.Health).
+type BookingHealth struct {
+	// HeldTickets are tickets in live holds behind the room: fans in the
+	// middle of checking out.
+	HeldTickets int64
+	// P99 is the 99th percentile of recent booking requests' latency;
+	// Samples is how many requests it is over.
+	P99     time.Duration
+	Samples int
+}
+
+// The additive-increase, multiplicative-decrease policy of adaptive rooms.
+const (
+	// adaptDecrease multiplies the rate when a target is exceeded.
+	adaptDecrease = 0.7
+	// adaptIncrease is the step up, as a fraction of the organizer's rate,
+	// when every target has headroom: from the start (a tenth) to the
+	// organizer's rate in nine steps.
+	adaptIncrease = 0.1
+	// adaptHeadroom: below this fraction of every target there is room to
+	// grow; between it and the target the rate holds.
+	adaptHeadroom = 0.8
+	// adaptFloor is the lowest rate, as a fraction of the organizer's (and
+	// at least 1/min): a room never stops admitting altogether, so the
+	// controller keeps seeing what admissions do.
+	adaptFloor = 0.01
+	// adaptMinSamples: a p99 over fewer requests is noise (with 50 it is
+	// already the slowest one); with fewer, the latency target counts as met.
+	adaptMinSamples = 50
+)
+
+// adaptStep is one decision for an adaptive room: its rate now, the
+// organizer's settings, the booking core's reading (known false when there
+// is none) and how many wait. It returns the next rate and why, in words
+// an organizer reads on the dashboard.
+func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, waiting int64) (float64, string) {
+	ceil := float64(r.AdmitPerMinute)
+	floor := math.Min(ceil, math.Max(1, ceil*adaptFloor))
+	rate = math.Max(floor, math.Min(ceil, rate))
+	if !known {
+		return rate, "no reading of the booking core: holding"
+	}
+	var over, near, reading []string
+	if m := r.AdaptiveMaxCheckouts; m > 0 {
+		held := h.HeldTickets
+		reading = append(reading, count(held)+" held")
+		switch {
+		case held > m:
+			over = append(over, count(held)+" held > "+count(m))
+		case float64(held) >= adaptHeadroom*float64(m):
+			near = append(near, count(held)+" held, near "+count(m))
+		}
+	}
+	if ms := r.AdaptiveP99Ms; ms > 0 {
+		target := time.Duration(ms) * time.Millisecond
+		p99 := millis(h.P99)
+		switch {
+		case h.Samples < adaptMinSamples:
+			reading = append(reading, fmt.Sprintf("p99 not known (%d requests)", h.Samples))
+		case h.P99 > target:
+			over = append(over, fmt.Sprintf("p99 %s > %d ms", p99, ms))
+		case float64(h.P99) >= adaptHeadroom*float64(target):
+			near = append(near, fmt.Sprintf("p99 %s, near %d ms", p99, ms))
+		default:
+			reading = append(reading, "p99 "+p99)
+		}
+	}
+	switch {
+	case len(over) > 0:
+		next := math.Max(floor, rate*adaptDecrease)
+		why := strings.Join(over, "; ")
+		if next == rate {
+			why += ": at the floor"
+		}
+		return next, why
+	case len(near) > 0:
+		return rate, strings.Join(near, "; ") + ": holding"
+	case rate >= ceil:
+		return rate, strings.Join(reading, ", ") + ": at the organizer's rate"
+	case waiting == 0:
+		return rate, strings.Join(reading, ", ") + ": nobody waiting, holding"
+	}
+	return math.Min(ceil, rate+ceil*adaptIncrease), strings.Join(reading, ", ") + ": room to grow"
+}
+
+// millis spells a latency in milliseconds, with a decimal below 10 ms.
+func millis(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 1, 64) + " ms"
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+}
+
+// count spells n with thousands separators: 12,500.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// steering reports whether an adaptive room's rate should move now: not
+// while nobody may be admitted (its rate would drift on readings that
+// admissions did not cause) nor while everyone is.
+func steering(r queue.Room, now time.Time) bool {
+	return r.Adaptive && !r.Closed && !r.Paused && !r.Passthrough && !r.InPrequeue(now) && r.AdmitPerMinute > 0
+}
+
+// adaptAll takes each adaptive room's step, if it is due: every instance
+// proposes one per AdaptEvery, and the store takes the first that comes at
+// least 0.9 × AdaptEvery after the last, so the rooms step about once per
+// AdaptEvery whatever the number of instances.
+func (c *Controller) adaptAll(ctx context.Context) {
+	rooms := *c.rooms.Load()
+	for name := range c.adaptive {
+		if st, ok := rooms[name]; !ok || !st.room.Adaptive {
+			delete(c.adaptive, name)
+			c.adaptRates.Delete(name)
+			c.adaptRate.DeleteLabelValues(name)
+		}
+	}
+	for name, st := range rooms {
+		if !st.room.Adaptive {
+			continue
+		}
+		if err := c.adapt(ctx, st); err != nil && ctx.Err() == nil {
+			c.tickErrs.Inc()
+			c.log.Warn("adaptive admission step failed", "room", name, "err", err)
+		}
+	}
+}
+
+func (c *Controller) adapt(ctx context.Context, st roomState) error {
+	r := st.room
+	now := c.cfg.Now()
+	state, _, err := c.store.Adaptive(ctx, r.Name, 0)
+	if err != nil || state.At.IsZero() {
+		return err // no state yet: the next admission decision starts it
+	}
+	c.adaptive[r.Name] = true
+	c.adaptRates.Store(r.Name, state.Rate)
+	c.adaptRate.WithLabelValues(r.Name).Set(state.Rate)
+	gap := c.cfg.AdaptEvery * 9 / 10
+	if !steering(r, now) || now.Sub(state.At) < gap {
+		return nil
+	}
+	var h BookingHealth
+	known := false
+	if c.cfg.Health != nil {
+		h, known = c.cfg.Health(r.Name)
+	}
+	next, why := adaptStep(state.Rate, r, h, known, st.stats.Waiting)
+	next = math.Round(next*1000) / 1000 // as the store keeps it
+	took, err := c.store.StepAdaptive(ctx, r.Name, state, next, why, gap)
+	if err != nil || !took {
+		return err
+	}
+	c.adaptRates.Store(r.Name, next)
+	c.adaptRate.WithLabelValues(r.Name).Set(next)
+	switch {
+	case next < state.Rate:
+		c.log.Info("adaptive admission slowed", "room", r.Name, "from", state.Rate, "to", next, "reason", why)
+	case next > state.Rate:
+		c.log.Debug("adaptive admission sped up", "room", r.Name, "from", state.Rate, "to", next, "reason", why)
+	}
+	return nil
+}
+
+// plannedRate is the rate per minute room admits at while admitting: the
+// organizer's, or with adaptive admission the lower of it and the adaptive
+// rate as this instance last read it.
+func (c *Controller) plannedRate(room queue.Room) float64 {
+	rate := float64(room.AdmitPerMinute)
+	if !room.Adaptive {
+		return rate
+	}
+	if a, ok := c.adaptRates.Load(room.Name); ok {
+		return math.Min(rate, a.(float64))
+	}
+	return rate * queue.AdaptiveStart
+}
