@@ -286,6 +286,18 @@ func notificationText(n Notification) (subject, body string) {
 			"We refunded " + amount + " for order " + n.Order + when + ".",
 			"Depending on your bank, it may take a few days to appear on your statement.",
 		}
+	case "queue.near":
+		subject = "Your turn is near in " + n.Room
+		lines = []string{
+			"You are number " + strconv.FormatInt(n.Position, 10) + " in line for " + n.Room + when + ": your turn is a few minutes away.",
+			"Go back to your place now so you do not miss it: " + n.Link,
+		}
+	case "queue.admitted":
+		subject = "It's your turn: " + n.Room
+		lines = []string{
+			"You have been admitted to " + n.Room + when + ".",
+			"Your admission lasts a limited time; continue here: " + n.Link,
+		}
 	default:
 		subject = "An update on your booking for " + n.Event
 		lines = []string{"There is an update (" + n.Kind + ") on your booking for " + n.Event + when + "."}
@@ -417,6 +429,10 @@ type webhookPayload struct {
 	AmountMinor int64  `json:"amount_minor"`
 	Currency    string `json:"currency"`
 	At          string `json:"at"` // RFC 3339, UTC, milliseconds
+	// Waiters' messages only.
+	Room     string `json:"room,omitempty"`
+	Position int64  `json:"position,omitempty"`
+	Link     string `json:"link,omitempty"`
 }
 
 // Deliver implements Channel: every notification is posted (the receiver
@@ -426,7 +442,8 @@ func (c *WebhookChannel) Deliver(ctx context.Context, n Notification) error {
 	body, err := json.Marshal(webhookPayload{
 		ID: n.ID, Kind: n.Kind, Event: n.Event, Order: n.Order, Hold: n.Hold,
 		Email: n.Email, Phone: n.Phone, AmountMinor: n.AmountMinor, Currency: n.Currency,
-		At: n.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		At:   n.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		Room: n.Room, Position: n.Position, Link: n.Link,
 	})
 	if err != nil {
 		return Permanent(fmt.Errorf("webhook: encode: %w", err))

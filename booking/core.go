@@ -41,6 +41,13 @@ type Config struct {
 	// so the room can close and tell every waiter at once. It is called
 	// again on later sweeps while that lasts; it must be idempotent.
 	SoldOut func(ctx context.Context, room string) error
+	// Queue, when set, lets Run tell waiters who left their contact in the
+	// waiting room that their turn is near and that they are admitted
+	// (see NotifyWaiters).
+	Queue *queue.Store
+	// ResumeURL builds the link in those messages that brings a waiter
+	// back to their place.
+	ResumeURL func(room, queueID string) string
 	// Logger receives the workers' problems. Default discards.
 	Logger *slog.Logger
 	// Registerer receives the booking metrics. Default: none kept.

@@ -29,7 +29,8 @@ type Notification struct {
 	// for good: receivers de-duplicate on it (Idempotency-Key, Message-ID).
 	ID string
 	// Kind is "order.paid", "payment.failed", "hold.expiring",
-	// "order.expired" or "order.refunded"; channels treat others generically.
+	// "order.expired", "order.refunded", "queue.near" or "queue.admitted";
+	// channels treat others generically.
 	Kind  string
 	Event string
 	Order string // "" for hold-only messages
@@ -42,6 +43,12 @@ type Notification struct {
 	// At is when the state changed (millisecond precision), not when the
 	// message is delivered.
 	At time.Time
+	// For waiters' messages (kinds "queue.near" and "queue.admitted"):
+	// the room, the waiter's place when it was written, and the link back
+	// to it.
+	Room     string
+	Position int64
+	Link     string
 }
 
 // parseNotification reads an outbox entry. It is tolerant: a missing field
@@ -63,7 +70,9 @@ func parseNotification(m redis.XMessage) Notification {
 	n := Notification{
 		ID: m.ID, Kind: s("kind"), Event: s("event"), Order: s("order"), Hold: s("hold"),
 		Email: s("email"), Phone: s("phone"), Currency: s("currency"),
+		Room: s("room"), Link: s("link"),
 	}
+	n.Position, _ = strconv.ParseInt(s("position"), 10, 64)
 	n.AmountMinor = atoi64(s("amount_minor"))
 	n.At = msTime(s("at"))
 	return n
@@ -347,6 +356,11 @@ func (n *Notifier) Process(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("booking: notify: list events: %w", err)
 	}
+	rooms, err := n.rdb.SMembers(ctx, roomStreamsKey).Result() // waiters' outboxes (waiters.go)
+	if err != nil {
+		return 0, fmt.Errorf("booking: notify: list rooms: %w", err)
+	}
+	events = append(events, rooms...)
 	sort.Strings(events)
 	var errs []error
 	errs = append(errs, n.ensureGroups(ctx, events))

@@ -2,9 +2,11 @@ package booking
 
 import (
 	"fmt"
-	"net/mail"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/crowdgate/crowdgate/queue"
 )
 
 // Stored numbers are written by our own scripts; a field that is missing
@@ -38,24 +40,10 @@ func validIdempotencyKey(k string) bool {
 }
 
 // validContact checks the optional email and phone a fan leaves for
-// notifications. They end up in mail headers and gateway requests, so
-// anything but a plain address or number is refused.
+// notifications (queue.Contact.Validate), as a booking error.
 func validContact(email, phone string) error {
-	if email != "" {
-		a, err := mail.ParseAddress(email)
-		if err != nil || a.Address != email || a.Name != "" || len(email) > 254 {
-			return fmt.Errorf("%w: email must be a plain address like fan@example.com", ErrInvalid)
-		}
-	}
-	if phone != "" {
-		ok := len(phone) >= 6 && len(phone) <= 20
-		for i := 0; ok && i < len(phone); i++ {
-			c := phone[i]
-			ok = c >= '0' && c <= '9' || i == 0 && c == '+'
-		}
-		if !ok {
-			return fmt.Errorf("%w: phone must be digits with an optional leading +, like +919800000000", ErrInvalid)
-		}
+	if err := (queue.Contact{Email: email, Phone: phone}).Validate(); err != nil {
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), queue.ErrInvalidContact.Error()+": "))
 	}
 	return nil
 }

@@ -15,7 +15,8 @@ import (
 const sweepStep = 500
 
 // Run drives the booking core's background work until ctx ends: it returns
-// expired holds (every SweepEvery), warns holds about to expire, asks
+// expired holds (every SweepEvery), warns holds about to expire, tells
+// waiters who asked when their turn is near or has come, asks
 // providers about payments pending too long, retries refunds, and keeps
 // the inventory gauges current. Any number of instances may run it: every
 // step is an idempotent script.
@@ -31,6 +32,9 @@ func (c *Core) Run(ctx context.Context) error {
 		case <-sweep.C:
 			if err := c.Sweep(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("hold sweep failed", "err", err)
+			}
+			if err := c.NotifyWaiters(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("waiter notifications failed", "err", err)
 			}
 		case <-reconcile.C:
 			if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {

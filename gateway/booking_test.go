@@ -351,3 +351,44 @@ func TestSoldOutClosesTheRoom(t *testing.T) {
 		t.Fatalf("join after sold out: %v", j)
 	}
 }
+
+func TestNotifyMe(t *testing.T) {
+	s := newStackWith(t, stackOptions{booking: true})
+	s.putRoom("launch", `{"admit_per_minute": 0}`)
+	qt := s.do("POST", "/api/v1/rooms/launch/join", "").json(t)["queue_token"].(string)
+	bearer := []string{"Authorization", "Bearer " + qt, "Content-Type", "application/json"}
+	for _, c := range []struct {
+		name, body string
+		header     []string
+		status     int
+	}{
+		{"no token", `{"email":"fan@example.com"}`, nil, 401},
+		{"forged token", `{"email":"fan@example.com"}`, []string{"Authorization", "Bearer 1.AAAAAAAAAAAAAAAAAAAAAA"}, 401},
+		{"nothing given", `{}`, bearer, 400},
+		{"bad email", `{"email":"fan@example.com\r\nBcc: x@y.z"}`, bearer, 400},
+		{"bad phone", `{"phone":"call me"}`, bearer, 400},
+		{"unknown field", `{"email":"fan@example.com","name":"x"}`, bearer, 400},
+		{"no body", ``, bearer, 400},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if r := s.do("POST", "/api/v1/rooms/launch/notify", c.body, c.header...); r.status != c.status {
+				t.Fatalf("%d %s, want %d", r.status, r.body, c.status)
+			} else {
+				r.errorCode(t)
+			}
+		})
+	}
+	r := s.do("POST", "/api/v1/rooms/launch/notify", `{"phone":"+919800000000"}`, bearer...)
+	if r.status != 200 || r.json(t)["notify"] != true || r.json(t)["place_kept_until"] == nil {
+		t.Fatalf("notify: %d %s", r.status, r.body)
+	}
+	if ws, err := s.store.NotifyWaiters(context.Background(), "launch"); err != nil || len(ws) != 1 || ws[0].Phone != "+919800000000" {
+		t.Fatalf("stored: %+v %v", ws, err)
+	}
+	if r := s.do("DELETE", "/api/v1/rooms/launch/notify", "", bearer...); r.status != 204 {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	if ws, _ := s.store.NotifyWaiters(context.Background(), "launch"); len(ws) != 0 {
+		t.Fatalf("after cancel: %+v", ws)
+	}
+}

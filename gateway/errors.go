@@ -71,6 +71,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no place in this room any more; join again"}
 	case errors.Is(err, queue.ErrNotDrawn):
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: "this room's pre-queue has not been drawn (yet)"}
+	case errors.Is(err, queue.ErrInvalidContact):
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: strings.TrimPrefix(err.Error(), queue.ErrInvalidContact.Error()+": ")}
 	case errors.Is(err, queue.ErrInvalidRoom):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
 	case errors.Is(err, admission.ErrRotateFileKey):

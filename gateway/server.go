@@ -208,6 +208,7 @@ func (s *Server) routes() *echo.Echo {
 	fan.GET("/status", s.status)
 	fan.DELETE("/ticket", s.leave)
 	fan.POST("/release", s.release)
+	s.notifyRoutes(fan)
 
 	admin := e.Group("/admin/v1", s.admin.middleware)
 	admin.GET("/rooms", s.listRooms)

@@ -13,6 +13,7 @@ type roomKeys struct {
 	cfg, line, seq, active, admittedAt, bucket, stats, rate, log, sweep, revoked, fair string
 	history                                                                            string // the dashboard's samples (history.go)
 	adapt, adaptLog                                                                    string // adaptive admission (adaptive.go)
+	notify, notifyKeep                                                                 string // "notify me" (notify.go)
 	prefix                                                                             string
 }
 
@@ -57,6 +58,8 @@ func makeKeys(room string) roomKeys {
 		history:    p + "hist",
 		adapt:      p + "adapt",
 		adaptLog:   p + "adlog",
+		notify:     p + "nm",
+		notifyKeep: p + "nmk",
 	}
 }
 

@@ -292,8 +292,8 @@ func (s *Store) Sweep(ctx context.Context, room string) (dropped int, done bool,
 	k := keysFor(room)
 	epoch, _ := s.epoch(s.cfg.Now())
 	res, err := s.scripts.sweep.Run(ctx, s.rdb,
-		[]string{k.line, k.sweep, k.heartbeat(epoch), k.heartbeat(epoch - 1), k.heartbeat(epoch - 2), k.stats, k.log},
-		epoch, s.cfg.SweepStep, s.cfg.LogLength).Int64Slice()
+		[]string{k.line, k.sweep, k.heartbeat(epoch), k.heartbeat(epoch - 1), k.heartbeat(epoch - 2), k.stats, k.log, k.notifyKeep},
+		epoch, s.cfg.SweepStep, s.cfg.LogLength, s.cfg.Now().UnixMilli()).Int64Slice()
 	if err != nil {
 		return 0, false, fmt.Errorf("queue: sweep %s: %w", room, err)
 	}
@@ -464,7 +464,7 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	// With the cfg gone no script touches the rest; remove it.
-	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog).Err(); err != nil {
+	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep).Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, roomsKey, name).Err(); err != nil {

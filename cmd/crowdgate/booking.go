@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue"
 )
@@ -30,7 +31,7 @@ const sandboxSecretKey = "cgb:sandbox:secret"
 // startBooking builds the booking core, its sandbox payment provider and
 // the notification workers. listen is the gateway's own address: the
 // sandbox posts its webhooks there.
-func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, store *queue.Store, listen net.Addr, public *url.URL, log *slog.Logger, reg prometheus.Registerer) (bookingParts, error) {
+func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, store *queue.Store, keys *admission.Keyring, listen net.Addr, public *url.URL, log *slog.Logger, reg prometheus.Registerer) (bookingParts, error) {
 	secret := o.webhookSecret
 	if secret == "" {
 		if err := rdb.SetNX(ctx, sandboxSecretKey, randomToken(), 0).Err(); err != nil {
@@ -44,6 +45,12 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 	base := ""
 	if public != nil {
 		base = strings.TrimSuffix(public.String(), "/")
+	}
+	// Links in messages need an absolute URL: the public one, else this
+	// instance's own address (right for a demo, not for production).
+	absolute := base
+	if absolute == "" {
+		absolute = "http://" + loopback(listen)
 	}
 	sandbox, err := booking.NewSandbox(rdb, booking.SandboxConfig{
 		Secret:     []byte(secret),
@@ -59,6 +66,12 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 		// Nothing left to sell behind a room: it closes by itself, and
 		// every waiter is told so at once.
 		SoldOut: store.CloseSoldOut,
+		// Waiters who left their contact hear when their turn is near and
+		// when it has come, with a link that brings them back to their place.
+		Queue: store,
+		ResumeURL: func(room, queueID string) string {
+			return absolute + "/rooms/" + room + "?resume=" + url.QueryEscape(keys.QueueToken(room, queueID))
+		},
 	})
 	if err != nil {
 		return bookingParts{}, err

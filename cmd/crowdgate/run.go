@@ -289,7 +289,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer ln.Close() // after Serve has closed it, a no-op
-	book, err := startBooking(ctx, o, rdb, store, ln.Addr(), public, log, reg)
+	book, err := startBooking(ctx, o, rdb, store, keys, ln.Addr(), public, log, reg)
 	if err != nil {
 		return err
 	}

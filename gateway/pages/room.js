@@ -32,6 +32,15 @@
 
   function $(id) { return document.getElementById('cg-' + id); }
 
+  // A link from a "notify me" message carries the queue token: it is sent
+  // once, as a bearer, and the answer sets the cookie. It leaves the
+  // address bar at once, so it is not shared or bookmarked by accident.
+  var params = new URLSearchParams(location.search), resume = params.get('resume');
+  if (resume) {
+    params.delete('resume');
+    history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''));
+  }
+
   function t(key, vars) {
     return (T[key] || '').replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
   }
@@ -258,14 +267,18 @@
 
   // --- Talking to the server ---
 
-  async function request(method, path) {
+  async function request(method, path, body) {
     var ctl = new AbortController();
     var timer = setTimeout(function () { ctl.abort(); }, 10000);
+    var headers = { Accept: 'application/json' };
+    if (resume) headers.Authorization = 'Bearer ' + resume;
+    if (body) headers['Content-Type'] = 'application/json';
     try {
       var res = await fetch(api + path, {
         method: method, credentials: 'same-origin', cache: 'no-store',
-        headers: { Accept: 'application/json' }, signal: ctl.signal
+        headers: headers, body: body && JSON.stringify(body), signal: ctl.signal
       });
+      if (res.ok) resume = null; // the cookie carries the place from now on
       var data = await res.json().catch(function () { return {}; });
       return { status: res.status, data: data, retryAfter: +res.headers.get('Retry-After') || 0 };
     } catch (e) {
@@ -297,6 +310,7 @@
       case 'admitted': return go();
       case 'closed': return finish(d.closed_reason === 'sold_out' ? 'sold_out' : 'closed');
       case 'waiting': case 'prequeue':
+        if (!$('notify').dataset.sent) $('notify').hidden = false;
         tickets(d);
         update(d.status, d);
         connect();
@@ -455,6 +469,21 @@
   }
   document.addEventListener('visibilitychange', wake);
   window.addEventListener('online', wake);
+
+  // notify me: an email (anything with an @) or a phone number; the
+  // server checks it, and its message is shown as is when it refuses.
+  $('notify').addEventListener('submit', async function (e) {
+    e.preventDefault();
+    var v = $('contact').value.trim();
+    var r = await request('POST', '/notify', /@/.test(v) ? { email: v } : { phone: v.replace(/[\s()-]/g, '') });
+    if (r.status === 200) {
+      $('notify').hidden = true;
+      $('notify').dataset.sent = '1';
+      note(t('notify_ok', { time: when(Date.parse(r.data.place_kept_until)) }));
+    } else {
+      note(r.data.error ? r.data.error.message : T.trouble);
+    }
+  });
 
   join();
   setTimeout(tick, jitter(POLL_MS));

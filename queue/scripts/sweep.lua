@@ -2,8 +2,11 @@
 -- heartbeat epochs. One sweep per epoch per room, done in bounded steps
 -- (whichever instance calls first does the step), so a long line never
 -- blocks Redis.
--- KEYS: 1 line, 2 sweep state, 3 bitmap epoch e, 4 e-1, 5 e-2, 6 stats, 7 log
--- ARGV: 1 epoch e, 2 step size, 3 log length
+-- A waiter who asked to be notified (notify.go) is kept, without signs of
+-- life, until their keep-until time in KEYS[8].
+-- KEYS: 1 line, 2 sweep state, 3 bitmap epoch e, 4 e-1, 5 e-2, 6 stats, 7 log,
+--       8 notify keep-until (zset)
+-- ARGV: 1 epoch e, 2 step size, 3 log length, 4 now (ms)
 -- Returns {dropped, done}.
 local st = redis.call('HMGET', KEYS[2], 'epoch', 'cursor')
 local cursor = '-inf'
@@ -16,7 +19,8 @@ local dead, scores = {}, {}
 for i = 1, #batch, 2 do
   local seq = tonumber(batch[i], 36)
   if redis.call('GETBIT', KEYS[3], seq) == 0 and redis.call('GETBIT', KEYS[4], seq) == 0
-      and redis.call('GETBIT', KEYS[5], seq) == 0 then
+      and redis.call('GETBIT', KEYS[5], seq) == 0
+      and tonumber(redis.call('ZSCORE', KEYS[8], batch[i]) or '0') <= tonumber(ARGV[4]) then
     dead[#dead + 1] = batch[i]
     scores[#scores + 1] = batch[i + 1]
   end

@@ -1,0 +1,65 @@
+package gateway_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserNotifyMe: a fan leaves an email address on the page, and the
+// link a message would carry (?resume=<queue token>) brings a browser that
+// has lost its cookie back to the same place.
+func TestBrowserNotifyMe(t *testing.T) {
+	tab := newFanTab(t)
+	s := newStackWith(t, stackOptions{booking: true, sockets: true, running: true})
+	s.putRoom("launch", `{"admit_per_minute": 0, "title": "Launch"}`)
+	s.do("POST", "/api/v1/rooms/launch/join", "") // someone ahead
+	tab.do("open the page", chromedp.Navigate(s.srv.URL+"/rooms/launch"))
+	first := tab.waitFor("waiting", 5*time.Second, func(st shownState) bool { return st.Status == "waiting" && st.Position == "2" })
+
+	tab.do("leave an email", chromedp.SendKeys(chromedp.ID("cg-contact"), "fan@example.com"), chromedp.Click(chromedp.CSS("#cg-notify button")))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		note, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`document.getElementById('cg-note').textContent`))
+		if err == nil && strings.HasPrefix(note, "We will write to you when your turn is near.") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no confirmation; the note says %q (%v)", note, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ws, err := s.store.NotifyWaiters(context.Background(), "launch")
+	if err != nil || len(ws) != 1 || ws[0].ID != first.QueueID || ws[0].Email != "fan@example.com" {
+		t.Fatalf("stored %+v %v, want the fan's place %s", ws, err, first.QueueID)
+	}
+
+	// The fan's phone lost the cookie; the link from the message brings
+	// them back to the same place, and leaves the address bar clean.
+	if _, err := chromedp.Call(tab.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatalf("forget the cookies: %v", err)
+	}
+	tab.do("follow the link", chromedp.Navigate(s.srv.URL+"/rooms/launch?resume="+s.keys.QueueToken("launch", first.QueueID)))
+	back := tab.waitFor("back in line", 5*time.Second, func(st shownState) bool { return st.Status == "waiting" && st.Position != "" })
+	if back.QueueID != first.QueueID || back.Position != "2" {
+		t.Fatalf("after the link: queue id %q at %q, want %q at 2", back.QueueID, back.Position, first.QueueID)
+	}
+	if u, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`location.href`)); err != nil || strings.Contains(u, "resume") {
+		t.Errorf("the address bar still has the token: %q %v", u, err)
+	}
+	// Without the link, a browser without the cookie is a new fan: the
+	// link, not luck, brought the place back.
+	if _, err := chromedp.Call(tab.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	tab.do("open the page afresh", chromedp.Navigate(s.srv.URL+"/rooms/launch"))
+	if st := tab.waitFor("a new place", 5*time.Second, func(st shownState) bool { return st.Status == "waiting" && st.Position != "" }); st.QueueID == first.QueueID || st.Position != "3" {
+		t.Fatalf("without the link: %+v", st)
+	}
+	tab.noProblems("notify me")
+}
