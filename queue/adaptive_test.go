@@ -58,8 +58,8 @@ func TestAdmitAdaptiveRate(t *testing.T) {
 			minute := func(want int) {
 				t.Helper()
 				admitted := 0
-				for range 600 {
-					clk.Add(100 * time.Millisecond)
+				for range 120 { // a decision every 500 ms: the bucket holds 2 s of rate
+					clk.Add(500 * time.Millisecond)
 					for _, s := range stores {
 						a, err := s.Admit(ctx, "r", 1000)
 						if err != nil {
