@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -98,4 +99,17 @@ func readBody(c echo.Context) ([]byte, error) {
 		return nil, &apiError{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request", Message: "the body is over 64 KiB"}
 	}
 	return b, err
+}
+
+// limitParam reads the ?limit= of a listing: 1 to 1000, def when absent.
+func limitParam(c echo.Context, def int) (int, error) {
+	l := c.QueryParam("limit")
+	if l == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(l)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, invalid("limit must be between 1 and 1000")
+	}
+	return n, nil
 }

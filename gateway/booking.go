@@ -205,13 +205,9 @@ type logEntryJSON struct {
 // eventLog pages through an event's log: ?after=<id of the last entry
 // read>&limit=<1..1000>, oldest first; "next" is the after of the next page.
 func (s *Server) eventLog(c echo.Context) error {
-	limit := 100
-	if l := c.QueryParam("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return invalid("limit must be between 1 and 1000")
-		}
-		limit = n
+	limit, err := limitParam(c, 100)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	if _, err := s.cfg.Booking.Event(ctx, c.Param("event")); err != nil {
@@ -247,13 +243,9 @@ func (s *Server) auditEvent(c echo.Context) error {
 // deadLetters lists the notifications given up on (?limit=1..1000), newest
 // first, so an organizer can reach those fans another way.
 func (s *Server) deadLetters(c echo.Context) error {
-	limit := 100
-	if l := c.QueryParam("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return invalid("limit must be between 1 and 1000")
-		}
-		limit = n
+	limit, err := limitParam(c, 100)
+	if err != nil {
+		return err
 	}
 	ctx := c.Request().Context()
 	if _, err := s.cfg.Booking.EventRoom(ctx, c.Param("event")); err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -71,33 +70,7 @@ type fanTab struct {
 // and opens a tab that records the page's states and problems.
 func newFanTab(t *testing.T) *fanTab {
 	t.Helper()
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must run the browser test: install chromium")
-		}
-		t.Skip("no chromium binary found; apt-get install chromium to run this test")
-	}
-	var browserLog lockedBuffer
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.CombinedOutput(&browserLog),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	tab, cancelTab := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-		cancel()
-		if t.Failed() {
-			t.Logf("browser output:\n%s", browserLog.String())
-		}
-	})
-	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start %s: %v\n%s", chromium, err, browserLog.String())
-	}
+	tab := startBrowser(t)
 	for _, src := range []string{watchProblems, recordStates} {
 		if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
 			t.Fatal(err)

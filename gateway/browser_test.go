@@ -43,47 +43,46 @@ addEventListener('securitypolicyviolation', function (e) { __problems.push('CSP:
 // route, where the page must fall back to polling on its own. Admissions are
 // made by hand (no controller loop), so the test decides who gets in.
 func TestBrowserWaitingRoom(t *testing.T) {
+	browser := startBrowser(t)
+	t.Run("websocket", func(t *testing.T) { walkFan(t, browser, newStackWith(t, stackOptions{sockets: true}), "ws") })
+	t.Run("polling", func(t *testing.T) { walkFan(t, browser, newStack(t), "poll") })
+}
+
+// startBrowser starts a headless Chromium for one test (skipping the test
+// without one, unless in CI, which must run it) and returns its first tab.
+// One deadline covers the whole browser, so a hung step fails the test
+// instead of hanging it; the browser's own output is logged if it fails.
+func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	chromium := findChromium()
 	if chromium == "" {
 		if os.Getenv("CI") != "" {
-			t.Fatal("CI must run the browser test: install chromium")
+			t.Fatal("CI must run the browser tests: install chromium")
 		}
 		t.Skip("no chromium binary found; apt-get install chromium to run this test")
 	}
-
 	var browserLog lockedBuffer
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(&browserLog),
+		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.CombinedOutput(&browserLog),
 	)
-	// One deadline for the whole browser: a hung step fails the test
-	// instead of hanging it.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browser, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start %s: %v\n%s", chromium, err, browserLog.String())
-	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(opts, extra...)...)
+	tab, cancelTab := chromedp.NewContext(actx)
 	t.Cleanup(func() {
+		cancelTab()
+		cancelAlloc()
+		cancel()
 		if t.Failed() {
 			t.Logf("browser output:\n%s", browserLog.String())
 		}
 	})
-
-	t.Run("websocket", func(t *testing.T) { walkFan(t, browser, newStackWith(t, stackOptions{sockets: true}), "ws") })
-	t.Run("polling", func(t *testing.T) { walkFan(t, browser, newStack(t), "poll") })
+	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start %s: %v\n%s", chromium, err, browserLog.String())
+	}
+	return tab
 }
 
 // walkFan is the fan's walk through the page on stack s, in a fresh browser

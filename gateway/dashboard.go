@@ -67,16 +67,8 @@ const (
 // (TestDashboardPageSize): organizers are not on a phone in a crowd.
 var (
 	adminTemplates = template.Must(template.ParseFS(pageFiles, "pages/admin/*.tmpl"))
-	adminAssets    = mustLoadAdminAssets("pages/admin/admin.css", "pages/admin/admin.js")
+	adminAssets    = mustLoadAssets(adminAssetPrefix, "pages/admin/admin.css", "pages/admin/admin.js")
 )
-
-func mustLoadAdminAssets(names ...string) pageAssetSet {
-	set := mustLoadAssets(names...)
-	for _, a := range set {
-		a.url = adminAssetPrefix + strings.TrimPrefix(a.url, assetPrefix)
-	}
-	return set
-}
 
 // dashboardRoutes registers the login, the page, its assets and the
 // dashboard's API, and puts the audit log behind the admin group.
@@ -86,7 +78,7 @@ func (s *Server) dashboardRoutes(e *echo.Echo, admin *echo.Group) {
 	e.Match(get, adminPath+"/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, adminPath) })
 	e.POST(adminPath+"/login", s.login)
 	e.POST(adminPath+"/logout", s.logout)
-	e.Match(get, adminAssetPrefix+":file", s.adminAsset)
+	e.Match(get, adminAssetPrefix+":file", adminAssets.serve(adminAssetPrefix))
 	admin.GET("/dashboard", s.dashboard)
 	admin.GET("/audit", s.auditLog)
 	s.admin.audit = s.audited
@@ -500,28 +492,6 @@ func (s *Server) renderAdmin(c echo.Context, status int, name string, d adminDat
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// adminAsset serves the dashboard's hashed script and stylesheet.
-func (s *Server) adminAsset(c echo.Context) error {
-	var a *asset
-	for _, x := range adminAssets {
-		if x.url == adminAssetPrefix+c.Param("file") {
-			a = x
-		}
-	}
-	if a == nil {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such asset"}
-	}
-	h := c.Response().Header()
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Vary", "Accept-Encoding")
-	if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
-		h.Set("Content-Encoding", "gzip")
-		return c.Blob(http.StatusOK, a.ctype, a.gz)
-	}
-	return c.Blob(http.StatusOK, a.ctype, a.body)
-}
-
 // dashboardJSON is GET /admin/v1/dashboard.
 type dashboardJSON struct {
 	Now   time.Time          `json:"now"`
@@ -678,13 +648,9 @@ func (s *Server) dashboard(c echo.Context) error {
 // auditLog is GET /admin/v1/audit?limit=1..1000 (default 50): the latest
 // organizer changes, newest first.
 func (s *Server) auditLog(c echo.Context) error {
-	limit := dashboardAudit
-	if l := c.QueryParam("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return invalid("limit must be between 1 and 1000")
-		}
-		limit = n
+	limit, err := limitParam(c, dashboardAudit)
+	if err != nil {
+		return err
 	}
 	entries, err := s.ctl.Store().Audit(c.Request().Context(), limit)
 	if err != nil {

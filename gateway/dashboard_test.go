@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -722,34 +721,7 @@ func TestDashboardPageSize(t *testing.T) {
 // real Chromium: log in, watch the figures, change the rate with the form
 // (and see the API refuse an absurd one), pause, and log out.
 func TestBrowserDashboard(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must run the browser test: install chromium")
-		}
-		t.Skip("no chromium binary found; apt-get install chromium to run this test")
-	}
-	var browserLog lockedBuffer
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(390, 844), // a phone
-		chromedp.UserDataDir(t.TempDir()), chromedp.CombinedOutput(&browserLog),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start %s: %v\n%s", chromium, err, browserLog.String())
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("browser output:\n%s", browserLog.String())
-		}
-	})
+	tab := startBrowser(t, chromedp.WindowSize(390, 844)) // a phone
 	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ const (
 // catches, rather than carry an error no caller could handle.
 var (
 	pageTemplates = template.Must(template.ParseFS(pageFiles, "pages/*.tmpl"))
-	pageAssets    = mustLoadAssets("pages/room.css", "pages/room.js")
+	pageAssets    = mustLoadAssets(assetPrefix, "pages/room.css", "pages/room.js")
 	pageStrings   = mustLoadStrings("pages/i18n")
 	hexColor      = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 )
@@ -68,7 +68,7 @@ var (
 // asset is a static file served under a content-hashed name, so it can be
 // cached for a year and still change with every release.
 type asset struct {
-	url   string // assetPrefix + name.hash.ext
+	url   string // the set's prefix + name.hash.ext
 	ctype string
 	body  []byte
 	gz    []byte // gzip of body, for the many phones on slow links
@@ -77,7 +77,8 @@ type asset struct {
 // pageAssetSet maps a file's base name (room.js) to its asset.
 type pageAssetSet map[string]*asset
 
-func mustLoadAssets(names ...string) pageAssetSet {
+// mustLoadAssets loads embedded files as assets served under prefix.
+func mustLoadAssets(prefix string, names ...string) pageAssetSet {
 	set := pageAssetSet{}
 	for _, name := range names {
 		body, err := pageFiles.ReadFile(name)
@@ -96,23 +97,13 @@ func mustLoadAssets(names ...string) pageAssetSet {
 			ctype = "text/javascript; charset=utf-8"
 		}
 		set[base] = &asset{
-			url:   assetPrefix + strings.TrimSuffix(base, ext) + "." + hex.EncodeToString(sum[:5]) + ext,
+			url:   prefix + strings.TrimSuffix(base, ext) + "." + hex.EncodeToString(sum[:5]) + ext,
 			ctype: ctype,
 			body:  body,
 			gz:    gz.Bytes(),
 		}
 	}
 	return set
-}
-
-// byURLName finds an asset by the last segment of its URL.
-func (set pageAssetSet) byURLName(name string) *asset {
-	for _, a := range set {
-		if a.url == assetPrefix+name {
-			return a
-		}
-	}
-	return nil
 }
 
 // mustLoadStrings reads one JSON string table per language from dir
@@ -145,7 +136,7 @@ func mustLoadStrings(dir string) map[string]map[string]string {
 // pageRoutes registers the fans' waiting-room page and its assets.
 func (s *Server) pageRoutes(e *echo.Echo) {
 	e.Match([]string{http.MethodGet, http.MethodHead}, "/rooms/:room", s.page)
-	e.Match([]string{http.MethodGet, http.MethodHead}, assetPrefix+":file", s.pageAsset)
+	e.Match([]string{http.MethodGet, http.MethodHead}, assetPrefix+":file", pageAssets.serve(assetPrefix))
 }
 
 // pageData is what the templates render. Everything organizer-supplied is
@@ -290,22 +281,29 @@ func (s *Server) pageCSP(r *http.Request, nonce string) string {
 		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }
 
-// pageAsset serves a hashed static file. The name carries the content hash,
+// serve returns the handler of a set's hashed static files, found by the
+// :file route parameter under prefix. The name carries the content hash,
 // so the answer never changes and may be cached for a year.
-func (s *Server) pageAsset(c echo.Context) error {
-	a := pageAssets.byURLName(c.Param("file"))
-	if a == nil {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such asset"}
+func (set pageAssetSet) serve(prefix string) echo.HandlerFunc {
+	byURL := map[string]*asset{}
+	for _, a := range set {
+		byURL[a.url] = a
 	}
-	h := c.Response().Header()
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Vary", "Accept-Encoding")
-	if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
-		h.Set("Content-Encoding", "gzip")
-		return c.Blob(http.StatusOK, a.ctype, a.gz)
+	return func(c echo.Context) error {
+		a := byURL[prefix+c.Param("file")]
+		if a == nil {
+			return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such asset"}
+		}
+		h := c.Response().Header()
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Vary", "Accept-Encoding")
+		if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
+			h.Set("Content-Encoding", "gzip")
+			return c.Blob(http.StatusOK, a.ctype, a.gz)
+		}
+		return c.Blob(http.StatusOK, a.ctype, a.body)
 	}
-	return c.Blob(http.StatusOK, a.ctype, a.body)
 }
 
 // acceptsGzip reports whether an Accept-Encoding header allows gzip.

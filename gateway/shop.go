@@ -39,20 +39,12 @@ const decideTimeout = 10 * time.Second
 // ones are a build bug, caught by any test of the package (see page.go).
 var (
 	shopTemplates = template.Must(template.ParseFS(pageFiles, "pages/shop/*.tmpl"))
-	shopAssets    = mustLoadShopAssets("pages/shop/shop.css", "pages/shop/shop.js")
+	shopAssets    = mustLoadAssets(shopAssetPrefix, "pages/shop/shop.css", "pages/shop/shop.js")
 	// sameSiteForms refuses a decision posted from another site's page
 	// (Sec-Fetch-Site, else Origin against Host): a fake "Decline" button
 	// elsewhere must not settle a fan's payment.
 	sameSiteForms = http.NewCrossOriginProtection()
 )
-
-func mustLoadShopAssets(names ...string) pageAssetSet {
-	set := mustLoadAssets(names...)
-	for _, a := range set {
-		a.url = shopAssetPrefix + strings.TrimPrefix(a.url, assetPrefix)
-	}
-	return set
-}
 
 // shopRoutes registers the shop pages and their assets: the ticket and
 // order pages when this server has the booking API they talk to (without
@@ -65,7 +57,7 @@ func (s *Server) shopRoutes(e *echo.Echo) {
 		e.Match(get, "/orders/:order", s.orderPage)
 	}
 	if s.cfg.Booking != nil || s.cfg.Sandbox != nil {
-		e.Match(get, shopAssetPrefix+":file", s.shopAsset)
+		e.Match(get, shopAssetPrefix+":file", shopAssets.serve(shopAssetPrefix))
 	}
 	if s.cfg.Sandbox != nil {
 		e.Match(get, "/pay/sandbox/:payment", s.sandboxPage)
@@ -282,29 +274,6 @@ func (s *Server) renderShop(c echo.Context, status int, name string, d shopData)
 	h.Set("Cache-Control", "no-store")
 	h.Set("Vary", "Accept")
 	return c.HTMLBlob(status, buf.Bytes())
-}
-
-// shopAsset serves the shop's hashed script and stylesheet, as pageAsset
-// serves the room's.
-func (s *Server) shopAsset(c echo.Context) error {
-	var a *asset
-	for _, x := range shopAssets {
-		if x.url == shopAssetPrefix+c.Param("file") {
-			a = x
-		}
-	}
-	if a == nil {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such asset"}
-	}
-	h := c.Response().Header()
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Vary", "Accept-Encoding")
-	if acceptsGzip(c.Request().Header.Get("Accept-Encoding")) {
-		h.Set("Content-Encoding", "gzip")
-		return c.Blob(http.StatusOK, a.ctype, a.gz)
-	}
-	return c.Blob(http.StatusOK, a.ctype, a.body)
 }
 
 // minorDigits are the ISO 4217 currencies whose minor unit is not a

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -334,33 +333,7 @@ func TestSandboxReturnTarget(t *testing.T) {
 // new hold, the sandbox's pay page, and the order page until it says paid.
 // Any script error or CSP violation on the way fails it.
 func TestBrowserShop(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI must run the browser test: install chromium")
-		}
-		t.Skip("no chromium binary found; apt-get install chromium to run this test")
-	}
-	var browserLog lockedBuffer
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.CombinedOutput(&browserLog),
-	)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	if err := chromedp.Do(tab, chromedp.Navigate("about:blank")); err != nil {
-		t.Fatalf("start %s: %v\n%s", chromium, err, browserLog.String())
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("browser output:\n%s", browserLog.String())
-		}
-	})
+	tab := startBrowser(t)
 	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
 		t.Fatal(err)
 	}
