@@ -365,3 +365,28 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestServeOnRedisCluster: `serve` given a comma list of nodes runs on
+// Redis Cluster: a fan joins, is admitted and holds a ticket.
+func TestServeOnRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	addrs := queuetest.RunCluster(t)
+	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": strings.Join(addrs, ","), "CROWDGATE_ADMIN_TOKEN": "tok"})
+	auth := []string{"Authorization", "Bearer tok"}
+	if code, m := call(t, "PUT", inst.base+"/admin/v1/rooms/launch", `{"passthrough": true}`, auth...); code != 201 {
+		t.Fatalf("room: %d %v", code, m)
+	}
+	if code, m := call(t, "PUT", inst.base+"/admin/v1/events/gig", `{"room":"launch","ticket_types":[{"id":"ga","name":"GA","capacity":5,"price_minor":100,"currency":"INR","per_order_limit":2}]}`, auth...); code != 201 {
+		t.Fatalf("event: %d %v", code, m)
+	}
+	_, j := call(t, "POST", inst.base+"/api/v1/rooms/launch/join", "")
+	at, _ := j["admission_token"].(string)
+	if code, h := call(t, "POST", inst.base+"/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":2}`, "Authorization", "Bearer "+at); code != 201 {
+		t.Fatalf("hold: %d %v", code, h)
+	}
+	if code, e := call(t, "GET", inst.base+"/admin/v1/events/gig", "", auth...); code != 200 || e["totals"].(map[string]any)["held"] != 2.0 {
+		t.Fatalf("event after the hold: %d %v", code, e)
+	}
+}

@@ -3,12 +3,10 @@
 package queuetest
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -95,21 +93,9 @@ func (s *Server) start(tb testing.TB, extra ...string) {
 	if err := s.cmd.Start(); err != nil {
 		tb.Fatalf("start redis-server: %v", err)
 	}
-	c := redis.NewClient(s.Options())
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.Stop()
-			tb.Fatalf("redis-server did not come up: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := waitPing(s.Options()); err != nil {
+		s.Stop()
+		tb.Fatalf("redis-server did not come up: %v", err)
 	}
 }
 
