@@ -680,3 +680,40 @@ func TestHealthReportsRecentLatency(t *testing.T) {
 		t.Fatalf("p99 = %v over %d samples after wrapping", p99, n)
 	}
 }
+
+// TestIdempotencyKeyReplaysARefusal: the first answer to a key is the
+// answer, a refusal of the sale included.
+func TestIdempotencyKeyReplaysARefusal(t *testing.T) {
+	f := newFixture(t)
+	f.event(t, 2, 2)
+	ctx := context.Background()
+	if _, _, err := f.core.PlaceHold(ctx, f.holdReq("a", 2)); err != nil {
+		t.Fatal(err)
+	}
+	req := f.holdReq("b", 1)
+	req.IdempotencyKey = "k"
+	if _, _, err := f.core.PlaceHold(ctx, req); !errors.Is(err, ErrSoldOut) {
+		t.Fatalf("first: %v", err)
+	}
+	if err := f.core.Release(ctx, mustHoldOf(t, f, "a"), "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.core.PlaceHold(ctx, req); !errors.Is(err, ErrSoldOut) {
+		t.Fatalf("the same key after tickets came back: %v, want the first answer, sold out", err)
+	}
+	req.IdempotencyKey = "k2"
+	if _, replay, err := f.core.PlaceHold(ctx, req); err != nil || replay {
+		t.Fatalf("a new key: %v %v", replay, err)
+	}
+}
+
+// mustHoldOf returns the id of visitor's live hold on "gig".
+func mustHoldOf(t *testing.T, f *fixture, visitor string) string {
+	t.Helper()
+	_, _, err := f.core.PlaceHold(context.Background(), f.holdReq(visitor, 1))
+	var exists *HoldExistsError
+	if !errors.As(err, &exists) {
+		t.Fatalf("%s has no live hold: %v", visitor, err)
+	}
+	return exists.HoldID
+}

@@ -6,6 +6,12 @@
 -- the ticket type, the per-order limit, the visitor's one live hold, the
 -- inventory. A visitor's hold whose time is up is expired here rather than
 -- waiting for the sweeper.
+-- With an idempotency key, the first answer is the answer: a hold is
+-- replayed as {'replay', hold id}, and a refusal of the sale itself
+-- (unknown type, over the limit, a live hold, sold out) is refused again
+-- the same way, even if tickets came back meanwhile. Refusals of the
+-- request's standing (no event, admission over, another room) are not
+-- kept: they say nothing about the sale.
 -- Returns {'ok', hold id, expires, price, amount, currency}, {'replay', hold
 -- id}, or {'err', code, detail}.
 local now = tonumber(ARGV[1])
@@ -15,22 +21,30 @@ local adm_exp, idem, idem_ttl = tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local idem_key = P .. 'idem:' .. visitor .. ':' .. idem
 if idem ~= '' then
   local prev = redis.call('GET', idem_key)
-  if prev then return {'replay', prev} end
+  if prev then
+    local code, detail = string.match(prev, '^!([%w_]+):(.*)$')
+    if code then return {'err', code, detail} end
+    return {'replay', prev}
+  end
+end
+local function refuse(code, detail)
+  if idem ~= '' then redis.call('SET', idem_key, '!' .. code .. ':' .. detail, 'EX', idem_ttl) end
+  return {'err', code, detail}
 end
 local cfg = hgetall(K.cfg)
 if not cfg then return {'err', 'no_event', ''} end
 if adm_exp <= now then return {'err', 'admission_expired', ''} end
 if ARGV[11] ~= cfg.room then return {'err', 'wrong_room', cfg.room} end
 local cap = redis.call('HGET', K.inv, t .. ':cap')
-if not cap then return {'err', 'unknown_type', t} end
+if not cap then return refuse('unknown_type', t) end
 local limit = tonumber(redis.call('HGET', K.inv, t .. ':limit'))
-if qty > limit then return {'err', 'over_limit', tostring(limit)} end
+if qty > limit then return refuse('over_limit', tostring(limit)) end
 
 local prev = redis.call('HGET', K.byuser, visitor)
 if prev then
   local h = hgetall(hold_key(prev))
   if h and live(h) then
-    if tonumber(h.expires) > now then return {'err', 'hold_exists', prev} end
+    if tonumber(h.expires) > now then return refuse('hold_exists', prev) end
     expire(h, now)
   else
     redis.call('HDEL', K.byuser, visitor)
@@ -39,7 +53,7 @@ end
 local avail = tonumber(redis.call('HGET', K.inv, t .. ':avail'))
 if avail < qty then
   redis.call('HINCRBY', K.stats, 'sold_out', 1)
-  return {'err', 'sold_out', tostring(avail)}
+  return refuse('sold_out', tostring(avail))
 end
 
 local price = tonumber(redis.call('HGET', K.inv, t .. ':price'))
