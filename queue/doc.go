@@ -1,7 +1,8 @@
 // Package queue owns the waiting line and everything Crowdgate keeps in
 // Redis for a room: its configuration, the line, the admitted set, the
-// counters, and the signing keyring document. It is the only package that
-// talks to Redis; it imports go-redis and nothing of Crowdgate's.
+// counters, and the signing keyring document. It imports go-redis and
+// nothing of Crowdgate's; the booking core keeps its events' keys itself,
+// under hash tags of their own.
 //
 // # Keys
 //
@@ -28,6 +29,8 @@
 //	                      marks a 10-s step taken, so one instance samples it
 //	cg:{r}:adapt  hash    adaptive admission: rate, time of the last step, why
 //	cg:{r}:adlog  list    the adaptive rate's last 50 changes (adaptive.go)
+//	cg:{r}:nm     hash    "notify me": queue id → contact and what they were told (notify.go)
+//	cg:{r}:nmk    zset    "notify me": queue id → keep-until (ms); the sweep spares them till then
 //
 // and one key for all rooms besides cg:rooms and cg:keyring: cg:audit, the
 // organizers' audit log (stream, MAXLEN ~ 10000; audit.go).
