@@ -441,7 +441,7 @@ func TestNewSandboxConfig(t *testing.T) {
 	}
 	for name, mutate := range map[string]func(*booking.SandboxConfig){
 		"no secret":            func(c *booking.SandboxConfig) { c.Secret = nil },
-		"short secret":         func(c *booking.SandboxConfig) { c.Secret = []byte("short") },
+		"empty secret":         func(c *booking.SandboxConfig) { c.Secret = []byte{} },
 		"no pay URL":           func(c *booking.SandboxConfig) { c.PayURL = nil },
 		"no webhook URL":       func(c *booking.SandboxConfig) { c.WebhookURL = "" },
 		"relative webhook":     func(c *booking.SandboxConfig) { c.WebhookURL = "/api/v1/payments/sandbox/webhook" },

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
 
@@ -388,5 +389,19 @@ func TestServeOnRedisCluster(t *testing.T) {
 	}
 	if code, e := call(t, "GET", inst.base+"/admin/v1/events/gig", "", auth...); code != 200 || e["totals"].(map[string]any)["held"] != 2.0 {
 		t.Fatalf("event after the hold: %d %v", code, e)
+	}
+}
+
+// TestShortSandboxSecret: a short sandbox secret is the operator's choice
+// (a test setup, say): serve starts, warns, and verifies webhooks with it.
+func TestShortSandboxSecret(t *testing.T) {
+	inst := startServe(t, map[string]string{"CROWDGATE_SANDBOX_WEBHOOK_SECRET": "testsecret", "CROWDGATE_ADMIN_TOKEN": "tok"})
+	body := `{"id":"evt_1","type":"payment.succeeded","payment_id":"pay-nobody"}`
+	for secret, want := range map[string]int{"testsecret": 404, "another-secret": 400} {
+		sig := booking.SignWebhook([]byte(secret), time.Now(), []byte(body))
+		// 404: the signature passed and the payment is unknown; 400: it did not.
+		if code, m := call(t, "POST", inst.base+"/api/v1/payments/sandbox/webhook", body, "Crowdgate-Signature", sig); code != want {
+			t.Errorf("signed with %q: %d %v, want %d", secret, code, m, want)
+		}
 	}
 }
