@@ -602,7 +602,7 @@ func TestEventValidation(t *testing.T) {
 	}{
 		{"bad id", func(e *Event) { e.ID = "Gig" }},
 		{"bad room", func(e *Event) { e.Room = "" }},
-		{"short hold", func(e *Event) { e.HoldSeconds = 5 }},
+		{"negative hold", func(e *Event) { e.HoldSeconds = -5 }},
 		{"no types", func(e *Event) { e.TicketTypes = nil }},
 		{"negative capacity", func(e *Event) { e.TicketTypes[0].Capacity = -1 }},
 		{"huge capacity", func(e *Event) { e.TicketTypes[0].Capacity = MaxCapacity + 1 }},

@@ -49,7 +49,7 @@ const (
 	MaxCapacity        = 10_000_000
 	MaxPriceMinor      = 10_000_000_000 // 100 million in a two-decimal currency
 	MaxPerOrderLimit   = 100
-	MinHoldSeconds     = 30
+	MinHoldSeconds     = 1
 	MaxHoldSeconds     = 24 * 3600
 	DefaultHoldSeconds = 600
 )

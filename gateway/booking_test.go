@@ -258,7 +258,7 @@ func TestEventAdminValidation(t *testing.T) {
 		`{"room":"launch","ticket_types":[{"id":"ga","name":"GA","capacity":-1,"price_minor":1,"currency":"INR","per_order_limit":1}]}`,
 		`{"room":"launch","ticket_types":[{"id":"ga","name":"GA","capacity":1,"price_minor":1,"currency":"inr","per_order_limit":1}]}`,
 		`{"room":"launch","ticket_types":[{"id":"ga","name":"GA","capacity":1,"price_minor":1,"currency":"INR","per_order_limit":0}]}`,
-		`{"room":"launch","hold_seconds":1,"ticket_types":[{"id":"ga","name":"GA","capacity":1,"price_minor":1,"currency":"INR","per_order_limit":1}]}`,
+		`{"room":"launch","hold_seconds":-1,"ticket_types":[{"id":"ga","name":"GA","capacity":1,"price_minor":1,"currency":"INR","per_order_limit":1}]}`,
 		`{"room":"launch","ticket_types":[{"id":"ga","name":"GA","capacity":1.5,"price_minor":1,"currency":"INR","per_order_limit":1}]}`,
 		`{"room":"Launch","ticket_types":[{"id":"ga","name":"GA","capacity":1,"price_minor":1,"currency":"INR","per_order_limit":1}]}`,
 		`{"room":"launch","surprise":1,"ticket_types":[{"id":"ga","name":"GA","capacity":1,"price_minor":1,"currency":"INR","per_order_limit":1}]}`,

@@ -24,7 +24,7 @@ const (
 const (
 	MaxAdmitPerMinute = 1_000_000
 	MaxActiveLimit    = 100_000_000
-	MinSessionSeconds = 10
+	MinSessionSeconds = 1
 	MaxSessionSeconds = 7 * 24 * 3600
 
 	MaxAdaptiveCheckouts = 10_000_000

@@ -143,7 +143,7 @@ func TestErrors(t *testing.T) {
 		for _, r := range []queue.Room{
 			{Name: "x", AdmitPerMinute: -1},
 			{Name: "x", MaxActive: -5},
-			{Name: "x", SessionSeconds: 1},
+			{Name: "x", SessionSeconds: -1},
 			{Name: "x", Mode: "lottery"},
 			{Name: "x", QueueOpensAt: clk.Now().Add(time.Hour), SaleStartsAt: clk.Now()},
 		} {
