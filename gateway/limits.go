@@ -47,12 +47,12 @@ func (s *limiterSet) get(key string, now time.Time) *rate.Limiter {
 // allow spends one token of key's bucket, if it has one.
 func (s *limiterSet) allow(key string, now time.Time) bool { return s.get(key, now).AllowN(now, 1) }
 
-// Per admitted visitor, the booking API allows a burst of 20 requests and
-// then 5 a second: far more than a person clicking, far less than a script
-// hammering holds.
+// Per admitted visitor, the booking API allows a burst of 100 requests and
+// then 10 a second: far more than a person clicking (or an app retrying),
+// far less than a script hammering holds at thousands a second.
 const (
-	visitorBurst = 20
-	visitorEvery = 200 * time.Millisecond
+	visitorBurst = 100
+	visitorEvery = 100 * time.Millisecond
 )
 
 // shed is the booking API's global concurrency guard: at most
