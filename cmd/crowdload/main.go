@@ -26,6 +26,13 @@
 // ask for one ticket, timing every hold; -capacity below -fans makes it
 // the overselling test. It ends by checking the organizer's books.
 //
+//	crowdload broadcast -target http://127.0.0.1:8080 -admin-token T -fans 18000 -pid $(pgrep -f 'crowdgate serve')
+//
+// broadcast measures one position broadcast to every waiter of one
+// gateway: the first fan leaves, every other moves up by one; it reports
+// the latency to each receipt and, with -pid, the gateway's CPU time per
+// delivered message (over an idle window of the same length subtracted).
+//
 // A process may hold 20,000 files, so a run of more than 15,000 fans is
 // split over worker processes: the parent re-executes itself with a hidden
 // -worker flag carrying its share as JSON, reads JSON lines from each
@@ -57,7 +64,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: crowdload rate|ws|holds [flags]")
+		return fmt.Errorf("usage: crowdload rate|ws|holds|broadcast [flags]")
 	}
 	switch args[0] {
 	case "rate":
@@ -66,6 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return wsCmd(ctx, args[1:], stdout, stderr)
 	case "holds":
 		return holdsCmd(ctx, args[1:], stdout, stderr)
+	case "broadcast":
+		return broadcastCmd(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (want rate, ws or holds)", args[0])
+	return fmt.Errorf("unknown command %q (want rate, ws, holds or broadcast)", args[0])
 }
