@@ -20,8 +20,8 @@ import (
 )
 
 // broadcastCmd measures one broadcast: -fans waiters of one gateway hold a
-// WebSocket each in a paused room; the first gives up the place, which
-// moves every other one up by one, and each records when its lower
+// WebSocket each in a paused room; the one at the head gives up the place,
+// which moves every other one up by one, and each records when its lower
 // position arrived. With -pid it reads the gateway's CPU time from /proc
 // over the broadcast and over an idle window as long, so the difference is
 // the broadcast's cost. One process, so at most ~19,000 fans.
@@ -49,15 +49,8 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := c.do(ctx, "PUT", *target+"/admin/v1/rooms/"+*room, `{"admit_per_minute": 0, "session_seconds": 3600}`, true, nil); err != nil {
 		return err
 	}
-	tokens := make([]string, *fans)
-	if err := parallel(ctx, *fans, 64, func(i int) error {
-		var t struct {
-			QueueToken string `json:"queue_token"`
-		}
-		err := c.do(ctx, "POST", *target+"/api/v1/rooms/"+*room+"/join", "", false, &t)
-		tokens[i] = t.QueueToken
-		return err
-	}); err != nil {
+	tokens, _, err := c.joinAll(ctx, []string{*target}, *room, *fans)
+	if err != nil {
 		return err
 	}
 	wsBase := "ws" + strings.TrimPrefix(*target, "http") + "/ws/v1/rooms/" + *room + "?queue_token="
@@ -70,6 +63,7 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		readers  sync.WaitGroup
 		conns    = make([]*websocket.Conn, *fans)
 		dialErrs atomic.Int64
+		head     atomic.Int64 // the fan at position 1, who leaves
 	)
 	ready.Add(*fans)
 	err = parallel(ctx, *fans, 128, func(i int) error {
@@ -106,6 +100,9 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				}
 				if first {
 					first = false
+					if m.Position == 1 {
+						head.Store(int64(i))
+					}
 					ready.Done()
 				}
 				if at := t0.Load(); at != 0 && last > 0 && m.Position < last {
@@ -133,7 +130,7 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	s1 := sent()
 	moveCPU, err := cpuOver(*pid, *window, func() error {
 		t0.Store(time.Now().UnixNano())
-		return c.doAuth(ctx, "DELETE", *target+"/api/v1/rooms/"+*room+"/ticket", tokens[0], nil)
+		return c.doAuth(ctx, "DELETE", *target+"/api/v1/rooms/"+*room+"/ticket", tokens[head.Load()], nil)
 	})
 	if err != nil {
 		return err

@@ -97,3 +97,20 @@ func parallel(ctx context.Context, n, workers int, fn func(int) error) error {
 	}
 	return first
 }
+
+// joinAll joins n fans to room, fan i through bases[i % len(bases)], 64 at
+// a time, and returns each fan's queue token and, when the join admitted
+// them at once (a passthrough room), admission token.
+func (c *client) joinAll(ctx context.Context, bases []string, room string, n int) (queueTokens, admissionTokens []string, err error) {
+	queueTokens, admissionTokens = make([]string, n), make([]string, n)
+	err = parallel(ctx, n, 64, func(i int) error {
+		var t struct {
+			QueueToken     string `json:"queue_token"`
+			AdmissionToken string `json:"admission_token"`
+		}
+		err := c.do(ctx, "POST", bases[i%len(bases)]+"/api/v1/rooms/"+room+"/join", "", false, &t)
+		queueTokens[i], admissionTokens[i] = t.QueueToken, t.AdmissionToken
+		return err
+	})
+	return queueTokens, admissionTokens, err
+}

@@ -49,15 +49,8 @@ func holdsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := c.do(ctx, "PUT", bases[0]+"/admin/v1/events/"+*name, event, true, nil); err != nil {
 		return err
 	}
-	tokens := make([]string, *fans)
-	if err := parallel(ctx, *fans, 64, func(i int) error {
-		var t struct {
-			AdmissionToken string `json:"admission_token"`
-		}
-		err := c.do(ctx, "POST", bases[i%len(bases)]+"/api/v1/rooms/"+*name+"/join", "", false, &t)
-		tokens[i] = t.AdmissionToken
-		return err
-	}); err != nil {
+	_, tokens, err := c.joinAll(ctx, bases, *name, *fans)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "admitted %d visitors through %d instance(s)\n", *fans, len(bases))
@@ -69,7 +62,7 @@ func holdsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		failed atomic.Int64
 	)
 	start := time.Now()
-	err := parallel(ctx, *fans, *concurrency, func(i int) error {
+	err = parallel(ctx, *fans, *concurrency, func(i int) error {
 		req, err := http.NewRequestWithContext(ctx, "POST", bases[i%len(bases)]+"/api/v1/events/"+*name+"/holds",
 			strings.NewReader(`{"ticket_type":"ga","quantity":1}`))
 		if err != nil {

@@ -40,15 +40,8 @@ func rateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := c.do(ctx, "PUT", bases[0]+"/admin/v1/rooms/"+*room, body, true, nil); err != nil {
 		return err
 	}
-	tokens := make([]string, *fans)
-	if err := parallel(ctx, *fans, 32, func(i int) error {
-		var t struct {
-			QueueToken string `json:"queue_token"`
-		}
-		err := c.do(ctx, "POST", bases[i%len(bases)]+"/api/v1/rooms/"+*room+"/join", "", false, &t)
-		tokens[i] = t.QueueToken
-		return err
-	}); err != nil {
+	tokens, _, err := c.joinAll(ctx, bases, *room, *fans)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "queued %d waiters through %d instance(s)\n", *fans, len(bases))
