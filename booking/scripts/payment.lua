@@ -46,19 +46,12 @@ if outcome == 'failed' then
 end
 
 if o.status == 'paid' or o.status == 'refunded' then return {'ok', 'ignored'} end
-if o.status == 'pending_payment' and h.state == 'checkout' and h.order == oid and tonumber(h.expires) <= now then
+if live(h) and h.order == oid and tonumber(h.expires) <= now then
   expire(h, now) -- its time was up: the payment is late
 end
-if o.status == 'pending_payment' and h.state == 'checkout' and h.order == oid then
-  end_hold(h, 'paid', 'sold', now)
-  redis.call('HSET', ok, 'paid', now)
-  settle('paid', 'paid')
-  notify(now, 'order.paid', h, oid)
-  return {'ok', 'paid'}
-end
 if live(h) and h.order == oid then
-  -- The order failed, and then the payment went through after all: the
-  -- hold still has the tickets.
+  -- The hold still has the tickets: the order was waiting for this, or
+  -- it failed and the payment went through after all.
   end_hold(h, 'paid', 'sold', now)
   redis.call('HSET', ok, 'paid', now)
   settle('paid', 'paid')
