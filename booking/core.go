@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -99,6 +100,8 @@ type Core struct {
 	m         *metrics
 	rooms     sync.Map // event id → cachedRoom (see EventRoom)
 	tickets   sync.Map // room → RoomTickets, as of the last sweep
+	located   sync.Map // index key → event (see locate)
+	locatedN  atomic.Int64
 	latency   latencyWindow
 }
 
@@ -248,6 +251,7 @@ type Hold struct {
 	ID          string
 	Event       string
 	Visitor     string
+	Room        string // whose admissions may act on it
 	TicketType  string
 	Quantity    int64
 	PriceMinor  int64
@@ -327,7 +331,7 @@ func (c *Core) PlaceHold(ctx context.Context, r HoldRequest) (h Hold, replay boo
 		return Hold{}, false, holdError(res[1], res[2])
 	}
 	return Hold{
-		ID: id, Event: r.Event, Visitor: r.Visitor, TicketType: r.TicketType, Quantity: r.Quantity,
+		ID: id, Event: r.Event, Visitor: r.Visitor, Room: r.Room, TicketType: r.TicketType, Quantity: r.Quantity,
 		PriceMinor: atoi64(res[3]), AmountMinor: atoi64(res[4]), Currency: res[5], State: "active",
 		CreatedAt: time.UnixMilli(now).UTC(), ExpiresAt: msTime(res[2]),
 	}, false, nil
@@ -362,7 +366,7 @@ func (c *Core) hold(ctx context.Context, event, id string) (Hold, error) {
 		return Hold{}, ErrNotFound
 	}
 	return Hold{
-		ID: m["id"], Event: m["event"], Visitor: m["visitor"], TicketType: m["type"],
+		ID: m["id"], Event: m["event"], Visitor: m["visitor"], Room: m["room"], TicketType: m["type"],
 		Quantity: atoi64(m["qty"]), PriceMinor: atoi64(m["price"]), AmountMinor: atoi64(m["amount"]),
 		Currency: m["cur"], State: m["state"], OrderID: m["order"],
 		CreatedAt: msTime(m["created"]), ExpiresAt: msTime(m["expires"]),
@@ -370,45 +374,49 @@ func (c *Core) hold(ctx context.Context, event, id string) (Hold, error) {
 }
 
 // locate returns the event an id of kind hold, order or pay belongs to.
+// An id never changes its event, so what was found is remembered: a hold's
+// release or checkout does not ask Redis again.
 func (c *Core) locate(ctx context.Context, kind, id string) (string, error) {
 	if !queue.ValidID(id) {
 		return "", ErrNotFound
 	}
-	ev, err := c.rdb.Get(ctx, indexKey(kind, id)).Result()
+	key := indexKey(kind, id)
+	if ev, ok := c.located.Load(key); ok {
+		return ev.(string), nil
+	}
+	ev, err := c.rdb.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", ErrNotFound
 	}
 	if err != nil {
 		return "", fmt.Errorf("booking: find %s: %w", kind, err)
 	}
+	// The ids are random and unbounded: start over past locatedMax
+	// rather than grow without end.
+	if c.locatedN.Add(1) > locatedMax {
+		c.located.Clear()
+		c.locatedN.Store(0)
+	}
+	c.located.Store(key, ev)
 	return ev, nil
 }
 
+// locatedMax bounds the ids locate remembers.
+const locatedMax = 100_000
+
 // Hold returns a visitor's hold. ErrNotFound also for another visitor's.
+// visitor "" is the organizer, or a gateway that checks the visitor itself
+// once it has the hold's room: it may read any hold.
 func (c *Core) Hold(ctx context.Context, holdID, visitor string) (Hold, error) {
 	ev, err := c.locate(ctx, "hold", holdID)
 	if err != nil {
 		return Hold{}, err
 	}
 	h, err := c.hold(ctx, ev, holdID)
-	if err == nil && h.Visitor != visitor {
+	if err == nil && visitor != "" && h.Visitor != visitor {
 		return Hold{}, ErrNotFound
 	}
 	return h, err
-}
-
-// HoldRoom returns the room whose admission may act on a hold, so a
-// gateway can check the caller's token before anything else.
-func (c *Core) HoldRoom(ctx context.Context, holdID string) (string, error) {
-	ev, err := c.locate(ctx, "hold", holdID)
-	if err != nil {
-		return "", err
-	}
-	room, err := c.rdb.HGet(ctx, keysFor(ev).hold(holdID), "room").Result()
-	if errors.Is(err, redis.Nil) {
-		return "", ErrNotFound
-	}
-	return room, err
 }
 
 // roomCacheTTL is how long an event's room is remembered in process. The

@@ -379,19 +379,22 @@ func (s *Server) placeHold(c echo.Context) error {
 	return c.JSON(http.StatusCreated, out)
 }
 
-// fanHold finds a hold and checks the caller's admission for its room.
+// fanHold reads a hold, then checks the caller's admission for its room
+// and that the hold is theirs (another's is not found, so ids cannot be
+// probed).
 func (s *Server) fanHold(c echo.Context) (booking.Hold, admission.Pass, error) {
-	ctx := c.Request().Context()
-	room, err := s.cfg.Booking.HoldRoom(ctx, c.Param("hold"))
+	h, err := s.cfg.Booking.Hold(c.Request().Context(), c.Param("hold"), "")
 	if err != nil {
 		return booking.Hold{}, admission.Pass{}, err
 	}
-	p, err := s.bookingPass(c, room)
+	p, err := s.bookingPass(c, h.Room)
 	if err != nil {
 		return booking.Hold{}, admission.Pass{}, err
 	}
-	h, err := s.cfg.Booking.Hold(ctx, c.Param("hold"), visitor(p))
-	return h, p, err
+	if h.Visitor != visitor(p) {
+		return booking.Hold{}, admission.Pass{}, booking.ErrNotFound
+	}
+	return h, p, nil
 }
 
 func (s *Server) getHold(c echo.Context) error {
