@@ -251,22 +251,28 @@ func (s *Server) basePageData(lang string) pageData {
 	}
 }
 
-// renderPage executes the template into a buffer first, so a template error
-// is a clean 500 rather than half a page, and sends it with the page's
-// security headers.
+// renderPage renders a fans' page (the waiting room's set).
 func (s *Server) renderPage(c echo.Context, status int, name string, d pageData) error {
+	return s.renderFans(c, status, pageTemplates, name, d, d.Nonce, "Accept, Accept-Language")
+}
+
+// renderFans executes a fans' page template into a buffer first, so a
+// template error is a clean 500 rather than half a page, and sends it with
+// the fans' pages' security headers: the CSP of pageCSP, so their scripts
+// may only talk to this site. The pages carry no secrets, but a cached copy
+// would show a stale state (and a stale return_to), and proxies must not
+// share it: nothing is cached.
+func (s *Server) renderFans(c echo.Context, status int, t *template.Template, name string, data any, nonce, vary string) error {
 	var buf bytes.Buffer
-	if err := pageTemplates.ExecuteTemplate(&buf, name, d); err != nil {
+	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
 		return err
 	}
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", s.pageCSP(c.Request(), d.Nonce))
+	h.Set("Content-Security-Policy", s.pageCSP(c.Request(), nonce))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
-	// The page carries no secrets, but a cached copy would show a stale
-	// state and a stale return_to, and proxies must not share it.
 	h.Set("Cache-Control", "no-store")
-	h.Set("Vary", "Accept, Accept-Language")
+	h.Set("Vary", vary)
 	return c.HTMLBlob(status, buf.Bytes())
 }
 

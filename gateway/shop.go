@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"html/template"
@@ -118,25 +117,25 @@ func (s *Server) shopData(title string) shopData {
 // eventPage is the ticket page's shell; its script reads the event from
 // the API, so an unknown event is the script's to report.
 func (s *Server) eventPage(c echo.Context) error {
-	id := c.Param("event")
-	if !queue.ValidID(id) {
-		return s.shopFailed(c, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such event"})
-	}
-	d := s.shopData("Tickets")
-	d.Event = id
-	return s.renderShop(c, http.StatusOK, "shop-event", d)
+	return s.shell(c, "event", "Tickets", func(d *shopData, id string) { d.Event = id })
 }
 
 // orderPage is the order's shell; its script polls the order until it
 // settles.
 func (s *Server) orderPage(c echo.Context) error {
-	id := c.Param("order")
+	return s.shell(c, "order", "Your order", func(d *shopData, id string) { d.Order = id })
+}
+
+// shell renders the page shop-<kind> for the id in the path parameter
+// <kind>, after checking it is an id at all.
+func (s *Server) shell(c echo.Context, kind, title string, set func(*shopData, string)) error {
+	id := c.Param(kind)
 	if !queue.ValidID(id) {
-		return s.shopFailed(c, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such order"})
+		return s.shopFailed(c, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such " + kind})
 	}
-	d := s.shopData("Your order")
-	d.Order = id
-	return s.renderShop(c, http.StatusOK, "shop-order", d)
+	d := s.shopData(title)
+	set(&d, id)
+	return s.renderShop(c, http.StatusOK, "shop-"+kind, d)
 }
 
 // sandboxPage is the sandbox's hosted pay page: what is being paid for,
@@ -258,22 +257,9 @@ func (s *Server) shopFailed(c echo.Context, err error) error {
 	return s.renderShop(c, ae.Status, "shop-message", d)
 }
 
-// renderShop renders into a buffer first (a template error is a clean 500,
-// not half a page) and sends the room page's security headers: the same
-// CSP, so the shop's script may only talk to this site. Nothing is cached:
-// the pages show live state.
+// renderShop renders a shop page as the room's pages are rendered.
 func (s *Server) renderShop(c echo.Context, status int, name string, d shopData) error {
-	var buf bytes.Buffer
-	if err := shopTemplates.ExecuteTemplate(&buf, name, d); err != nil {
-		return err
-	}
-	h := c.Response().Header()
-	h.Set("Content-Security-Policy", s.pageCSP(c.Request(), d.Nonce))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Vary", "Accept")
-	return c.HTMLBlob(status, buf.Bytes())
+	return s.renderFans(c, status, shopTemplates, name, d, d.Nonce, "Accept")
 }
 
 // minorDigits are the ISO 4217 currencies whose minor unit is not a
