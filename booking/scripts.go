@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crowdgate/crowdgate/queue"
 )
 
 //go:embed scripts/*.lua
@@ -18,26 +20,18 @@ type scripts struct {
 }
 
 func loadScripts() (*scripts, error) {
-	prelude, err := scriptFS.ReadFile("scripts/prelude.lua")
-	if err != nil {
-		return nil, err
-	}
-	load := func(name string) *redis.Script {
-		body, rerr := scriptFS.ReadFile("scripts/" + name + ".lua")
-		if rerr != nil {
-			err = fmt.Errorf("booking: script %s: %w", name, rerr)
-			return nil
-		}
-		return redis.NewScript(string(prelude) + "\n" + string(body))
-	}
+	set := queue.NewScriptSet(scriptFS)
 	s := &scripts{
-		putEvent: load("putevent"),
-		hold:     load("hold"),
-		release:  load("release"),
-		checkout: load("checkout"),
-		payment:  load("payment"),
-		sweep:    load("sweep"),
-		refunded: load("refunded"),
+		putEvent: set.Load("putevent"),
+		hold:     set.Load("hold"),
+		release:  set.Load("release"),
+		checkout: set.Load("checkout"),
+		payment:  set.Load("payment"),
+		sweep:    set.Load("sweep"),
+		refunded: set.Load("refunded"),
 	}
-	return s, err
+	if err := set.Err(); err != nil {
+		return nil, fmt.Errorf("booking: %w", err)
+	}
+	return s, nil
 }

@@ -3,6 +3,7 @@ package queue
 import (
 	"embed"
 	"fmt"
+	"io/fs"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -18,30 +19,54 @@ type scripts struct {
 }
 
 func loadScripts() (*scripts, error) {
-	prelude, err := scriptFS.ReadFile("scripts/prelude.lua")
-	if err != nil {
-		return nil, err
-	}
-	load := func(name string) *redis.Script {
-		body, rerr := scriptFS.ReadFile("scripts/" + name + ".lua")
-		if rerr != nil {
-			err = fmt.Errorf("queue: script %s: %w", name, rerr)
-			return nil
-		}
-		return redis.NewScript(string(prelude) + "\n" + string(body))
-	}
+	set := NewScriptSet(scriptFS)
 	s := &scripts{
-		join:      load("join"),
-		admit:     load("admit"),
-		leave:     load("leave"),
-		sweep:     load("sweep"),
-		heartbeat: load("heartbeat"),
-		putRoom:   load("putroom"),
-		patchRoom: load("patchroom"),
-		keyring:   load("keyring"),
-		snapshot:  load("snapshot"),
-		fair:      load("fair"),
-		adapt:     load("adapt"),
+		join:      set.Load("join"),
+		admit:     set.Load("admit"),
+		leave:     set.Load("leave"),
+		sweep:     set.Load("sweep"),
+		heartbeat: set.Load("heartbeat"),
+		putRoom:   set.Load("putroom"),
+		patchRoom: set.Load("patchroom"),
+		keyring:   set.Load("keyring"),
+		snapshot:  set.Load("snapshot"),
+		fair:      set.Load("fair"),
+		adapt:     set.Load("adapt"),
 	}
-	return s, err
+	if err := set.Err(); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return s, nil
 }
+
+// ScriptSet loads Lua scripts from the scripts/ folder of an embedded file
+// system, each with scripts/prelude.lua in front: the queue's scripts and
+// the booking core's are built alike. Load returns nil once anything
+// failed; Err says what.
+type ScriptSet struct {
+	fsys    fs.FS
+	prelude []byte
+	err     error
+}
+
+// NewScriptSet reads the prelude of fsys's scripts.
+func NewScriptSet(fsys fs.FS) *ScriptSet {
+	prelude, err := fs.ReadFile(fsys, "scripts/prelude.lua")
+	return &ScriptSet{fsys: fsys, prelude: prelude, err: err}
+}
+
+// Load returns scripts/<name>.lua behind the prelude.
+func (s *ScriptSet) Load(name string) *redis.Script {
+	if s.err != nil {
+		return nil
+	}
+	body, err := fs.ReadFile(s.fsys, "scripts/"+name+".lua")
+	if err != nil {
+		s.err = fmt.Errorf("script %s: %w", name, err)
+		return nil
+	}
+	return redis.NewScript(string(s.prelude) + "\n" + string(body))
+}
+
+// Err is the first error of NewScriptSet or Load.
+func (s *ScriptSet) Err() error { return s.err }
