@@ -114,7 +114,7 @@ func TestAdaptiveControllersShareSteps(t *testing.T) {
 	// the last round.
 	round := func(d time.Duration) {
 		t.Helper()
-		clk.Advance(d)
+		clk.Add(d)
 		var wg sync.WaitGroup
 		for _, c := range ctls {
 			if err := c.refresh(ctx); err != nil {

@@ -12,24 +12,6 @@ import (
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
 
-// testClock is a hand-driven clock shared by the instances of a test.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // TestControllersDrawThePrequeueOnce: three instances' controllers run a
 // random_prequeue room on a shared fake clock. They commit to a seed once
 // the queue opens; fans see "prequeue" until the draw; nobody is admitted
@@ -37,7 +19,7 @@ func (c *testClock) Add(d time.Duration) {
 // order.
 func TestControllersDrawThePrequeueOnce(t *testing.T) {
 	rs := queuetest.Run(t)
-	clk := &testClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	ctx, cancel := context.WithCancel(context.Background())
 	var ctls []*admission.Controller
 	var stores []*queue.Store

@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"github.com/crowdgate/crowdgate/queue/queuetest"
 	"slices"
 	"sync"
 	"testing"
@@ -37,26 +38,9 @@ func storedDocument(tb testing.TB, store *MemKeyStore) document {
 	return d
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = queuetest.Clock
 
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *fakeClock { return queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)) }
 
 func mustKeyring(tb testing.TB, store KeyStore, cfg KeyringConfig) *Keyring {
 	tb.Helper()
@@ -215,11 +199,11 @@ func TestRotate(t *testing.T) {
 		t.Errorf("JWKS kids = %v, want %v", got, want)
 	}
 
-	clock.Advance(time.Hour - time.Second)
+	clock.Add(time.Hour - time.Second)
 	if _, err := k.Verify(oldToken, "launch"); err != nil {
 		t.Errorf("old token just before retirement: %v", err)
 	}
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	if _, err := k.Verify(oldToken, "launch"); !errors.Is(err, ErrTokenInvalid) {
 		t.Errorf("old token after retirement: %v, want ErrTokenInvalid", err)
 	}
@@ -277,7 +261,7 @@ func TestUnknownKIDStoreReadsAreRateBounded(t *testing.T) {
 	if got := store.Reads() - before; got != 1 {
 		t.Errorf("store reads in one second = %d, want 1", got)
 	}
-	clock.Advance(time.Second)
+	clock.Add(time.Second)
 	k.Verify(tok, "launch")
 	if got := store.Reads() - before; got != 2 {
 		t.Errorf("store reads after a second = %d, want 2", got)
@@ -335,7 +319,7 @@ func TestReplacedFileKeyStaysPublishedUntilRetired(t *testing.T) {
 	long.Expires = clock.Now().Add(3 * time.Hour)
 	tokA := mustSign(t, a, long)
 
-	clock.Advance(time.Minute)
+	clock.Add(time.Minute)
 	b := mustKeyring(t, store, KeyringConfig{KeyPEM: pemB, MaxTokenLifetime: time.Hour, Now: clock.Now})
 	if got, want := jwksKIDs(t, b), []string{b.CurrentKID(), a.CurrentKID()}; !slices.Equal(got, want) {
 		t.Errorf("JWKS kids = %v, want %v", got, want)
@@ -345,7 +329,7 @@ func TestReplacedFileKeyStaysPublishedUntilRetired(t *testing.T) {
 	}
 	// The old instance restarting with its stale file must not retire the new key.
 	mustKeyring(t, store, KeyringConfig{KeyPEM: pemA, MaxTokenLifetime: time.Hour, Now: clock.Now})
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	mustRefresh(t, b)
 	if got := jwksKIDs(t, b); !slices.Equal(got, []string{b.CurrentKID()}) {
 		t.Errorf("JWKS kids after retirement = %v, want only %s", got, b.CurrentKID())

@@ -14,7 +14,7 @@ import (
 // visitor's, for one ticket of an event that never runs out.
 func BenchmarkPlaceHold(b *testing.B) {
 	f := newFixture(b)
-	f.clock.ms.Store(time.Now().UnixMilli())
+	f.clock.Set(time.Now())
 	f.event(b, 10_000_000, 1)
 	var n atomic.Int64
 	b.SetParallelism(16) // 16 × GOMAXPROCS callers, like concurrent requests

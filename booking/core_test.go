@@ -17,15 +17,9 @@ import (
 )
 
 // clock is a settable test clock.
-type clock struct{ ms atomic.Int64 }
+type clock = queuetest.Clock
 
-func newClock() *clock {
-	c := &clock{}
-	c.ms.Store(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC).UnixMilli())
-	return c
-}
-func (c *clock) Now() time.Time      { return time.UnixMilli(c.ms.Load()) }
-func (c *clock) Add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+func newClock() *clock { return queuetest.NewClock(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)) }
 
 // fakeProvider is a payment provider whose outcomes the test decides. It
 // signs its webhooks like the sandbox, so Core's verification path is the

@@ -38,25 +38,10 @@ func notifyBackends(t *testing.T, f func(t *testing.T, rdb redis.UniversalClient
 }
 
 // notifyClock is a clock tests move by hand.
-type notifyClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type notifyClock = queuetest.Clock
 
 func newNotifyClock() *notifyClock {
-	return &notifyClock{t: time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *notifyClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *notifyClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return queuetest.NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
 }
 
 // addNotification writes an outbox entry the way the booking scripts do,
@@ -395,7 +380,7 @@ func TestNotifierRetriesWithBackoff(t *testing.T) {
 			{time.Second, 1, 1},            // attempt 3 delivers
 			{time.Hour, 0, 1},              // and nothing more happens
 		} {
-			clock.Advance(step.advance)
+			clock.Add(step.advance)
 			if got := mustProcess(t, n); got != step.tried {
 				t.Errorf("step %d: attempted %d, want %d", i, got, step.tried)
 			}
@@ -446,7 +431,7 @@ func TestNotifierRetriesOnlyFailedChannels(t *testing.T) {
 			passes := 0
 			for range 5 {
 				passes += mustProcess(t, n)
-				clock.Advance(time.Second)
+				clock.Add(time.Second)
 			}
 			msgs, _, sessions := smtpSrv.counts()
 			if msgs != 1 || len(rcv.delivered()) != 1 {
@@ -520,7 +505,7 @@ func TestNotifierDeadLetters(t *testing.T) {
 			id := addNotification(t, rdb, "ev", 7, override)
 			for pass := 1; pass <= tc.passes; pass++ {
 				mustProcess(t, n)
-				clock.Advance(time.Second)
+				clock.Add(time.Second)
 				dead, err := n.Dead(context.Background(), "ev", 10)
 				if err != nil {
 					t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 // reading and its decisions; the target rate (and the history's) is the
 // lower of the two.
 func TestAdminAdaptiveRoom(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	s, g := newClockStack(t, queuetest.Run(t), adminToken, clk.Now)
 	s.putRoom("r", `{"admit_per_minute": 600, "adaptive": true, "adaptive_p99_ms": 250}`)
 	m := s.admin("GET", "/admin/v1/rooms/r", "").json(t)

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,24 +23,6 @@ import (
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
-
-// testClock is a clock the test moves by hand.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // newClockStack is a gateway with admin token token and clock now over
 // the Redis rs, which other gateways may share (instances of one
@@ -349,7 +330,7 @@ func TestDashboardSessionAPI(t *testing.T) {
 }
 
 func TestDashboardSessionExpiry(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	rs := queuetest.Run(t)
 	s, _ := newClockStack(t, rs, adminToken, clk.Now)
 	s.putRoom("launch", `{}`)
@@ -584,7 +565,7 @@ func TestDashboardJSON(t *testing.T) {
 // deployment) sampling on the same Redis: each 10-s step has one sample,
 // whichever instance took it, and the dashboard shows them.
 func TestDashboardHistorySampling(t *testing.T) {
-	clk := &testClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	rs := queuetest.Run(t)
 	a, ga := newClockStack(t, rs, adminToken, clk.Now)
 	_, gb := newClockStack(t, rs, adminToken, clk.Now)

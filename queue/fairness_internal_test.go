@@ -5,29 +5,11 @@ import (
 	"encoding/hex"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // TestDrawTakeover: an instance that took the draw, recorded the
 // participants, moved some of them and then died is taken over once its
@@ -36,7 +18,7 @@ func (c *testClock) Add(d time.Duration) {
 func TestDrawTakeover(t *testing.T) {
 	ctx := context.Background()
 	rdb := queuetest.NewClient(t)
-	clk := &testClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	s, err := NewStore(rdb, Config{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -15,24 +15,9 @@ import (
 )
 
 // clock is a hand-driven time source shared by a test and its Store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = queuetest.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)) }
 
 // backends runs fn against a real redis-server and against the embedded
 // store, so the scripts are proven on both.
