@@ -35,7 +35,7 @@ func (c *Core) NotifyWaiters(ctx context.Context) error {
 	if c.cfg.Queue == nil {
 		return nil
 	}
-	rooms, err := c.cfg.Queue.ListRooms(ctx)
+	rooms, err := c.cfg.Queue.NotifyRooms(ctx)
 	if err != nil {
 		return err
 	}

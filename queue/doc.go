@@ -32,8 +32,9 @@
 //	cg:{r}:nm     hash    "notify me": queue id → contact and what they were told (notify.go)
 //	cg:{r}:nmk    zset    "notify me": queue id → keep-until (ms); the sweep spares them till then
 //
-// and one key for all rooms besides cg:rooms and cg:keyring: cg:audit, the
-// organizers' audit log (stream, MAXLEN ~ 10000; audit.go).
+// and, for all rooms, besides cg:rooms and cg:keyring: cg:audit, the
+// organizers' audit log (stream, MAXLEN ~ 10000; audit.go), and
+// cg:notify-rooms, the rooms with waiters to notify (notify.go).
 //
 // # Queue ids
 //

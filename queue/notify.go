@@ -18,6 +18,7 @@ import (
 //
 //	cg:{r}:nm   hash  queue id → "email\x1fphone\x1fstage" (stage: "", near, admitted)
 //	cg:{r}:nmk  zset  queue id → keep-until (ms)
+//	cg:notify-rooms set  the rooms with such waiters
 
 // NotifyKeep is how long a waiter who asked to be notified keeps their
 // place with no sign of life: long enough for a line that takes an
@@ -72,6 +73,17 @@ type NotifyWaiter struct {
 
 const contactSep = "\x1f"
 
+// notifyRoomsKey lists the rooms where someone asked to be notified, so
+// the notifier visits those, not every room, on each pass. It is shared by
+// all rooms (its own slot), so it is written beside the room's keys, not
+// with them; it loses a room only when the room is deleted.
+const notifyRoomsKey = "cg:notify-rooms"
+
+// NotifyRooms returns the rooms where someone asked to be notified.
+func (s *Store) NotifyRooms(ctx context.Context) ([]Room, error) {
+	return s.listRooms(ctx, notifyRoomsKey)
+}
+
 // SetNotify records where the waiter id wants to be notified and keeps
 // their place until the returned time. ErrNotInLine when id is not
 // waiting in the room; ErrInvalidContact for a bad or empty contact.
@@ -95,6 +107,9 @@ func (s *Store) SetNotify(ctx context.Context, room, id string, c Contact) (time
 		return nil
 	})
 	if err != nil {
+		return time.Time{}, fmt.Errorf("queue: notify %s: %w", room, err)
+	}
+	if err := s.rdb.SAdd(ctx, notifyRoomsKey, room).Err(); err != nil {
 		return time.Time{}, fmt.Errorf("queue: notify %s: %w", room, err)
 	}
 	return until, nil

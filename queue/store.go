@@ -426,8 +426,12 @@ func (s *Store) GetRoom(ctx context.Context, name string) (Room, error) {
 }
 
 // ListRooms returns every room's configuration, in no particular order.
-func (s *Store) ListRooms(ctx context.Context) ([]Room, error) {
-	names, err := s.rdb.SMembers(ctx, roomsKey).Result()
+func (s *Store) ListRooms(ctx context.Context) ([]Room, error) { return s.listRooms(ctx, roomsKey) }
+
+// listRooms returns the configuration of the rooms named in set, skipping
+// those deleted meanwhile.
+func (s *Store) listRooms(ctx context.Context, set string) ([]Room, error) {
+	names, err := s.rdb.SMembers(ctx, set).Result()
 	if err != nil {
 		return nil, fmt.Errorf("queue: list rooms: %w", err)
 	}
@@ -465,6 +469,9 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 	}
 	// With the cfg gone no script touches the rest; remove it.
 	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep).Err(); err != nil {
+		return fmt.Errorf("queue: delete room %s: %w", name, err)
+	}
+	if err := s.rdb.SRem(ctx, notifyRoomsKey, name).Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, roomsKey, name).Err(); err != nil {
