@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crowdgate/crowdgate/queue/queuetest"
@@ -710,4 +712,49 @@ func mustHoldOf(t *testing.T, f *fixture, visitor string) string {
 		t.Fatalf("%s has no live hold: %v", visitor, err)
 	}
 	return exists.HoldID
+}
+
+// TestInventoryMetrics: the sweep publishes each type's tickets by state
+// and the books' drift, which must read 0.
+func TestInventoryMetrics(t *testing.T) {
+	rdb := queuetest.Run(t).Client(t)
+	reg := prometheus.NewRegistry()
+	core, err := NewCore(rdb, Config{Providers: []Provider{newFakeProvider()}, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{core: core, rdb: rdb, clock: newClock(), pay: newFakeProvider()}
+	f.clock.Set(time.Now())
+	f.event(t, 10, 4)
+	if _, _, err := core.PlaceHold(context.Background(), f.holdReq("a", 3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := core.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		`crowdgate_booking_tickets{event="gig",state="available",ticket_type="ga"}`: 7,
+		`crowdgate_booking_tickets{event="gig",state="held",ticket_type="ga"}`:      3,
+		`crowdgate_booking_tickets{event="gig",state="sold",ticket_type="ga"}`:      0,
+		`crowdgate_booking_inventory_drift{event="gig",ticket_type="ga"}`:           0,
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range families {
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+			}
+			got[mf.GetName()+"{"+strings.Join(labels, ",")+"}"] = m.GetGauge().GetValue()
+		}
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
 }
