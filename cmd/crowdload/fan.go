@@ -171,6 +171,9 @@ type fanState struct {
 	status waitStatus
 	maxGap time.Duration
 	gapped bool // two positions seen on one connection
+	// The same, over gaps that started in the steady phase.
+	maxSteadyGap time.Duration
+	steadyGapped bool
 }
 
 // worker runs one share of the fans. Counters are atomics, so fan
@@ -189,9 +192,10 @@ type worker struct {
 	open, peak, joined, connected, joinRetries       atomic.Int64
 	restartCloses, reconnects, gapsOver, noTimestamp atomic.Int64
 	firstAdmitted, lastAdmitted                      atomic.Int64
+	steadySince, steadyGapsOver, steadyMsgs          atomic.Int64 // steadySince: unix ns, 0 before
 	outcomes                                         [numOutcomes]atomic.Int64
 	msgs                                             [numKinds]atomic.Int64
-	lat, gap                                         *liveHist
+	lat, gap, steadyGap                              *liveHist
 	mu                                               sync.Mutex
 	increases                                        int64
 	examples                                         []Increase
@@ -205,7 +209,7 @@ func newWorker(cfg workerConfig) (*worker, error) {
 	}
 	w := &worker{
 		cfg: cfg, idle: time.Duration(cfg.IdleMs) * time.Millisecond,
-		lat: newLiveHist(), gap: newLiveHist(),
+		lat: newLiveHist(), gap: newLiveHist(), steadyGap: newLiveHist(),
 		joinErrs: map[string]int64{}, connErrs: map[string]int64{}, dropErrs: map[string]int64{},
 		closedReasons: map[string]int64{}, samples: map[string]string{},
 	}
@@ -250,6 +254,12 @@ func newWorker(cfg workerConfig) (*worker, error) {
 		})
 	}
 	return w, nil
+}
+
+// markSteady starts the steady phase: the gaps that start from t on, and
+// the messages that arrive, are also counted on their own.
+func (w *worker) markSteady(t time.Time) {
+	w.steadySince.CompareAndSwap(0, t.UnixNano())
 }
 
 // run opens the fans at the configured pace, emits ready when each has
@@ -390,6 +400,9 @@ func (w *worker) wait(ctx context.Context, c *websocket.Conn, f *fanState) outco
 	defer func() {
 		if f.gapped {
 			w.gap.add(f.maxGap.Milliseconds())
+		}
+		if f.steadyGapped {
+			w.steadyGap.add(f.maxSteadyGap.Milliseconds())
 		}
 	}()
 	for {
@@ -540,6 +553,10 @@ func (w *worker) follow(ctx context.Context, c *websocket.Conn, f *fanState) (ou
 		}
 		now := time.Now()
 		w.msgs[m.Type].Add(1)
+		steady := w.steadySince.Load()
+		if steady != 0 {
+			w.steadyMsgs.Add(1)
+		}
 		switch m.Type {
 		case kindPosition:
 			if !lastPos.IsZero() {
@@ -548,6 +565,12 @@ func (w *worker) follow(ctx context.Context, c *websocket.Conn, f *fanState) (ou
 					w.gapsOver.Add(1)
 				}
 				f.maxGap, f.gapped = max(f.maxGap, g), true
+				if steady != 0 && lastPos.UnixNano() >= steady {
+					if g > gapPromise {
+						w.steadyGapsOver.Add(1)
+					}
+					f.maxSteadyGap, f.steadyGapped = max(f.maxSteadyGap, g), true
+				}
 			}
 			lastPos = now
 			st := m.Status
@@ -696,6 +719,8 @@ func (w *worker) report(start time.Time, launched int, reason string) Report {
 	r.RestartCloses = w.restartCloses.Load()
 	r.Reconnects = w.reconnects.Load()
 	r.PositionGapsOver5s = w.gapsOver.Load()
+	r.SteadyGapsOver5s = w.steadyGapsOver.Load()
+	r.SteadyMessages = w.steadyMsgs.Load()
 	r.AdmittedNoTimestamp = w.noTimestamp.Load()
 	for k := range numKinds {
 		r.Messages[kindNames[k]] = w.msgs[k].Load()
@@ -718,6 +743,7 @@ func (w *worker) report(start time.Time, launched int, reason string) Report {
 	}
 	w.mu.Unlock()
 	r.MaxPositionGap = w.gap.snapshot()
+	r.MaxSteadyGap = w.steadyGap.snapshot()
 	r.AdmissionLatency = w.lat.snapshot()
 	r.StartedMs = start.UnixMilli()
 	r.EndedMs = time.Now().UnixMilli()

@@ -72,6 +72,14 @@ type Report struct {
 	// MaxPositionGap holds, per fan that got two positions on one
 	// connection, its longest gap between consecutive positions.
 	MaxPositionGap Hist `json:"max_position_gap_ms"`
+	// The steady phase starts -settle after every fan is connected, when
+	// joins and first connections no longer load the box: the gaps that
+	// start in it, and the messages received in it, on their own.
+	SteadyMs                int64   `json:"steady_unix_ms,omitempty"`
+	SteadyGapsOver5s        int64   `json:"steady_gaps_over_5s"`
+	MaxSteadyGap            Hist    `json:"max_steady_gap_ms"`
+	SteadyMessages          int64   `json:"steady_messages"`
+	SteadyMessagesPerSecond float64 `json:"steady_messages_per_second"`
 	// AdmissionLatency: admitted_at_ms (the server's admission decision) to
 	// the admitted message's receipt, same host clock.
 	AdmissionLatency    Hist  `json:"admission_latency_ms"`
@@ -129,6 +137,8 @@ func (r *Report) Merge(o *Report) {
 	r.Reconnects += o.Reconnects
 	r.PositionIncreases += o.PositionIncreases
 	r.PositionGapsOver5s += o.PositionGapsOver5s
+	r.SteadyGapsOver5s += o.SteadyGapsOver5s
+	r.SteadyMessages += o.SteadyMessages
 	r.AdmittedNoTimestamp += o.AdmittedNoTimestamp
 	for _, m := range []struct{ dst, src map[string]int64 }{
 		{r.JoinErrors, o.JoinErrors}, {r.ConnectErrors, o.ConnectErrors}, {r.DropErrors, o.DropErrors},
@@ -152,6 +162,7 @@ func (r *Report) Merge(o *Report) {
 		}
 	}
 	r.MaxPositionGap.Merge(&o.MaxPositionGap)
+	r.MaxSteadyGap.Merge(&o.MaxSteadyGap)
 	r.AdmissionLatency.Merge(&o.AdmissionLatency)
 	r.StartedMs = minNonZero(r.StartedMs, o.StartedMs)
 	r.EndedMs = max(r.EndedMs, o.EndedMs)
@@ -176,6 +187,9 @@ func (r *Report) finish() {
 	}
 	if r.DurationSeconds > 0 {
 		r.MessagesPerSecond = float64(n) / r.DurationSeconds
+	}
+	if r.SteadyMs > 0 && r.EndedMs > r.SteadyMs {
+		r.SteadyMessagesPerSecond = float64(r.SteadyMessages) / (float64(r.EndedMs-r.SteadyMs) / 1000)
 	}
 }
 
@@ -207,6 +221,11 @@ func (r *Report) writeSummary(w io.Writer) {
 	}
 	p("positions  increases %d  gaps over 5s %d  max gap per fan: %s",
 		r.PositionIncreases, r.PositionGapsOver5s, quantiles(&r.MaxPositionGap))
+	if r.SteadyMs > 0 {
+		p("steady     %.1fs from %s: messages %d (%.1f/s)  gaps over 5s %d  max gap per fan: %s",
+			float64(r.EndedMs-r.SteadyMs)/1000, time.UnixMilli(r.SteadyMs).UTC().Format("15:04:05"),
+			r.SteadyMessages, r.SteadyMessagesPerSecond, r.SteadyGapsOver5s, quantiles(&r.MaxSteadyGap))
+	}
 	for _, e := range r.PositionIncreaseExamples {
 		p("           queue %s: %d -> %d", e.QueueID, e.From, e.To)
 	}

@@ -42,6 +42,7 @@ type wsOptions struct {
 	ramp       float64
 	duration   time.Duration
 	hold       time.Duration
+	settle     time.Duration
 	workers    int
 	idle       time.Duration
 	opening    int
@@ -65,6 +66,7 @@ func wsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sources := fs.String("sources", "8", "local addresses to bind, round-robin: a count N (127.0.0.2 … 127.0.0.N+1), a comma list of 127.x.y.z, or 0 to let the kernel choose")
 	idle := fs.Duration("idle-timeout", 30*time.Second, "drop a connection the server leaves silent this long")
 	opening := fs.Int("opening", 256, "fans joining or connecting at once, per worker")
+	settle := fs.Duration("settle", 10*time.Second, "after every fan is connected, wait this long before the steady phase, whose gaps and messages are also reported on their own")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	worker := fs.String("worker", "", "internal: run as a worker process with this JSON config")
 	fs.Usage = func() {
@@ -92,6 +94,7 @@ func wsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	o := wsOptions{
 		room: *room, adminToken: *token, fans: *fans, rate: *rate, ramp: *ramp,
 		duration: *duration, hold: *hold, workers: *workers, idle: *idle, opening: *opening, json: *asJSON,
+		settle: *settle,
 	}
 	var err error
 	if o.targets, err = parseTargets(*targets); err != nil {
@@ -166,6 +169,8 @@ func (o *wsOptions) validate() error {
 		return errors.New("-duration must be in (0, 24h]")
 	case o.hold < 0 || o.hold >= o.duration:
 		return errors.New("-hold must be shorter than -duration")
+	case o.settle < 0:
+		return errors.New("-settle must not be negative")
 	case o.rate < 0:
 		return errors.New("-rate must not be negative")
 	case o.idle <= 0:
@@ -228,7 +233,14 @@ func workerMain(ctx context.Context, cfgJSON string, stdin io.Reader, stdout io.
 	}
 	stop := make(chan struct{})
 	go func() {
-		_, _ = io.Copy(io.Discard, stdin)
+		// The parent writes "steady" when the steady phase starts, and
+		// closes stdin to stop the run.
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			if sc.Text() == steadyLine {
+				w.markSteady(time.Now())
+			}
+		}
 		close(stop)
 	}()
 	var mu sync.Mutex
@@ -251,10 +263,15 @@ type fromWorker struct {
 	err    error
 }
 
-// workerHandle stops a worker (it then reports) or kills it.
+// steadyLine, on a worker's stdin, starts its steady phase.
+const steadyLine = "steady"
+
+// workerHandle starts a worker's steady phase, stops it (it then reports)
+// or kills it.
 type workerHandle struct {
-	stop func()
-	kill func()
+	steady func()
+	stop   func()
+	kill   func()
 }
 
 // startInProcess runs a worker on goroutines of this process.
@@ -270,7 +287,11 @@ func startInProcess(ctx context.Context, id int, cfg workerConfig, events chan<-
 		events <- fromWorker{id: id, ev: workerEvent{Report: &r}}
 		events <- fromWorker{id: id, exited: true}
 	}()
-	return &workerHandle{stop: func() { once.Do(func() { close(stop) }) }, kill: func() {}}, nil
+	return &workerHandle{
+		steady: func() { w.markSteady(time.Now()) },
+		stop:   func() { once.Do(func() { close(stop) }) },
+		kill:   func() {},
+	}, nil
 }
 
 // startProcess re-executes this binary as a worker process.
@@ -314,8 +335,9 @@ func startProcess(exe string, id int, cfg workerConfig, events chan<- fromWorker
 	}()
 	var once sync.Once
 	return &workerHandle{
-		stop: func() { once.Do(func() { _ = in.Close() }) },
-		kill: func() { _ = cmd.Process.Kill() },
+		steady: func() { _, _ = io.WriteString(in, steadyLine+"\n") },
+		stop:   func() { once.Do(func() { _ = in.Close() }) },
+		kill:   func() { _ = cmd.Process.Kill() },
 	}, nil
 }
 
@@ -400,6 +422,8 @@ func runParent(ctx context.Context, o wsOptions, stdout, stderr io.Writer) error
 		unpausedMs     int64
 		runErrs        []string
 		holdC, killC   <-chan time.Time
+		steadyC        <-chan time.Time
+		steadyMs       int64
 		ctxDone        = ctx.Done()
 		tick           = time.NewTicker(5 * time.Second)
 		killT          = time.NewTimer(time.Until(deadline) + killGrace)
@@ -427,6 +451,9 @@ func runParent(ctx context.Context, o wsOptions, stdout, stderr io.Writer) error
 	allReady := func() {
 		s := sum()
 		logf("%s: %d of %d fans connected (%d open, %d failed)", time.Since(start).Round(time.Millisecond), s.Connected, o.fans, s.Open, s.Failed)
+		if !stopping {
+			steadyC = time.After(o.settle)
+		}
 		switch {
 		case stopping:
 		case o.hold > 0:
@@ -476,6 +503,15 @@ func runParent(ctx context.Context, o wsOptions, stdout, stderr io.Writer) error
 		case <-ctxDone:
 			ctxDone = nil
 			stop("interrupted")
+		case <-steadyC:
+			steadyC = nil
+			if !stopping {
+				steadyMs = time.Now().UnixMilli()
+				logf("steady phase from now (settled %s)", o.settle)
+				for _, h := range handles {
+					h.steady()
+				}
+			}
 		case <-holdC:
 			holdC = nil
 			stop("hold")
@@ -510,6 +546,7 @@ func runParent(ctx context.Context, o wsOptions, stdout, stderr io.Writer) error
 		}
 	}
 	r.UnpausedMs = unpausedMs
+	r.SteadyMs = steadyMs
 	r.Errors = append(r.Errors, runErrs...)
 	if r.StartedMs == 0 {
 		r.StartedMs, r.EndedMs = start.UnixMilli(), time.Now().UnixMilli()

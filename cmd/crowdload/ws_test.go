@@ -241,6 +241,28 @@ func TestWSWorkerProcesses(t *testing.T) {
 	}
 }
 
+// TestWSSteadyPhase: the parent tells both worker processes when the steady
+// phase starts; what they saw after it is reported on its own.
+func TestWSSteadyPhase(t *testing.T) {
+	t.Setenv("CROWDLOAD_TEST_WORKER", "1")
+	f := newFakeGate(t, nil)
+	r, _ := mustRunWS(t, "-targets", f.url, "-admin-token", f.adminToken, "-fans", "20", "-workers", "2",
+		"-hold", "1500ms", "-settle", "500ms", "-duration", "20s")
+	checkOutcomesAddUp(t, r)
+	if r.SteadyMs <= r.StartedMs || r.SteadyMs >= r.EndedMs {
+		t.Fatalf("steady phase from %d, run %d..%d", r.SteadyMs, r.StartedMs, r.EndedMs)
+	}
+	// Every fan gets a position every 20 ms from the fake: each of the 20
+	// saw gaps in the ~1 s steady phase, all short.
+	if r.MaxSteadyGap.Count != 20 || r.MaxSteadyGap.Max > 1000 || r.SteadyGapsOver5s != 0 {
+		t.Errorf("steady gaps: %s, %d over 5s", quantiles(&r.MaxSteadyGap), r.SteadyGapsOver5s)
+	}
+	total := r.Messages["position"]
+	if r.SteadyMessages <= 0 || r.SteadyMessages >= total || r.SteadyMessagesPerSecond <= 0 {
+		t.Errorf("steady messages %d (%.1f/s) of %d", r.SteadyMessages, r.SteadyMessagesPerSecond, total)
+	}
+}
+
 func TestReportJSONRoundTripAndMerge(t *testing.T) {
 	mk := func(n int64, id string) Report {
 		r := newReport()
@@ -299,6 +321,7 @@ func TestWSFlagsStayOnLoopbackAndWithinLimits(t *testing.T) {
 		{[]string{"-fans", "40000", "-workers", "2"}, "use -workers 3"},
 		{[]string{"-fans", "30000", "-sources", "0"}, "add -sources"},
 		{[]string{"-hold", "10m", "-duration", "10m"}, "-hold"},
+		{[]string{"-settle", "-1s"}, "-settle"},
 		{[]string{"-duration", "0s"}, "-duration"},
 		{[]string{"-fans", "3", "-workers", "4"}, "-workers"},
 	} {
