@@ -33,6 +33,12 @@
 // the latency to each receipt and, with -pid, the gateway's CPU time per
 // delivered message (over an idle window of the same length subtracted).
 //
+//	crowdload floor -sockets 18000
+//
+// floor measures what the kernel alone costs for such a broadcast here:
+// one small write to each of that many loopback sockets, in a bare loop,
+// with the writer's CPU time per write; broadcast's figures sit on it.
+//
 // A process may hold 20,000 files, so a run of more than 15,000 fans is
 // split over worker processes: the parent re-executes itself with a hidden
 // -worker flag carrying its share as JSON, reads JSON lines from each
@@ -64,7 +70,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: crowdload rate|ws|holds|broadcast [flags]")
+		return fmt.Errorf("usage: crowdload rate|ws|holds|broadcast|floor [flags]")
 	}
 	switch args[0] {
 	case "rate":
@@ -75,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return holdsCmd(ctx, args[1:], stdout, stderr)
 	case "broadcast":
 		return broadcastCmd(ctx, args[1:], stdout, stderr)
+	case "floor":
+		return floorCmd(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (want rate, ws, holds or broadcast)", args[0])
+	return fmt.Errorf("unknown command %q (want rate, ws, holds, broadcast or floor)", args[0])
 }

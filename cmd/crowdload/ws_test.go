@@ -346,3 +346,21 @@ func TestParseSources(t *testing.T) {
 		}
 	}
 }
+
+// TestFloor runs crowdload floor small, its reader re-executed from this
+// test binary, and checks it wrote every round and priced the writes.
+func TestFloor(t *testing.T) {
+	t.Setenv("CROWDLOAD_TEST_WORKER", "1")
+	var stdout, stderr bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := run(ctx, []string{"floor", "-sockets", "40", "-rounds", "3", "-sources", "2"}, &stdout, &stderr); err != nil {
+		t.Fatalf("floor: %v\n%s%s", err, &stdout, &stderr)
+	}
+	out := stdout.String()
+	for _, want := range []string{"40 loopback sockets open", "round 3: 40 writes", "for 120 writes:", "µs per write"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
