@@ -1,29 +1,75 @@
 package ws
 
 import (
+	"encoding/binary"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// frame is one thing to write on a socket.
+// frame is one WebSocket frame as it goes on the wire, header included:
+// encoded once, and shared read-only by every socket that gets the same
+// bytes (a room closing, an admission to several tabs).
 type frame struct {
-	data     []byte                     // a text message, or
-	prepared *websocket.PreparedMessage // one encoded once for many sockets, or
-	ping     bool                       // a ping, or
-	close    int                        // a close frame with this code (then the socket ends)
-	reason   string
+	wire []byte
+	last bool // a close frame: the socket ends once it is written
 }
 
-// conn is one fan's socket. Its reader goroutine owns reading; writes go
-// through the hub's writer pool, one writer at a time per socket, from a
-// bounded queue: a socket whose queue overflows is a slow client and is
-// dropped (it reconnects). Holding no goroutine for writing is what keeps a
-// waiting socket small.
+// WebSocket opcodes (RFC 6455, 5.2).
+const (
+	opText  = 0x1
+	opClose = 0x8
+	opPing  = 0x9
+	opPong  = 0xA
+)
+
+// encodeFrame returns a final, unmasked server frame (servers never mask).
+func encodeFrame(op byte, payload []byte) []byte {
+	n := len(payload)
+	b := make([]byte, 0, n+10)
+	b = append(b, 0x80|op)
+	switch {
+	case n <= 125:
+		b = append(b, byte(n))
+	case n <= 0xFFFF:
+		b = append(b, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, payload...)
+}
+
+func textFrame(payload []byte) frame { return frame{wire: encodeFrame(opText, payload)} }
+
+// closeFrame says goodbye with a code and a reason (cut to fit the 125
+// bytes a control frame may carry); the socket ends after it.
+func closeFrame(code int, reason string) frame {
+	return frame{wire: encodeFrame(opClose, websocket.FormatCloseMessage(code, truncate(reason, 123))), last: true}
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// pingFrame is the same bytes for every socket.
+var pingFrame = frame{wire: encodeFrame(opPing, nil)}
+
+// conn is one fan's socket. Its reader goroutine owns reading (gorilla);
+// every write after the upgrade goes through the hub's writer pool, one
+// writer at a time per socket, from a bounded queue: a socket whose queue
+// overflows is a slow client and is dropped (it reconnects). Holding no
+// goroutine for writing is what keeps a waiting socket small.
 type conn struct {
 	ws     *websocket.Conn
+	raw    syscall.RawConn // nil when the connection is not a plain socket
 	w      *waiter
 	ip     string
 	opened time.Time
@@ -35,22 +81,29 @@ type conn struct {
 	lastPing  time.Time
 }
 
-// push queues f and reports whether the socket must be scheduled for
-// writing. It returns ok=false when the queue is full: the caller drops the
-// socket.
-func (c *conn) push(f frame, limit int) (schedule, ok bool) {
+func newConn(ws *websocket.Conn, ip string, now time.Time) *conn {
+	return &conn{ws: ws, raw: rawConn(ws.NetConn()), ip: ip, opened: now, lastPing: now}
+}
+
+// push queues frames, in order, and reports whether the socket must be
+// scheduled for writing. It returns ok=false when the queue would overflow:
+// the caller drops the socket.
+func (c *conn) push(limit int, fs ...frame) (schedule, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done {
 		return false, true
 	}
-	if len(c.queue) >= limit {
+	if len(c.queue)+len(fs) > limit {
 		c.done = true
 		return false, false
 	}
-	c.queue = append(c.queue, f)
-	if f.close != 0 {
-		c.done = true
+	for _, f := range fs {
+		c.queue = append(c.queue, f)
+		if f.last {
+			c.done = true
+			break
+		}
 	}
 	if c.scheduled {
 		return false, true
@@ -72,31 +125,52 @@ func (c *conn) take() []frame {
 	return q
 }
 
-// write sends frames on the socket; false means the socket is finished.
-func (c *conn) write(frames []frame, wait time.Duration) bool {
-	for _, f := range frames {
-		deadline := time.Now().Add(wait)
-		var err error
-		switch {
-		case f.close != 0:
-			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(f.close, f.reason), deadline)
-			_ = c.ws.NetConn().Close()
-			return false
-		case f.ping:
-			err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
-		case f.prepared != nil:
-			_ = c.ws.SetWriteDeadline(deadline)
-			err = c.ws.WritePreparedMessage(f.prepared)
-		default:
-			_ = c.ws.SetWriteDeadline(deadline)
-			err = c.ws.WriteMessage(websocket.TextMessage, f.data)
-		}
-		if err != nil {
-			_ = c.ws.NetConn().Close()
-			return false
-		}
+// join returns the frames' bytes as one buffer (in scratch when there are
+// several), and whether the last ends the socket.
+func join(frames []frame, scratch *[]byte) (b []byte, last bool) {
+	last = frames[len(frames)-1].last
+	if len(frames) == 1 {
+		return frames[0].wire, last
 	}
-	return true
+	buf := (*scratch)[:0]
+	for _, f := range frames {
+		buf = append(buf, f.wire...)
+	}
+	*scratch = buf
+	return buf, last
+}
+
+// writeNow writes what of b the socket takes without waiting, and returns
+// the rest (empty when all went). On a plain socket it is one write(2) with
+// no deadline to arm: a socket with room in its send buffer, the usual
+// case, takes the bytes at once. A wrapped connection (TLS) may block in
+// any write, so it takes nothing here: everything goes through writeWait.
+func (c *conn) writeNow(b []byte) (rest []byte, err error) {
+	if c.raw != nil {
+		return c.writeRaw(b)
+	}
+	return b, nil
+}
+
+// writeWait writes b whole, waiting for room up to wait.
+func (c *conn) writeWait(b []byte, wait time.Duration) error {
+	nc := c.ws.NetConn()
+	if err := nc.SetWriteDeadline(time.Now().Add(wait)); err != nil {
+		return err
+	}
+	if _, err := nc.Write(b); err != nil {
+		return err
+	}
+	return nc.SetWriteDeadline(time.Time{})
+}
+
+// writeWire writes b whole: at once if it fits, else waiting up to wait.
+func (c *conn) writeWire(b []byte, wait time.Duration) error {
+	rest, err := c.writeNow(b)
+	if err == nil && len(rest) > 0 {
+		err = c.writeWait(rest, wait)
+	}
+	return err
 }
 
 // kill ends the socket at once; its reader then unregisters it.

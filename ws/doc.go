@@ -9,8 +9,9 @@
 // the line are resolved with one status read each (pipelined): the admitted
 // get their token, the rest are told the place is gone. Connected waiters'
 // places are kept alive with one heartbeat call per 1000 waiters per
-// Heartbeat period. Frames that many sockets share (a room closing) are
-// encoded once as a PreparedMessage.
+// Heartbeat period. Frames are encoded once, header included, and the bytes
+// are shared by every socket that gets them (a room closing, a waiter's
+// tabs).
 //
 // A waiter's score comes from the tracker (queue.Tracker.Score) and is
 // asked again whenever the tracker rebuilds: a random_prequeue room's draw
@@ -18,11 +19,17 @@
 // told "prequeue"; the first scan after it sends every waiter their drawn
 // place at once, the one time a position may rise.
 //
-// Concurrency: each socket has exactly one reader goroutine (pongs, close,
-// the read limit) and no writer goroutine of its own: writes go through a
-// fixed pool of writers from a bounded per-socket queue, one writer at a time
-// per socket. A socket whose queue overflows is dropped as slow (close 1013;
-// it reconnects). On shutdown every socket gets close 1012 (reconnect).
+// Concurrency: each socket has exactly one reader goroutine (gorilla: pongs,
+// close, the read limit) and no writer goroutine of its own: every write
+// after the upgrade, answers to the client's control frames included, goes
+// through a small pool of writers from a bounded per-socket queue, one
+// writer at a time per socket. A writer joins what a socket has queued (a
+// position and a due ping, an admission and its close) into one write(2)
+// with no deadline to arm; only a socket whose send buffer is full is handed
+// to a goroutine of its own that waits for room up to WriteWait, so a slow
+// client never holds a pool writer. A socket whose queue overflows is
+// dropped as slow (close 1013; it reconnects). On shutdown every socket gets
+// close 1012 (reconnect).
 //
 // ws imports admission and queue; it never imports gateway.
 package ws

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +46,10 @@ type Config struct {
 	PongWait  time.Duration // a socket silent this long (no pong) is dead; default 60 s
 	WriteWait time.Duration // deadline of one write; default 5 s
 	SendQueue int           // frames a socket may have queued before it is dropped as slow; default 16
-	Writers   int           // writer pool size; default 64
+	// Writers is the writer pool's size; default twice GOMAXPROCS. Pool
+	// writers never wait on a socket (a full one is handed to a goroutine
+	// of its own), so more would only take turns on the same cores.
+	Writers int
 	// MaxPerIP caps concurrent sockets from one address (a tab per family
 	// member, not a flood); 0 means 64.
 	MaxPerIP int
@@ -81,7 +86,7 @@ func (c *Config) setDefaults() {
 		c.SendQueue = 16
 	}
 	if c.Writers <= 0 {
-		c.Writers = 64
+		c.Writers = 2 * runtime.GOMAXPROCS(0)
 	}
 	if c.MaxPerIP <= 0 {
 		c.MaxPerIP = 64
@@ -111,9 +116,10 @@ type Hub struct {
 	perIP   map[string]int
 	closing bool
 	readers sync.WaitGroup
+	waiting sync.WaitGroup // writes waiting for room in a slow socket's buffer
 
 	sockets   prometheus.Gauge
-	sent      *prometheus.CounterVec
+	sent      map[string]prometheus.Counter // by message type, resolved once
 	dropped   *prometheus.CounterVec
 	tickTime  prometheus.Histogram
 	regressed prometheus.Counter
@@ -180,9 +186,6 @@ func New(ctl *admission.Controller, store *queue.Store, cfg Config) (*Hub, error
 		sockets: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "crowdgate_ws_sockets", Help: "Open waiting-room WebSockets on this instance.",
 		}),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crowdgate_ws_messages_total", Help: "Messages queued to WebSockets, by type.",
-		}, []string{"type"}),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_ws_dropped_total", Help: "Sockets ended by the server, by reason.",
 		}, []string{"reason"}),
@@ -194,7 +197,14 @@ func New(ctl *admission.Controller, store *queue.Store, cfg Config) (*Hub, error
 			Name: "crowdgate_ws_position_increases_total", Help: "Computed positions above the last one sent (tracker a tick behind a new socket); held, never sent.",
 		}),
 	}
-	for _, m := range []prometheus.Collector{h.sockets, h.sent, h.dropped, h.tickTime, h.regressed} {
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crowdgate_ws_messages_total", Help: "Messages queued to WebSockets, by type.",
+	}, []string{"type"})
+	h.sent = map[string]prometheus.Counter{}
+	for _, kind := range []string{"position", "ping", "pong", "admitted", "closed", "close"} {
+		h.sent[kind] = sent.WithLabelValues(kind)
+	}
+	for _, m := range []prometheus.Collector{h.sockets, sent, h.dropped, h.tickTime, h.regressed} {
 		if err := cfg.Registerer.Register(m); err != nil {
 			return nil, err
 		}
@@ -275,7 +285,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, cl
 		return nil
 	}
 	ws.SetReadLimit(512)
-	c := &conn{ws: ws, ip: ip, opened: h.cfg.Now(), lastPing: h.cfg.Now()}
+	c := newConn(ws, ip, h.cfg.Now())
 
 	switch t.Status {
 	case admission.StatusAdmitted:
@@ -319,13 +329,13 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, cl
 	h.mu.Unlock()
 	h.sockets.Inc()
 
-	h.send(c, frame{data: positionFrame(t.Status, t.Position, t.ETA, h.ticketsOf(rh.name))}, "position")
+	h.send(c, "position", textFrame(positionFrame(t.Status, t.Position, t.ETA, h.ticketsOf(rh.name))))
 	go h.read(c, rh, release)
 	return nil
 }
 
 // finish writes a last frame and a close frame on a socket that never
-// joined the hub.
+// joined the hub (so gorilla may still write on it).
 func (h *Hub) finish(c *conn, data []byte, code int, reason string) {
 	deadline := time.Now().Add(h.cfg.WriteWait)
 	if data != nil {
@@ -346,6 +356,19 @@ func (h *Hub) read(c *conn, rh *roomHub, release func()) {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
 	})
+	// Every write goes through the writer pool, answers to the client's
+	// control frames included (gorilla's default handlers write directly).
+	c.ws.SetPingHandler(func(data string) error {
+		h.send(c, "pong", frame{wire: encodeFrame(opPong, []byte(data))})
+		return nil
+	})
+	c.ws.SetCloseHandler(func(code int, _ string) error {
+		if code == websocket.CloseNoStatusReceived {
+			code = websocket.CloseNormalClosure
+		}
+		h.send(c, "close", closeFrame(code, ""))
+		return nil
+	})
 	for {
 		typ, msg, err := c.ws.ReadMessage()
 		if err != nil {
@@ -353,7 +376,7 @@ func (h *Hub) read(c *conn, rh *roomHub, release func()) {
 		}
 		if typ != websocket.TextMessage || !isClientPing(msg) {
 			h.dropped.WithLabelValues("bad_message").Inc()
-			h.send(c, frame{close: websocket.ClosePolicyViolation, reason: "unexpected message"}, "close")
+			h.send(c, "close", closeFrame(websocket.ClosePolicyViolation, "unexpected message"))
 			// Keep reading until the writer has sent the close and shut the socket.
 			_ = c.ws.SetReadDeadline(time.Now().Add(h.cfg.WriteWait))
 		}
@@ -389,18 +412,22 @@ func (h *Hub) unregister(c *conn, rh *roomHub) {
 	}
 }
 
-// send queues a frame on a socket, dropping the socket when it is too slow.
-func (h *Hub) send(c *conn, f frame, kind string) {
-	schedule, ok := c.push(f, h.cfg.SendQueue)
+// send queues frames on a socket, dropping the socket when it is too
+// slow; kind counts the first (a close after it is counted as one).
+func (h *Hub) send(c *conn, kind string, fs ...frame) {
+	schedule, ok := c.push(h.cfg.SendQueue, fs...)
 	if !ok {
 		h.dropped.WithLabelValues("slow").Inc()
 		go func() { // never block the caller on a slow socket
-			_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseSlow, "too slow; reconnect"), time.Now().Add(time.Second))
+			_ = c.writeWire(closeFrame(CloseSlow, "too slow; reconnect").wire, time.Second)
 			c.kill()
 		}()
 		return
 	}
-	h.sent.WithLabelValues(kind).Inc()
+	h.sent[kind].Inc()
+	if len(fs) > 1 && fs[len(fs)-1].last {
+		h.sent["close"].Inc()
+	}
 	if schedule {
 		h.ready <- c
 	}
@@ -426,6 +453,7 @@ func (h *Hub) Run(ctx context.Context) error {
 			h.shutdown()
 			close(stop)
 			writers.Wait()
+			h.waiting.Wait() // bounded by WriteWait, and shutdown closed their sockets
 			return nil
 		case <-tick.C:
 			h.tick(ctx)
@@ -434,24 +462,58 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 func (h *Hub) writeLoop(stop <-chan struct{}) {
+	var scratch []byte
 	for {
 		select {
 		case <-stop:
 			return
 		case c := <-h.ready:
-			for {
-				frames := c.take()
-				if frames == nil {
-					break
-				}
-				if !c.write(frames, h.cfg.WriteWait) {
-					c.kill()
-					c.take() // drop the rest; stays scheduled-free
-					break
-				}
-			}
+			h.drain(c, &scratch, false)
 		}
 	}
+}
+
+// drain writes a scheduled socket's queued frames, each batch in one write,
+// until none are left. A pool writer (patient false) never waits on a
+// socket: one whose send buffer is full is handed to a goroutine of its own
+// that waits for room (up to WriteWait) and drains it from there, so a slow
+// client holds no pool writer.
+func (h *Hub) drain(c *conn, scratch *[]byte, patient bool) {
+	for {
+		frames := c.take()
+		if frames == nil {
+			return
+		}
+		b, last := join(frames, scratch)
+		rest, err := c.writeNow(b)
+		if err == nil && len(rest) > 0 {
+			if !patient {
+				rest = slices.Clone(rest) // scratch stays with this writer
+				h.waiting.Add(1)
+				go func() {
+					defer h.waiting.Done()
+					if err := c.writeWait(rest, h.cfg.WriteWait); err != nil || last {
+						h.end(c)
+						return
+					}
+					var own []byte
+					h.drain(c, &own, true)
+				}()
+				return
+			}
+			err = c.writeWait(rest, h.cfg.WriteWait)
+		}
+		if err != nil || last {
+			h.end(c)
+			return
+		}
+	}
+}
+
+// end closes a socket the writers are done with; its reader unregisters it.
+func (h *Hub) end(c *conn) {
+	c.kill()
+	c.take() // drop the rest; stays scheduled-free
 }
 
 // shutdown refuses new sockets and closes every open one with the
@@ -472,9 +534,9 @@ func (h *Hub) shutdown() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			deadline := time.Now().Add(time.Second)
+			bye := closeFrame(CloseReconnect, "reconnect").wire
 			for _, c := range part {
-				_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(CloseReconnect, "reconnect"), deadline)
+				_ = c.writeWire(bye, time.Second)
 				c.kill()
 			}
 		}()
@@ -590,14 +652,14 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 			w.lastMove = now
 		}
 		w.lastPos, w.lastSent, w.status = pos, now, status
-		data := positionFrame(status, pos, h.ctl.Estimate(room, pos, now), rh.tickets)
+		f := textFrame(positionFrame(status, pos, h.ctl.Estimate(room, pos, now), rh.tickets))
 		for _, c := range w.conns {
-			h.send(c, frame{data: data}, "position")
-		}
-		for _, c := range w.conns {
-			if now.Sub(c.lastPingAt()) >= h.cfg.PingEvery {
-				c.setPing(now)
-				h.send(c, frame{ping: true}, "ping")
+			// A ping that is due rides in the same write as the position.
+			if c.pingDue(now, h.cfg.PingEvery) {
+				h.send(c, "position", f, pingFrame)
+				h.sent["ping"].Inc()
+			} else {
+				h.send(c, "position", f)
 			}
 		}
 	}
@@ -633,18 +695,14 @@ func (h *Hub) resolve(ctx context.Context, rh *roomHub, gone []*waiter) {
 			defer h.mu.Unlock()
 			switch {
 			case err == nil && t.Status == admission.StatusAdmitted:
-				pm, perr := websocket.NewPreparedMessage(websocket.TextMessage, admittedFrame(t))
-				if perr != nil {
-					return
-				}
+				f, bye := textFrame(admittedFrame(t)), closeFrame(websocket.CloseNormalClosure, "admitted")
 				for _, c := range w.conns {
-					h.send(c, frame{prepared: pm}, "admitted")
-					h.send(c, frame{close: websocket.CloseNormalClosure, reason: "admitted"}, "close")
+					h.send(c, "admitted", f, bye)
 				}
 			case errors.Is(err, queue.ErrNotInLine):
+				f, bye := textFrame(closedFrame("place_lost")), closeFrame(websocket.CloseNormalClosure, "place lost")
 				for _, c := range w.conns {
-					h.send(c, frame{data: closedFrame("place_lost")}, "closed")
-					h.send(c, frame{close: websocket.CloseNormalClosure, reason: "place lost"}, "close")
+					h.send(c, "closed", f, bye)
 				}
 			default: // still in line (the tracker was ahead of the store), or the store is away
 				w.checking = false
@@ -657,30 +715,26 @@ func (h *Hub) resolve(ctx context.Context, rh *roomHub, gone []*waiter) {
 // closeRoom tells every local waiter of a room that it closed, once, with
 // one frame encoded for all of them.
 func (h *Hub) closeRoom(rh *roomHub, reason string) {
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, closedFrame(reason))
-	if err != nil {
-		return
-	}
+	f, bye := textFrame(closedFrame(reason)), closeFrame(websocket.CloseNormalClosure, reason)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, w := range rh.waiters {
 		for _, c := range w.conns {
-			h.send(c, frame{prepared: pm}, "closed")
-			h.send(c, frame{close: websocket.CloseNormalClosure, reason: reason}, "close")
+			h.send(c, "closed", f, bye)
 		}
 	}
 }
 
-func (c *conn) lastPingAt() time.Time {
+// pingDue reports whether the socket is due a ping, and if so counts it
+// as sent now.
+func (c *conn) pingDue(now time.Time, every time.Duration) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lastPing
-}
-
-func (c *conn) setPing(t time.Time) {
-	c.mu.Lock()
-	c.lastPing = t
-	c.mu.Unlock()
+	if now.Sub(c.lastPing) < every {
+		return false
+	}
+	c.lastPing = now
+	return true
 }
 
 // positionFrame encodes a position message by hand: it is built for every

@@ -34,12 +34,17 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fans := fs.Int("fans", 18000, "waiting fans, each with a WebSocket (at most 19000: one process)")
 	pid := fs.Int("pid", 0, "the gateway's process id, to measure its CPU time (Linux /proc)")
 	sources := fs.String("sources", "8", "local addresses to bind (see crowdload ws -h)")
-	window := fs.Duration("window", 3*time.Second, "how long after the move to wait for every delivery, and the idle window's length")
+	window := fs.Duration("window", 3*time.Second, "how long after the last move to wait for every delivery")
+	moves := fs.Int("moves", 1, "broadcasts: the fan at the head leaves this many times, -every apart; more moves measure the CPU per message more finely")
+	every := fs.Duration("every", 1500*time.Millisecond, "time between two moves (a waiter gets a moved position at most once a second)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *fans < 2 || *fans > 19000 {
 		return errors.New("-fans must be in 2..19000")
+	}
+	if *moves < 1 || *moves >= *fans || *every <= 0 {
+		return errors.New("-moves must be in 1..fans-1 and -every positive")
 	}
 	srcs, err := parseSources(*sources)
 	if err != nil {
@@ -63,7 +68,7 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		readers  sync.WaitGroup
 		conns    = make([]*websocket.Conn, *fans)
 		dialErrs atomic.Int64
-		head     atomic.Int64 // the fan at position 1, who leaves
+		byPos    = make([]atomic.Int64, *moves+1) // fan index+1 at each leaving position
 	)
 	ready.Add(*fans)
 	err = parallel(ctx, *fans, 128, func(i int) error {
@@ -100,8 +105,8 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				}
 				if first {
 					first = false
-					if m.Position == 1 {
-						head.Store(int64(i))
+					if m.Position >= 1 && m.Position <= int64(*moves) {
+						byPos[m.Position].Store(int64(i) + 1)
 					}
 					ready.Done()
 				}
@@ -121,16 +126,36 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "%d sockets open (%d failed); settling\n", *fans-int(dialErrs.Load()), dialErrs.Load())
 	time.Sleep(2 * time.Second)
 
+	for p := 1; p <= *moves; p++ {
+		if byPos[p].Load() == 0 {
+			return fmt.Errorf("no fan was told position %d", p)
+		}
+	}
+	// The idle window is as long as the moving one: the moves, then the
+	// wait for their deliveries.
+	span := time.Duration(*moves-1)**every + *window
 	sent := func() int64 { return positionsSent(ctx, c, *target) }
 	s0 := sent()
-	idleCPU, err := cpuOver(*pid, *window, nil)
+	idleCPU, err := cpuOver(*pid, span, nil)
 	if err != nil {
 		return err
 	}
 	s1 := sent()
-	moveCPU, err := cpuOver(*pid, *window, func() error {
-		t0.Store(time.Now().UnixNano())
-		return c.doAuth(ctx, "DELETE", *target+"/api/v1/rooms/"+*room+"/ticket", tokens[head.Load()], nil)
+	moveCPU, err := cpuOver(*pid, span, func() error {
+		// The moves run while cpuOver sleeps through the window.
+		go func() {
+			for p := 1; p <= *moves; p++ {
+				t0.Store(time.Now().UnixNano())
+				i := byPos[p].Load() - 1
+				if err := c.doAuth(ctx, "DELETE", *target+"/api/v1/rooms/"+*room+"/ticket", tokens[i], nil); err != nil {
+					fmt.Fprintln(stderr, "move:", err)
+				}
+				if p < *moves {
+					time.Sleep(*every)
+				}
+			}
+		}()
+		return nil
 	})
 	if err != nil {
 		return err
@@ -143,7 +168,10 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	readers.Wait()
 	h := lat.snapshot()
-	fmt.Fprintf(stdout, "broadcast to %d waiters: delivered %d in %v; latency %s\n", *fans-1, got.Load(), *window, quantiles(&h))
+	want := int64(*moves) * int64(*fans)
+	want -= int64(*moves) * int64(*moves+1) / 2 // move k reaches the fans-k still waiting
+	fmt.Fprintf(stdout, "%d broadcast(s) to %d..%d waiters: delivered %d of %d in %v; latency (from the latest move) %s\n",
+		*moves, *fans-*moves, *fans-1, got.Load(), want, span, quantiles(&h))
 	if *pid != 0 && s2 > s1 {
 		// Both windows send messages (the idle one its periodic re-sends),
 		// so the cost per message is the slope between the two, and the
@@ -152,8 +180,8 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if d := (s2 - s1) - (s1 - s0); d > 0 && moveCPU > idleCPU {
 			perMsg = fmt.Sprintf("%.1f µs", float64((moveCPU-idleCPU).Microseconds())/float64(d))
 		}
-		fmt.Fprintf(stdout, "gateway over %v: idle %v CPU for %d position messages; with the broadcast %v for %d; per message %s (upper bound %.1f µs)\n",
-			*window, idleCPU, s1-s0, moveCPU, s2-s1, perMsg, float64(moveCPU.Microseconds())/float64(s2-s1))
+		fmt.Fprintf(stdout, "gateway over %v: idle %v CPU for %d position messages; with the broadcasts %v for %d; per message %s (upper bound %.1f µs)\n",
+			span, idleCPU, s1-s0, moveCPU, s2-s1, perMsg, float64(moveCPU.Microseconds())/float64(s2-s1))
 	}
 	return c.do(ctx, "DELETE", *target+"/admin/v1/rooms/"+*room, "", true, nil)
 }
