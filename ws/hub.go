@@ -356,8 +356,10 @@ func (h *Hub) read(c *conn, rh *roomHub, release func()) {
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(h.cfg.PongWait))
 	})
-	// Every write goes through the writer pool, answers to the client's
-	// control frames included (gorilla's default handlers write directly).
+	// Answers to the client's control frames are ours to write, not
+	// gorilla's: a pong goes through the writer pool, in order; the echo of
+	// a close is written at once (as gorilla would), since the socket ends
+	// when this returns.
 	c.ws.SetPingHandler(func(data string) error {
 		h.send(c, "pong", frame{wire: encodeFrame(opPong, []byte(data))})
 		return nil
@@ -366,7 +368,10 @@ func (h *Hub) read(c *conn, rh *roomHub, release func()) {
 		if code == websocket.CloseNoStatusReceived {
 			code = websocket.CloseNormalClosure
 		}
-		h.send(c, "close", closeFrame(code, ""))
+		c.mu.Lock()
+		c.done = true // nothing more is queued
+		c.mu.Unlock()
+		_ = c.writeWire(closeFrame(code, "").wire, time.Second)
 		return nil
 	})
 	for {

@@ -324,6 +324,40 @@ func TestBadClientFrames(t *testing.T) {
 	}
 }
 
+// TestClientControlFrames: a client's WebSocket ping gets its pong, and a
+// client's close gets the close echoed, both written by the hub.
+func TestClientControlFrames(t *testing.T) {
+	s := newStack(t, ws.Config{MinUpdate: 100 * time.Millisecond})
+	s.room("launch", `{"admit_per_minute": 0}`)
+	token, _ := s.join("launch")
+	c, _, err := s.dial("launch", token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	read(t, c)
+	pong := make(chan string, 1)
+	c.SetPongHandler(func(data string) error { pong <- data; return nil })
+	if err := c.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	read(t, c) // runs the pong handler on the way to the next position
+	select {
+	case got := <-pong:
+		if got != "are you there" {
+			t.Fatalf("pong %q", got)
+		}
+	default:
+		t.Fatal("no pong before the next position")
+	}
+	if err := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if code := closeCode(t, c); code != websocket.CloseGoingAway {
+		t.Fatalf("close echoed with %d, want %d", code, websocket.CloseGoingAway)
+	}
+}
+
 func TestRoomClosedAndShutdown(t *testing.T) {
 	s := newStack(t, ws.Config{})
 	s.room("launch", `{"admit_per_minute": 0}`)
