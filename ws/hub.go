@@ -110,6 +110,10 @@ type Hub struct {
 	log      *slog.Logger
 	upgrader websocket.Upgrader
 	ready    chan *conn
+	// scanEvery is the period of idle scans, in whole ticks; resendAfter is
+	// when an unchanged position is sent again, so that the next scan
+	// after it, plus deliveryMargin, is still within MinUpdate.
+	scanEvery, resendAfter time.Duration
 
 	mu      sync.Mutex
 	rooms   map[string]*roomHub
@@ -159,8 +163,14 @@ func (h *Hub) ticketsOf(room string) tickets {
 }
 
 // idleScan is how often waiters are scanned when the line did not move,
-// for the periodic re-sends and the messages MaxRate held back.
-const idleScan = 500 * time.Millisecond
+// for the periodic re-sends and the messages MaxRate held back; scans come
+// on ticks, so the real period is idleScan rounded up to whole ticks
+// (Hub.scanEvery).
+const idleScan = 400 * time.Millisecond
+
+// deliveryMargin is what a re-send leaves for the variance of delivery:
+// a scan queues a burst, and the last of it goes out later than the first.
+const deliveryMargin = 400 * time.Millisecond
 
 // waiter is one place in line, with its sockets (tabs).
 type waiter struct {
@@ -180,9 +190,10 @@ func New(ctl *admission.Controller, store *queue.Store, cfg Config) (*Hub, error
 	cfg.setDefaults()
 	h := &Hub{
 		ctl: ctl, store: store, cfg: cfg, log: cfg.Logger,
-		ready: make(chan *conn, 1<<16),
-		rooms: map[string]*roomHub{},
-		perIP: map[string]int{},
+		ready:     make(chan *conn, 1<<16),
+		scanEvery: (idleScan + cfg.Tick - 1) / cfg.Tick * cfg.Tick,
+		rooms:     map[string]*roomHub{},
+		perIP:     map[string]int{},
 		sockets: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "crowdgate_ws_sockets", Help: "Open waiting-room WebSockets on this instance.",
 		}),
@@ -209,6 +220,7 @@ func New(ctl *admission.Controller, store *queue.Store, cfg Config) (*Hub, error
 			return nil, err
 		}
 	}
+	h.resendAfter = max(cfg.MinUpdate-h.scanEvery-deliveryMargin, 0)
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
 		// 0: reuse the 4 KiB reader net/http already has; fans send nothing.
@@ -611,7 +623,8 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 
 	version := rh.tracker.Version()
 	beat := now.Sub(rh.lastBeat) >= h.cfg.Heartbeat
-	if version == rh.version && now.Sub(rh.lastScan) < idleScan && !beat && !force {
+	// Half a tick of slack: a tick that fires a little early still scans.
+	if version == rh.version && now.Sub(rh.lastScan) < h.scanEvery-h.cfg.Tick/2 && !beat && !force {
 		return // nothing moved, nothing due
 	}
 	rh.version, rh.lastScan = version, now
@@ -647,10 +660,10 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 			h.regressed.Inc()
 			pos = w.lastPos
 		}
-		// Re-send an unchanged position early enough that, with the idle
-		// scan period and the tick, the gap a fan sees stays within
-		// MinUpdate; send a changed one at most once per MaxRate.
-		if !force && status == w.status && (pos == w.lastPos && now.Sub(w.lastSent) < h.cfg.MinUpdate-idleScan-h.cfg.Tick || pos != w.lastPos && now.Sub(w.lastMove) < h.cfg.MaxRate) {
+		// Re-send an unchanged position after resendAfter, so the gap a fan
+		// sees stays within MinUpdate; send a changed one at most once per
+		// MaxRate.
+		if !force && status == w.status && (pos == w.lastPos && now.Sub(w.lastSent) < h.resendAfter || pos != w.lastPos && now.Sub(w.lastMove) < h.cfg.MaxRate) {
 			continue
 		}
 		if pos != w.lastPos {
