@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Reverse-proxy throughput and latency: the same origin asked directly,
 # through Crowdgate (`serve --upstream`, a passthrough room protecting the
-# path, every request carrying an admitted visitor's token), and, as a
-# reference, through nginx (proxy_pass with upstream keep-alive).
+# path, every request carrying an admitted visitor's token), and, as
+# references, through a bare httputil.ReverseProxy (deploy/bench/goproxy:
+# Go's own stack, nothing of Crowdgate's) and through nginx (proxy_pass
+# with upstream keep-alive).
 #
 # Two origins, both deploy/bench/origin: a trivial 1 KiB page (ROWS=0),
 # where the proxy's own cost is all there is to see, and a page rendered
@@ -17,7 +19,7 @@
 #   DURATION=30s CONNECTIONS=32 ROWS="0 200" deploy/bench/reverse-proxy.sh
 #
 # Needs redis-server, nginx, wrk, curl and go (or CROWDGATE_BIN=path to a
-# built crowdgate). Ports: $BASE_PORT (default 18280) to $BASE_PORT+2.
+# built crowdgate). Ports: $BASE_PORT (default 18280) to $BASE_PORT+3.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -27,7 +29,7 @@ connections=${CONNECTIONS:-16 64}
 threads=${THREADS:-2}
 rows_list=${ROWS:-0 100}
 base_port=${BASE_PORT:-18280}
-cg_port=$base_port nginx_port=$((base_port + 1)) origin_port=$((base_port + 2))
+cg_port=$base_port nginx_port=$((base_port + 1)) origin_port=$((base_port + 2)) goproxy_port=$((base_port + 3))
 
 for tool in redis-server nginx wrk curl go; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
@@ -52,7 +54,7 @@ if [ -z "$bin" ]; then
   (cd "$repo" && go build -o "$bin" ./cmd/crowdgate)
   built="crowdgate built from $(git -C "$repo" describe --always --dirty 2>/dev/null || echo "$repo")"
 fi
-(cd "$repo" && go build -o "$work/origin" ./deploy/bench/origin)
+(cd "$repo" && go build -o "$work/origin" ./deploy/bench/origin && go build -o "$work/goproxy" ./deploy/bench/goproxy)
 
 wait_for() { # url
   for _ in $(seq 100); do
@@ -115,6 +117,8 @@ http {
     }
 }
 EOF
+"$work/goproxy" -addr "127.0.0.1:$goproxy_port" -upstream "http://127.0.0.1:$origin_port" &
+pids+=($!)
 nginx -t -q -p "$work" -c "$work/nginx.conf" -e "$work/nginx-error.log"
 nginx -p "$work" -c "$work/nginx.conf" -e "$work/nginx-error.log" -g 'daemon off;' &
 pids+=($!)
@@ -131,6 +135,7 @@ for rows in $rows_list; do
   origin_pid=$!
   wait_for "http://127.0.0.1:$origin_port/"
   wait_for "http://127.0.0.1:$nginx_port/"
+  wait_for "http://127.0.0.1:$goproxy_port/"
   # Sanity: Crowdgate passes the admitted and sends the others to the room.
   [ "$(code -H "Authorization: Bearer $tok" "http://127.0.0.1:$cg_port/shop/x")" = 200 ]
   [ "$(code "http://127.0.0.1:$cg_port/shop/x")" = 302 ]
@@ -138,6 +143,7 @@ for rows in $rows_list; do
   for c in $connections; do
     run "direct" "http://127.0.0.1:$origin_port/shop/x" "$c"
     run "through crowdgate" "http://127.0.0.1:$cg_port/shop/x" "$c"
+    run "through Go's proxy" "http://127.0.0.1:$goproxy_port/shop/x" "$c"
     run "through nginx" "http://127.0.0.1:$nginx_port/shop/x" "$c"
   done
   kill "$origin_pid"
