@@ -494,7 +494,10 @@ func (h *Hub) writeLoop(stop <-chan struct{}) {
 // until none are left. A pool writer (patient false) never waits on a
 // socket: one whose send buffer is full is handed to a goroutine of its own
 // that waits for room (up to WriteWait) and drains it from there, so a slow
-// client holds no pool writer.
+// client holds no pool writer. Between the part a full buffer took and the
+// rest, the socket's write lock is let go: a close written meanwhile for a
+// slow drop or at shutdown can land inside the frame, on a socket that ends
+// right after.
 func (h *Hub) drain(c *conn, scratch *[]byte, patient bool) {
 	for {
 		frames := c.take()
