@@ -29,6 +29,7 @@ func newProxyStack(t *testing.T, routes ...string) *proxyStack {
 		w.Header().Set("X-Seen-Host", r.Host)
 		w.Header().Set("X-Seen-XFF", r.Header.Get("X-Forwarded-For"))
 		w.Header().Set("X-Seen-XFH", r.Header.Get("X-Forwarded-Host"))
+		w.Header().Set("X-Seen-AE", r.Header.Get("Accept-Encoding"))
 		_, _ = io.WriteString(w, "origin:"+r.URL.RequestURI())
 	}))
 	t.Cleanup(origin.Close)
@@ -100,6 +101,28 @@ func TestReverseProxy(t *testing.T) {
 	}
 	if st, _ := s.store.Stats(context.Background(), "launch"); st.Active != 0 {
 		t.Fatalf("active after release: %d", st.Active)
+	}
+}
+
+// TestReverseProxyLeavesEncodingToTheClient: the proxy asks the origin for
+// no encoding the client did not ask for.
+func TestReverseProxyLeavesEncodingToTheClient(t *testing.T) {
+	s := newProxyStack(t)
+	bare := &http.Transport{DisableCompression: true} // sends no Accept-Encoding of its own
+	defer bare.CloseIdleConnections()
+	for _, ae := range []string{"", "br"} {
+		req, _ := http.NewRequest("GET", s.srv.URL+"/static/app.js", nil)
+		if ae != "" {
+			req.Header.Set("Accept-Encoding", ae)
+		}
+		res, err := bare.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if got := res.Header.Get("X-Seen-AE"); res.StatusCode != 200 || got != ae {
+			t.Errorf("client Accept-Encoding %q: origin saw %q (status %d)", ae, got, res.StatusCode)
+		}
 	}
 }
 
