@@ -17,8 +17,10 @@
 // messages and admission latency (the server's admitted_at_ms to receipt).
 // With -admin-token it creates the room paused and unpauses it once every
 // fan is connected; -hold instead keeps every socket open, the room paused,
-// for memory measurements. The run ends when every fan is admitted, closed
-// or has failed, or at -duration, whichever comes first.
+// for memory measurements. From -settle after the last fan connected, the
+// steady phase's messages and gaps are also reported on their own, apart
+// from the ramp. The run ends when every fan is admitted, closed or has
+// failed, or at -duration, whichever comes first.
 //
 //	crowdload holds -targets http://127.0.0.1:8080 -admin-token T -fans 100000 -concurrency 64
 //
