@@ -46,6 +46,27 @@ func encodeFrame(op byte, payload []byte) []byte {
 
 func textFrame(payload []byte) frame { return frame{wire: encodeFrame(opText, payload)} }
 
+// headroom is what framed needs in front of a payload: the header of a
+// text frame of up to 64 KiB.
+const headroom = 4
+
+// framed makes a text frame of b[headroom:] in place, writing the header
+// into the headroom, so that a message built for one socket costs one
+// allocation.
+func framed(b []byte) frame {
+	n := len(b) - headroom
+	switch {
+	case n <= 125:
+		b[2], b[3] = 0x80|opText, byte(n)
+		return frame{wire: b[2:]}
+	case n <= 0xFFFF:
+		b[0], b[1] = 0x80|opText, 126
+		binary.BigEndian.PutUint16(b[2:], uint16(n))
+		return frame{wire: b}
+	}
+	return textFrame(b[headroom:])
+}
+
 // closeFrame says goodbye with a code and a reason (cut to fit the 125
 // bytes a control frame may carry); the socket ends after it.
 func closeFrame(code int, reason string) frame {

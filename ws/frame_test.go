@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
@@ -29,14 +30,14 @@ func FuzzClientFrame(f *testing.F) {
 // contract describes.
 func TestFramesAreJSON(t *testing.T) {
 	var pos map[string]any
-	if err := json.Unmarshal(positionFrame("waiting", 42, admission.ETA{Expected: 10 * time.Second, Low: 8 * time.Second, High: 12 * time.Second}, tickets{}), &pos); err != nil {
+	if err := json.Unmarshal(appendPosition(nil, "waiting", 42, admission.ETA{Expected: 10 * time.Second, Low: 8 * time.Second, High: 12 * time.Second}, tickets{}), &pos); err != nil {
 		t.Fatal(err)
 	}
 	if pos["type"] != "position" || pos["position"] != 42.0 || pos["ahead"] != 41.0 || pos["eta_seconds"] != 10.0 || pos["eta_low_seconds"] != 8.0 || pos["eta_high_seconds"] != 12.0 {
 		t.Fatalf("position frame %v", pos)
 	}
 	var unknown map[string]any
-	_ = json.Unmarshal(positionFrame("prequeue", 1, admission.ETA{Expected: -1, Low: -1, High: -1}, tickets{}), &unknown)
+	_ = json.Unmarshal(appendPosition(nil, "prequeue", 1, admission.ETA{Expected: -1, Low: -1, High: -1}, tickets{}), &unknown)
 	if unknown["eta_seconds"] != -1.0 || unknown["status"] != "prequeue" {
 		t.Fatalf("unknown eta frame %v", unknown)
 	}
@@ -51,5 +52,22 @@ func TestFramesAreJSON(t *testing.T) {
 	var closed map[string]any
 	if err := json.Unmarshal(closedFrame(`sold "out"`), &closed); err != nil || closed["reason"] != `sold "out"` {
 		t.Fatalf("closed frame %v %v", closed, err)
+	}
+}
+
+// TestFramedIsEncodeFrame: a frame built in its payload's headroom is the
+// same bytes as one encoded after the fact, on both sides of each length
+// form, and a position frame carries its message.
+func TestFramedIsEncodeFrame(t *testing.T) {
+	for _, n := range []int{0, 1, 125, 126, 0xFFFF, 0x10000} {
+		payload := bytes.Repeat([]byte{'x'}, n)
+		got := framed(append(make([]byte, headroom), payload...)).wire
+		if want := encodeFrame(opText, payload); !bytes.Equal(got, want) {
+			t.Errorf("payload %d: framed %x..., encodeFrame %x...", n, got[:min(6, len(got))], want[:min(6, len(want))])
+		}
+	}
+	msg := appendPosition(nil, "waiting", 7, admission.ETA{}, tickets{available: 3, held: 1, ok: true})
+	if got, want := positionFrame("waiting", 7, admission.ETA{}, tickets{available: 3, held: 1, ok: true}).wire, encodeFrame(opText, msg); !bytes.Equal(got, want) {
+		t.Errorf("position frame %q, want %q", got, want)
 	}
 }

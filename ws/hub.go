@@ -170,7 +170,7 @@ const idleScan = 400 * time.Millisecond
 
 // deliveryMargin is what a re-send leaves for the variance of delivery:
 // a scan queues a burst, and the last of it goes out later than the first.
-const deliveryMargin = 400 * time.Millisecond
+const deliveryMargin = 500 * time.Millisecond
 
 // waiter is one place in line, with its sockets (tabs).
 type waiter struct {
@@ -341,7 +341,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, cl
 	h.mu.Unlock()
 	h.sockets.Inc()
 
-	h.send(c, "position", textFrame(positionFrame(t.Status, t.Position, t.ETA, h.ticketsOf(rh.name))))
+	h.send(c, "position", positionFrame(t.Status, t.Position, t.ETA, h.ticketsOf(rh.name)))
 	go h.read(c, rh, release)
 	return nil
 }
@@ -673,7 +673,7 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 			w.lastMove = now
 		}
 		w.lastPos, w.lastSent, w.status = pos, now, status
-		f := textFrame(positionFrame(status, pos, h.ctl.Estimate(room, pos, now), rh.tickets))
+		f := positionFrame(status, pos, h.ctl.Estimate(room, pos, now), rh.tickets)
 		for _, c := range w.conns {
 			// A ping that is due rides in the same write as the position.
 			if c.pingDue(now, h.cfg.PingEvery) {
@@ -758,10 +758,14 @@ func (c *conn) pingDue(now time.Time, every time.Duration) bool {
 	return true
 }
 
-// positionFrame encodes a position message by hand: it is built for every
-// waiter on every change, and needs no reflection.
-func positionFrame(status string, pos int64, eta admission.ETA, tk tickets) []byte {
-	b := make([]byte, 0, 160)
+// positionFrame is a position message as a frame, in one allocation: it is
+// built for every waiter on every change.
+func positionFrame(status string, pos int64, eta admission.ETA, tk tickets) frame {
+	return framed(appendPosition(make([]byte, headroom, headroom+170), status, pos, eta, tk))
+}
+
+// appendPosition encodes a position message by hand, with no reflection.
+func appendPosition(b []byte, status string, pos int64, eta admission.ETA, tk tickets) []byte {
 	b = append(b, `{"type":"position","status":"`...)
 	b = append(b, status...)
 	b = append(b, `","position":`...)
