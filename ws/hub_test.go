@@ -119,6 +119,17 @@ func (s *stack) dial(room, token string, header http.Header) (*websocket.Conn, *
 	return websocket.DefaultDialer.Dial(u, header)
 }
 
+// connect opens a fan's socket, closed when the test ends.
+func (s *stack) connect(room, token string) *websocket.Conn {
+	s.t.Helper()
+	c, _, err := s.dial(room, token, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // message is any server frame.
 type message struct {
 	Type           string `json:"type"`
@@ -196,21 +207,13 @@ func TestPositionsFallThenAdmitted(t *testing.T) {
 	s.join("launch")
 	token, id := s.join("launch")
 
-	c, _, err := s.dial("launch", token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := s.connect("launch", token)
 	first := read(t, c)
 	if first.Type != "position" || first.Position != 3 || first.Ahead != 2 || first.Status != "waiting" {
 		t.Fatalf("first frame %+v", first)
 	}
 	// A second tab of the same place sees the same position.
-	c2, _, err := s.dial("launch", token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	c2 := s.connect("launch", token)
 	if m := read(t, c2); m.Position != 3 {
 		t.Fatalf("second tab: %+v", m)
 	}
@@ -242,11 +245,7 @@ func TestMinimumUpdateInterval(t *testing.T) {
 	s := newStack(t, ws.Config{MinUpdate: 100 * time.Millisecond})
 	s.room("launch", `{"admit_per_minute": 0}`)
 	token, _ := s.join("launch")
-	c, _, err := s.dial("launch", token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := s.connect("launch", token)
 	for range 3 { // the same position, re-sent although nothing changed
 		if m := read(t, c); m.Type != "position" || m.Position != 1 {
 			t.Fatalf("frame %+v", m)
@@ -278,10 +277,7 @@ func TestRefusedBeforeUpgrade(t *testing.T) {
 	}
 	var open []*websocket.Conn
 	for range 2 {
-		c, _, err := s.dial("launch", token, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := s.connect("launch", token)
 		open = append(open, c)
 	}
 	if _, res, err := s.dial("launch", token, nil); err == nil || res.StatusCode != 429 {
@@ -304,10 +300,7 @@ func TestBadClientFrames(t *testing.T) {
 		{`{"type":"join"}`, websocket.ClosePolicyViolation},
 		{strings.Repeat("x", 4096), websocket.CloseMessageTooBig},
 	} {
-		c, _, err := s.dial("launch", token, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := s.connect("launch", token)
 		read(t, c)
 		if err := c.WriteMessage(websocket.TextMessage, []byte(tc.msg)); err != nil {
 			t.Fatal(err)
@@ -330,11 +323,7 @@ func TestClientControlFrames(t *testing.T) {
 	s := newStack(t, ws.Config{MinUpdate: 100 * time.Millisecond})
 	s.room("launch", `{"admit_per_minute": 0}`)
 	token, _ := s.join("launch")
-	c, _, err := s.dial("launch", token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := s.connect("launch", token)
 	read(t, c)
 	pong := make(chan string, 1)
 	c.SetPongHandler(func(data string) error { pong <- data; return nil })
@@ -364,22 +353,14 @@ func TestRoomClosedAndShutdown(t *testing.T) {
 	s.room("other", `{"admit_per_minute": 0}`)
 	token, _ := s.join("launch")
 	otherToken, _ := s.join("other")
-	c, _, err := s.dial("launch", token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := s.connect("launch", token)
 	read(t, c)
 	s.room("launch", `{"closed": true}`)
 	if m := until(t, c, 0, func(m message) bool { return m.Type != "position" }); m.Type != "closed" || m.Reason != "closed" {
 		t.Fatalf("room closed: %+v", m)
 	}
 
-	o, _, err := s.dial("other", otherToken, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
+	o := s.connect("other", otherToken)
 	read(t, o)
 	s.stop()
 	if code := closeCode(t, o); code != ws.CloseReconnect {
@@ -406,11 +387,7 @@ func TestPositionsAfterTheDraw(t *testing.T) {
 	var fans []fan
 	for range 8 {
 		token, id := s.join("draw")
-		c, _, err := s.dial("draw", token, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := s.connect("draw", token)
 		if m := read(t, c); m.Type != "position" || m.Status != "prequeue" {
 			t.Fatalf("pre-queue frame %+v", m)
 		}
@@ -456,11 +433,7 @@ func TestTicketsLeftAndSoldOut(t *testing.T) {
 	}})
 	s.room("launch", `{"admit_per_minute": 0}`)
 	token, _ := s.join("launch")
-	c, _, err := s.dial("launch", token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := s.connect("launch", token)
 	if m := read(t, c); m.TicketsAvailable == nil || *m.TicketsAvailable != 10 || *m.TicketsHeld != 0 {
 		t.Fatalf("first frame: %+v", m)
 	}
