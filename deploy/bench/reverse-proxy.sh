@@ -21,69 +21,19 @@
 # Needs redis-server, nginx, wrk, curl and go (or CROWDGATE_BIN=path to a
 # built crowdgate). Ports: $BASE_PORT (default 18280) to $BASE_PORT+3.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+bench_needs redis-server nginx wrk curl go
 
-here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-duration=${DURATION:-10s}
 connections=${CONNECTIONS:-16 64}
-threads=${THREADS:-2}
 rows_list=${ROWS:-0 100}
 base_port=${BASE_PORT:-18280}
 cg_port=$base_port nginx_port=$((base_port + 1)) origin_port=$((base_port + 2)) goproxy_port=$((base_port + 3))
 
-for tool in redis-server nginx wrk curl go; do
-  command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
-done
-
-work=$(mktemp -d /tmp/cg-bench.XXXXXX)
-chmod 755 "$work" # nginx's workers may run as another user
-pids=()
-origin_pid=
-cleanup() {
-  [ -n "$origin_pid" ] && kill "$origin_pid" 2>/dev/null || true
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-bin=${CROWDGATE_BIN:-}
-built="CROWDGATE_BIN=$bin"
-if [ -z "$bin" ]; then
-  bin=$work/crowdgate
-  (cd "$repo" && go build -o "$bin" ./cmd/crowdgate)
-  built="crowdgate built from $(git -C "$repo" describe --always --dirty 2>/dev/null || echo "$repo")"
-fi
 (cd "$repo" && go build -o "$work/origin" ./deploy/bench/origin && go build -o "$work/goproxy" ./deploy/bench/goproxy)
-
-wait_for() { # url
-  for _ in $(seq 100); do
-    curl -s -o /dev/null "$1" && return 0
-    sleep 0.1
-  done
-  echo "no answer from $1" >&2
-  return 1
-}
-
-redis-server --port 0 --unixsocket "$work/redis.sock" --unixsocketperm 700 --dir "$work" \
-  --save '' --appendonly no --logfile "$work/redis.log" --daemonize no &
-pids+=($!)
-
-CROWDGATE_ADDR=127.0.0.1:$cg_port \
-CROWDGATE_REDIS_URL=unix://$work/redis.sock \
-CROWDGATE_ADMIN_TOKEN=bench \
-CROWDGATE_UPSTREAM=http://127.0.0.1:$origin_port \
-CROWDGATE_ROUTES=/shop/=pt \
-CROWDGATE_LOG_LEVEL=warn \
-  "$bin" serve >"$work/crowdgate.out" 2>"$work/crowdgate.log" &
-pids+=($!)
-wait_for "http://127.0.0.1:$cg_port/readyz"
-curl -fsS -X PUT -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
-  -d '{"passthrough": true, "session_seconds": 3600}' \
-  "http://127.0.0.1:$cg_port/admin/v1/rooms/pt" >/dev/null
+start_redis_and_crowdgate "$cg_port" CROWDGATE_UPSTREAM="http://127.0.0.1:$origin_port" CROWDGATE_ROUTES=/shop/=pt
 
 # Sixteen admitted visitors; every request, on every path, carries one's
-# token, so the three runs send the same bytes.
+# token, so every run sends the same bytes.
 : >"$work/tokens"
 for _ in $(seq 16); do
   curl -fsS -X POST "http://127.0.0.1:$cg_port/api/v1/rooms/pt/join" |
@@ -92,18 +42,8 @@ done
 [ "$(grep -c . "$work/tokens")" = 16 ] || { echo "could not collect admission tokens" >&2; exit 1; }
 tok=$(head -1 "$work/tokens")
 
-cat >"$work/nginx.conf" <<EOF
-worker_processes auto;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $work/body;
-    proxy_temp_path $work/proxy;
-    fastcgi_temp_path $work/fastcgi;
-    uwsgi_temp_path $work/uwsgi;
-    scgi_temp_path $work/scgi;
+bench_start "$work/goproxy" -addr "127.0.0.1:$goproxy_port" -upstream "http://127.0.0.1:$origin_port"
+start_nginx auto <<EOF
     upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }
     server {
         listen 127.0.0.1:$nginx_port;
@@ -115,24 +55,12 @@ http {
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
         }
     }
-}
 EOF
-"$work/goproxy" -addr "127.0.0.1:$goproxy_port" -upstream "http://127.0.0.1:$origin_port" &
-pids+=($!)
-nginx -t -q -p "$work" -c "$work/nginx.conf" -e "$work/nginx-error.log"
-nginx -p "$work" -c "$work/nginx.conf" -e "$work/nginx-error.log" -g 'daemon off;' &
-pids+=($!)
-
-code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
-echo "== $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); wrk -t$threads -d$duration; $(nginx -v 2>&1); $built"
-run() { # name url connections
-  local line
-  line=$(TOKENS_FILE=$work/tokens wrk -t"$threads" -c"$3" -d"$duration" -s "$here/check.lua" "$2" | grep '^RESULT')
-  printf '%-22s c=%-4s %s\n' "$1" "$3" "${line#RESULT }"
-}
+banner
 for rows in $rows_list; do
   "$work/origin" -addr "127.0.0.1:$origin_port" -rows "$rows" &
   origin_pid=$!
+  pids+=("$origin_pid")
   wait_for "http://127.0.0.1:$origin_port/"
   wait_for "http://127.0.0.1:$nginx_port/"
   wait_for "http://127.0.0.1:$goproxy_port/"
@@ -148,5 +76,4 @@ for rows in $rows_list; do
   done
   kill "$origin_pid"
   wait "$origin_pid" 2>/dev/null || true
-  origin_pid=
 done
