@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -70,12 +69,13 @@ func broadcastCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		dialErrs atomic.Int64
 		byPos    = make([]atomic.Int64, *moves+1) // fan index+1 at each leaving position
 	)
+	dialers, err := sourceDialers(srcs)
+	if err != nil {
+		return err
+	}
 	ready.Add(*fans)
 	err = parallel(ctx, *fans, 128, func(i int) error {
-		nd := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
-		if s := srcs[i%len(srcs)]; s != "" {
-			nd.LocalAddr, nd.Control = &net.TCPAddr{IP: net.ParseIP(s)}, bindNoPort
-		}
+		nd := dialers[i%len(dialers)]
 		d := &websocket.Dialer{NetDialContext: nd.DialContext, HandshakeTimeout: 10 * time.Second, ReadBufferSize: 512, WriteBufferSize: 256}
 		ws, _, err := d.DialContext(ctx, wsBase+tokens[i], nil)
 		if err != nil {

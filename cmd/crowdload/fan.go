@@ -227,18 +227,11 @@ func newWorker(cfg workerConfig) (*worker, error) {
 	// The client never writes a data frame, so a shared pool means no
 	// connection holds a write buffer.
 	writePool := &sync.Pool{}
-	for _, s := range cfg.Sources {
-		// No TCP keep-alive: positions every 5 s and the server's pings
-		// show liveness, and it saves setsockopt calls per connection.
-		nd := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
-		if s != "" {
-			ip := net.ParseIP(s)
-			if ip == nil {
-				return nil, fmt.Errorf("bad source address %q", s)
-			}
-			nd.LocalAddr = &net.TCPAddr{IP: ip}
-			nd.Control = bindNoPort
-		}
+	dialers, err := sourceDialers(cfg.Sources)
+	if err != nil {
+		return nil, err
+	}
+	for _, nd := range dialers {
 		// Joins in flight are at most cfg.Opening, spread over every
 		// (source, target) pair: keep about as many idle in all.
 		idle := max(2, cfg.Opening/(len(cfg.Sources)*len(cfg.Targets)))

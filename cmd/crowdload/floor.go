@@ -141,14 +141,14 @@ func floorCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // floorReader opens the connections and discards what arrives until stdin
 // closes.
 func floorReader(ctx context.Context, addr string, n int, srcs []string, stdin io.Reader) error {
+	dialers, err := sourceDialers(srcs)
+	if err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	conns := make([]net.Conn, 0, n)
 	for i := range n {
-		nd := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
-		if s := srcs[i%len(srcs)]; s != "" {
-			nd.LocalAddr, nd.Control = &net.TCPAddr{IP: net.ParseIP(s)}, bindNoPort
-		}
-		c, err := nd.DialContext(ctx, "tcp", addr)
+		c, err := dialers[i%len(dialers)].DialContext(ctx, "tcp", addr)
 		if err != nil {
 			return fmt.Errorf("reader: connection %d: %w", i, err)
 		}

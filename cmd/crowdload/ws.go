@@ -159,6 +159,26 @@ func parseSources(s string) ([]string, error) {
 	return out, nil
 }
 
+// sourceDialers returns a dialer per source address ("" lets the kernel
+// choose), binding it without taking a port up front (bindNoPort). No TCP
+// keep-alive: the server's messages and pings show liveness, and it saves
+// setsockopt calls per connection.
+func sourceDialers(srcs []string) ([]*net.Dialer, error) {
+	out := make([]*net.Dialer, len(srcs))
+	for i, s := range srcs {
+		nd := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
+		if s != "" {
+			ip := net.ParseIP(s)
+			if ip == nil {
+				return nil, fmt.Errorf("bad source address %q", s)
+			}
+			nd.LocalAddr, nd.Control = &net.TCPAddr{IP: ip}, bindNoPort
+		}
+		out[i] = nd
+	}
+	return out, nil
+}
+
 func (o *wsOptions) validate() error {
 	switch {
 	case o.fans < 1 || o.fans > 2_000_000:
