@@ -123,19 +123,14 @@ func NewSandbox(rdb redis.UniversalClient, cfg SandboxConfig) (*Sandbox, error) 
 	return &Sandbox{rdb: rdb, cfg: cfg, log: cfg.Logger}, nil
 }
 
-// SandboxPayment is a sandbox payment, for its pay page.
+// SandboxPayment is a sandbox payment, for its pay page: the request it
+// was started with, and what became of it.
 type SandboxPayment struct {
-	ID          string
-	Event       string
-	OrderID     string
-	AmountMinor int64
-	Currency    string
-	Description string
-	// ReturnURL is where the fan goes after deciding (the order page).
-	ReturnURL string
-	State     PaymentState
-	Refunded  bool
-	Created   time.Time
+	ID string
+	PaymentRequest
+	State    PaymentState
+	Refunded bool
+	Created  time.Time
 	// WebhookID is the event id of the decision's webhook ("" while
 	// pending): fixed once, so every redelivery is recognisably the same.
 	WebhookID string
@@ -186,17 +181,15 @@ func (s *Sandbox) Get(ctx context.Context, id string) (SandboxPayment, error) {
 	amount, _ := strconv.ParseInt(m["amount_minor"], 10, 64)
 	created, _ := strconv.ParseInt(m["created"], 10, 64)
 	return SandboxPayment{
-		ID:          id,
-		Event:       m["event"],
-		OrderID:     m["order"],
-		AmountMinor: amount,
-		Currency:    m["currency"],
-		Description: m["description"],
-		ReturnURL:   m["return_url"],
-		State:       PaymentState(m["state"]),
-		Refunded:    m["refunded"] == "1",
-		Created:     time.UnixMilli(created),
-		WebhookID:   m["evt"],
+		ID: id,
+		PaymentRequest: PaymentRequest{
+			Event: m["event"], OrderID: m["order"], AmountMinor: amount,
+			Currency: m["currency"], Description: m["description"], ReturnURL: m["return_url"],
+		},
+		State:     PaymentState(m["state"]),
+		Refunded:  m["refunded"] == "1",
+		Created:   time.UnixMilli(created),
+		WebhookID: m["evt"],
 	}, nil
 }
 

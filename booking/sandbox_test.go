@@ -151,8 +151,8 @@ func TestSandboxApprove(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := booking.SandboxPayment{ID: pay.ID, Event: "launch", OrderID: "ord-1", AmountMinor: 300000, Currency: "INR",
-		Description: "2 × General", ReturnURL: "/orders/ord-1", State: booking.PaymentPending, Created: p.Created}
+	want := booking.SandboxPayment{ID: pay.ID, PaymentRequest: booking.PaymentRequest{Event: "launch", OrderID: "ord-1", AmountMinor: 300000, Currency: "INR",
+		Description: "2 × General", ReturnURL: "/orders/ord-1"}, State: booking.PaymentPending, Created: p.Created}
 	if p != want || time.Since(p.Created) > time.Minute {
 		t.Fatalf("pending payment %+v, want %+v", p, want)
 	}
