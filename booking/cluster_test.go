@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
@@ -16,11 +14,7 @@ import (
 // slot, or a node refuses it, and the workers must find every event and
 // outbox across the nodes.
 func TestOnRedisCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Redis Cluster")
-	}
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: queuetest.RunCluster(t)})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := queuetest.ClusterClient(t)
 	ctx := context.Background()
 	clock := newClock()
 	pay := newFakeProvider()

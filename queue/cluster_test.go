@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
@@ -15,11 +13,7 @@ import (
 // Redis Cluster, for rooms on different nodes: a node refuses any script
 // that reaches a key outside its room's slot.
 func TestOnRedisCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Redis Cluster")
-	}
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: queuetest.RunCluster(t)})
-	t.Cleanup(func() { _ = rdb.Close() })
+	rdb := queuetest.ClusterClient(t)
 	ctx := context.Background()
 	clk := newClock()
 	s := mustStore(t, rdb, clk)

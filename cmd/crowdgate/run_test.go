@@ -370,9 +370,6 @@ func TestBadFlags(t *testing.T) {
 // TestServeOnRedisCluster: `serve` given a comma list of nodes runs on
 // Redis Cluster: a fan joins, is admitted and holds a ticket.
 func TestServeOnRedisCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a Redis Cluster")
-	}
 	addrs := queuetest.RunCluster(t)
 	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": strings.Join(addrs, ","), "CROWDGATE_ADMIN_TOKEN": "tok"})
 	auth := []string{"Authorization", "Bearer tok"}

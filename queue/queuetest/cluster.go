@@ -18,9 +18,13 @@ import (
 // ports, stopped when the test ends, and returns its node addresses. It
 // proves that every script touches the keys of one hash slot only: a
 // cluster node refuses a script that reaches a key of another slot. It
-// skips without redis-server and redis-cli, except when CI is set.
+// skips in -short runs, and without redis-server and redis-cli except
+// when CI is set.
 func RunCluster(tb testing.TB) []string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("starts a Redis Cluster")
+	}
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			if os.Getenv("CI") != "" {
@@ -110,4 +114,13 @@ func waitPing(opt *redis.Options) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// ClusterClient starts a cluster as RunCluster does and returns a client
+// of it, closed when the test ends.
+func ClusterClient(tb testing.TB) *redis.ClusterClient {
+	tb.Helper()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: RunCluster(tb)})
+	tb.Cleanup(func() { _ = rdb.Close() })
+	return rdb
 }
