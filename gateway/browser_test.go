@@ -85,6 +85,43 @@ func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.C
 	return tab
 }
 
+// tabSteps runs a test's steps in one tab; a step that fails ends the test
+// with where the tab was and what it showed.
+type tabSteps struct {
+	t   *testing.T
+	tab context.Context
+}
+
+// run does actions, described by what.
+func (b tabSteps) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	if err := chromedp.Do(b.tab, actions...); err != nil {
+		b.t.Fatalf("%s: %v (%s)", what, err, b.state())
+	}
+}
+
+// until waits up to 10 s for a JavaScript condition, across navigations
+// (which abort an evaluation under way).
+func (b tabSteps) until(what, cond string) {
+	b.t.Helper()
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var ok bool
+		if ok, err = chromedp.Run(b.tab, chromedp.Evaluate[bool](cond)); err == nil && ok {
+			return
+		}
+	}
+	b.t.Fatalf("%s: not within 10 s (%v; %s)", what, err, b.state())
+}
+
+// state is where the tab is and what it shows (the fans' status line when
+// there is one).
+func (b tabSteps) state() string {
+	where, _ := chromedp.Run(b.tab, chromedp.Location())
+	shown, _ := chromedp.Run(b.tab, chromedp.Evaluate[string](`(document.getElementById('cg-status') || document.body).innerText`))
+	return fmt.Sprintf("at %s, showing %q", where, shown)
+}
+
 // walkFan is the fan's walk through the page on stack s, in a fresh browser
 // context (its own cookies) of browser; transport is how the page must be
 // getting its updates ("ws" or "poll").

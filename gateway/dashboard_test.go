@@ -715,26 +715,8 @@ func TestBrowserDashboard(t *testing.T) {
 	const line = `[data-room="line"] `
 	card := `document.querySelector('[data-room="line"]')`
 	figure := func(f string) string { return card + `.querySelector('[data-f="` + f + `"]').textContent` }
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(tab, actions...); err != nil {
-			where, _ := chromedp.Run(tab, chromedp.Location())
-			t.Fatalf("%s: %v (at %s)", what, err, where)
-		}
-	}
-	until := func(what, cond string) {
-		t.Helper()
-		var err error
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			var ok bool
-			if ok, err = chromedp.Run(tab, chromedp.Evaluate[bool](cond)); err == nil && ok {
-				return
-			}
-		}
-		where, _ := chromedp.Run(tab, chromedp.Location())
-		shown, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.innerText`))
-		t.Fatalf("%s: not within 10 s (%v; at %s, showing %q)", what, err, where, shown)
-	}
+	steps := tabSteps{t, tab}
+	run, until := steps.run, steps.until
 	noProblems := func(where string) {
 		t.Helper()
 		problems, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.__problems || []`))

@@ -339,29 +339,8 @@ func TestBrowserShop(t *testing.T) {
 	}
 
 	s := newShop(t)
-	run := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(tab, actions...); err != nil {
-			where, _ := chromedp.Run(tab, chromedp.Location())
-			shown, _ := chromedp.Run(tab, chromedp.Evaluate[string](`(document.getElementById('cg-status') || document.body).innerText`))
-			t.Fatalf("%s: %v (at %s, showing %q)", what, err, where, shown)
-		}
-	}
-	// until waits for a JavaScript condition, across navigations (which
-	// abort an evaluation under way).
-	until := func(what, cond string) {
-		t.Helper()
-		var err error
-		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			var ok bool
-			if ok, err = chromedp.Run(tab, chromedp.Evaluate[bool](cond)); err == nil && ok {
-				return
-			}
-		}
-		where, _ := chromedp.Run(tab, chromedp.Location())
-		shown, _ := chromedp.Run(tab, chromedp.Evaluate[string](`(document.getElementById('cg-status') || document.body).innerText`))
-		t.Fatalf("%s: not within 10 s (%v; at %s, showing %q)", what, err, where, shown)
-	}
+	steps := tabSteps{t, tab}
+	run, until := steps.run, steps.until
 	text := func(id string) string {
 		t.Helper()
 		v, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('`+id+`').textContent`))
