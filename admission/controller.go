@@ -28,6 +28,11 @@ const (
 // ErrQueueToken means a queue token is forged, malformed or for another room.
 var ErrQueueToken = errors.New("admission: invalid queue token")
 
+// ErrRevoked means a genuine, unexpired admission that no longer admits: it
+// was released, or the room it admits to was deleted (and perhaps created
+// again since).
+var ErrRevoked = errors.New("admission: admission ended")
+
 // NotOpenError is returned by Join before the room's queue opens.
 type NotOpenError struct{ OpensAt time.Time }
 
@@ -504,8 +509,30 @@ func (c *Controller) Release(ctx context.Context, room, id string) error {
 	return err
 }
 
+// Admits reports whether a verified pass still admits: nil, or ErrRevoked
+// when it was released or its room was deleted (a room created again under
+// the same name does not honour the old room's passes). It is the one
+// revocation check of every path that lets a visitor through, and costs
+// map reads while the room is in the cache. A store that cannot be asked
+// does not end an admission: the token is genuine.
+func (c *Controller) Admits(ctx context.Context, p Pass) error {
+	if c.Revoked(p.Room, p.Subject) {
+		return ErrRevoked
+	}
+	r, err := c.Room(ctx, p.Room)
+	switch {
+	case errors.Is(err, queue.ErrRoomNotFound):
+		return ErrRevoked
+	case err != nil:
+		return nil
+	case p.IssuedAt.Before(r.CreatedAt.Truncate(time.Second)):
+		return ErrRevoked
+	}
+	return nil
+}
+
 // Revoked reports whether the admission of queue id in room was ended
-// early. Checked on every forward-auth and proxied request: one map read.
+// early: one map read.
 func (c *Controller) Revoked(room, id string) bool {
 	c.revMu.RLock()
 	_, ok := c.revoked[revKey{room, id}]
@@ -586,6 +613,9 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 	case p.Admitted:
 		t.Status, t.AdmittedAt = StatusAdmitted, p.AdmittedAt
 		t.Admission = c.pass(name, p)
+		if err := c.Admits(ctx, t.Admission); err != nil {
+			return Ticket{}, queue.ErrNotInLine
+		}
 		if t.AdmissionToken, err = c.keys.Sign(t.Admission); err != nil {
 			return Ticket{}, err
 		}

@@ -31,7 +31,7 @@ func (s *Server) check(c echo.Context) error {
 		s.checks.WithLabelValues("unprotected").Inc()
 		return c.NoContent(http.StatusOK)
 	}
-	if p, ok := s.admitted(r, room); ok && !ambiguous {
+	if p, err := s.admissionOf(r, room); err == nil && !ambiguous {
 		s.allow(c.Response().Header(), room, p)
 		return c.NoContent(http.StatusOK)
 	}
@@ -89,24 +89,6 @@ func (s *Server) checkedRoom(r *http.Request, envoyPath string) (room, uri strin
 	return room, uri, false, nil
 }
 
-// admitted returns the admission the request carries for room (bearer or
-// cookie), if it is valid and not revoked.
-func (s *Server) admitted(r *http.Request, room string) (admission.Pass, bool) {
-	token, ok := bearer(r)
-	if !ok {
-		ck, err := r.Cookie(admissionCookie(room))
-		if err != nil {
-			return admission.Pass{}, false
-		}
-		token = ck.Value
-	}
-	p, err := s.passes.Verify(token, room)
-	if err != nil || s.ctl.Revoked(room, p.Subject) {
-		return admission.Pass{}, false
-	}
-	return p, true
-}
-
 // allow sets the headers of a passing check: the proxy can hand the room
 // and queue id on to the origin.
 func (s *Server) allow(h http.Header, room string, p admission.Pass) {
@@ -123,7 +105,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/auth/v1/check" {
 		start := time.Now()
 		if room, _, ambiguous, err := s.checkedRoom(r, ""); err == nil && room != "" && !ambiguous {
-			if p, ok := s.admitted(r, room); ok {
+			if p, err := s.admissionOf(r, room); err == nil {
 				h := w.Header()
 				h[echo.HeaderXRequestID] = []string{s.requestID(r)}
 				s.allow(h, room, p)

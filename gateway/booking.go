@@ -289,23 +289,9 @@ func visitor(p admission.Pass) string { return p.Room + "/" + p.Subject }
 // bookingPass returns the caller's admission for room (bearer, else the
 // room's cookie): 401 without a valid one, 403 with one for another room.
 func (s *Server) bookingPass(c echo.Context, room string) (admission.Pass, error) {
-	token, ok := bearer(c.Request())
-	if !ok {
-		if ck, err := c.Cookie(admissionCookie(room)); err == nil {
-			token = ck.Value
-		}
-	}
-	if token == "" {
-		return admission.Pass{}, unauthorized("an admission token for room " + room + " is required: wait your turn at /rooms/" + room)
-	}
-	p, err := s.passes.Verify(token, room)
-	switch {
-	case errors.Is(err, admission.ErrWrongRoom):
-		return admission.Pass{}, &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "this admission is for another room; this event sells through room " + room}
-	case err != nil:
-		return admission.Pass{}, unauthorized("the admission token is invalid or has expired")
-	case s.ctl.Revoked(room, p.Subject):
-		return admission.Pass{}, unauthorized("this admission has ended")
+	p, err := s.admissionOf(c.Request(), room)
+	if err != nil {
+		return admission.Pass{}, admissionError(room, err)
 	}
 	if !s.visitors.allow(visitor(p), s.cfg.Now()) {
 		return admission.Pass{}, &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many booking requests; slow down", RetryAfter: 1}

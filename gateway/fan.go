@@ -160,21 +160,20 @@ func seconds(d time.Duration) int64 {
 
 // release ends an admission early, for origins: the caller proves it with
 // the admission token itself (bearer or cookie). The slot is freed and the
-// token stops passing on every instance.
+// token stops passing on every instance. Releasing an admission that has
+// already ended is not an error.
 func (s *Server) release(c echo.Context) error {
 	room := c.Param("room")
-	token, ok := bearer(c.Request())
-	if !ok {
-		if ck, err := c.Cookie(admissionCookie(room)); err == nil {
-			token = ck.Value
+	p, err := s.admissionOf(c.Request(), room)
+	switch {
+	case errors.Is(err, admission.ErrRevoked):
+		// Already ended: releasing again changes nothing.
+	case err != nil:
+		return admissionError(room, err)
+	default:
+		if err := s.ctl.Release(c.Request().Context(), room, p.Subject); err != nil {
+			return err
 		}
-	}
-	p, err := s.passes.Verify(token, room)
-	if token == "" || err != nil {
-		return unauthorized("a valid admission token for room " + room + " is required")
-	}
-	if err := s.ctl.Release(c.Request().Context(), room, p.Subject); err != nil {
-		return err
 	}
 	s.clearCookie(c, admissionCookie(room))
 	return c.NoContent(http.StatusNoContent)

@@ -34,15 +34,9 @@ func (s *Server) proxied(c echo.Context) error {
 	r := c.Request()
 	room, protected := s.cfg.Routes.Match(r.URL.EscapedPath())
 	if protected {
-		token, ok := bearer(r)
-		if !ok {
-			if ck, err := r.Cookie(admissionCookie(room)); err == nil {
-				token = ck.Value
-			}
-		}
-		p, err := s.passes.Verify(token, room)
+		p, err := s.admissionOf(r, room)
 		switch {
-		case token != "" && err == nil && !s.ctl.Revoked(room, p.Subject):
+		case err == nil:
 			r = r.WithContext(withPass(r.Context(), p))
 		case s.failOpen(c, room):
 		default:
