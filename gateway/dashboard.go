@@ -14,7 +14,6 @@ import (
 	"html/template"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -441,35 +440,12 @@ func (s *Server) auditLogin(c echo.Context, path, what string) {
 func (s *Server) setAdminCookie(c echo.Context, name, value string, age time.Duration) {
 	c.SetCookie(&http.Cookie{
 		Name: name, Value: value, Path: adminPath, MaxAge: int(age.Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.adminSecure(c.Request()),
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secure(c.Request()),
 	})
 }
 
 func clearAdminCookie(c echo.Context, name string) {
 	c.SetCookie(&http.Cookie{Name: name, Path: adminPath, MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
-}
-
-// adminSecure reports whether the admin cookies must be Secure: the public
-// URL is https, the request came over TLS, or a trusted proxy says the
-// browser's connection was https.
-func (s *Server) adminSecure(r *http.Request) bool {
-	if r.TLS != nil || s.cfg.PublicURL != nil && s.cfg.PublicURL.Scheme == "https" {
-		return true
-	}
-	if r.Header.Get("X-Forwarded-Proto") != "https" {
-		return false
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	ip := net.ParseIP(host)
-	for _, n := range s.cfg.TrustedProxies {
-		if ip != nil && n.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // adminCSP is the pages' policy: this site's script, stylesheet and API

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"time"
 
@@ -142,12 +143,32 @@ func (s *Server) clearCookie(c echo.Context, name string) {
 }
 
 // secure reports whether cookies must be Secure: the public URL is https,
-// or the request came over TLS.
+// the request came over TLS, or a trusted proxy says the browser's
+// connection was https (a TLS-terminating proxy in front).
 func (s *Server) secure(r *http.Request) bool {
-	if s.cfg.PublicURL != nil {
-		return s.cfg.PublicURL.Scheme == "https"
+	if r.TLS != nil || s.cfg.PublicURL != nil && s.cfg.PublicURL.Scheme == "https" {
+		return true
 	}
-	return r.TLS != nil
+	return r.Header.Get("X-Forwarded-Proto") == "https" && s.fromTrustedProxy(r)
+}
+
+// fromTrustedProxy reports whether the connection comes from one of
+// cfg.TrustedProxies, whose X-Forwarded-* headers are believed.
+func (s *Server) fromTrustedProxy(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	for _, n := range s.cfg.TrustedProxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // seconds is a duration in whole seconds, -1 for unknown (negative).

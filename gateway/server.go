@@ -189,7 +189,7 @@ func (s *Server) routes() *echo.Echo {
 		}
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
 	}
-	e.Use(s.observe)
+	e.Use(s.observe, s.sameSiteWrites)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
