@@ -12,8 +12,9 @@ import (
 )
 
 // TestBrowserNotifyMe: a fan leaves an email address on the page, and the
-// link a message would carry (?resume=<queue token>) brings a browser that
-// has lost its cookie back to the same place.
+// link a message would carry (#resume=<queue token>) brings a browser that
+// has lost its cookie back to the same place; a browser that holds another
+// place is asked which to keep.
 func TestBrowserNotifyMe(t *testing.T) {
 	tab := newFanTab(t)
 	s := newStackWith(t, stackOptions{booking: true, sockets: true, running: true})
@@ -44,7 +45,7 @@ func TestBrowserNotifyMe(t *testing.T) {
 	if _, err := chromedp.Call(tab.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 		t.Fatalf("forget the cookies: %v", err)
 	}
-	tab.do("follow the link", chromedp.Navigate(s.srv.URL+"/rooms/launch?resume="+s.keys.QueueToken("launch", first.QueueID)))
+	tab.do("follow the link", chromedp.Navigate("about:blank"), chromedp.Navigate(s.srv.URL+"/rooms/launch#resume="+s.keys.QueueToken("launch", first.QueueID)))
 	back := tab.waitFor("back in line", 5*time.Second, func(st shownState) bool { return st.Status == "waiting" && st.Position != "" })
 	if back.QueueID != first.QueueID || back.Position != "2" {
 		t.Fatalf("after the link: queue id %q at %q, want %q at 2", back.QueueID, back.Position, first.QueueID)
@@ -61,5 +62,27 @@ func TestBrowserNotifyMe(t *testing.T) {
 	if st := tab.waitFor("a new place", 5*time.Second, func(st shownState) bool { return st.Status == "waiting" && st.Position != "" }); st.QueueID == first.QueueID || st.Position != "3" {
 		t.Fatalf("without the link: %+v", st)
 	}
-	tab.noProblems("notify me")
+
+	// This browser now waits at place 3; a link for place 2 must not take
+	// its place silently. The fan is asked, picks the link's place, and
+	// the browser's own is given up.
+	mine := s.do("GET", "/api/v1/rooms/launch/status", "", "Authorization", "Bearer "+s.keys.QueueToken("launch", first.QueueID))
+	if mine.status != 200 {
+		t.Fatalf("first place: %d %s", mine.status, mine.body)
+	}
+	tab.do("follow the link again", chromedp.Navigate("about:blank"), chromedp.Navigate(s.srv.URL+"/rooms/launch#resume="+s.keys.QueueToken("launch", first.QueueID)))
+	tab.do("see the choice", chromedp.WaitVisible(chromedp.ID("cg-choose")))
+	text, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`document.getElementById('cg-choose-text').textContent`))
+	if err != nil || !strings.Contains(text, "place 3") || !strings.Contains(text, "place 2") {
+		t.Fatalf("the choice says %q (%v)", text, err)
+	}
+	if st, _ := tab.now(); st.QueueID == first.QueueID {
+		t.Fatalf("the link's place was taken before the fan chose: %+v", st)
+	}
+	tab.do("keep the link's place", chromedp.Click(chromedp.ID("cg-keep-bearer")))
+	chosen := tab.waitFor("the link's place", 5*time.Second, func(st shownState) bool { return st.Status == "waiting" && st.QueueID == first.QueueID })
+	if chosen.Position != "2" {
+		t.Fatalf("the link's place shows at %q, want 2", chosen.Position)
+	}
+	tab.noProblems("notify me", "409")
 }

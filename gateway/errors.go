@@ -23,8 +23,9 @@ type apiError struct {
 	Status     int
 	Code       string
 	Message    string
-	RetryAfter int    // seconds; sent as Retry-After when > 0
-	HoldID     string // the live hold, for hold_exists
+	RetryAfter int         // seconds; sent as Retry-After when > 0
+	HoldID     string      // the live hold, for hold_exists
+	Places     *placesJSON // the two places of a join that must choose
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -46,6 +47,8 @@ type errorBody struct {
 	} `json:"error"`
 	// HoldID names the visitor's live hold when the code is hold_exists.
 	HoldID string `json:"hold_id,omitempty"`
+	// Places are the two places a join must choose between (conflict).
+	Places *placesJSON `json:"places,omitempty"`
 }
 
 // toAPIError maps every error a handler can return to its HTTP form. It is
@@ -160,7 +163,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = ae.Code, ae.Message
-	body.HoldID = ae.HoldID
+	body.HoldID, body.Places = ae.HoldID, ae.Places
 	if ae.Status >= 500 {
 		body.Error.RequestID = id
 	}

@@ -50,9 +50,37 @@ func toTicketJSON(t admission.Ticket) ticketJSON {
 	return out
 }
 
-// joinBody is the (optional) body of a join; it has no fields yet, and
-// unknown ones are refused like everywhere else.
-type joinBody struct{}
+// joinBody is the (optional) body of a join. Keep settles two places (see
+// twoPlaces): "bearer" keeps the place the Authorization header names and
+// gives up the cookie's; "cookie" keeps the cookie's and gives up the
+// other. Unknown fields are refused like everywhere else.
+type joinBody struct {
+	Keep string `json:"keep"`
+}
+
+// placesJSON are the two places of a join that must choose, for the 409.
+type placesJSON struct {
+	Cookie ticketJSON `json:"cookie"`
+	Bearer ticketJSON `json:"bearer"`
+}
+
+// twoPlaces returns the tokens of a request whose bearer queue token and
+// queue cookie name two different places of the room: a resume link (or an
+// app's token) opened in a browser that already holds a place. Neither
+// may silently replace the other.
+func (s *Server) twoPlaces(c echo.Context, room string) (bearerToken, cookieToken string, ok bool) {
+	b, hasBearer := bearer(c.Request())
+	ck, err := c.Cookie(queueCookie(room))
+	if !hasBearer || err != nil || ck.Value == "" || ck.Value == b {
+		return "", "", false
+	}
+	bid, berr := s.keys.ParseQueueToken(room, b)
+	cid, cerr := s.keys.ParseQueueToken(room, ck.Value)
+	if berr != nil || cerr != nil || bid == cid {
+		return "", "", false
+	}
+	return b, ck.Value, true
+}
 
 // queueToken returns the caller's queue token: the Authorization header
 // wins over the cookie, so an app can be explicit.
@@ -71,12 +99,50 @@ func (s *Server) join(c echo.Context) error {
 	if err := decodeJSON(c, &b, true); err != nil {
 		return err
 	}
+	if b.Keep != "" && b.Keep != "bearer" && b.Keep != "cookie" {
+		return invalid(`keep must be "bearer" or "cookie"`)
+	}
 	room := c.Param("room")
-	t, err := s.ctl.Join(c.Request().Context(), room, queueToken(c, room))
+	token := queueToken(c, room)
+	if bt, ct, two := s.twoPlaces(c, room); two {
+		var err error
+		if token, err = s.choosePlace(c, room, bt, ct, b.Keep); err != nil {
+			return err
+		}
+	}
+	t, err := s.ctl.Join(c.Request().Context(), room, token)
 	if err != nil {
 		return s.ticketError(c, room, err)
 	}
-	return s.writeTicket(c, t)
+	return s.writeTicket(c, t, true)
+}
+
+// choosePlace returns the token a join with two places goes on with. When
+// only one of the places is still in the line there is nothing to choose;
+// otherwise the caller must have said which to keep (409 conflict, with
+// both places, until it does), and the other is given up.
+func (s *Server) choosePlace(c echo.Context, room, bearerToken, cookieToken, keep string) (string, error) {
+	ctx := c.Request().Context()
+	mine, err := s.ctl.Status(ctx, room, cookieToken)
+	if err != nil {
+		return bearerToken, nil // the browser's place is gone: nothing is replaced
+	}
+	theirs, err := s.ctl.Status(ctx, room, bearerToken)
+	if err != nil {
+		return cookieToken, nil
+	}
+	switch keep {
+	case "bearer":
+		return bearerToken, s.ctl.Leave(ctx, room, cookieToken)
+	case "cookie":
+		return cookieToken, s.ctl.Leave(ctx, room, bearerToken)
+	}
+	places := &placesJSON{Cookie: toTicketJSON(mine), Bearer: toTicketJSON(theirs)}
+	for _, p := range []*ticketJSON{&places.Cookie, &places.Bearer} {
+		p.QueueToken, p.AdmissionToken = "", ""
+	}
+	return "", &apiError{Status: http.StatusConflict, Code: "conflict", Places: places,
+		Message: `this browser already holds another place in this line: join again with {"keep":"cookie"} or {"keep":"bearer"}`}
 }
 
 func (s *Server) status(c echo.Context) error {
@@ -85,7 +151,10 @@ func (s *Server) status(c echo.Context) error {
 	if err != nil {
 		return s.ticketError(c, room, err)
 	}
-	return s.writeTicket(c, t)
+	// Asking about another place than the cookie's does not make it the
+	// browser's place: only a join that chose does.
+	_, _, two := s.twoPlaces(c, room)
+	return s.writeTicket(c, t, !two)
 }
 
 func (s *Server) leave(c echo.Context) error {
@@ -93,8 +162,11 @@ func (s *Server) leave(c echo.Context) error {
 	if err := s.ctl.Leave(c.Request().Context(), room, queueToken(c, room)); err != nil {
 		return s.ticketError(c, room, err)
 	}
-	s.clearCookie(c, queueCookie(room))
-	s.clearCookie(c, admissionCookie(room))
+	// Giving up another place than the cookie's leaves the browser's own.
+	if _, _, two := s.twoPlaces(c, room); !two {
+		s.clearCookie(c, queueCookie(room))
+		s.clearCookie(c, admissionCookie(room))
+	}
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -110,11 +182,13 @@ func (s *Server) ticketError(c echo.Context, room string, err error) error {
 	return err
 }
 
-func (s *Server) writeTicket(c echo.Context, t admission.Ticket) error {
-	if t.QueueToken != "" {
+// writeTicket answers with t, and sets the browser's cookies to it when
+// cookies is true.
+func (s *Server) writeTicket(c echo.Context, t admission.Ticket, cookies bool) error {
+	if cookies && t.QueueToken != "" {
 		s.setCookie(c, queueCookie(t.Room), t.QueueToken, queueCookieAge)
 	}
-	if t.Status == admission.StatusAdmitted {
+	if cookies && t.Status == admission.StatusAdmitted {
 		s.setCookie(c, admissionCookie(t.Room), t.AdmissionToken, time.Until(t.Admission.Expires))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

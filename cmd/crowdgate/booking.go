@@ -75,7 +75,9 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 		// when it has come, with a link that brings them back to their place.
 		Queue: store,
 		ResumeURL: func(room, queueID string) string {
-			return absolute + "/rooms/" + room + "?resume=" + url.QueryEscape(keys.QueueToken(room, queueID))
+			// The token rides in the fragment, which browsers never send: it
+			// stays out of access logs and Referer headers.
+			return absolute + "/rooms/" + room + "#resume=" + url.QueryEscape(keys.QueueToken(room, queueID))
 		},
 	})
 	if err != nil {

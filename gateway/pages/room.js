@@ -32,10 +32,15 @@
 
   function $(id) { return document.getElementById('cg-' + id); }
 
-  // A link from a "notify me" message carries the queue token: it is sent
-  // once, as a bearer, and the answer sets the cookie. It leaves the
-  // address bar at once, so it is not shared or bookmarked by accident.
-  var params = new URLSearchParams(location.search), resume = params.get('resume');
+  // A link from a "notify me" message carries the queue token in the
+  // fragment (#resume=), which browsers never send to a server, so it stays
+  // out of access logs and Referer headers; older links had it in the query.
+  // It is sent once, as a bearer, and the answer sets the cookie, unless
+  // this browser holds another place: then the fan chooses (choose). It
+  // leaves the address bar at once, so it is not shared or bookmarked by
+  // accident.
+  var params = new URLSearchParams(location.search);
+  var resume = new URLSearchParams(location.hash.slice(1)).get('resume') || params.get('resume');
   if (resume) {
     params.delete('resume');
     history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''));
@@ -293,7 +298,7 @@
   // thousands does not come back as one synchronized wave.
   function trouble(fn, retryAfter) {
     errors++;
-    note(T.trouble);
+    note(queueId ? T.trouble : T.trouble_joining); // no place yet: none is kept
     var ms = retryAfter ? retryAfter * 1000 + Math.random() * 1000 : Math.random() * Math.min(30000, 1000 * Math.pow(2, errors));
     setTimeout(fn, ms);
   }
@@ -305,7 +310,7 @@
       B.dataset.queueId = queueId;
       $('qid').textContent = t('queue_id', { id: queueId });
     }
-    if ($('note').textContent === T.trouble) note('');
+    if ($('note').textContent === T.trouble || $('note').textContent === T.trouble_joining) note('');
     switch (d.status) {
       case 'admitted': return go();
       case 'closed': return finish(d.closed_reason === 'sold_out' ? 'sold_out' : 'closed');
@@ -320,13 +325,15 @@
   // join gets the fan's place: the same one on every call while the queue
   // cookie lives. A 401 means the cookie was bad and has been cleared, so
   // one more join starts afresh.
-  async function join(again) {
+  async function join(again, keep) {
     if (done || busy) return;
     busy = true;
-    var r = await request('POST', '/join');
+    var r = await request('POST', '/join', keep && { keep: keep });
     busy = false;
     if (r.status === 200) {
       onTicket(r.data);
+    } else if (r.status === 409 && r.data.places) {
+      choose(r.data.places);
     } else if (r.status === 409 && r.data.error && r.data.error.code === 'conflict') {
       notOpen(r.retryAfter);
     } else if (r.status === 404) {
@@ -336,6 +343,27 @@
     } else {
       trouble(join, r.retryAfter);
     }
+  }
+
+  // choose asks the fan which place to keep when a resume link names
+  // another place than the one this browser holds; the server gives up the
+  // other. Nothing changes until the fan answers.
+  function choose(places) {
+    var name = function (p) { return p.status === 'admitted' ? T.choose_turn : t('choose_place', { n: nf.format(p.position) }); };
+    var box = $('choose');
+    $('choose-text').textContent = t('choose_text', { mine: name(places.cookie), link: name(places.bearer) });
+    box.hidden = false;
+    show('joining', '');
+    announce(T.choose_title + '. ' + $('choose-text').textContent, true);
+    var pick = function (keep) {
+      return function () {
+        box.hidden = true;
+        join(false, keep);
+      };
+    };
+    $('keep-cookie').onclick = pick('cookie');
+    $('keep-bearer').onclick = pick('bearer');
+    $('keep-cookie').focus();
   }
 
   // poll asks for the status; a lost place (404) or a cleared cookie (401)
