@@ -86,3 +86,29 @@ func TestBrowserNotifyMe(t *testing.T) {
 	}
 	tab.noProblems("notify me", "409")
 }
+
+// TestBrowserStoreDownBeforeAPlace: while Redis cannot be reached, a fan
+// who never got a place is told the page keeps trying, not that a place is
+// kept.
+func TestBrowserStoreDownBeforeAPlace(t *testing.T) {
+	tab := newFanTab(t)
+	s := newStackWith(t, stackOptions{sockets: true, running: true})
+	s.putRoom("launch", `{"admit_per_minute": 0, "title": "Launch"}`)
+	time.Sleep(200 * time.Millisecond) // the room reaches the controller's cache
+	s.redis.Stop()
+	tab.do("open the page", chromedp.Navigate(s.srv.URL+"/rooms/launch"))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		note, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`document.getElementById('cg-note').hidden ? '' : document.getElementById('cg-note').textContent`))
+		if err == nil && note != "" {
+			if note != "Connection problem. Retrying to get you a place in line…" {
+				t.Fatalf("the note says %q", note)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no note while the store is down (%v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
