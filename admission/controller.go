@@ -114,8 +114,13 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// revKey names one admission: queue ids are never reused within a room.
-type revKey struct{ room, id string }
+// revocation is an admission ended early, as this instance holds it until
+// its token expires.
+type revocation struct {
+	jti      string    // the token's
+	admitted time.Time // when admitted (ms)
+	expires  time.Time // when the session would have ended (ms): forgotten then
+}
 
 // drawKey names one room's one draw.
 type drawKey struct {
@@ -180,9 +185,10 @@ type Controller struct {
 	// lastRefresh is when the store last answered a refresh (Unix ns).
 	lastRefresh atomic.Int64
 
-	revMu    sync.RWMutex
-	revoked  map[revKey]time.Time // admissions ended early, and when we learned it
-	revSince map[string]time.Time // per room: the latest revocation polled
+	revMu sync.RWMutex
+	// revoked holds, by room and queue id, the admissions ended early whose
+	// tokens have not expired (queue ids are never reused within a room).
+	revoked map[string]map[string]revocation
 	// misses remembers recently asked-for rooms that do not exist, so a
 	// flood of requests for a bogus room does not reach Redis each time.
 	missMu sync.Mutex
@@ -216,8 +222,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		cfg:      cfg,
 		log:      cfg.Logger,
 		misses:   map[string]time.Time{},
-		revoked:  map[revKey]time.Time{},
-		revSince: map[string]time.Time{},
+		revoked:  map[string]map[string]revocation{},
 		drawn:    map[drawKey]bool{},
 		adaptive: map[string]bool{},
 		admitted: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -500,11 +505,12 @@ func (c *Controller) Leave(ctx context.Context, room, queueToken string) error {
 
 // Release ends queue id's place or admission in room. An ended admission is
 // revoked at once here and, through the store, on every instance: its
-// token stops passing before it expires.
+// token stops passing until it expires, whatever the room's
+// session_seconds becomes meanwhile.
 func (c *Controller) Release(ctx context.Context, room, id string) error {
-	ended, err := c.store.Leave(ctx, room, id)
+	rev, ended, err := c.store.Release(ctx, room, id)
 	if ended {
-		c.revoke(room, id)
+		c.revoke(rev)
 	}
 	return err
 }
@@ -535,43 +541,88 @@ func (c *Controller) Admits(ctx context.Context, p Pass) error {
 // early: one map read.
 func (c *Controller) Revoked(room, id string) bool {
 	c.revMu.RLock()
-	_, ok := c.revoked[revKey{room, id}]
+	_, ok := c.revoked[room][id]
 	c.revMu.RUnlock()
 	return ok
 }
 
-func (c *Controller) revoke(room, id string) {
-	c.revMu.Lock()
-	c.revoked[revKey{room, id}] = c.cfg.Now()
-	c.revMu.Unlock()
+// Revocation is an admission ended before its token expired, as an origin
+// that verifies tokens itself needs to know it.
+type Revocation struct {
+	ID      string    // the token's jti
+	Expires time.Time // the token's exp: after it the revocation no longer matters
 }
 
-// syncRevocations polls each room's revocations since the last poll (the
-// announcements can be lost while disconnected) and forgets revocations
-// older than any admission they could concern.
+// Revocations returns the admissions to room ended early whose tokens have
+// not expired, in no particular order, as this instance holds them: one
+// ended anywhere is here as soon as its announcement arrives, and within a
+// refresh period when the announcement was lost.
+func (c *Controller) Revocations(room string) []Revocation {
+	now := c.cfg.Now()
+	c.revMu.RLock()
+	defer c.revMu.RUnlock()
+	out := make([]Revocation, 0, len(c.revoked[room]))
+	for _, r := range c.revoked[room] {
+		if now.Before(r.expires) {
+			out = append(out, Revocation{ID: r.jti, Expires: r.expires.Truncate(time.Second)})
+		}
+	}
+	return out
+}
+
+// revoke holds a revocation until its token expires.
+func (c *Controller) revoke(r queue.Revocation) {
+	if !c.cfg.Now().Before(r.Expires) {
+		return
+	}
+	c.revMu.Lock()
+	defer c.revMu.Unlock()
+	ids := c.revoked[r.Room]
+	if ids == nil {
+		ids = map[string]revocation{}
+		c.revoked[r.Room] = ids
+	}
+	ids[r.ID] = revocation{jti: admissionID(r.Room, r.ID, r.AdmittedAt), admitted: r.AdmittedAt, expires: r.Expires}
+}
+
+// syncRevocations makes up for announcements this instance missed (while
+// disconnected from the store, or before it started): per room it tells
+// the store how many unexpired revocations it holds, and reads them all
+// only when the store counts otherwise. It forgets a revocation once its
+// token has expired (never by the room's session_seconds, which may have
+// changed since the admission), and those of admissions older than their
+// room, a room of the same name deleted since: Admits refuses those by
+// their iat.
 func (c *Controller) syncRevocations(ctx context.Context, rooms map[string]roomState) error {
 	now := c.cfg.Now()
-	for name, st := range rooms {
-		c.revMu.RLock()
-		since := c.revSince[name]
-		c.revMu.RUnlock()
-		ids, latest, err := c.store.Revoked(ctx, name, since)
+	held := make(map[string]int, len(rooms))
+	c.revMu.Lock()
+	for room, ids := range c.revoked {
+		var born time.Time
+		if st, ok := rooms[room]; ok {
+			born = st.room.CreatedAt.Truncate(time.Second)
+		}
+		for id, r := range ids {
+			if !now.Before(r.expires) || r.admitted.Before(born) {
+				delete(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			delete(c.revoked, room)
+		}
+		held[room] = len(ids)
+	}
+	c.revMu.Unlock()
+	for name := range rooms {
+		revs, read, err := c.store.Revoked(ctx, name, held[name])
 		if err != nil {
 			return err
 		}
-		c.revMu.Lock()
-		for _, id := range ids {
-			if _, ok := c.revoked[revKey{name, id}]; !ok {
-				c.revoked[revKey{name, id}] = now
+		if read {
+			for _, r := range revs {
+				c.revoke(r)
 			}
 		}
-		c.revSince[name] = latest
-		for k, at := range c.revoked {
-			if k.room == name && now.Sub(at) > time.Duration(st.room.SessionSeconds)*time.Second {
-				delete(c.revoked, k)
-			}
-		}
-		c.revMu.Unlock()
 	}
 	return nil
 }
@@ -636,15 +687,23 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 // pass is the admission of place p. Its jti is derived from the admission
 // itself, so asking again yields the very same token.
 func (c *Controller) pass(room string, p queue.Place) Pass {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", room, p.ID, p.AdmittedAt.UnixMilli()))
 	return Pass{
 		Room:      room,
 		Subject:   p.ID,
-		ID:        base64.RawURLEncoding.EncodeToString(sum[:16]),
+		ID:        admissionID(room, p.ID, p.AdmittedAt),
 		IssuedAt:  p.AdmittedAt.Truncate(time.Second),
 		NotBefore: p.AdmittedAt.Truncate(time.Second),
 		Expires:   p.Expires.Truncate(time.Second),
 	}
+}
+
+// admissionID is the jti of the admission of queue id to room at
+// admittedAt (ms): derived from the admission itself, so asking again
+// yields the very same token, and a revocation names its token without
+// storing it.
+func admissionID(room, id string, admittedAt time.Time) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", room, id, admittedAt.UnixMilli()))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // ETA is an expected wait with a range. All three are negative when the wait

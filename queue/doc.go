@@ -21,6 +21,8 @@
 //	cg:{r}:rt     hash    admissions per second, ring of 60 fields (observed rate)
 //	cg:{r}:hb:<e> bitmap  liveness in heartbeat epoch e, bit = sequence number
 //	cg:{r}:sw     hash    progress of this epoch's sweep
+//	cg:{r}:rev    zset    admissions ended early: member = "<queue id> <admitted ms>",
+//	                      score = the session's end (ms); see Revocations
 //	cg:{r}:log    stream  position log (see Positions)
 //	cg:{r}:fair   hash    random_prequeue draw: state, seed, commitment, committed_ms,
 //	                      cutoff, base, drawer, until, ids, drawn_ms, participants
@@ -74,6 +76,23 @@
 // for Grace (60 s by default) is gone by 1.5 × Grace, and dead places stop
 // eating admission slots. The cost is a bit per sequence number per bitmap,
 // not per-waiter timestamps.
+//
+// # Revocations
+//
+// An admission ended early (the fan gave up the place, an origin released
+// it) must stop passing until its token expires, on every instance.
+// leave.lua removes it from the admitted set, records it in cg:{r}:rev
+// scored by the session's end as fixed at admission, and publishes
+// "<room> <queue id> <session end ms> <admitted ms>" on cg:revoked.
+// Instances hold what they hear until that end; the room's session_seconds
+// plays no part, so changing it changes nothing for admissions already
+// made. Announcements are lost while an instance is disconnected or not
+// yet started, so each instance also polls every room (Revoked): one
+// ZCOUNT of the unexpired entries against the number it holds, and a read
+// of the whole list only when they differ. Each leave.lua prunes entries a
+// minute past their end (the minute is for clocks that disagree). The
+// admitted time lets package admission derive the token's jti, which the
+// gateway publishes for origins that verify tokens themselves.
 //
 // # Positions
 //

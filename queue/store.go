@@ -182,46 +182,87 @@ func (s *Store) place(ctx context.Context, room, id string, create bool) (Place,
 }
 
 // Leave gives up id's place, or ends its admission early (freeing a
-// max_active slot and revoking the admission: see Revocations). It reports
+// max_active slot and revoking the admission: see Release). It reports
 // whether an admission ended. Leaving twice is not an error.
 func (s *Store) Leave(ctx context.Context, room, id string) (ended bool, err error) {
-	k := keysFor(room)
-	n, err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log, k.stats, k.revoked, k.cfg},
-		id, s.cfg.LogLength, s.cfg.Now().UnixMilli(), room, RevocationChannel).Int()
-	if err != nil {
-		return false, fmt.Errorf("queue: leave %s: %w", room, err)
-	}
-	return n == 2, nil
+	_, ended, err = s.Release(ctx, room, id)
+	return ended, err
 }
 
+// Release is Leave that also returns the revocation of the admission it
+// ended (ended true): recorded until the admission would have expired, and
+// announced on RevocationChannel, in the same script.
+func (s *Store) Release(ctx context.Context, room, id string) (rev Revocation, ended bool, err error) {
+	k := keysFor(room)
+	res, err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log, k.stats, k.revoked},
+		id, s.cfg.LogLength, s.cfg.Now().UnixMilli(), room, RevocationChannel, revocationSlack.Milliseconds()).Int64Slice()
+	if err != nil {
+		return Revocation{}, false, fmt.Errorf("queue: leave %s: %w", room, err)
+	}
+	if len(res) != 3 || res[0] != 2 {
+		return Revocation{}, false, nil
+	}
+	return Revocation{Room: room, ID: id, AdmittedAt: time.UnixMilli(res[2]), Expires: time.UnixMilli(res[1])}, true, nil
+}
+
+// Revocation is an admission ended before its session: its token must not
+// pass again until it expires, and not a moment longer matters.
+type Revocation struct {
+	Room string
+	ID   string // the queue id
+	// AdmittedAt is when it was admitted (ms): with Room and ID it names the
+	// admission token (package admission derives the jti from the three).
+	AdmittedAt time.Time
+	// Expires is when the session would have ended (ms), fixed at admission:
+	// changing the room's session_seconds later changes nothing here.
+	Expires time.Time
+}
+
+// revocationSlack is how long past its expiry a revocation stays recorded,
+// so that an instance whose clock is behind the releasing one's still
+// finds it while the token is valid by its own clock.
+const revocationSlack = time.Minute
+
 // RevocationChannel is the Pub/Sub channel on which ended admissions are
-// announced as "room queue-id".
+// announced as "room queue-id expires-ms admitted-ms".
 const RevocationChannel = "cg:revoked"
 
-// Revoked returns the queue ids of room whose admissions ended after since
-// (admission ended early, not expired), and the time of the latest.
-func (s *Store) Revoked(ctx context.Context, room string, since time.Time) ([]string, time.Time, error) {
-	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{
-		Key: keysFor(room).revoked, ByScore: true,
-		Start: "(" + strconv.FormatInt(since.UnixMilli(), 10), Stop: "+inf",
-	}).Result()
+// Revoked returns room's revocations that have not expired by now, unless
+// there are exactly known of them; then it returns nil and read false
+// without reading them. An instance that heard every announcement thus
+// pays one ZCOUNT per poll, and reads the list only when it missed one
+// (while disconnected, or before it started).
+func (s *Store) Revoked(ctx context.Context, room string, known int) (revs []Revocation, read bool, err error) {
+	key := keysFor(room).revoked
+	after := "(" + strconv.FormatInt(s.cfg.Now().UnixMilli(), 10)
+	n, err := s.rdb.ZCount(ctx, key, after, "+inf").Result()
 	if err != nil {
-		return nil, since, fmt.Errorf("queue: revoked %s: %w", room, err)
+		return nil, false, fmt.Errorf("queue: revoked %s: %w", room, err)
 	}
-	ids := make([]string, len(zs))
-	for i, z := range zs {
-		ids[i] = z.Member.(string)
-		if t := time.UnixMilli(int64(z.Score)); t.After(since) {
-			since = t
+	if n == int64(known) {
+		return nil, false, nil
+	}
+	zs, err := s.rdb.ZRangeArgsWithScores(ctx, redis.ZRangeArgs{Key: key, ByScore: true, Start: after, Stop: "+inf"}).Result()
+	if err != nil {
+		return nil, false, fmt.Errorf("queue: revoked %s: %w", room, err)
+	}
+	revs = make([]Revocation, 0, len(zs))
+	for _, z := range zs {
+		m, _ := z.Member.(string)
+		id, at, ok := strings.Cut(m, " ")
+		ms, err := strconv.ParseInt(at, 10, 64)
+		if !ok || err != nil {
+			continue // not written by leave.lua
 		}
+		revs = append(revs, Revocation{Room: room, ID: id, AdmittedAt: time.UnixMilli(ms), Expires: time.UnixMilli(int64(z.Score))})
 	}
-	return ids, since, nil
+	return revs, true, nil
 }
 
 // WatchRevocations calls fn for every admission ended anywhere, as it is
 // announced, until ctx ends. Announcements made while disconnected are
 // lost: callers also poll Revoked.
-func (s *Store) WatchRevocations(ctx context.Context, fn func(room, id string)) error {
+func (s *Store) WatchRevocations(ctx context.Context, fn func(Revocation)) error {
 	sub := s.rdb.Subscribe(ctx, RevocationChannel)
 	defer sub.Close()
 	ch := sub.Channel()
@@ -233,11 +274,25 @@ func (s *Store) WatchRevocations(ctx context.Context, fn func(room, id string)) 
 			if !ok {
 				return nil
 			}
-			if room, id, ok := strings.Cut(m.Payload, " "); ok {
-				fn(room, id)
+			if r, ok := parseRevocation(m.Payload); ok {
+				fn(r)
 			}
 		}
 	}
+}
+
+// parseRevocation reads an announcement of leave.lua.
+func parseRevocation(payload string) (Revocation, bool) {
+	f := strings.Fields(payload)
+	if len(f) != 4 {
+		return Revocation{}, false
+	}
+	exp, err1 := strconv.ParseInt(f[2], 10, 64)
+	at, err2 := strconv.ParseInt(f[3], 10, 64)
+	if err1 != nil || err2 != nil {
+		return Revocation{}, false
+	}
+	return Revocation{Room: f[0], ID: f[1], AdmittedAt: time.UnixMilli(at), Expires: time.UnixMilli(exp)}, true
 }
 
 // Heartbeat marks waiters alive, as a status request does, in one command.

@@ -232,8 +232,8 @@ func TestAdmitRespectsControls(t *testing.T) {
 			t.Fatalf("release an admission: ended=%v %v", ended, err)
 		}
 		// The release is a revocation, announced and recorded.
-		revoked, _, err := s.Revoked(ctx, "r", time.Time{})
-		if err != nil || len(revoked) != 1 || revoked[0] != ids[0] {
+		revoked, _, err := s.Revoked(ctx, "r", 0)
+		if err != nil || len(revoked) != 1 || revoked[0].ID != ids[0] {
 			t.Fatalf("revoked %v %v", revoked, err)
 		}
 		if got := tick(); len(got) != 1 || got[0] != ids[3] {
