@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -58,7 +56,6 @@ func toAPIError(err error) *apiError {
 	var he *echo.HTTPError
 	var notOpen *admission.NotOpenError
 	var typeErr *json.UnmarshalTypeError
-	var netErr net.Error
 	var holdExists *booking.HoldExistsError
 	switch {
 	case errors.As(err, &ae):
@@ -116,7 +113,7 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such payment"}
 	case errors.As(err, &he):
 		return fromEchoError(he)
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr):
+	case queue.Unavailable(err):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the store is not answering; try again", RetryAfter: 1}
 	}
 	return nil

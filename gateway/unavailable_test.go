@@ -1,0 +1,39 @@
+package gateway_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/queue"
+	"github.com/crowdgate/crowdgate/queue/queuetest"
+)
+
+// TestTransientStoreErrorsAre503: a Redis loading its AOF after a restart,
+// or one whose connections end mid-reply, is a "try again" for fans (503
+// with Retry-After), never an internal error.
+func TestTransientStoreErrorsAre503(t *testing.T) {
+	good := newStack(t)
+	for _, reply := range []string{"-LOADING Redis is loading the dataset in memory\r\n", "-MASTERDOWN Link with MASTER is down\r\n", ""} {
+		store, err := queue.NewStore(queuetest.Failing(t, reply), queue.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(store.Close)
+		ctl, err := admission.NewController(store, good.keys, admission.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping}, ctl, good.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := httptest.NewRecorder()
+		g.Handler().ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/rooms/launch/join", nil))
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+			t.Errorf("join with Redis answering %q: %d %s (Retry-After %q), want 503 with Retry-After", reply, w.Code, w.Body, w.Header().Get("Retry-After"))
+		}
+	}
+}
