@@ -301,22 +301,25 @@ func (c *Core) PlaceHold(ctx context.Context, r HoldRequest) (h Hold, replay boo
 	now := c.now()
 	args := []any{now, r.Visitor, r.TicketType, r.Quantity, id, r.AdmissionExpires.UnixMilli(),
 		r.IdempotencyKey, int64(c.cfg.IdempotencyTTL / time.Second), r.Email, r.Phone, r.Room}
-	// The id resolves before the hold exists, in the same round trip, so
-	// no crash can leave a hold whose id leads nowhere. A refused attempt
-	// takes its index entry back.
-	var res []string
-	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	// The id's index entry is written in the same round trip as the hold.
+	// On Redis Cluster the two can land on different nodes and fail apart:
+	// a hold that was taken is answered as taken even when its entry was
+	// not written, and locate finds it from the event's keys (repairIndex).
+	// A refused attempt takes its index entry back.
+	cmds, _ := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, indexKey("hold", id), r.Event, indexTTL)
 		c.scripts.hold.EvalSha(ctx, p, []string{k.cfg}, args...)
 		return nil
 	})
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") && cmds[0].Err() == nil {
+	res, err := cmds[1].(*redis.Cmd).StringSlice()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		res, err = c.scripts.hold.Run(ctx, c.rdb, []string{k.cfg}, args...).StringSlice()
-	} else if err == nil {
-		res, err = cmds[1].(*redis.Cmd).StringSlice()
 	}
 	if err != nil {
 		return Hold{}, false, fmt.Errorf("booking: hold: %w", err)
+	}
+	if err := cmds[0].Err(); err != nil && res[0] == "ok" {
+		c.log.Warn("hold index not written; it is repaired on first lookup", "hold_id", id, "err", err)
 	}
 	if res[0] != "ok" {
 		if err := c.rdb.Unlink(ctx, indexKey("hold", id)).Err(); err != nil {
@@ -386,7 +389,7 @@ func (c *Core) locate(ctx context.Context, kind, id string) (string, error) {
 	}
 	ev, err := c.rdb.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {
-		return "", ErrNotFound
+		ev, err = c.repairIndex(ctx, kind, id)
 	}
 	if err != nil {
 		return "", fmt.Errorf("booking: find %s: %w", kind, err)
@@ -403,6 +406,53 @@ func (c *Core) locate(ctx context.Context, kind, id string) (string, error) {
 
 // locatedMax bounds the ids locate remembers.
 const locatedMax = 100_000
+
+// repairIndex finds the event of a hold or order whose index entry is
+// missing, from the events' own keys, and writes the entry again. The
+// index lives on its own key, so on Redis Cluster it can sit on another
+// node than the event: a failover there (replication is asynchronous) can
+// lose an entry whose hold or order survived, which would leave an
+// acknowledged hold that nobody can read, pay or release by its id. The
+// search costs one EXISTS per event, pipelined (a pipeline per node on a
+// cluster), and only ids that resolve nowhere else pay it.
+// Errors: ErrNotFound.
+func (c *Core) repairIndex(ctx context.Context, kind, id string) (string, error) {
+	var key func(eventKeys) string
+	switch kind {
+	case "hold":
+		key = func(k eventKeys) string { return k.hold(id) }
+	case "order":
+		key = func(k eventKeys) string { return k.order(id) }
+	default:
+		return "", ErrNotFound
+	}
+	events, err := c.rdb.SMembers(ctx, eventsKey).Result()
+	if err != nil {
+		return "", err
+	}
+	cmds, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, ev := range events {
+			p.Exists(ctx, key(keysFor(ev)))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	for i, cmd := range cmds {
+		if cmd.(*redis.IntCmd).Val() == 0 {
+			continue
+		}
+		ev := events[i]
+		if err := c.rdb.Set(ctx, indexKey(kind, id), ev, indexTTL).Err(); err != nil {
+			c.log.Warn("index repair not written", "kind", kind, "id", id, "event", ev, "err", err)
+		} else {
+			c.log.Info("index repaired from the event's keys", "kind", kind, "id", id, "event", ev)
+		}
+		return ev, nil
+	}
+	return "", ErrNotFound
+}
 
 // Hold returns a visitor's hold. ErrNotFound also for another visitor's.
 // visitor "" is the organizer, or a gateway that checks the visitor itself
