@@ -198,6 +198,7 @@ func (s *Server) routes() *echo.Echo {
 
 	s.pageRoutes(e)
 	s.fairnessRoutes(e)
+	s.revocationRoutes(e)
 	s.wsRoutes(e)
 
 	e.Any("/auth/v1/check", s.check)

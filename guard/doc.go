@@ -18,8 +18,19 @@
 // must not have passed, with no leeway; nbf and iat may be up to five seconds ahead. A
 // verified token is remembered until it expires (or a refresh finds its key withdrawn), so
 // a visitor's later requests cost a map lookup instead of a signature verification.
-// The check is offline: an admission that Crowdgate ends early (the fan gave up the place,
-// or an origin behind Crowdgate's proxy released it) stays valid here until its exp.
+//
+// Revocations. An admission Crowdgate ends early (the fan gave up the place, an origin
+// released it, the room was deleted) would stay valid here until its exp, since the
+// signature still verifies. So New reads, and Run polls every Config.RevocationsEvery
+// (2 s), the room's public list at /api/v1/rooms/{room}/revocations: the jti and exp of
+// every admission ended early whose token has not expired, min_iat (tokens issued before
+// it belong to a deleted room of the same name) and exists (false once the room is
+// deleted). The poll sends the list's ETag back, so an unchanged list costs a 304. Verify
+// refuses what the list ends with ErrRevoked, a map lookup per call, cached tokens too; a
+// released admission is refused here within about five seconds (Crowdgate renders the
+// list at most once a second and lets caches keep it two). A list that cannot be fetched
+// or read keeps the last good one in force, and says so in the log once; until the first
+// good one nothing is revoked. Config.IgnoreRevocations turns it off.
 //
 // HTTP. Verifier.Middleware wraps an http.Handler; in echo,
 // e.Use(echo.WrapMiddleware(v.Middleware)). It takes the token from the cookie
@@ -36,6 +47,7 @@
 // keeps the two in step.
 //
 // Concurrency: a Verifier is safe for concurrent use. New, Verify and Middleware start no
-// goroutines; Run is the only loop, owned by its caller, and returns when its context is
-// done. Verify waits on the network only for a token with an unknown kid.
+// goroutines; Run is the only loop (key set and revocation list), owned by its caller,
+// and returns when its context is done. Verify waits on the network only for a token with
+// an unknown kid.
 package guard

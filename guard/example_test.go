@@ -3,11 +3,13 @@ package guard_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -138,12 +140,51 @@ func ExampleVerifier_Verify() {
 	// true
 }
 
+// An admission Crowdgate ends early (the fan gave up the place, the origin released it)
+// stops passing here too: Run polls the room's revocation list, and Verify refuses what it
+// names with ErrRevoked.
+func ExampleVerifier_revocations() {
+	crowdgate := startCrowdgate()
+	defer crowdgate.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	v, err := guard.New(ctx, guard.Config{
+		JWKSURL:          crowdgate.URL + "/.well-known/jwks.json",
+		Room:             "launch",
+		RevocationsEvery: 10 * time.Millisecond, // default 2 s
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go v.Run(ctx)
+
+	token := crowdgate.Admit("launch", "q-4")
+	_, err = v.Verify(token)
+	fmt.Println(err)
+
+	crowdgate.Release("launch", "q-4")
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err = v.Verify(token); err != nil {
+			break
+		}
+	}
+	fmt.Println(errors.Is(err, guard.ErrRevoked))
+	// Output:
+	// <nil>
+	// true
+}
+
 // fakeCrowdgate is the part of a Crowdgate deployment an origin sees: the key set at
-// /.well-known/jwks.json, and admission tokens signed by the same admission.Keyring that
-// `crowdgate serve` uses.
+// /.well-known/jwks.json, the rooms' revocation lists at
+// /api/v1/rooms/{room}/revocations, and admission tokens signed by the same
+// admission.Keyring that `crowdgate serve` uses.
 type fakeCrowdgate struct {
 	*httptest.Server
-	keys *admission.Keyring
+	keys    *admission.Keyring
+	mu      sync.Mutex
+	revoked map[string][]map[string]any // room → [{"jti","exp"}]
 }
 
 func startCrowdgate() *fakeCrowdgate {
@@ -151,12 +192,22 @@ func startCrowdgate() *fakeCrowdgate {
 	if err != nil {
 		panic(err) // no store to fail: cannot happen
 	}
+	c := &fakeCrowdgate{keys: keys, revoked: map[string][]map[string]any{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/jwk-set+json")
 		_, _ = w.Write(keys.JWKS())
 	})
-	return &fakeCrowdgate{Server: httptest.NewServer(mux), keys: keys}
+	mux.HandleFunc("GET /api/v1/rooms/{room}/revocations", func(w http.ResponseWriter, r *http.Request) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		room := r.PathValue("room")
+		list := append([]map[string]any{}, c.revoked[room]...)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"room": room, "exists": true, "min_iat": 0, "revoked": list})
+	})
+	c.Server = httptest.NewServer(mux)
+	return c
 }
 
 // Admit returns the admission token Crowdgate gives queue id q when it admits it to room.
@@ -170,4 +221,12 @@ func (c *fakeCrowdgate) Admit(room, q string) string {
 		panic(err)
 	}
 	return tok
+}
+
+// Release ends queue id q's admission to room early, as the fan giving up the place or
+// POST /api/v1/rooms/{room}/release does: its jti goes on the room's revocation list.
+func (c *fakeCrowdgate) Release(room, q string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.revoked[room] = append(c.revoked[room], map[string]any{"jti": "adm-" + q, "exp": time.Now().Add(15 * time.Minute).Unix()})
 }

@@ -28,6 +28,10 @@ var (
 	ErrExpired = errors.New("guard: admission token expired or not yet valid")
 	// ErrWrongRoom means a genuine, current token that admits to another room.
 	ErrWrongRoom = errors.New("guard: admission token is for another room")
+	// ErrRevoked means a genuine, current token for the room whose admission Crowdgate
+	// ended before its exp: released (the fan gave up the place, an origin released it),
+	// or its room deleted (and perhaps made again). See Config.RevocationsURL.
+	ErrRevoked = errors.New("guard: admission ended early")
 )
 
 const (
@@ -71,6 +75,17 @@ type Config struct {
 	MinRefreshInterval time.Duration
 	// CacheSize bounds how many verified tokens are remembered. Default 16384.
 	CacheSize int
+	// RevocationsURL is the room's list of admissions Crowdgate ended early, e.g.
+	// https://crowdgate.example/api/v1/rooms/launch/revocations. Default: the JWKSURL's
+	// scheme and host, then /api/v1/rooms/{Room}/revocations.
+	RevocationsURL string
+	// RevocationsEvery is how often Run polls that list; an unchanged list costs a 304.
+	// A released admission is refused here within about this plus three seconds.
+	// Default 2 s.
+	RevocationsEvery time.Duration
+	// IgnoreRevocations turns the list off: admissions Crowdgate ends early pass here
+	// until their exp, as they did before it existed.
+	IgnoreRevocations bool
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives failed key-set fetches and ignored keys, never tokens. Default
@@ -98,8 +113,13 @@ func (c Config) Validate() error {
 			return errors.New("guard: WaitingRoomURL must not have a fragment")
 		}
 	}
-	if c.RefreshEvery < 0 || c.MinRefreshInterval < 0 || c.CacheSize < 0 {
-		return errors.New("guard: RefreshEvery, MinRefreshInterval and CacheSize must not be negative")
+	if c.RefreshEvery < 0 || c.MinRefreshInterval < 0 || c.CacheSize < 0 || c.RevocationsEvery < 0 {
+		return errors.New("guard: RefreshEvery, MinRefreshInterval, CacheSize and RevocationsEvery must not be negative")
+	}
+	if c.RevocationsURL != "" {
+		if u, err := url.Parse(c.RevocationsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("guard: RevocationsURL must be an absolute http or https URL")
+		}
 	}
 	return nil
 }
@@ -111,6 +131,13 @@ func (c Config) withDefaults() Config {
 	if c.WaitingRoomURL == "" {
 		u, _ := url.Parse(c.JWKSURL) // Validate has parsed it
 		c.WaitingRoomURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/rooms/" + c.Room}).String()
+	}
+	if c.RevocationsURL == "" {
+		u, _ := url.Parse(c.JWKSURL) // Validate has parsed it
+		c.RevocationsURL = (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/api/v1/rooms/" + c.Room + "/revocations"}).String()
+	}
+	if c.RevocationsEvery == 0 {
+		c.RevocationsEvery = 2 * time.Second
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = &http.Client{Timeout: 5 * time.Second}
@@ -157,12 +184,18 @@ type Verifier struct {
 
 	fetchMu  sync.Mutex // one fetch at a time; concurrent unknown kids wait for it
 	lastMiss time.Time  // when an unknown kid last caused a fetch; guarded by fetchMu
+
+	revoked atomic.Pointer[revocations] // nil until the list is first fetched
+	revMu   sync.Mutex                  // one poll at a time; guards revPoll
+	revPoll revocationPoll
 }
 
 // New returns a Verifier for cfg.Room after fetching the key set once, so that a wrong
 // URL, an unreachable Crowdgate or a key set without a usable key is an error here rather
 // than a refusal of every visitor. An origin that must start while Crowdgate is down
-// retries New. Call Run to keep the key set fresh.
+// retries New. It fetches the revocation list once too, but a failure there is only
+// logged: the list refines the check, it is not needed to start. Call Run to keep both
+// fresh.
 func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -192,24 +225,36 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err := v.fetchLocked(ctx); err != nil {
 		return nil, err
 	}
+	if !cfg.IgnoreRevocations {
+		v.pollRevocations(ctx)
+	}
 	return v, nil
 }
 
-// Run fetches the key set every Config.RefreshEvery until ctx is done, then returns nil.
-// A failed fetch is logged and the last good key set stays in force. Without Run a
-// Verifier still learns keys that tokens name, but never forgets a key Crowdgate has
-// withdrawn.
+// Run fetches the key set every Config.RefreshEvery, and polls the revocation list every
+// Config.RevocationsEvery, until ctx is done, then returns nil. A failed fetch is logged
+// and the last good key set or list stays in force. Without Run a Verifier still learns
+// keys that tokens name, but never forgets a key Crowdgate has withdrawn, and honours
+// only the revocations New found.
 func (v *Verifier) Run(ctx context.Context) error {
-	t := time.NewTicker(v.cfg.RefreshEvery)
-	defer t.Stop()
+	keys := time.NewTicker(v.cfg.RefreshEvery)
+	defer keys.Stop()
+	var revs <-chan time.Time
+	if !v.cfg.IgnoreRevocations {
+		t := time.NewTicker(v.cfg.RevocationsEvery)
+		defer t.Stop()
+		revs = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-t.C:
+		case <-keys.C:
 			if err := v.refresh(ctx); err != nil && ctx.Err() == nil {
 				v.log.Warn("guard: key set refresh failed; keeping the last good set", "room", v.cfg.Room, "err", err)
 			}
+		case <-revs:
+			v.pollRevocations(ctx)
 		}
 	}
 }
@@ -240,9 +285,10 @@ func (v *Verifier) fetchLocked(ctx context.Context) error {
 }
 
 // Verify checks that token is a current admission token for the configured room, signed
-// by a published key, and returns its claims. Errors wrap exactly one of ErrNoToken,
-// ErrInvalid, ErrExpired and ErrWrongRoom, in that order of precedence. A token verified
-// before is answered from memory until it expires or its key is withdrawn.
+// by a published key, and not ended early by Crowdgate, and returns its claims. Errors
+// wrap exactly one of ErrNoToken, ErrInvalid, ErrExpired, ErrWrongRoom and ErrRevoked, in
+// that order of precedence. A token verified before is answered from memory until it
+// expires or its key is withdrawn; the revocation list is consulted on every call.
 func (v *Verifier) Verify(token string) (Claims, error) {
 	if token == "" {
 		return Claims{}, ErrNoToken
@@ -252,7 +298,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	}
 	if e, ok := v.cache.get(token); ok && v.cfg.Now().Before(e.claims.Expires) &&
 		v.keys.Load().byKID[e.key.kid] == e.key {
-		return e.claims, nil
+		return v.admits(e.claims)
 	}
 	c, k, err := v.verify(token)
 	if err != nil {
@@ -262,6 +308,14 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		return Claims{}, ErrWrongRoom
 	}
 	v.cache.put(strings.Clone(token), entry{claims: c, key: k}, v.cfg.Now())
+	return v.admits(c)
+}
+
+// admits returns c, or ErrRevoked when the revocation list ends it: a map lookup.
+func (v *Verifier) admits(c Claims) (Claims, error) {
+	if v.revoked.Load().revokes(c) {
+		return Claims{}, ErrRevoked
+	}
 	return c, nil
 }
 

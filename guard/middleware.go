@@ -15,8 +15,10 @@ import (
 const ReleaseHeader = "X-Crowdgate-Release"
 
 // Release marks the response so that Crowdgate's reverse proxy, when the request came
-// through it, ends the visitor's admission. Call it before writing the status. Visitors
-// who reach the origin directly keep their admission until it expires.
+// through it, ends the visitor's admission. Call it before writing the status. For
+// visitors who reach the origin directly, POST their token to Crowdgate's
+// /api/v1/rooms/{room}/release instead; either way the admission then reaches this and
+// every other Verifier's revocation list.
 func Release(w http.ResponseWriter) { w.Header().Set(ReleaseHeader, "1") }
 
 // maxReturnTo bounds return_to; real paths are far shorter.
@@ -131,6 +133,8 @@ func denyMessage(err error, room string) string {
 		why = "the admission token has expired or is not valid yet"
 	case errors.Is(err, ErrWrongRoom):
 		why = "the admission token is for another room than " + room
+	case errors.Is(err, ErrRevoked):
+		why = "this admission has ended"
 	default:
 		why = "the admission token is not valid"
 	}
