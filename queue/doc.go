@@ -67,15 +67,20 @@
 // # Liveness
 //
 // A waiter is alive while their sequence number's bit is set in the bitmap of
-// this heartbeat epoch or one of the two before; an epoch is half the grace
-// period. A status request sets the bit; a gateway holding WebSockets sets
-// the bits of all its waiters with one heartbeat.lua call per epoch. Once per
-// epoch one sweep (sweep.lua, bounded steps of SweepStep waiters, resumed
-// from a cursor by whichever instance calls next) drops waiters with no bit
-// in the three bitmaps and counts them in abandoned_total. So a waiter silent
-// for Grace (60 s by default) is gone by 1.5 × Grace, and dead places stop
-// eating admission slots. The cost is a bit per sequence number per bitmap,
-// not per-waiter timestamps.
+// this heartbeat epoch or one of the Grace/Epoch before. The epoch (Epoch,
+// 30 s) is the same on every instance whatever its --grace, so instances
+// that disagree on the grace during a rolling change read each other's
+// signs of life; each sweeps with its own grace, which only decides how
+// long silence is tolerated. A status request sets the bit; a gateway
+// holding WebSockets sets the bits of all its waiters with one
+// heartbeat.lua call per epoch. Once per epoch one sweep (sweep.lua,
+// bounded steps of SweepStep waiters, resumed from a cursor by whichever
+// instance calls next) drops waiters with no bit in those bitmaps and
+// counts them in abandoned_total. So a waiter silent for Grace (60 s by
+// default) is gone within Grace + Epoch (90 s), and dead places stop eating
+// admission slots. Bitmaps live MaxGrace + 2 × Epoch (11 min), whoever
+// wrote them. The cost is a bit per sequence number per bitmap, not
+// per-waiter timestamps.
 //
 // # Revocations
 //

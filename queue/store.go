@@ -39,8 +39,11 @@ func ValidID(s string) bool {
 // Config tunes a Store. The zero value is usable.
 type Config struct {
 	// Grace is how long a waiter may show no sign of life (status request or
-	// heartbeat) before losing their place. Default 60 s. A silent waiter is
-	// dropped between Grace and 1.5×Grace after their last sign of life.
+	// heartbeat) before losing their place. Default 60 s, at most MaxGrace. A
+	// silent waiter is dropped between Grace and Grace + Epoch after their
+	// last sign of life. Instances sharing a Redis may disagree on it (a
+	// rolling change): signs of life count the same for all of them, and a
+	// sweep drops only who was silent for longer than its instance's grace.
 	Grace time.Duration
 	// LogLength bounds the per-room position log (approximate, MAXLEN ~).
 	// A reader that falls further behind rebuilds from the line. Default 10000.
@@ -84,8 +87,19 @@ type Store struct {
 	closing sync.Once
 }
 
+// Validate reports a Config that cannot work.
+func (c Config) Validate() error {
+	if c.Grace > MaxGrace {
+		return fmt.Errorf("queue: grace %v is over the most, %v", c.Grace, MaxGrace)
+	}
+	return nil
+}
+
 // NewStore returns a Store over rdb.
 func NewStore(rdb redis.UniversalClient, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	cfg.setDefaults()
 	s, err := loadScripts()
 	if err != nil {
@@ -135,11 +149,10 @@ func (s *Store) place(ctx context.Context, room, id string, create bool) (Place,
 	var kind string
 	for try := 0; ; try++ {
 		now := s.cfg.Now()
-		epoch, ttl := s.epoch(now)
 		var err error
 		res, err = s.batch.run(ctx, s.scripts.join,
-			[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epoch), k.stats, k.rate, k.log, k.fair},
-			now.UnixMilli(), id, ttl, flag(create), s.cfg.LogLength).Slice()
+			[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epochOf(now)), k.stats, k.rate, k.log, k.fair},
+			now.UnixMilli(), id, bitmapTTL, flag(create), s.cfg.LogLength).Slice()
 		if err != nil {
 			return Place{}, fmt.Errorf("queue: join %s: %w", room, err)
 		}
@@ -300,13 +313,12 @@ func (s *Store) Heartbeat(ctx context.Context, room string, ids []string) error 
 	if len(ids) == 0 {
 		return nil
 	}
-	epoch, ttl := s.epoch(s.cfg.Now())
 	args := make([]any, 0, len(ids)+1)
-	args = append(args, ttl)
+	args = append(args, bitmapTTL)
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	err := s.scripts.heartbeat.Run(ctx, s.rdb, []string{keysFor(room).heartbeat(epoch)}, args...).Err()
+	err := s.scripts.heartbeat.Run(ctx, s.rdb, []string{keysFor(room).heartbeat(epochOf(s.cfg.Now()))}, args...).Err()
 	if err != nil {
 		return fmt.Errorf("queue: heartbeat %s: %w", room, err)
 	}
@@ -345,29 +357,41 @@ func (s *Store) Admit(ctx context.Context, room string, max int) (Admission, err
 // Calling it from every instance is safe: a step is never done twice.
 func (s *Store) Sweep(ctx context.Context, room string) (dropped int, done bool, err error) {
 	k := keysFor(room)
-	epoch, _ := s.epoch(s.cfg.Now())
-	res, err := s.scripts.sweep.Run(ctx, s.rdb,
-		[]string{k.line, k.sweep, k.heartbeat(epoch), k.heartbeat(epoch - 1), k.heartbeat(epoch - 2), k.stats, k.log, k.notifyKeep},
-		epoch, s.cfg.SweepStep, s.cfg.LogLength, s.cfg.Now().UnixMilli()).Int64Slice()
+	now := s.cfg.Now()
+	epoch := epochOf(now)
+	keys := []string{k.line, k.sweep, k.stats, k.log, k.notifyKeep}
+	for e := epoch; e >= epoch-s.epochsAlive(); e-- {
+		keys = append(keys, k.heartbeat(e))
+	}
+	res, err := s.scripts.sweep.Run(ctx, s.rdb, keys, epoch, s.cfg.SweepStep, s.cfg.LogLength, now.UnixMilli()).Int64Slice()
 	if err != nil {
 		return 0, false, fmt.Errorf("queue: sweep %s: %w", room, err)
 	}
 	return int(res[0]), res[1] == 1, nil
 }
 
-// epoch returns the heartbeat epoch of now and the bitmaps' lifetime in
-// seconds. An epoch is half the grace period; a waiter is alive while its bit
-// is set in this epoch or one of the two before.
-func (s *Store) epoch(now time.Time) (int64, int64) {
-	length := s.cfg.Grace.Milliseconds() / 2
-	if length < 1 {
-		length = 1
-	}
-	ttl := 4 * length / 1000
-	if ttl < 1 {
-		ttl = 1
-	}
-	return now.UnixMilli() / length, ttl
+// Epoch is the length of a heartbeat epoch: signs of life are bits in one
+// bitmap per room per epoch. It is the same on every instance, whatever
+// its grace, so instances with different settings (during a rolling
+// change) read each other's signs of life.
+const Epoch = 30 * time.Second
+
+// MaxGrace bounds Config.Grace: the heartbeat bitmaps live that long, and
+// two epochs more, whatever grace the instance that wrote them had.
+const MaxGrace = 10 * time.Minute
+
+// bitmapTTL is the heartbeat bitmaps' lifetime, in seconds.
+const bitmapTTL = int64((MaxGrace + 2*Epoch) / time.Second)
+
+// epochOf returns the heartbeat epoch of t.
+func epochOf(t time.Time) int64 { return t.UnixMilli() / Epoch.Milliseconds() }
+
+// epochsAlive is how many epochs before the current one a sign of life
+// keeps a waiter in line: a sweep in epoch e drops who has no bit in e,
+// e-1, ..., e-epochsAlive, that is, who was silent for longer than Grace
+// (and less than Grace + Epoch).
+func (s *Store) epochsAlive() int64 {
+	return int64((s.cfg.Grace + Epoch - 1) / Epoch)
 }
 
 // Stats are a room's live figures.
