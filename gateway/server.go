@@ -329,15 +329,31 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers within readyTimeout whatever the store does: a client
+// that ignores its context's deadline (go-redis without
+// ContextTimeoutEnabled waits out its read timeout and retries) must not
+// turn a frozen Redis into a hung probe. The check left behind ends on its
+// own timeouts.
 func (s *Server) readyz(c echo.Context) error {
-	ctx, cancel := context.WithTimeout(c.Request().Context(), time.Second)
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
-	if err := s.cfg.Ready(ctx); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- s.cfg.Ready(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		s.log.Warn("not ready", "err", err)
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the store is not reachable", RetryAfter: 1}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
+
+// readyTimeout bounds /readyz: under a probe's usual 1 s timeout.
+const readyTimeout = 900 * time.Millisecond
 
 func (s *Server) jwks(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")

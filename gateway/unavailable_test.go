@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/gateway"
@@ -35,5 +36,31 @@ func TestTransientStoreErrorsAre503(t *testing.T) {
 		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 			t.Errorf("join with Redis answering %q: %d %s (Retry-After %q), want 503 with Retry-After", reply, w.Code, w.Body, w.Header().Get("Retry-After"))
 		}
+	}
+}
+
+// TestReadyzAnswersWithinItsTimeout: with Redis frozen, /readyz says 503
+// within its one-second timeout, so a Kubernetes probe with a 1 s timeout
+// sees "not ready", not a hang.
+func TestReadyzAnswersWithinItsTimeout(t *testing.T) {
+	good := newStack(t)
+	store, err := queue.NewStore(queuetest.Frozen(t), queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	ctl, err := admission.NewController(store, good.keys, admission.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping}, ctl, good.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	w := httptest.NewRecorder()
+	g.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+	if took := time.Since(start); w.Code != http.StatusServiceUnavailable || took > 1500*time.Millisecond {
+		t.Fatalf("/readyz with Redis frozen: %d after %v, want 503 within its 1 s timeout", w.Code, took)
 	}
 }

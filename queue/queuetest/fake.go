@@ -35,6 +35,40 @@ func Failing(tb testing.TB, reply string) *redis.Client {
 	return rdb
 }
 
+// Frozen returns a client of a fake Redis that accepts connections and
+// reads every command but never answers, as a Redis stopped with SIGSTOP
+// (or a network that drops everything) does. The client has go-redis's
+// default timeouts and retries.
+func Frozen(tb testing.TB) *redis.Client {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never read or answered
+		}
+	}()
+	tb.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), Protocol: 2, DisableIdentity: true})
+	tb.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
 // answer reads RESP commands (*N, then N $len/data pairs) from c and
 // answers each with reply.
 func answer(c net.Conn, reply string) {
