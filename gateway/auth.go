@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,79 +15,126 @@ import (
 )
 
 // originalURIHeaders are where nginx (auth_request with
-// proxy_set_header X-Original-URI), Traefik (forwardAuth) and Envoy
-// (ext_authz) put the URI of the request they are asking about.
-var originalURIHeaders = []string{"X-Original-URI", "X-Forwarded-Uri", "X-Envoy-Original-Path"}
+// proxy_set_header X-Original-URI), Traefik (forwardAuth), Caddy
+// (forward_auth) and Envoy (ext_authz) put the URI of the request they are
+// asking about, as the header map keys them.
+var originalURIHeaders = []string{"X-Original-Uri", "X-Forwarded-Uri", "X-Envoy-Original-Path"}
+
+// checkPathPrefix starts Envoy's path form of the check: the original path
+// follows it.
+const checkPathPrefix = "/auth/v1/check/"
 
 // check answers forward-auth requests: 200 when the request carries a valid
-// admission token for the room protecting it, else 401 naming the waiting
-// room. It touches no store: a verified token is cached until it expires.
+// admission token for every room protecting it, else 401 naming the waiting
+// room of the first it lacks, or 403 for an original URI that cannot be read
+// safely (the one refusal besides 401 that nginx's auth_request passes on).
+// It touches no store: a verified token is cached until it expires.
 func (s *Server) check(c echo.Context) error {
 	r := c.Request()
-	room, uri, ambiguous, err := s.checkedRoom(r, c.Param("*"))
+	var buf [4]string
+	rooms, uri, err := s.checkedRooms(buf[:0], r)
+	if errors.Is(err, ErrUnreadablePath) {
+		s.checks.WithLabelValues("unreadable").Inc()
+		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "the original URI cannot be read safely (an escape that does not decode, a control character, or escapes left after two decodes)"}
+	}
 	if err != nil {
 		return err
 	}
-	if room == "" {
+	if len(rooms) == 0 {
 		s.checks.WithLabelValues("unprotected").Inc()
 		return c.NoContent(http.StatusOK)
 	}
-	if p, err := s.admissionOf(r, room); err == nil && !ambiguous {
-		s.allow(c.Response().Header(), room, p)
-		return c.NoContent(http.StatusOK)
-	}
-	if s.failOpen(c, room) {
+	p, admitted, denied := s.admit(c, rooms)
+	switch {
+	case denied != "":
+		s.checks.WithLabelValues("denied").Inc()
+		c.Response().Header().Set("X-Crowdgate-Waiting-Room", s.waitingRoomURL(r, denied, uri))
+		return unauthorized("an admission token for room " + denied + " is required")
+	case admitted:
+		s.allow(c.Response().Header(), rooms[0], p)
+	default:
 		s.checks.WithLabelValues("fail_open").Inc()
-		return c.NoContent(http.StatusOK)
 	}
-	s.checks.WithLabelValues("denied").Inc()
-	c.Response().Header().Set("X-Crowdgate-Waiting-Room", s.waitingRoomURL(r, room, uri))
-	return unauthorized("an admission token for room " + room + " is required")
+	return c.NoContent(http.StatusOK)
 }
 
-// checkedRoom returns the room a forward-auth request asks about ("" when
-// no route protects the original URI) and that URI. envoyPath is the part
-// of the path after /auth/v1/check/ (Envoy's path_prefix form). ambiguous
-// reports URIs that name different rooms: the request cannot pass.
+// checkedRooms appends to dst the rooms a forward-auth request asks about
+// (none when nothing protects it) and returns the original URI, for the
+// waiting room's return_to.
 //
-// The proxy names the original URI in one header, or in the path; any other
-// URI header came from the client, so every one is matched and a client's
-// own cannot lift the protection of the proxy's. In the path form the query
-// is the client's too, so room= counts only on the bare path.
-func (s *Server) checkedRoom(r *http.Request, envoyPath string) (room, uri string, ambiguous bool, err error) {
-	var uris [4]string
-	n := 0
-	for _, h := range originalURIHeaders {
-		if v := r.Header.Get(h); v != "" {
-			uris[n] = v
-			n++
-		}
-	}
-	pathForm := strings.HasPrefix(r.URL.Path, "/auth/v1/check/")
-	if pathForm {
-		uris[n] = "/" + envoyPath
-		n++
-	}
-	uri = uris[0]
+// The rooms are the room= parameter's, if any, and those of the routes
+// for every reading of every original URI: the one the proxy sets, in a
+// header or after /auth/v1/check/ (Envoy's path form), and any a client
+// added. room= adds a room to the routes', never replaces them, and in the
+// path form the query is the client's, so room= is not read there. Neither
+// a client's own header nor its room= can lift a protection, and behind a
+// proxy that forwards the client's query with the check (Caddy's
+// forward_auth unless told otherwise) room= cannot pick a room either.
+func (s *Server) checkedRooms(dst []string, r *http.Request) (rooms []string, uri string, err error) {
+	pathForm := strings.HasPrefix(r.URL.Path, checkPathPrefix)
 	if !pathForm {
-		if room = queryRoom(r.URL.RawQuery); room != "" {
+		if room := queryRoom(r.URL.RawQuery); room != "" {
 			if !queue.ValidID(room) {
-				return "", uri, false, invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
+				return dst, "", invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
 			}
-			return room, uri, false, nil
+			dst = append(dst, room)
 		}
 	}
-	for _, u := range uris[:n] {
-		rm, ok := s.cfg.Routes.Match(u)
+	for _, h := range originalURIHeaders {
+		for _, v := range r.Header[h] {
+			if uri == "" {
+				uri = v
+			}
+			if dst, err = s.cfg.Routes.appendRooms(dst, v); err != nil {
+				return dst, uri, err
+			}
+		}
+	}
+	if pathForm {
+		// The path as it came, not as Go decoded it: the routes decode
+		// it themselves, once per reading.
+		p, _, _ := strings.Cut(r.RequestURI, "?")
+		p, ok := strings.CutPrefix(p, checkPathPrefix)
+		if !ok {
+			p = strings.TrimPrefix(r.URL.EscapedPath(), checkPathPrefix)
+		}
+		p = "/" + p
+		if uri == "" {
+			uri = p
+			if r.URL.RawQuery != "" {
+				uri += "?" + r.URL.RawQuery
+			}
+		}
+		if dst, err = s.cfg.Routes.appendRooms(dst, p); err != nil {
+			return dst, uri, err
+		}
+	}
+	return dst, uri, nil
+}
+
+// admit decides a request that rooms protect. It passes when it carries an
+// admission for every one of them, or when the store is down and each room
+// it lacks fails open; it returns the admission for rooms[0] (admitted false
+// when it passed by failing open there), or the first room that turns it
+// away.
+func (s *Server) admit(c echo.Context, rooms []string) (p admission.Pass, admitted bool, denied string) {
+	admitted = true
+	for i, room := range rooms {
+		pass, err := s.admissionOf(c.Request(), room)
 		switch {
-		case !ok || rm == room:
-		case room == "":
-			room = rm
+		case err == nil:
+			if i == 0 {
+				p = pass
+			}
+		case s.failOpen(c, room):
+			if i == 0 {
+				admitted = false
+			}
 		default:
-			return room, uri, true, nil
+			return admission.Pass{}, false, room
 		}
 	}
-	return room, uri, false, nil
+	return p, admitted, ""
 }
 
 // allow sets the headers of a passing check: the proxy can hand the room
@@ -104,11 +152,12 @@ func (s *Server) allow(h http.Header, room string, p admission.Pass) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/auth/v1/check" {
 		start := time.Now()
-		if room, _, ambiguous, err := s.checkedRoom(r, ""); err == nil && room != "" && !ambiguous {
-			if p, err := s.admissionOf(r, room); err == nil {
+		var buf [4]string
+		if rooms, _, err := s.checkedRooms(buf[:0], r); err == nil && len(rooms) > 0 {
+			if p, ok := s.admittedToAll(r, rooms); ok {
 				h := w.Header()
 				h[echo.HeaderXRequestID] = []string{s.requestID(r)}
-				s.allow(h, room, p)
+				s.allow(h, rooms[0], p)
 				w.WriteHeader(http.StatusOK)
 				s.observer("/auth/v1/check", http.StatusOK).Observe(time.Since(start).Seconds())
 				return
@@ -116,6 +165,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.echo.ServeHTTP(w, r)
+}
+
+// admittedToAll reports whether r carries an admission for every one of
+// rooms, and returns the one for rooms[0].
+func (s *Server) admittedToAll(r *http.Request, rooms []string) (admission.Pass, bool) {
+	var first admission.Pass
+	for i, room := range rooms {
+		p, err := s.admissionOf(r, room)
+		if err != nil {
+			return admission.Pass{}, false
+		}
+		if i == 0 {
+			first = p
+		}
+	}
+	return first, true
 }
 
 // hostPattern accepts host[:port] and nothing else, so a hostile Host or

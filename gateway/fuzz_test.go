@@ -1,7 +1,10 @@
 package gateway_test
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,29 +31,109 @@ func FuzzDecodeRoom(f *testing.F) {
 	})
 }
 
+// FuzzRoutes: whatever the rules and the URI, Rooms answers, and no
+// spelling of a protected path is judged unprotected. Each variant below is
+// read in every way its original is (and in more), so it is protected by at
+// least the original's rooms, or refused as unreadable.
 func FuzzRoutes(f *testing.F) {
-	f.Add("/checkout/*=launch,/events/coldplay=launch,/=lobby", "/static/../checkout/x?y")
-	f.Add("/a=b", "//evil.example/a")
-	f.Add("/a/=b", "/a")
-	f.Add("/x=y", "%2e%2e/x")
-	f.Fuzz(func(t *testing.T, spec, uri string) {
+	f.Add("/checkout/*=launch,/events/coldplay=launch,/=lobby", "/static/../checkout/x?y", uint8(3))
+	f.Add("/a=b", "//evil.example/a", uint8(0))
+	f.Add("/a/=b", "/a", uint8(1))
+	f.Add("/x=y", "%2e%2e/x", uint8(2))
+	for i, p := range []string{"/CHECKOUT/cart", "/checkout;a/cart", "/checkout./cart", "/%2563heckout/cart",
+		"/checkout%3F/cart", "/checkout%00/cart", "/VIP", `/checkout\cart`, "/about/..;/checkout/cart", "/checkout/..%2fabout"} {
+		f.Add("/checkout/=launch,/vip=launch", p, uint8(i))
+	}
+	f.Fuzz(func(t *testing.T, spec, uri string, at uint8) {
 		rs, err := gateway.ParseRoutes(spec)
 		if err != nil {
 			return
 		}
-		room, ok := rs.Match(uri)
-		if ok != (room != "") {
-			t.Fatalf("Match(%q) = %q, %v", uri, room, ok)
+		rooms, err := rs.Rooms(uri)
+		if err != nil {
+			if !errors.Is(err, gateway.ErrUnreadablePath) {
+				t.Fatalf("Rooms(%q): %v", uri, err)
+			}
+			return
 		}
-		// Matching is by the cleaned path: a dot-dot form of a path is
-		// judged exactly as the path it resolves to.
-		if strings.HasPrefix(uri, "/") && !strings.ContainsAny(uri, "?#%\\") {
-			alias := "/zz/.." + uri
-			if r2, ok2 := rs.Match(alias); r2 != room || ok2 != ok {
-				t.Fatalf("Match(%q) = %q but Match(%q) = %q", uri, room, alias, r2)
+		for i, room := range rooms {
+			if room == "" || slices.Contains(rooms[:i], room) {
+				t.Fatalf("Rooms(%q) = %q", uri, rooms)
+			}
+		}
+		p, _, _ := strings.Cut(uri, "?")
+		p, _, _ = strings.Cut(p, "#")
+		if len(rooms) == 0 || !strings.HasPrefix(p, "/") {
+			return
+		}
+		for _, v := range pathVariants(p, int(at)) {
+			got, err := rs.Rooms(v)
+			if err != nil {
+				continue // refused: never unprotected
+			}
+			for _, room := range rooms {
+				if !slices.Contains(got, room) {
+					t.Fatalf("Rooms(%q) = %q, but its spelling %q: %q", p, rooms, v, got)
+				}
 			}
 		}
 	})
+}
+
+// pathVariants returns spellings of p that every reading of p is among the
+// readings of, near byte at: each is protected wherever p is.
+func pathVariants(p string, at int) []string {
+	i := at % len(p)
+	plain := !strings.ContainsAny(p, "%\\;. ") && !hasNonASCII(p)
+	vs := []string{
+		strings.Map(func(r rune) rune { // case
+			if 'a' <= r && r <= 'z' {
+				return r - 'a' + 'A'
+			}
+			return r
+		}, p),
+		"/zz/.." + p, // a dot segment
+	}
+	// An escape, once or twice.
+	if c := p[i]; !strings.ContainsRune("%/\\", rune(c)) || !strings.Contains(p, "%") {
+		vs = append(vs, p[:i]+fmt.Sprintf("%%%02X", c)+p[i+1:])
+		if !strings.Contains(p, "%") {
+			vs = append(vs, p[:i]+fmt.Sprintf("%%25%02X", c)+p[i+1:])
+		}
+	}
+	if !plain {
+		return vs
+	}
+	// The end of the segment at or after i: a ;param, a trailing dot or
+	// space, "\" for the "/" there.
+	end := strings.IndexByte(p[i:], '/')
+	if end < 0 {
+		end = len(p)
+	} else {
+		end += i
+	}
+	if end > 0 && p[end-1] != '/' {
+		for _, tail := range []string{";x", ";", ".", "%20", ". ."} {
+			vs = append(vs, p[:end]+tail+p[end:])
+		}
+	}
+	if end < len(p) {
+		vs = append(vs, p[:end]+"\\"+p[end+1:])
+	}
+	// A fullwidth letter, as Windows' best fit reads it.
+	if c := p[i] | 0x20; 'a' <= c && c <= 'z' {
+		vs = append(vs, p[:i]+string(rune(c)+0xFEE0)+p[i+1:])
+	}
+	return vs
+}
+
+func hasNonASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
 }
 
 // FuzzFanRequests throws arbitrary bodies, tokens and cookies at the fans'

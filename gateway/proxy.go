@@ -28,23 +28,39 @@ func (s *Server) proxyRoutes(e *echo.Echo) {
 }
 
 // proxied lets a request through to the origin when no route protects its
-// path, or when it carries a valid admission token for the room that does;
-// anyone else goes to the waiting room.
+// path, or when it carries a valid admission token for every room that does;
+// anyone else goes to the waiting room. The path is judged as the origin
+// will receive it (EscapedPath is what the proxy sends), under every reading
+// of it (see Routes.Rooms); one that cannot be read safely is refused.
 func (s *Server) proxied(c echo.Context) error {
 	r := c.Request()
-	room, protected := s.cfg.Routes.Match(r.URL.EscapedPath())
-	if protected {
-		p, err := s.admissionOf(r, room)
-		switch {
-		case err == nil:
-			r = r.WithContext(withPass(r.Context(), p))
-		case s.failOpen(c, room):
-		default:
-			return s.toWaitingRoom(c, room)
-		}
+	var buf [4]string
+	rooms, err := s.cfg.Routes.appendRooms(buf[:0], r.URL.EscapedPath())
+	if err != nil {
+		return invalid("the path cannot be read safely: an escape that does not decode, a control character, or escapes left after two decodes")
 	}
-	s.proxy.ServeHTTP(c.Response(), r)
-	return nil
+	call := &proxyCall{}
+	if len(rooms) > 0 {
+		p, admitted, denied := s.admit(c, rooms)
+		if denied != "" {
+			return s.toWaitingRoom(c, denied)
+		}
+		call.pass, call.admitted = p, admitted
+	}
+	s.proxy.ServeHTTP(c.Response(), r.WithContext(context.WithValue(r.Context(), proxyCallKey{}, call)))
+	if call.err == nil {
+		return nil
+	}
+	status, msg := http.StatusBadGateway, "the site did not answer; try again shortly"
+	var ne net.Error
+	if errors.As(call.err, &ne) && ne.Timeout() {
+		status, msg = http.StatusGatewayTimeout, "the site took too long to answer; try again shortly"
+	}
+	s.log.Warn("proxy error", "request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+		"method", r.Method, "path", r.URL.Path, "err", call.err)
+	// Browsers get a page that retries by itself, API clients the
+	// contract's JSON error.
+	return s.pageFailed(c, &apiError{Status: status, Code: "bad_gateway", Message: msg, RetryAfter: 5})
 }
 
 // toWaitingRoom redirects a browser to the room's page (back to this URI
@@ -95,6 +111,20 @@ func newReverseProxy(upstream *url.URL, s *Server) *httputil.ReverseProxy {
 			pr.SetURL(upstream)
 			pr.Out.Host = pr.In.Host // the origin sees the site's own host
 			pr.SetXForwarded()
+			// The X-Crowdgate-* headers the origin trusts come from here
+			// only: a client's own are dropped, underscore spellings
+			// included (CGI, PHP and WSGI read X_Crowdgate_Room as
+			// X-Crowdgate-Room).
+			h := pr.Out.Header
+			for k := range h {
+				if isCrowdgateHeader(k) {
+					delete(h, k)
+				}
+			}
+			if call, ok := pr.In.Context().Value(proxyCallKey{}).(*proxyCall); ok && call.admitted {
+				h["X-Crowdgate-Room"] = []string{call.pass.Room}
+				h["X-Crowdgate-Queue-Id"] = []string{call.pass.Subject}
+			}
 		},
 		Transport:  transport,
 		BufferPool: bufferPool{},
@@ -103,23 +133,22 @@ func newReverseProxy(upstream *url.URL, s *Server) *httputil.ReverseProxy {
 				return nil
 			}
 			res.Header.Del(ReleaseHeader)
-			if p, ok := passFrom(res.Request.Context()); ok {
+			if call, ok := res.Request.Context().Value(proxyCallKey{}).(*proxyCall); ok && call.admitted {
+				p := call.pass
 				if err := s.ctl.Release(res.Request.Context(), p.Room, p.Subject); err != nil {
 					s.log.Warn("release failed", "room", p.Room, "queue_id", p.Subject, "err", err)
 				}
 			}
 			return nil
 		},
+		// proxied answers the error, as a page or as JSON, and logs it
+		// with the request id.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			status, msg := http.StatusBadGateway, "the origin did not answer"
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				status, msg = http.StatusGatewayTimeout, "the origin timed out"
+			if call, ok := r.Context().Value(proxyCallKey{}).(*proxyCall); ok {
+				call.err = err
+				return
 			}
-			s.log.Warn("proxy error", "path", r.URL.Path, "err", err)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(status)
-			_, _ = w.Write([]byte(`{"error":{"code":"bad_gateway","message":"` + msg + `"}}`))
+			w.WriteHeader(http.StatusBadGateway)
 		},
 	}
 }
@@ -132,15 +161,36 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 func (bufferPool) Get() []byte  { return *(buffers.Get().(*[]byte)) }
 func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
-type passKey struct{}
-
-// withPass remembers the admission a proxied request was let through on,
-// for the response's release header.
-func withPass(ctx context.Context, p admission.Pass) context.Context {
-	return context.WithValue(ctx, passKey{}, p)
+// proxyCall is what one proxied request carries through the
+// httputil.ReverseProxy: the admission it was let through on, for the
+// origin's X-Crowdgate-* headers and its release header, and the error the
+// proxy met, for proxied to answer.
+type proxyCall struct {
+	pass     admission.Pass
+	admitted bool // pass is set; false on unprotected paths and when failing open
+	err      error
 }
 
-func passFrom(ctx context.Context) (admission.Pass, bool) {
-	p, ok := ctx.Value(passKey{}).(admission.Pass)
-	return p, ok
+type proxyCallKey struct{}
+
+// isCrowdgateHeader reports whether a header's name is X-Crowdgate-*, in
+// any case and with "_" for any "-".
+func isCrowdgateHeader(name string) bool {
+	const prefix = "x-crowdgate-"
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		switch {
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -2,11 +2,15 @@ package gateway_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,11 +130,113 @@ func TestReverseProxyLeavesEncodingToTheClient(t *testing.T) {
 	}
 }
 
+// TestReverseProxyOriginDown: an origin that does not answer gets browsers
+// a small page that retries by itself, API clients the contract's JSON
+// error, and the log a line with the request id the visitor is shown.
 func TestReverseProxyOriginDown(t *testing.T) {
-	s := newProxyStack(t)
-	s.origin.Close()
-	r := s.do("GET", "/anything", "")
-	if r.status != 502 || r.errorCode(t) != "bad_gateway" {
-		t.Fatalf("origin down: %d %s", r.status, r.body)
+	origin := httptest.NewServer(http.NotFoundHandler())
+	origin.Close()
+	up, _ := url.Parse(origin.URL)
+	var logs logBuffer
+	s := newStack(t)
+	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: s.store.Ping, Upstream: up, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, s.ctl, s.keys)
+	if err != nil {
+		t.Fatal(err)
 	}
+	srv := httptest.NewServer(g.Handler())
+	t.Cleanup(srv.Close)
+	get := func(accept string) response {
+		req, _ := http.NewRequest("GET", srv.URL+"/anything", nil)
+		req.Header.Set("Accept", accept)
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return response{status: res.StatusCode, header: res.Header, body: b}
+	}
+
+	r := get("application/json")
+	if r.status != 502 || r.errorCode(t) != "bad_gateway" || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("API client, origin down: %d %v %s", r.status, r.header, r.body)
+	}
+	id := r.header.Get("X-Request-Id")
+	if id == "" || !strings.Contains(string(r.body), id) {
+		t.Fatalf("no request id to quote: %v %s", r.header, r.body)
+	}
+	var line struct {
+		Msg       string `json:"msg"`
+		RequestID string `json:"request_id"`
+	}
+	for l := range strings.Lines(logs.String()) {
+		if err := json.Unmarshal([]byte(l), &line); err == nil && line.Msg == "proxy error" {
+			break
+		}
+	}
+	if line.Msg != "proxy error" || line.RequestID != id {
+		t.Fatalf("log %q: no proxy error line with request id %s", logs.String(), id)
+	}
+
+	r = get("text/html,application/xhtml+xml,*/*;q=0.8")
+	if r.status != 502 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") ||
+		!strings.Contains(string(r.body), "<html") || !strings.Contains(string(r.body), r.header.Get("X-Request-Id")) ||
+		r.header.Get("Retry-After") == "" || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("browser, origin down: %d %v %.300s", r.status, r.header, r.body)
+	}
+}
+
+// TestReverseProxyCrowdgateHeaders: the X-Crowdgate-* headers the origin
+// trusts come from Crowdgate only. A client's own are dropped, in any case
+// and with underscores for hyphens (CGI, PHP and WSGI origins read
+// X_Crowdgate_Queue_Id as X-Crowdgate-Queue-Id); an admitted visitor's
+// request carries the real room and queue id.
+func TestReverseProxyCrowdgateHeaders(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var seen []string
+		for k, v := range r.Header {
+			if strings.Contains(strings.ToLower(k), "crowdgate") {
+				seen = append(seen, k+"="+strings.Join(v, "|"))
+			}
+		}
+		slices.Sort(seen)
+		_, _ = io.WriteString(w, strings.Join(seen, " "))
+	}))
+	t.Cleanup(origin.Close)
+	up, _ := url.Parse(origin.URL)
+	s := &proxyStack{stack: newStackWith(t, stackOptions{routes: []string{"/checkout/=launch"}, upstream: up}), origin: origin}
+	s.putRoom("launch", `{"admit_per_minute": 60000}`)
+	at := s.admitted("launch")
+	forged := []string{
+		"X-Crowdgate-Queue-Id: forged", "X-Crowdgate-Room: forged", "X_Crowdgate_Queue_Id: forged",
+		"x_crowdgate_room: forged", "X-Crowdgate_Queue-Id: forged", "X-CROWDGATE-ADMIN: forged",
+	}
+	addr := strings.TrimPrefix(s.srv.URL, "http://")
+
+	if r := rawRequest(t, addr, "GET", "/about", forged...); r.status != 200 || r.body != "" {
+		t.Errorf("unprotected path: %d, the origin saw %q", r.status, r.body)
+	}
+	r := rawRequest(t, addr, "GET", "/checkout/pay", append(forged, "Cookie: cg_a_launch="+at)...)
+	if r.status != 200 || !strings.HasPrefix(r.body, "X-Crowdgate-Queue-Id=") || strings.Contains(r.body, "forged") ||
+		!strings.HasSuffix(r.body, " X-Crowdgate-Room=launch") || strings.Count(r.body, "=") != 2 {
+		t.Errorf("admitted visitor: %d, the origin saw %q", r.status, r.body)
+	}
+}
+
+// logBuffer collects a logger's lines while the server writes them.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
