@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,6 +45,15 @@ func TestNginxForwardAuth(t *testing.T) {
 	cg := startServe(t, env)
 
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every X-Crowdgate-* header the site received, whatever its spelling.
+		var seen []string
+		for k, v := range r.Header {
+			if strings.Contains(strings.ToLower(k), "crowdgate") && k != "X-Crowdgate-Queue-Id" {
+				seen = append(seen, k+"="+strings.Join(v, "|"))
+			}
+		}
+		slices.Sort(seen)
+		w.Header().Set("X-Seen-Crowdgate", strings.Join(seen, " "))
 		fmt.Fprintf(w, "origin %s %s queue=%s", r.Method, r.RequestURI, r.Header.Get("X-Crowdgate-Queue-Id"))
 	}))
 	t.Cleanup(origin.Close)
@@ -174,6 +184,75 @@ func TestNginxForwardAuth(t *testing.T) {
 	}
 	if code, _ := rawGet(t, ngx, "/static/../checkout/pay", "Cookie: cg_a_launch="+place.AdmissionToken); code != 200 {
 		t.Fatalf("admitted fan on a dotted path: %d", code)
+	}
+
+	// No spelling of a protected path gets past nginx without an admission,
+	// however the origin would read it (docs/routes.md); with one, each gets
+	// through to the origin as the client spelled it. nginx refuses some
+	// itself (400).
+	admitted := "Cookie: cg_a_launch=" + place.AdmissionToken
+	for _, tc := range []struct {
+		target, room string
+		nginx400     bool
+	}{
+		{"/CHECKOUT/cart", "launch", false},
+		{"/Checkout/cart", "launch", false},
+		{"/checkout;a/cart", "launch", false},
+		{"/checkout;/cart", "launch", false},
+		{"/checkout./cart", "launch", false},
+		{"/%2563heckout/cart", "launch", false},
+		{"/checkout%3F/cart", "launch", false},
+		{"/checkout%00/cart", "launch", true},
+		{"/checkout%zz/cart", "launch", true},
+		{`/checkout\cart`, "launch", false},
+		{"/about/..;/checkout/cart", "launch", false},
+		{"/checkout/..%2fabout", "launch", false},
+		{"/checkout%20/cart", "launch", false},
+		{"/VIP/lounge", "vip", false},
+	} {
+		code, h := rawDo(t, ngx, tc.target, "Accept: text/html")
+		switch {
+		case tc.nginx400:
+			if code != 400 {
+				t.Errorf("GET %s: %d, want nginx's 400", tc.target, code)
+			}
+			continue
+		case code != 302 || strings.TrimSuffix(strings.SplitAfter(h.Get("Location"), "?")[0], "?") != base+"/rooms/"+tc.room:
+			t.Errorf("GET %s without an admission: %d %q, want 302 to room %s", tc.target, code, h.Get("Location"), tc.room)
+		}
+		want := 200
+		if tc.room != "launch" {
+			want = 302
+		}
+		if code, h = rawDo(t, ngx, tc.target, admitted); code != want || want == 200 && h.Get("X-Seen-Crowdgate") != "X-Crowdgate-Room=launch" {
+			t.Errorf("GET %s with launch's admission: %d (site saw %q), want %d", tc.target, code, h.Get("X-Seen-Crowdgate"), want)
+		}
+	}
+
+	// The check's room= is not the client's to set: nginx sends it no query.
+	if code, m := call(t, "PUT", cg.base+"/admin/v1/rooms/open", `{"passthrough": true}`, admin...); code != 201 {
+		t.Fatalf("create room: %d %v", code, m)
+	}
+	res = proxyGet(t, nil, "POST "+base+"/api/v1/rooms/open/join")
+	var open struct {
+		AdmissionToken string `json:"admission_token"`
+	}
+	if res.code != 200 || json.Unmarshal([]byte(res.body), &open) != nil || open.AdmissionToken == "" {
+		t.Fatalf("join open: %d %s", res.code, res.body)
+	}
+	if code, loc := rawGet(t, ngx, "/checkout/pay?room=open", "Cookie: cg_a_open="+open.AdmissionToken); code != 302 || !strings.HasPrefix(loc, base+"/rooms/launch?") {
+		t.Errorf("room=open with open's admission: %d %q, want 302 to launch's room", code, loc)
+	}
+
+	// The site's X-Crowdgate-* headers come from Crowdgate only: a client's
+	// own, underscore spellings included, never reach it.
+	forged := []string{"X-Crowdgate-Room: forged", "X_Crowdgate_Queue_Id: forged", "x_crowdgate_room: forged",
+		"X-Crowdgate-Fail-Open: 1", "X-Crowdgate-Queue_Id: forged"}
+	if code, h := rawDo(t, ngx, "/about", forged...); code != 200 || h.Get("X-Seen-Crowdgate") != "" {
+		t.Errorf("unprotected path with forged headers: %d, the site saw %q", code, h.Get("X-Seen-Crowdgate"))
+	}
+	if code, h := rawDo(t, ngx, "/checkout/pay", append(forged, admitted)...); code != 200 || h.Get("X-Seen-Crowdgate") != "X-Crowdgate-Room=launch" {
+		t.Errorf("admitted, with forged headers: %d, the site saw %q", code, h.Get("X-Seen-Crowdgate"))
 	}
 
 	// Without Crowdgate nginx fails closed, for every path behind the check.
@@ -520,6 +599,13 @@ func proxyGet(t *testing.T, jar http.CookieJar, target string, header ...string)
 // returns the status and Location.
 func rawGet(t *testing.T, addr, target string, headers ...string) (int, string) {
 	t.Helper()
+	code, h := rawDo(t, addr, target, headers...)
+	return code, h.Get("Location")
+}
+
+// rawDo is rawGet returning the response's headers.
+func rawDo(t *testing.T, addr, target string, headers ...string) (int, http.Header) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -538,7 +624,7 @@ func rawGet(t *testing.T, addr, target string, headers ...string) (int, string) 
 		t.Fatal(err)
 	}
 	_ = res.Body.Close()
-	return res.StatusCode, res.Header.Get("Location")
+	return res.StatusCode, res.Header
 }
 
 // wsConn is the reading half of a WebSocket client, enough to follow the
