@@ -30,7 +30,9 @@ func (s *Server) bookingRoutes(e *echo.Echo, admin *echo.Group) {
 	ev.GET("/notifications/dead", s.deadLetters)
 	admin.DELETE("/holds/:hold", s.adminRelease, idParam("hold"))
 
-	fan := e.Group("/api/v1", s.shed)
+	// The body first, then a slot: a client trickling its body must not
+	// hold one of the slots every other visitor's request needs.
+	fan := e.Group("/api/v1", bodyFirst(bodyTimeout), s.shed)
 	fan.GET("/events/:event", s.publicEvent, idParam("event"))
 	fan.POST("/events/:event/holds", s.placeHold, idParam("event"))
 	fan.GET("/holds/:hold", s.getHold, idParam("hold"))
