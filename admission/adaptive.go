@@ -143,9 +143,8 @@ func (c *Controller) adaptAll(ctx context.Context) {
 		if !st.room.Adaptive {
 			continue
 		}
-		if err := c.adapt(ctx, st); err != nil && ctx.Err() == nil {
-			c.tickErrs.Inc()
-			c.log.Warn("adaptive admission step failed", "room", name, "err", err)
+		if err := c.adapt(ctx, st); err != nil {
+			c.failed(ctx, "adapt", err, "room", name)
 		}
 	}
 }

@@ -211,6 +211,13 @@ type Controller struct {
 	joins     *prometheus.CounterVec
 	tickErrs  prometheus.Counter
 	adaptRate *prometheus.GaugeVec
+	// joinsUnknown counts joins to rooms not known to exist: a label per
+	// made-up name would grow /metrics without bound.
+	joinsUnknown prometheus.Counter
+	// storeLog says once that the store fails, not once per room per tick.
+	storeLog *outage
+	// labelled holds the rooms with series of their own (room → struct{}).
+	labelled sync.Map
 }
 
 // NewController returns a Controller; call Run to start its loops.
@@ -243,11 +250,15 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		tickErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crowdgate_admission_errors_total", Help: "Failed admission, sweep or refresh steps.",
 		}),
+		joinsUnknown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crowdgate_joins_unknown_room_total", Help: "Join requests for rooms not known to exist (not labelled by room: anyone can make names up).",
+		}),
+		storeLog: newOutage(cfg.Logger, "admission", cfg.Now),
 	}
 	c.adaptRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "crowdgate_adaptive_rate_per_minute", Help: "Adaptive rooms' rate as the controller set it; the room admits at the lower of it and admit_per_minute.",
 	}, []string{"room"})
-	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.joins, c.tickErrs, c.adaptRate} {
+	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.joins, c.tickErrs, c.adaptRate, c.joinsUnknown} {
 		if err := cfg.Registerer.Register(m); err != nil {
 			return nil, fmt.Errorf("admission: register metrics: %w", err)
 		}
@@ -263,7 +274,9 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 // until ctx ends. It returns nil on cancellation.
 func (c *Controller) Run(ctx context.Context) error {
 	if err := c.refresh(ctx); err != nil {
-		c.log.Warn("first room refresh failed", "err", err)
+		c.failed(ctx, "refresh", err)
+	} else {
+		c.storeLog.pass()
 	}
 	watchDone := make(chan struct{})
 	go func() {
@@ -290,18 +303,18 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-tick.C:
 			c.admitAll(ctx)
 		case <-refresh.C:
-			if err := c.refresh(ctx); err != nil && ctx.Err() == nil {
-				c.tickErrs.Inc()
-				c.log.Warn("room refresh failed", "err", err)
+			if err := c.refresh(ctx); err != nil {
+				c.failed(ctx, "refresh", err)
+			} else {
+				c.storeLog.pass()
 			}
 		case <-sweep.C:
 			c.sweepAll(ctx)
 		case <-adapt.C:
 			c.adaptAll(ctx)
 		case <-keys.C:
-			if err := c.keys.Refresh(ctx); err != nil && ctx.Err() == nil {
-				c.tickErrs.Inc()
-				c.log.Warn("keyring refresh failed", "err", err)
+			if err := c.keys.Refresh(ctx); err != nil {
+				c.failed(ctx, "keyring", err)
 			}
 		}
 	}
@@ -321,21 +334,39 @@ func (c *Controller) refresh(ctx context.Context) error {
 			return err
 		}
 		next[r.Name] = roomState{room: r, stats: st}.sample(old[r.Name], c.cfg.Now())
+		c.label(r.Name)
 		c.waiting.WithLabelValues(r.Name).Set(float64(st.Waiting))
 		c.active.WithLabelValues(r.Name).Set(float64(st.Active))
 	}
-	for name := range old {
-		if _, ok := next[name]; !ok {
+	// A deleted room's series go with it (Forget may have taken it out of
+	// the cache already, so the cache cannot say which rooms went).
+	c.labelled.Range(func(k, _ any) bool {
+		if name := k.(string); next[name].room.Name == "" {
+			c.labelled.Delete(name)
 			c.waiting.DeleteLabelValues(name)
 			c.active.DeleteLabelValues(name)
+			c.admitted.DeleteLabelValues(name)
+			c.abandoned.DeleteLabelValues(name)
+			c.joins.DeletePartialMatch(prometheus.Labels{"room": name})
 		}
-	}
+		return true
+	})
 	c.rooms.Store(&next)
 	if err := c.syncRevocations(ctx, next); err != nil {
 		return err
 	}
 	c.lastRefresh.Store(c.cfg.Now().UnixNano())
 	return nil
+}
+
+// failed counts a failed store step and hands it to the outage log, which
+// says it once; nothing when ctx ended (a shutdown is not a failure).
+func (c *Controller) failed(ctx context.Context, op string, err error, attrs ...any) {
+	if ctx.Err() != nil {
+		return
+	}
+	c.tickErrs.Inc()
+	c.storeLog.fail(op, err, attrs...)
 }
 
 // StoreDown reports whether the store has not answered this instance's
@@ -356,13 +387,11 @@ func (c *Controller) admitAll(ctx context.Context) {
 		}
 		a, err := c.store.Admit(ctx, name, c.cfg.MaxBatch)
 		if err != nil {
-			if ctx.Err() == nil {
-				c.tickErrs.Inc()
-				c.log.Warn("admission decision failed", "room", name, "err", err)
-			}
+			c.failed(ctx, "admit", err, "room", name)
 			continue
 		}
 		if len(a.IDs) > 0 {
+			c.label(name)
 			c.admitted.WithLabelValues(name).Add(float64(len(a.IDs)))
 		}
 	}
@@ -379,10 +408,7 @@ func (c *Controller) draw(ctx context.Context, r queue.Room) {
 	}
 	res, err := c.store.Draw(ctx, r.Name)
 	if err != nil {
-		if ctx.Err() == nil {
-			c.tickErrs.Inc()
-			c.log.Warn("pre-queue draw failed", "room", r.Name, "err", err)
-		}
+		c.failed(ctx, "draw", err, "room", r.Name)
 		return
 	}
 	if res.Drew {
@@ -401,13 +427,11 @@ func (c *Controller) sweepAll(ctx context.Context) {
 		for {
 			n, done, err := c.store.Sweep(ctx, name)
 			if err != nil {
-				if ctx.Err() == nil {
-					c.tickErrs.Inc()
-					c.log.Warn("sweep failed", "room", name, "err", err)
-				}
+				c.failed(ctx, "sweep", err, "room", name)
 				break
 			}
 			if n > 0 {
+				c.label(name)
 				c.abandoned.WithLabelValues(name).Add(float64(n))
 				c.log.Info("dropped silent waiters", "room", name, "count", n)
 			}
@@ -476,12 +500,37 @@ func (c *Controller) Stats(ctx context.Context, room string) (queue.Stats, error
 // Errors: queue.ErrRoomNotFound, ErrQueueToken, *NotOpenError.
 func (c *Controller) Join(ctx context.Context, room, queueToken string) (Ticket, error) {
 	t, err := c.ticket(ctx, room, queueToken, true)
-	status := t.Status
+	c.countJoin(room, t.Status, err)
+	return t, err
+}
+
+// countJoin counts a join under its room's label only when the room is
+// known to exist: it answered, or it is in the cache. Anyone can post to a
+// made-up room name (and while the store is down no name can be checked);
+// those joins share one unlabelled counter, so /metrics stays bounded.
+func (c *Controller) countJoin(room, status string, err error) {
+	var notOpen *NotOpenError
+	known := err == nil || errors.As(err, &notOpen)
+	if !known {
+		_, known = (*c.rooms.Load())[room]
+	}
+	if !known {
+		c.joinsUnknown.Inc()
+		return
+	}
 	if err != nil {
 		status = "error"
 	}
+	c.label(room)
 	c.joins.WithLabelValues(room, status).Inc()
-	return t, err
+}
+
+// label notes that room has series of its own, for refresh to delete once
+// the room is gone.
+func (c *Controller) label(room string) {
+	if _, ok := c.labelled.Load(room); !ok {
+		c.labelled.Store(room, struct{}{})
+	}
 }
 
 // Status returns the ticket of the place queueToken names; it counts as a
