@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"sync"
@@ -61,6 +63,16 @@ type Config struct {
 	// BookingConcurrency caps the booking API's requests in flight on this
 	// instance; beyond it requests are shed with 429. Default 256.
 	BookingConcurrency int
+	// MaxConnsPerIP caps the connections one client address holds open at
+	// once on the listener Serve serves; trusted proxies and loopback are
+	// exempt (see connCap). 0: 256; negative: no cap.
+	MaxConnsPerIP int
+	// PrivateMetrics says /metrics is served on a private listener
+	// (ServePrivate) and the main listener answers it 404. When false the
+	// main listener serves it, but only to clients on loopback or a private
+	// network (judged on the real client address): it names rooms and
+	// events, with their lines and tickets, before they are announced.
+	PrivateMetrics bool
 	// PassCacheSize bounds the verified-token cache. Default 100000.
 	PassCacheSize int
 	// Logger receives one line per failed request; default discards.
@@ -115,6 +127,8 @@ type Server struct {
 	visitors  *limiterSet   // booking requests per admitted visitor
 	inflight  chan struct{} // booking requests in flight (see shed)
 	shedTotal prometheus.Counter
+	conns     *connCap     // nil: no per-address connection cap
+	metrics   http.Handler // the registry, in Prometheus' format
 }
 
 // New returns a Server over the admission controller and keyring.
@@ -136,6 +150,9 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 	}
 	if cfg.BookingConcurrency <= 0 {
 		cfg.BookingConcurrency = 256
+	}
+	if cfg.MaxConnsPerIP == 0 {
+		cfg.MaxConnsPerIP = 256
 	}
 	var prefix [4]byte
 	if _, err := rand.Read(prefix[:]); err != nil {
@@ -165,7 +182,14 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 		}, []string{"result"}),
 	}
 	s.allowed = s.checks.WithLabelValues("allowed")
-	for _, m := range []prometheus.Collector{s.latency, s.checks, s.shedTotal} {
+	refused := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "crowdgate_connections_refused_total", Help: "Connections closed at once because their address already held --max-conns-per-ip.",
+	})
+	if cfg.MaxConnsPerIP > 0 {
+		s.conns = newConnCap(cfg.MaxConnsPerIP, cfg.TrustedProxies, refused, cfg.Logger)
+	}
+	s.metrics = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})
+	for _, m := range []prometheus.Collector{s.latency, s.checks, s.shedTotal, refused} {
 		if err := cfg.Registry.Register(m); err != nil {
 			return nil, fmt.Errorf("gateway: register metrics: %w", err)
 		}
@@ -193,7 +217,7 @@ func (s *Server) routes() *echo.Echo {
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{})))
+	e.GET("/metrics", s.publicMetrics)
 	e.GET("/.well-known/jwks.json", s.jwks)
 
 	s.pageRoutes(e)
@@ -238,6 +262,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	if s.conns != nil {
+		srv.ConnState = s.conns.track
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -253,6 +280,72 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 		return fmt.Errorf("gateway: drain: %w", err)
 	}
 	return nil
+}
+
+// ServePrivate serves the operator's endpoints on ln until ctx ends:
+// /metrics when metrics, the Go profiler under /debug/pprof/ when profile.
+// ln must not be reachable from the internet (--metrics-addr,
+// --debug-addr). On ctx's end it stops accepting, gives a scrape in
+// progress a second, and returns nil.
+func (s *Server) ServePrivate(ctx context.Context, ln net.Listener, metrics, profile bool) error {
+	mux := http.NewServeMux()
+	if metrics {
+		mux.Handle("GET /metrics", s.metrics)
+	}
+	if profile {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close() // a 30 s profile is not worth waiting for
+	}
+	<-errc
+	return nil
+}
+
+// publicMetrics is /metrics on the main listener: 404 when it is served
+// privately, and to clients outside loopback and private networks, so a
+// public edge does not tell the internet the names of unannounced rooms
+// and their figures.
+func (s *Server) publicMetrics(c echo.Context) error {
+	if s.cfg.PrivateMetrics || !privateClient(c.RealIP()) {
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "not found"}
+	}
+	s.metrics.ServeHTTP(c.Response(), c.Request())
+	return nil
+}
+
+// sharedSpace is RFC 6598's carrier-grade NAT range, which some clusters
+// use for pods: not reachable from the internet.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// privateClient reports whether ip is on loopback or a private network
+// (RFC 1918, RFC 6598, IPv6 unique local).
+func privateClient(ip string) bool {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	return a.IsLoopback() || a.IsPrivate() || sharedSpace.Contains(a)
 }
 
 // observe gives every request an id (kept from X-Request-Id when sane),
@@ -273,11 +366,15 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		code := c.Response().Status
 		s.observer(route, code).Observe(time.Since(start).Seconds())
 		if code >= 500 {
-			s.log.Warn("request", "request_id", id, "method", c.Request().Method, "route", route, "status", code, "duration", time.Since(start))
+			s.log.Warn("request", "request_id", id, "method", c.Request().Method, "route", route, "status", code, "duration_ms", millis(time.Since(start)))
 		}
 		return nil
 	}
 }
+
+// millis is a duration as log lines give it: milliseconds, with a
+// fraction, under a key that says so ("duration_ms").
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // requestID is the caller's X-Request-Id when sane, else a new one.
 func (s *Server) requestID(r *http.Request) string {
