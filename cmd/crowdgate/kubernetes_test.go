@@ -93,6 +93,25 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("listens on %s, the container port is %v", o.addr, p)
 	}
 
+	// Metrics are scraped on their own port, which the annotations name and
+	// the Service does not expose.
+	_, mport, _ := net.SplitHostPort(o.metricsAddr)
+	ann, _ := yamlAt(t, dep, "spec", "template", "metadata", "annotations").(map[string]any)
+	var named any
+	for _, p := range c["ports"].([]any) {
+		if p := p.(map[string]any); p["name"] == "metrics" {
+			named = p["containerPort"]
+		}
+	}
+	if mport == "" || ann["prometheus.io/port"] != mport || fmt.Sprint(named) != mport {
+		t.Errorf("--metrics-addr %q, prometheus.io/port %v, container port \"metrics\" %v: they must agree", o.metricsAddr, ann["prometheus.io/port"], named)
+	}
+	for _, p := range yamlAt(t, get("Service/crowdgate"), "spec", "ports").([]any) {
+		if tp := p.(map[string]any)["targetPort"]; tp == "metrics" || fmt.Sprint(tp) == mport {
+			t.Errorf("Service/crowdgate exposes the metrics port")
+		}
+	}
+
 	// The probes' paths answer on a running serve.
 	inst := startServe(t, nil)
 	for _, probe := range []string{"readinessProbe", "livenessProbe"} {

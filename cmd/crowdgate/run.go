@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"net/url"
 	"os"
 	"strconv"
@@ -76,10 +75,11 @@ type options struct {
 	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
 	publicURL, logLevel, logFormat, debugAddr, cookieDomain, trusted            string
 	smtpAddr, smtpFrom, smtpUser, smtpPassword, notifyURL, notifySecret         string
+	metricsAddr                                                                 string
 	routes                                                                      multiFlag
 	grace, drain                                                                time.Duration
-	wsPerIP                                                                     int
-	demo                                                                        bool
+	wsPerIP, connsPerIP                                                         int
+	demo, pprof                                                                 bool
 }
 
 // multiFlag is a repeatable string flag.
@@ -133,12 +133,18 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.drain, "drain", envDur("CROWDGATE_DRAIN", 10*time.Second), "how long shutdown waits for in-flight requests (CROWDGATE_DRAIN)")
 	fs.StringVar(&o.debugAddr, "debug-addr", env("CROWDGATE_DEBUG_ADDR", ""), "if set, serve Go profiling (/debug/pprof/) on this separate address; keep it private (CROWDGATE_DEBUG_ADDR)")
 	fs.IntVar(&o.wsPerIP, "ws-max-per-ip", envInt("CROWDGATE_WS_MAX_PER_IP", 64), "concurrent WebSockets allowed from one address (CROWDGATE_WS_MAX_PER_IP)")
+	fs.IntVar(&o.connsPerIP, "max-conns-per-ip", envInt("CROWDGATE_MAX_CONNS_PER_IP", 256), "open connections allowed from one address; --trusted-proxies and loopback are exempt; 0 = no cap (CROWDGATE_MAX_CONNS_PER_IP)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", env("CROWDGATE_METRICS_ADDR", ""), "if set, serve /metrics on this separate, private address only; empty = /metrics on --addr, to loopback and private networks only (CROWDGATE_METRICS_ADDR)")
+	fs.BoolVar(&o.pprof, "pprof", getenv("CROWDGATE_PPROF") == "1", "also serve Go profiling (/debug/pprof/) on --metrics-addr (CROWDGATE_PPROF=1)")
 	fs.BoolVar(&o.demo, "demo", getenv("CROWDGATE_DEMO") == "1", "create a demo room and print how to use it (CROWDGATE_DEMO=1)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.pprof && o.metricsAddr == "" {
+		return o, errors.New("--pprof serves on --metrics-addr: set it too (or use --debug-addr)")
 	}
 	if len(o.routes) == 0 {
 		if v := getenv("CROWDGATE_ROUTES"); v != "" {
@@ -289,6 +295,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer ln.Close() // after Serve has closed it, a no-op
+	// The operator's listeners: metrics (and profiling) never on the
+	// public one when asked for.
+	var metricsLn, debugLn net.Listener
+	if o.metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer metricsLn.Close()
+	}
+	if o.debugAddr != "" {
+		if debugLn, err = net.Listen("tcp", o.debugAddr); err != nil {
+			return fmt.Errorf("--debug-addr: %w", err)
+		}
+		defer debugLn.Close()
+	}
 	book, err := startBooking(ctx, o, rdb, store, keys, ln.Addr(), public, log, reg)
 	if err != nil {
 		return err
@@ -312,6 +333,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	connsPerIP := o.connsPerIP
+	if connsPerIP <= 0 {
+		connsPerIP = -1 // serve's 0 is no cap; gateway's is its default
+	}
 	srv, err := gateway.New(gateway.Config{
 		Sockets:        hub,
 		Booking:        book.core,
@@ -321,6 +346,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		PublicURL:      public,
 		CookieDomain:   o.cookieDomain,
 		TrustedProxies: trusted,
+		MaxConnsPerIP:  connsPerIP,
+		PrivateMetrics: metricsLn != nil,
 		Routes:         routes,
 		Ready:          store.Ping,
 		Logger:         log,
@@ -337,8 +364,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("crowdgate listening", "addr", ln.Addr().String(), "version", version, "routes", len(routes))
 
 	g, gctx := errgroup.WithContext(ctx)
-	if o.debugAddr != "" {
-		g.Go(func() error { return serveDebug(gctx, o.debugAddr, log) })
+	if metricsLn != nil {
+		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "pprof", o.pprof)
+		g.Go(func() error { return srv.ServePrivate(gctx, metricsLn, true, o.pprof) })
+	}
+	if debugLn != nil {
+		log.Info("profiling", "addr", debugLn.Addr().String())
+		g.Go(func() error { return srv.ServePrivate(gctx, debugLn, false, true) })
 	}
 	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
@@ -443,23 +475,4 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
-}
-
-// serveDebug serves the Go profiler on its own listener, never on the public one.
-func serveDebug(ctx context.Context, addr string, log *slog.Logger) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		_ = srv.Close()
-	}()
-	log.Info("profiling", "addr", addr)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("--debug-addr: %w", err)
-	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -40,6 +41,7 @@ func (s *syncBuffer) String() string {
 type instance struct {
 	base   string
 	stdout *syncBuffer
+	stderr *syncBuffer // the log, as JSON lines
 	stop   func() error
 }
 
@@ -75,7 +77,7 @@ func startServe(t *testing.T, env map[string]string, args ...string) *instance {
 		for sc.Scan() {
 			var line struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "crowdgate listening" {
-				return &instance{base: "http://" + line.Addr, stdout: stdout, stop: stop}
+				return &instance{base: "http://" + line.Addr, stdout: stdout, stderr: stderr, stop: stop}
 			}
 		}
 		select {
@@ -357,6 +359,8 @@ func TestBadFlags(t *testing.T) {
 		{"serve", "--redis", "not a url"},
 		{"serve", "--signing-key", "/nonexistent.pem"},
 		{"serve", "extra"},
+		{"serve", "--pprof"}, // needs --metrics-addr
+		{"serve", "--metrics-addr", "nowhere"},
 		{"launch"},
 		{},
 	} {
@@ -399,6 +403,79 @@ func TestShortSandboxSecret(t *testing.T) {
 		// 404: the signature passed and the payment is unknown; 400: it did not.
 		if code, m := call(t, "POST", inst.base+"/api/v1/payments/sandbox/webhook", body, "Crowdgate-Signature", sig); code != want {
 			t.Errorf("signed with %q: %d %v, want %d", secret, code, m, want)
+		}
+	}
+}
+
+// logged returns the first log line of inst with message msg.
+func (inst *instance) logged(t *testing.T, msg string) map[string]any {
+	t.Helper()
+	sc := bufio.NewScanner(strings.NewReader(inst.stderr.String()))
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == msg {
+			return line
+		}
+	}
+	t.Fatalf("no %q in the log:\n%s", msg, inst.stderr.String())
+	return nil
+}
+
+// TestMetricsAddr: with --metrics-addr, /metrics (and with --pprof the
+// profiler) is served there and no longer on --addr, where the internet may
+// be; on SIGTERM that listener closes too.
+func TestMetricsAddr(t *testing.T) {
+	inst := startServe(t, map[string]string{"CROWDGATE_METRICS_ADDR": "127.0.0.1:0"}, "--pprof")
+	metrics := "http://" + inst.logged(t, "metrics listening")["addr"].(string)
+	get := func(url string) (int, string) {
+		t.Helper()
+		res, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get(metrics + "/metrics"); code != 200 || !strings.Contains(body, "crowdgate_joins_unknown_room_total") || !strings.Contains(body, "go_goroutines") {
+		t.Fatalf("private /metrics: %d %.300s", code, body)
+	}
+	if code, _ := get(metrics + "/debug/pprof/"); code != 200 {
+		t.Fatalf("--pprof: /debug/pprof/ %d", code)
+	}
+	if code, body := get(inst.base + "/metrics"); code != 404 || strings.Contains(body, "crowdgate_") {
+		t.Fatalf("/metrics on --addr with --metrics-addr set: %d %.300s", code, body)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if err := inst.stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	if c, err := net.Dial("tcp", strings.TrimPrefix(metrics, "http://")); err == nil {
+		c.Close()
+		t.Fatal("the metrics listener outlived serve")
+	}
+}
+
+// TestConnectionCapFlag: --max-conns-per-ip and its variable reach the
+// gateway; 0 turns the cap off.
+func TestConnectionCapFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want int
+	}{
+		{nil, "", 256},
+		{nil, "1000", 1000},
+		{[]string{"--max-conns-per-ip", "0"}, "1000", 0},
+	} {
+		o, err := parseOptions(tc.args, func(k string) string {
+			if k == "CROWDGATE_MAX_CONNS_PER_IP" {
+				return tc.env
+			}
+			return ""
+		}, io.Discard)
+		if err != nil || o.connsPerIP != tc.want {
+			t.Errorf("%v with %q: %d %v, want %d", tc.args, tc.env, o.connsPerIP, err, tc.want)
 		}
 	}
 }
