@@ -215,7 +215,7 @@ type Controller struct {
 	// made-up name would grow /metrics without bound.
 	joinsUnknown prometheus.Counter
 	// storeLog says once that the store fails, not once per room per tick.
-	storeLog *outage
+	storeLog *queue.Outage
 	// labelled holds the rooms with series of their own (room → struct{}).
 	labelled sync.Map
 }
@@ -253,7 +253,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		joinsUnknown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crowdgate_joins_unknown_room_total", Help: "Join requests for rooms not known to exist (not labelled by room: anyone can make names up).",
 		}),
-		storeLog: newOutage(cfg.Logger, "admission", cfg.Now),
+		storeLog: queue.NewOutage(cfg.Logger, "admission", cfg.Now),
 	}
 	c.adaptRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "crowdgate_adaptive_rate_per_minute", Help: "Adaptive rooms' rate as the controller set it; the room admits at the lower of it and admit_per_minute.",
@@ -276,7 +276,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	if err := c.refresh(ctx); err != nil {
 		c.failed(ctx, "refresh", err)
 	} else {
-		c.storeLog.pass()
+		c.storeLog.Pass()
 	}
 	watchDone := make(chan struct{})
 	go func() {
@@ -306,7 +306,7 @@ func (c *Controller) Run(ctx context.Context) error {
 			if err := c.refresh(ctx); err != nil {
 				c.failed(ctx, "refresh", err)
 			} else {
-				c.storeLog.pass()
+				c.storeLog.Pass()
 			}
 		case <-sweep.C:
 			c.sweepAll(ctx)
@@ -366,7 +366,7 @@ func (c *Controller) failed(ctx context.Context, op string, err error, attrs ...
 		return
 	}
 	c.tickErrs.Inc()
-	c.storeLog.fail(op, err, attrs...)
+	c.storeLog.Fail(op, err, attrs...)
 }
 
 // StoreDown reports whether the store has not answered this instance's

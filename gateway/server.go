@@ -24,6 +24,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
+	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/ws"
 )
 
@@ -112,8 +113,10 @@ type Server struct {
 	keys   *admission.Keyring
 	passes *admission.PassCache
 	log    *slog.Logger
-	admin  *adminGuard
-	proxy  *httputil.ReverseProxy
+	// readiness says once that /readyz finds the store down, not per probe.
+	readiness *queue.Outage
+	admin     *adminGuard
+	proxy     *httputil.ReverseProxy
 
 	reqSeq    atomic.Uint64
 	reqPrefix string
@@ -164,6 +167,7 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 		keys:      keys,
 		passes:    admission.NewPassCache(keys, cfg.PassCacheSize, cfg.Now),
 		log:       cfg.Logger,
+		readiness: queue.NewOutage(cfg.Logger, "readiness", cfg.Now),
 		admin:     newAdminGuard(cfg.AdminToken, cfg.Now),
 		reqPrefix: hex.EncodeToString(prefix[:]),
 		observers: map[routeCode]prometheus.Observer{},
@@ -443,9 +447,10 @@ func (s *Server) readyz(c echo.Context) error {
 		err = ctx.Err()
 	}
 	if err != nil {
-		s.log.Warn("not ready", "err", err)
+		s.readiness.Fail("readiness check", err)
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the store is not reachable", RetryAfter: 1}
 	}
+	s.readiness.Pass()
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 

@@ -108,6 +108,7 @@ type Hub struct {
 	store    *queue.Store
 	cfg      Config
 	log      *slog.Logger
+	storeLog *queue.Outage // says once that the store fails, not per room per tick
 	upgrader websocket.Upgrader
 	ready    chan *conn
 	// scanEvery is the period of idle scans, in whole ticks; resendAfter is
@@ -190,6 +191,7 @@ func New(ctl *admission.Controller, store *queue.Store, cfg Config) (*Hub, error
 	cfg.setDefaults()
 	h := &Hub{
 		ctl: ctl, store: store, cfg: cfg, log: cfg.Logger,
+		storeLog:  queue.NewOutage(cfg.Logger, "websocket", cfg.Now),
 		ready:     make(chan *conn, 1<<16),
 		scanEvery: (idleScan + cfg.Tick - 1) / cfg.Tick * cfg.Tick,
 		rooms:     map[string]*roomHub{},
@@ -583,6 +585,7 @@ func (h *Hub) tick(ctx context.Context) {
 	for _, rh := range rooms {
 		h.tickRoom(ctx, rh)
 	}
+	h.storeLog.Pass()
 	h.tickTime.Observe(time.Since(start).Seconds())
 }
 
@@ -604,7 +607,9 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 		return
 	}
 	if err := rh.tracker.Sync(ctx); err != nil {
-		h.log.Warn("position sync failed", "room", rh.name, "err", err)
+		if ctx.Err() == nil {
+			h.storeLog.Fail("position sync", err, "room", rh.name)
+		}
 		return
 	}
 	resets := rh.tracker.Resets()
@@ -689,7 +694,9 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 		rh.lastBeat = now
 		for i := 0; i < len(ids); i += 1000 {
 			if err := h.store.Heartbeat(ctx, rh.name, ids[i:min(i+1000, len(ids))]); err != nil {
-				h.log.Warn("heartbeat failed", "room", rh.name, "err", err)
+				if ctx.Err() == nil {
+					h.storeLog.Fail("heartbeat", err, "room", rh.name)
+				}
 			}
 		}
 	}

@@ -1,4 +1,4 @@
-package admission
+package queue
 
 import (
 	"log/slog"
@@ -10,13 +10,14 @@ import (
 // again, so a long outage shows in a log tail without flooding it.
 const outageReminder = time.Minute
 
-// outage turns a failing store's stream of errors (one per room per tick:
-// about 130 lines in 10 s for a single room) into a few lines: "store
-// unreachable" at ERROR on the first failure, "store still unreachable"
-// at most once a minute while it lasts, and "store reachable again" at
-// INFO once the store answers a whole pass, with how long it was down and
-// how many failures went unlogged. Safe for concurrent use.
-type outage struct {
+// Outage turns a failing store's stream of errors (every loop of every
+// component fails on every tick for every room: about 130 lines in 10 s
+// for a single room) into a few lines per component: "store unreachable"
+// at ERROR on the first failure, "store still unreachable" at most once a
+// minute while it lasts, and "store reachable again" at INFO once the
+// component's loop gets through a whole pass, with how long it was down
+// and how many failures went unlogged. Safe for concurrent use.
+type Outage struct {
 	log       *slog.Logger
 	component string
 	now       func() time.Time
@@ -30,13 +31,18 @@ type outage struct {
 	failed   bool // a failure since the last pass
 }
 
-func newOutage(log *slog.Logger, component string, now func() time.Time) *outage {
-	return &outage{log: log, component: component, now: now}
+// NewOutage returns the outage log of one component ("admission",
+// "websocket", "booking"...); now defaults to time.Now.
+func NewOutage(log *slog.Logger, component string, now func() time.Time) *Outage {
+	if now == nil {
+		now = time.Now
+	}
+	return &Outage{log: log, component: component, now: now}
 }
 
-// fail records one failed store operation: op names it ("admit", "sweep"),
+// Fail records one failed store operation: op names it ("admit", "sweep"),
 // attrs say on what (room).
-func (o *outage) fail(op string, err error, attrs ...any) {
+func (o *Outage) Fail(op string, err error, attrs ...any) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	now := o.now()
@@ -54,11 +60,11 @@ func (o *outage) fail(op string, err error, attrs ...any) {
 	}
 }
 
-// pass records that a whole pass over the store (a refresh) succeeded. The
-// store counts as reachable again only when nothing failed since the pass
-// before, so one room whose every admission fails does not make the log
-// flap between down and up.
-func (o *outage) pass() {
+// Pass records that a whole pass of the component's loop (a refresh, a
+// tick) is done. The store counts as reachable again only when nothing
+// failed since the pass before, so one room whose every admission fails
+// does not make the log flap between down and up.
+func (o *Outage) Pass() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	failed := o.failed
