@@ -207,8 +207,8 @@ func (r *Report) writeSummary(w io.Writer) {
 		p("           e.g. %s: %s", k, r.ErrorSamples[k])
 	}
 	if r.ConnectErrors["http_429"] > 0 {
-		p("           hint: crowdgate caps WebSockets per client address (--ws-max-per-ip, CROWDGATE_WS_MAX_PER_IP);")
-		p("           raise it on the server under test, or spread over more -sources")
+		p("           hint: crowdgate caps WebSockets and connections per client address (--ws-max-per-ip, --max-conns-per-ip);")
+		p("           raise them on the server under test (loopback is exempt from the second), or spread over more -sources")
 	}
 	var total int64
 	for _, v := range r.Messages {
