@@ -266,6 +266,141 @@ func TestNginxForwardAuth(t *testing.T) {
 	}
 }
 
+// caddyfile is the shipped Caddy configuration.
+const caddyfile = "../../deploy/caddy/Caddyfile"
+
+// TestCaddyForwardAuth puts Caddy, configured by deploy/caddy/Caddyfile, in
+// front of a test origin with a real `crowdgate serve` as its auth server:
+// browsers are sent to the waiting room, API clients get the 401, a client's
+// room= and X-Crowdgate-* headers count for nothing, and admitted visitors
+// reach the origin with the room and queue id Crowdgate gave. It needs the
+// caddy binary and skips without it.
+func TestCaddyForwardAuth(t *testing.T) {
+	bin, err := exec.LookPath("caddy")
+	if err != nil {
+		t.Skip("needs caddy")
+	}
+	rs := queuetest.Run(t)
+	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_ROUTES": "/checkout/=launch"}
+	if rs.Real {
+		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
+	}
+	cg := startServe(t, env)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var seen []string
+		for k, v := range r.Header {
+			if strings.Contains(strings.ToLower(k), "crowdgate") {
+				seen = append(seen, k+"="+strings.Join(v, "|"))
+			}
+		}
+		slices.Sort(seen)
+		w.Header().Set("X-Seen-Crowdgate", strings.Join(seen, " "))
+		fmt.Fprintf(w, "origin %s", r.RequestURI)
+	}))
+	t.Cleanup(origin.Close)
+
+	b, err := os.ReadFile(caddyfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	conf := string(b)
+	for _, r := range [][2]string{
+		{":80 {", "http://" + addr + " {"},
+		{"127.0.0.1:8080", strings.TrimPrefix(cg.base, "http://")},
+		{"127.0.0.1:9000", origin.Listener.Addr().String()},
+	} {
+		if !strings.Contains(conf, r[0]) {
+			t.Fatalf("%s has no %q: keep the test's placeholders in step", caddyfile, r[0])
+		}
+		conf = strings.ReplaceAll(conf, r[0], r[1])
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte("{\n\tadmin off\n}\n"+conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := &syncBuffer{}
+	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if !nginxListening(addr, exited) {
+		_ = cmd.Process.Kill()
+		t.Fatalf("caddy did not start:\n%s", out)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("caddy:\n%s", out)
+		}
+	})
+	base := "http://" + addr
+
+	admin := []string{"Authorization", "Bearer tok"}
+	for _, room := range []string{"launch", "open"} {
+		if code, m := call(t, "PUT", cg.base+"/admin/v1/rooms/"+room, `{"passthrough": true}`, admin...); code != 201 {
+			t.Fatalf("create room %s: %d %v", room, code, m)
+		}
+	}
+	token := func(room string) string {
+		res := proxyGet(t, nil, "POST "+base+"/api/v1/rooms/"+room+"/join")
+		var place struct {
+			AdmissionToken string `json:"admission_token"`
+		}
+		if res.code != 200 || json.Unmarshal([]byte(res.body), &place) != nil || place.AdmissionToken == "" {
+			t.Fatalf("join %s through caddy: %d %s", room, res.code, res.body)
+		}
+		return place.AdmissionToken
+	}
+	launch, open := token("launch"), token("open")
+
+	res := proxyGet(t, nil, base+"/checkout/pay?seat=12", "Accept", "text/html")
+	want := base + "/rooms/launch?return_to=" + url.QueryEscape("/checkout/pay?seat=12")
+	if res.code != 302 || res.header.Get("Location") != want {
+		t.Fatalf("browser without a token: %d %q, want 302 to %q", res.code, res.header.Get("Location"), want)
+	}
+	res = proxyGet(t, nil, base+"/checkout/pay", "Accept", "application/json")
+	var e struct{ Error struct{ Code string } }
+	if res.code != 401 || json.Unmarshal([]byte(res.body), &e) != nil || e.Error.Code != "unauthorized" || res.header.Get("X-Crowdgate-Waiting-Room") == "" {
+		t.Fatalf("API client without a token: %d %v %s", res.code, res.header, res.body)
+	}
+	// The Caddyfile that Caddy's docs lead to sends the client's query
+	// with the check; this one does not, and Crowdgate would not let
+	// room= replace the routes' room anyway.
+	if code, loc := rawGet(t, addr, "/checkout/pay?room=open", "Accept: text/html", "Cookie: cg_a_open="+open); code != 302 || !strings.HasPrefix(loc, base+"/rooms/launch?") {
+		t.Errorf("room=open with open's admission: %d %q, want 302 to launch's room", code, loc)
+	}
+	for _, p := range []string{"/CHECKOUT/cart", "/checkout;a/cart", "/checkout./cart", "/%2563heckout/cart", "/checkout%3F/cart"} {
+		if code, _ := rawGet(t, addr, p, "Accept: text/html"); code != 302 {
+			t.Errorf("GET %s without an admission: %d, want 302", p, code)
+		}
+		if code, h := rawDo(t, addr, p, "Cookie: cg_a_launch="+launch); code != 200 || !strings.Contains(h.Get("X-Seen-Crowdgate"), "X-Crowdgate-Room=launch") {
+			t.Errorf("GET %s admitted: %d %q, want 200", p, code, h.Get("X-Seen-Crowdgate"))
+		}
+	}
+
+	forged := []string{"X-Crowdgate-Room: forged", "X_Crowdgate_Queue_Id: forged", "x_crowdgate-room: forged", "X-Crowdgate-Queue_Id: forged"}
+	if code, h := rawDo(t, addr, "/about", forged...); code != 200 || h.Get("X-Seen-Crowdgate") != "" {
+		t.Errorf("unprotected path with forged headers: %d, the site saw %q", code, h.Get("X-Seen-Crowdgate"))
+	}
+	code, h := rawDo(t, addr, "/checkout/pay", append(forged, "Cookie: cg_a_launch="+launch)...)
+	seen := h.Get("X-Seen-Crowdgate")
+	if code != 200 || strings.Contains(seen, "forged") || !strings.HasPrefix(seen, "X-Crowdgate-Queue-Id=") || !strings.HasSuffix(seen, " X-Crowdgate-Room=launch") || strings.Count(seen, "=") != 2 {
+		t.Errorf("admitted, with forged headers: %d, the site saw %q", code, seen)
+	}
+}
+
 // The client names the URI to check in these headers only when a proxy
 // forwards them unfiltered; the shipped Traefik and Envoy configurations
 // must never let a client's own reach Crowdgate.
@@ -298,8 +433,24 @@ func TestTraefikConfig(t *testing.T) {
 		}
 		if yamlAt(t, r, "service") == "site" {
 			checked++
-			if len(mws) == 0 {
+			if len(mws) < 2 {
 				t.Errorf("router %s reaches the site unchecked", name)
+				continue
+			}
+			// A client's X-Crowdgate-* go before the check can set them.
+			removed := map[string]bool{}
+			if h, ok := middlewares[mws[0].(string)].(map[string]any)["headers"].(map[string]any); ok {
+				crh, _ := h["customRequestHeaders"].(map[string]any)
+				for k, v := range crh {
+					if v == "" {
+						removed[strings.ToLower(k)] = true
+					}
+				}
+			}
+			for _, h := range crowdgateHeaderSpellings() {
+				if !removed[h] {
+					t.Errorf("router %s: a client's %s reaches the site", name, h)
+				}
 			}
 		}
 	}
@@ -308,7 +459,7 @@ func TestTraefikConfig(t *testing.T) {
 	}
 	cg := yamlAt(t, services, "crowdgate", "loadBalancer", "servers").([]any)[0].(map[string]any)["url"].(string)
 	for name, mw := range middlewares {
-		fa, ok := yamlAt(t, mw, "forwardAuth").(map[string]any)
+		fa, ok := mw.(map[string]any)["forwardAuth"].(map[string]any)
 		if !ok {
 			continue
 		}
@@ -324,8 +475,8 @@ func TestTraefikConfig(t *testing.T) {
 				t.Errorf("middleware %s: a client's %s reaches Crowdgate", name, h)
 			}
 		}
-		if !nameSet(fa["authResponseHeaders"])["x-crowdgate-queue-id"] {
-			t.Errorf("middleware %s: X-Crowdgate-Queue-Id is not passed on", name)
+		if out := nameSet(fa["authResponseHeaders"]); !out["x-crowdgate-queue-id"] || !out["x-crowdgate-room"] {
+			t.Errorf("middleware %s: X-Crowdgate-Queue-Id and -Room are not passed on", name)
 		}
 		if u, ok := fa["authSigninURL"].(string); ok && !strings.HasPrefix(u, "/rooms/") {
 			t.Errorf("middleware %s: authSigninURL %q is not a waiting room", name, u)
@@ -389,10 +540,89 @@ func TestEnvoyConfig(t *testing.T) {
 			t.Errorf("ext_authz sends a client's %s", h)
 		}
 	}
-	up := yamlAt(t, authz, "http_service", "authorization_response", "allowed_upstream_headers", "patterns").([]any)
-	if len(up) != 1 || yamlAt(t, up[0], "exact") != "x-crowdgate-queue-id" {
+	up := nameSet(nil)
+	for _, p := range yamlAt(t, authz, "http_service", "authorization_response", "allowed_upstream_headers", "patterns").([]any) {
+		up[yamlAt(t, p, "exact").(string)] = true
+	}
+	if len(up) != 2 || !up["x-crowdgate-queue-id"] || !up["x-crowdgate-room"] {
 		t.Errorf("allowed_upstream_headers %v", up)
 	}
+	// A client's X-Crowdgate-* never reach the site: removed before the
+	// check, and the underscore spellings dropped on arrival.
+	if a := yamlAt(t, hcm, "common_http_protocol_options", "headers_with_underscores_action"); a != "DROP_HEADER" && a != "REJECT_REQUEST" {
+		t.Errorf("headers_with_underscores_action %v: a client's X_Crowdgate_Room reaches the site", a)
+	}
+	removed := map[string]bool{}
+	for _, f := range filters {
+		if yamlAt(t, f, "name") == "envoy.filters.http.ext_authz" {
+			break
+		}
+		if yamlAt(t, f, "name") != "envoy.filters.http.header_mutation" {
+			continue
+		}
+		for _, m := range yamlAt(t, f, "typed_config", "mutations", "request_mutations").([]any) {
+			if r, ok := m.(map[string]any)["remove"].(string); ok {
+				removed[strings.ToLower(r)] = true
+			}
+		}
+	}
+	for _, h := range []string{"x-crowdgate-queue-id", "x-crowdgate-room"} {
+		if !removed[h] {
+			t.Errorf("a client's %s reaches the site", h)
+		}
+	}
+}
+
+// TestCaddyConfig checks deploy/caddy/Caddyfile where Caddy is not
+// installed (TestCaddyForwardAuth runs it where it is): the check gets no
+// client query, and a client's X-Crowdgate-* headers, in every spelling,
+// and URI headers are removed before it.
+func TestCaddyConfig(t *testing.T) {
+	b, err := os.ReadFile(caddyfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := string(b)
+	check := strings.Index(conf, "rewrite /auth/v1/check?\n")
+	if check < 0 {
+		t.Fatal(`no "rewrite /auth/v1/check?": without the "?" Caddy sends the client's query with the check`)
+	}
+	for _, line := range []string{
+		"request_header -X-Crowdgate-*", "request_header -X_Crowdgate_*", "request_header -X-Crowdgate_*",
+		"request_header -X_Crowdgate-*", "request_header -X-Original-URI", "request_header -X-Envoy-Original-Path",
+		"header_up X-Forwarded-Uri {uri}",
+		"request_header X-Crowdgate-Room {rp.header.X-Crowdgate-Room}",
+		"request_header X-Crowdgate-Queue-Id {rp.header.X-Crowdgate-Queue-Id}",
+	} {
+		i := strings.Index(conf, line+"\n")
+		if i < 0 {
+			t.Errorf("no %q", line)
+		} else if strings.HasPrefix(line, "request_header -") && i > check {
+			t.Errorf("%q comes after the check", line)
+		}
+	}
+}
+
+// crowdgateHeaderSpellings are the names of the headers Crowdgate hands
+// the site, lower-cased, with "-" or "_" at each separator: CGI, PHP and
+// WSGI sites read every spelling as the same header.
+func crowdgateHeaderSpellings() []string {
+	var all []string
+	for _, name := range []string{"x-crowdgate-queue-id", "x-crowdgate-room"} {
+		parts := strings.Split(name, "-")
+		for mask := 0; mask < 1<<(len(parts)-1); mask++ {
+			v := parts[0]
+			for i, p := range parts[1:] {
+				sep := "-"
+				if mask&(1<<i) != 0 {
+					sep = "_"
+				}
+				v += sep + p
+			}
+			all = append(all, v)
+		}
+	}
+	return all
 }
 
 func readYAMLFile(t *testing.T, path string, v any) {
