@@ -55,6 +55,7 @@ func TestCrossSiteWritesAreRefused(t *testing.T) {
 		{"JSON from anywhere", []string{"Origin", "https://evil.example", "Content-Type", "application/json; charset=utf-8"}},
 		{"this site's page", []string{"Origin", s.srv.URL, "Content-Type", "text/plain"}},
 		{"Sec-Fetch-Site same-origin", []string{"Sec-Fetch-Site", "same-origin", "Content-Type", "text/plain"}},
+		{"curl -d with a bearer token", []string{"Content-Type", "application/x-www-form-urlencoded", "Authorization", "Bearer " + s.do("POST", "/api/v1/rooms/line/join", "").json(t)["queue_token"].(string)}},
 	}
 	for _, c := range allowed {
 		if r := s.do("POST", "/api/v1/rooms/line/join", "", c.header...); r.status != http.StatusOK {
