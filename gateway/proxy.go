@@ -37,7 +37,7 @@ func (s *Server) proxied(c echo.Context) error {
 	var buf [4]string
 	rooms, err := s.cfg.Routes.appendRooms(buf[:0], r.URL.EscapedPath())
 	if err != nil {
-		return invalid("the path cannot be read safely: an escape that does not decode, a control character, or escapes left after two decodes")
+		return invalid("the path cannot be read safely: an escape that does not decode, a control character, escapes left after two decodes, or too many oddities (docs/routes.md)")
 	}
 	call := &proxyCall{}
 	if len(rooms) > 0 {
