@@ -40,8 +40,20 @@ type Config struct {
 	// SoldOut, when set, is called by the sweeper when the events of a
 	// room have no ticket left to sell and none held that could come back,
 	// so the room can close and tell every waiter at once. It is called
-	// again on later sweeps while that lasts; it must be idempotent.
+	// once per sell-out (again on later sweeps only while it fails), so an
+	// organizer who reopens a sold-out room by hand is not overruled; it
+	// must be idempotent, since instances may call it together.
+	// queue.Store.CloseSoldOut is the one to wire.
 	SoldOut func(ctx context.Context, room string) error
+	// Restocked, when set, is called when tickets are on sale again behind
+	// a room: by PutEvent when the event has tickets available (a capacity
+	// raised, a type or an event added), and by the sweeper for a room
+	// whose sell-out it reported and that has tickets available again. It
+	// reopens the room if, and only if, the room closed by itself for
+	// being sold out before closedBefore (the moment the caller's figures
+	// were read), and reports whether it did. queue.Store.ReopenSoldOut is
+	// the one to wire.
+	Restocked func(ctx context.Context, room string, closedBefore time.Time) (reopened bool, err error)
 	// Queue, when set, lets Run tell waiters who left their contact in the
 	// waiting room that their turn is near and that they are admitted
 	// (see NotifyWaiters).
@@ -156,8 +168,66 @@ func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) 
 	if err := c.rdb.SAdd(ctx, eventsKey, e.ID).Err(); err != nil {
 		return false, fmt.Errorf("booking: list event: %w", err)
 	}
+	c.restock(ctx, e.ID)
 	return res[1].(int64) == 1, nil
 }
+
+// restock reopens the room of an event just put, when the room closed by
+// itself for being sold out and the event now has tickets to sell: the
+// organizer added some, and waiters should not wait for a sweep, nor for
+// someone to notice the room is still closed. The event is saved whatever
+// happens here; what fails is logged and left to the sweeper, which
+// reopens the room when it next finds tickets behind it.
+func (c *Core) restock(ctx context.Context, event string) {
+	if c.cfg.Restocked == nil {
+		return
+	}
+	v, err := c.Event(ctx, event)
+	if err != nil {
+		c.log.Warn("restock check failed; the sweeper will reopen the room if it sold out", "event", event, "err", err)
+		return
+	}
+	if _, inv := v.Totals(); inv.Available == 0 {
+		return
+	}
+	c.reopen(ctx, v.Room, c.cfg.Now(), []string{event}, "tickets_added")
+}
+
+// reopen asks Restocked to reopen a room, and on success forgets that the
+// room sold out; a reopening is recorded in the logs of the events given.
+func (c *Core) reopen(ctx context.Context, room string, closedBefore time.Time, events []string, why string) {
+	reopened, err := c.cfg.Restocked(ctx, room, closedBefore)
+	if reopened {
+		c.log.Info("room reopened by itself: tickets are on sale again", "room", room, "events", events, "why", why)
+		for _, ev := range events {
+			c.logRoom(ctx, ev, "room.reopened", room, why)
+		}
+	}
+	if err != nil && !errors.Is(err, queue.ErrRoomNotFound) {
+		c.log.Warn("reopening a sold-out room failed", "room", room, "err", err)
+		if !reopened {
+			return
+		}
+	}
+	if err := c.rdb.SRem(ctx, soldOutKey, room).Err(); err != nil {
+		c.log.Warn("sold-out mark not cleared", "room", room, "err", err)
+	}
+}
+
+// logRoom appends what happened to an event's room to the event's log, as
+// the scripts append their changes (who: "system").
+func (c *Core) logRoom(ctx context.Context, event, what, room, why string) {
+	err := c.rdb.XAdd(ctx, &redis.XAddArgs{
+		Stream: keysFor(event).log, MaxLen: logMax, Approx: true,
+		Values: []any{"at", c.now(), "what", what, "who", "system", "room", room, "why", why},
+	}).Err()
+	if err != nil {
+		c.log.Warn("event log entry lost", "event", event, "what", what, "err", err)
+	}
+}
+
+// logMax bounds the event log, as LOG_MAX does in scripts/prelude.lua.
+const logMax = 1_000_000
 
 // Event returns an event with its inventory, read atomically.
 func (c *Core) Event(ctx context.Context, id string) (EventView, error) {

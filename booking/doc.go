@@ -49,6 +49,25 @@
 // provider about payments still pending after ReconcileAfter, so a lost
 // webhook does not leave an order stuck.
 //
+// # Sold out, and tickets again
+//
+// When the events behind a room have no ticket available and none held
+// (so none can come back), the sweeper reports it, once (Config.SoldOut):
+// the room closes by itself, saying why and since when. When tickets are
+// on sale again behind it (PutEvent raising a capacity, adding a type or
+// an event), the room reopens in the same step (Config.Restocked), and the
+// sweeper reopens it on its next pass if that step failed, or if a close
+// decided on figures older than the new tickets landed after them. Only
+// what the check did is undone: a room the organizer closed is never
+// reopened by itself, and a sold-out room the organizer reopened by hand
+// is not closed again until it has had tickets on sale and sold out
+// again. Expiring holds never reopen a room: it closes only when nothing
+// is held. Both changes go to the events' logs (room.sold_out,
+// room.reopened, who "system") and the room's to the audit log (actor
+// "crowdgate"). Rooms and events live under different hash tags, so the
+// two cannot change in one script: the sold-out mark (cgb:soldout) and
+// the time a room closed order them instead.
+//
 // # Notifications and the event log
 //
 // The scripts that change a hold or an order append, in the same step, to

@@ -46,3 +46,9 @@ const eventsKey = "cgb:events"
 // indexKey maps a hold, order or payment id to its event: the ids in URLs
 // name no event, and an event's keys live under its own hash tag.
 func indexKey(kind, id string) string { return "cgb:idx:" + kind + ":" + id }
+
+// soldOutKey is the set of rooms whose sell-out the sweeper reported
+// (Config.SoldOut), until tickets are on sale behind them again: a
+// sell-out is reported once, so an organizer who reopens the room by hand
+// is not overruled, and a restock reopens only rooms that sold out.
+const soldOutKey = "cgb:soldout"

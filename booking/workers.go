@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crowdgate/crowdgate/queue"
 )
 
 // sweepStep bounds the holds one sweep call expires per event, so one
@@ -46,15 +49,32 @@ func (c *Core) Run(ctx context.Context) error {
 
 // Sweep expires the holds whose time is up in every event, warns the ones
 // about to end, refreshes the inventory gauges and what is left behind each
-// room, and reports rooms whose events are sold out (Config.SoldOut).
+// room, reports rooms whose events sold out (Config.SoldOut), and rooms
+// that sold out and have tickets on sale again (Config.Restocked).
 func (c *Core) Sweep(ctx context.Context) error {
+	// What was reported sold out is read before the figures: a room marked
+	// now closed before they were read, so figures that show tickets
+	// available are news, not a stale view of the moment before it closed.
+	// Without it, holds still expire; rooms wait for the next sweep.
+	start := c.cfg.Now()
+	var errs []error
+	marked, err := c.rdb.SMembers(ctx, soldOutKey).Result()
+	known := err == nil
+	if err != nil {
+		errs = append(errs, fmt.Errorf("read sold-out rooms: %w", err))
+	}
 	ids, err := c.eventIDs(ctx)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
-	var errs []error
-	type left struct{ capacity, available, held int64 }
+	type left struct {
+		capacity, available, held int64
+		events                    []string
+	}
 	rooms := map[string]left{}
+	// An event not read may be the one that still has tickets, in
+	// whichever room: then no room is declared sold out this time.
+	complete := true
 	for _, id := range ids {
 		v, err := c.sweepEvent(ctx, id)
 		if errors.Is(err, ErrEventNotFound) {
@@ -62,22 +82,60 @@ func (c *Core) Sweep(ctx context.Context) error {
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("event %s: %w", id, err))
+			complete = false
 			continue
 		}
 		capacity, inv := v.Totals()
 		l := rooms[v.Room]
-		rooms[v.Room] = left{l.capacity + capacity, l.available + inv.Available, l.held + inv.Held}
+		rooms[v.Room] = left{l.capacity + capacity, l.available + inv.Available, l.held + inv.Held, append(l.events, id)}
 	}
 	now := c.cfg.Now()
 	for room, l := range rooms {
 		c.tickets.Store(room, RoomTickets{Available: l.available, Held: l.held, At: now})
-		if l.capacity > 0 && l.available == 0 && l.held == 0 && c.cfg.SoldOut != nil {
-			if err := c.cfg.SoldOut(ctx, room); err != nil {
+		soldOut := l.capacity > 0 && l.available == 0 && l.held == 0
+		switch {
+		case !known:
+		case soldOut && complete && c.cfg.SoldOut != nil && !slices.Contains(marked, room):
+			if err := c.reportSoldOut(ctx, room, l.events); err != nil {
 				errs = append(errs, fmt.Errorf("close sold-out room %s: %w", room, err))
 			}
+		case l.available > 0 && c.cfg.Restocked != nil && slices.Contains(marked, room):
+			c.reopen(ctx, room, start, l.events, "tickets_available")
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// reportSoldOut tells Config.SoldOut that a room sold out, once: the
+// figures are read again first, since an organizer may have added tickets
+// while this sweep read the others, and the room is marked once told.
+func (c *Core) reportSoldOut(ctx context.Context, room string, events []string) error {
+	for _, ev := range events {
+		v, err := c.Event(ctx, ev)
+		if errors.Is(err, ErrEventNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, inv := v.Totals(); inv.Available > 0 || inv.Held > 0 || v.Room != room {
+			return nil // no longer sold out; the next sweep sees it
+		}
+	}
+	if err := c.cfg.SoldOut(ctx, room); err != nil && !errors.Is(err, queue.ErrRoomNotFound) {
+		return err
+	}
+	added, err := c.rdb.SAdd(ctx, soldOutKey, room).Result()
+	if err != nil {
+		return err
+	}
+	if added == 1 {
+		c.log.Info("sold out: the room closes by itself", "room", room, "events", events)
+		for _, ev := range events {
+			c.logRoom(ctx, ev, "room.sold_out", room, "nothing_left")
+		}
+	}
+	return nil
 }
 
 func (c *Core) sweepEvent(ctx context.Context, id string) (EventView, error) {

@@ -197,6 +197,7 @@ type roomJSON struct {
 	Passthrough          bool       `json:"passthrough"`
 	Closed               bool       `json:"closed"`
 	ClosedReason         string     `json:"closed_reason,omitempty"` // "sold_out" when it closed by itself
+	ClosedAt             *time.Time `json:"closed_at,omitempty"`     // when it closed by itself
 	OnStoreFailure       string     `json:"on_store_failure"`
 	Title                string     `json:"title"`
 	Message              string     `json:"message"`
@@ -233,7 +234,7 @@ func toRoomJSON(r queue.Room) roomJSON {
 	return roomJSON{
 		Room: r.Name, AdmitPerMinute: r.AdmitPerMinute, MaxActive: r.MaxActive, SessionSeconds: r.SessionSeconds,
 		QueueOpensAt: opt(r.QueueOpensAt), SaleStartsAt: opt(r.SaleStartsAt), Mode: r.Mode,
-		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason,
+		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason, ClosedAt: opt(r.ClosedAt),
 		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
 		Adaptive: r.Adaptive, AdaptiveMaxCheckouts: r.AdaptiveMaxCheckouts, AdaptiveP99Ms: r.AdaptiveP99Ms,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,

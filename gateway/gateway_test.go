@@ -100,7 +100,7 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st.core, err = booking.NewCore(rs.Client(t), booking.Config{Providers: []booking.Provider{st.sandbox}, SoldOut: store.CloseSoldOut})
+		st.core, err = booking.NewCore(rs.Client(t), booking.Config{Providers: []booking.Provider{st.sandbox}, SoldOut: store.CloseSoldOut, Restocked: store.ReopenSoldOut})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,11 @@ import (
 // sold out.
 const ClosedSoldOut = "sold_out"
 
+// ActorCrowdgate is the audit log's actor (AuditEntry.Actor) of changes
+// Crowdgate makes to a room by itself: closing it when sold out, reopening
+// it when tickets are on sale again.
+const ActorCrowdgate = "crowdgate"
+
 // Admission modes.
 const (
 	ModeFIFO           = "fifo"
@@ -53,8 +58,13 @@ type Room struct {
 	Closed         bool   // the sale is over; no new places
 	// ClosedReason says why a room is Closed: "" when the organizer closed
 	// it, ClosedSoldOut when it closed by itself because nothing is left
-	// to sell. Any change of Closed through the admin API clears it.
+	// to sell (CloseSoldOut), and reopens by itself when tickets are on
+	// sale again (ReopenSoldOut). Any change of Closed through the admin
+	// API clears it: the organizer decides from then on.
 	ClosedReason string
+	// ClosedAt is when the room closed by itself; zero unless ClosedReason
+	// is set (it is stored only with a reason).
+	ClosedAt time.Time
 	// FailOpen lets visitors without an admission token through forward
 	// auth and the reverse proxy while the store is unreachable (no
 	// waiting room can run then). The default, fail closed, keeps sending
@@ -171,6 +181,7 @@ func (r Room) fields() map[string]string {
 		"passthrough":  flag(r.Passthrough),
 		"closed":       flag(r.Closed),
 		"closed_why":   r.ClosedReason,
+		"closed_at_ms": closedAtField(r),
 		"fail_open":    flag(r.FailOpen),
 		"adaptive":     flag(r.Adaptive),
 		"ad_checkouts": strconv.FormatInt(r.AdaptiveMaxCheckouts, 10),
@@ -205,6 +216,10 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		}
 		return time.Time{}
 	}
+	closedAt := time.Time{}
+	if h["closed_why"] != "" && opt("closed_at_ms") != 0 {
+		closedAt = at("closed_at_ms")
+	}
 	r := Room{
 		Name:                 name,
 		AdmitPerMinute:       int(num("rate")),
@@ -217,6 +232,7 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		Passthrough:          h["passthrough"] == "1",
 		Closed:               h["closed"] == "1",
 		ClosedReason:         h["closed_why"],
+		ClosedAt:             closedAt,
 		FailOpen:             h["fail_open"] == "1",
 		Adaptive:             h["adaptive"] == "1",
 		AdaptiveMaxCheckouts: opt("ad_checkouts"),
@@ -230,6 +246,15 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		UpdatedAt:            at("updated_ms"),
 	}
 	return r, err
+}
+
+// closedAtField is the stored closed_at_ms of r: kept only beside a reason, so
+// an organizer's change of Closed, which clears the reason, clears it too.
+func closedAtField(r Room) string {
+	if r.ClosedReason == "" {
+		return "0"
+	}
+	return msString(r.ClosedAt)
 }
 
 func msString(t time.Time) string {

@@ -15,7 +15,7 @@ var scriptFS embed.FS
 // runs them with EVALSHA and falls back to EVAL once per connection after a
 // SCRIPT FLUSH or a failover, so callers never see NOSCRIPT.
 type scripts struct {
-	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt *redis.Script
+	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt, soldOut *redis.Script
 }
 
 func loadScripts() (*scripts, error) {
@@ -32,6 +32,7 @@ func loadScripts() (*scripts, error) {
 		snapshot:  set.Load("snapshot"),
 		fair:      set.Load("fair"),
 		adapt:     set.Load("adapt"),
+		soldOut:   set.Load("soldout"),
 	}
 	if err := set.Err(); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)

@@ -598,14 +598,47 @@ func (s *Store) SwapKeyring(ctx context.Context, old, doc []byte) error {
 }
 
 // CloseSoldOut closes a room because nothing is left to sell behind it:
-// closed, with ClosedReason ClosedSoldOut, so every waiter is told why. A
-// room already closed, for whatever reason, is left as it is.
+// closed, with ClosedReason ClosedSoldOut and ClosedAt now, so every waiter
+// is told why, and an entry in the audit log (actor ActorCrowdgate). A room
+// already closed, for whatever reason, is left as it is. The change is one
+// script: an organizer's change at the same moment is not overwritten.
+// Errors: ErrRoomNotFound; when the room closed but its audit entry could
+// not be written, an error that says so.
 func (s *Store) CloseSoldOut(ctx context.Context, room string) error {
-	prev, err := s.GetRoom(ctx, room)
-	if err != nil || prev.Closed {
-		return err
+	_, err := s.soldOut(ctx, room, "close", time.Time{},
+		"closed by itself: sold out, nothing left to sell and nothing held that could come back")
+	return err
+}
+
+// ReopenSoldOut reopens a room that closed by itself for being sold out
+// (ClosedReason ClosedSoldOut) before closedBefore, now that tickets are on
+// sale again behind it, and records it in the audit log. A room the
+// organizer closed is never reopened here, nor one that closed at or after
+// closedBefore: the caller's figures may predate that close. It reports
+// whether the room reopened. Errors: ErrRoomNotFound; when the room
+// reopened but its audit entry could not be written, reopened is true and
+// the error says so.
+func (s *Store) ReopenSoldOut(ctx context.Context, room string, closedBefore time.Time) (reopened bool, err error) {
+	return s.soldOut(ctx, room, "reopen", closedBefore, "reopened by itself: tickets are on sale again")
+}
+
+// soldOut runs soldout.lua and audits a change.
+func (s *Store) soldOut(ctx context.Context, room, op string, before time.Time, summary string) (bool, error) {
+	now := s.cfg.Now()
+	n, err := s.scripts.soldOut.Run(ctx, s.rdb, []string{keysFor(room).cfg}, op, now.UnixMilli(), before.UnixMilli()).Int()
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("queue: %s sold-out room %s: %w", op, room, err)
+	case n < 0:
+		return false, ErrRoomNotFound
+	case n == 0:
+		return false, nil
 	}
-	next := prev
-	next.Closed, next.ClosedReason = true, ClosedSoldOut
-	return s.UpdateRoom(ctx, prev, next)
+	err = s.AppendAudit(ctx, AuditEntry{
+		At: now, Actor: ActorCrowdgate, Method: "PATCH", Path: "/admin/v1/rooms/" + room, Summary: summary, Status: 200,
+	})
+	if err != nil {
+		return true, fmt.Errorf("queue: room %s changed (%s), but not in the audit log: %w", room, summary, err)
+	}
+	return true, nil
 }

@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -307,7 +308,8 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, cl
 		release()
 		return nil
 	case admission.StatusClosed:
-		h.finish(c, closedFrame("closed"), websocket.CloseNormalClosure, "closed")
+		reason := cmp.Or(t.ClosedReason, "closed") // as tickRoom says it: a sold-out page waits for a reopening
+		h.finish(c, closedFrame(reason), websocket.CloseNormalClosure, reason)
 		release()
 		return nil
 	}

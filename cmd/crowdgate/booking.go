@@ -69,8 +69,11 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 	core, err := booking.NewCore(rdb, booking.Config{
 		Providers: []booking.Provider{sandbox}, Logger: log, Registerer: reg,
 		// Nothing left to sell behind a room: it closes by itself, and
-		// every waiter is told so at once.
-		SoldOut: store.CloseSoldOut,
+		// every waiter is told so at once. Tickets on sale again (the
+		// organizer added some): it reopens by itself, unless the
+		// organizer closed it.
+		SoldOut:   store.CloseSoldOut,
+		Restocked: store.ReopenSoldOut,
 		// Waiters who left their contact hear when their turn is near and
 		// when it has come, with a link that brings them back to their place.
 		Queue: store,

@@ -24,11 +24,15 @@
   var WS_BLOCKED_MS = 60000; // ... and higher while they never have
   var WS_SILENT_MS = 15000;  // the server speaks every 5 s; silence = dead
   var SAY_EVERY_MS = 10000;  // position announcements, at most this often
+  // A sale that sold out reopens by itself when the organizer adds tickets:
+  // ask this often (jittered ±20%) whether it has. Well inside the server's
+  // grace for silent waiters, so the fan's place is kept meanwhile.
+  var REOPEN_MS = 30000;
 
   var status = '', position = 0, queueId = '', first = 0;
   var ws = null, wsFails = 0, wsWorked = false, wsSince = 0, wsTimer = 0;
   var busy = false, done = false, errors = 0, countdownTimer = 0, endTimer = 0, fairFor = '';
-  var said = 0, sayTimer = 0, sayText = '';
+  var said = 0, sayTimer = 0, sayText = '', reopenTimer = 0, tickTimer = 0;
 
   function $(id) { return document.getElementById('cg-' + id); }
 
@@ -262,12 +266,43 @@
     done = true;
     status = st;
     clearTimeout(wsTimer);
+    wsTimer = 0;
     stopCountdown();
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
     $('place').hidden = $('tickets').hidden = true;
+    if (st === 'sold_out' && !help) help = T.help_sold_out + ' ' + T.sold_out_watch;
     show(st, help);
     announce(sentence(T['state_' + st]) + ' ' + $('help').textContent, true);
     document.title = title;
+    clearTimeout(reopenTimer);
+    if (st === 'sold_out') reopenTimer = setTimeout(reopened, jitter(REOPEN_MS));
+  }
+
+  // reopened asks whether a sold-out sale has reopened. Joining again with
+  // the cookie is a sign of life that keeps the fan's place, answers
+  // "closed" while the sale is, and the same place once it is open again;
+  // a fan who had none gets one then. Nothing is announced until it opens.
+  async function reopened() {
+    reopenTimer = 0;
+    if (status !== 'sold_out') return;
+    if (busy) { reopenTimer = setTimeout(reopened, 1000); return; }
+    busy = true;
+    var r = await request('POST', '/join');
+    busy = false;
+    if (status !== 'sold_out') return;
+    if (r.status === 200 && r.data.status !== 'closed') {
+      done = false;
+      errors = 0;
+      onTicket(r.data);
+      clearTimeout(tickTimer);
+      tickTimer = setTimeout(tick, jitter(POLL_MS));
+    } else if (r.status === 200 && r.data.closed_reason !== 'sold_out') {
+      finish('closed'); // the organizer has closed it for good
+    } else if (r.status === 404) {
+      finish('deleted');
+    } else {
+      reopenTimer = setTimeout(reopened, r.retryAfter ? r.retryAfter * 1000 + Math.random() * 1000 : jitter(REOPEN_MS));
+    }
   }
 
   // --- Talking to the server ---
@@ -488,12 +523,13 @@
       if (!window.WebSocket) transport('poll');
       poll();
     }
-    setTimeout(tick, jitter(POLL_MS));
+    tickTimer = setTimeout(tick, jitter(POLL_MS));
   }
 
   // Back from the background or from offline: catch up at once.
   function wake() {
     if (!done && !document.hidden && (status === 'waiting' || status === 'prequeue') && !wsLive()) poll();
+    if (status === 'sold_out' && !document.hidden) { clearTimeout(reopenTimer); reopened(); }
   }
   document.addEventListener('visibilitychange', wake);
   window.addEventListener('online', wake);
@@ -514,5 +550,5 @@
   });
 
   join();
-  setTimeout(tick, jitter(POLL_MS));
+  tickTimer = setTimeout(tick, jitter(POLL_MS));
 })();

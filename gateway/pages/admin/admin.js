@@ -113,8 +113,15 @@
     var r = c.room, s = r.stats;
     set(field(c, 'title'), r.title || r.room);
     set(field(c, 'name'), r.title ? r.room : '');
-    set(field(c, 'badges'), [r.closed && 'Closed', r.paused && 'Paused', r.passthrough && 'Passthrough: everyone admitted',
+    var soldOut = r.closed && r.closed_reason === 'sold_out';
+    set(field(c, 'badges'), [r.closed && (soldOut ? 'Sold out' : 'Closed'), r.paused && 'Paused', r.passthrough && 'Passthrough: everyone admitted',
       r.mode === 'random_prequeue' && 'Random pre-queue'].filter(Boolean).join(' · ') || 'Admitting');
+    var why = field(c, 'why');
+    set(why, !r.closed ? '' : soldOut
+      ? 'Sold out: closed by itself' + (r.closed_at ? ' at ' + new Date(r.closed_at).toLocaleString() : '') +
+        ', when nothing was left to sell and nothing held. It reopens by itself when you add tickets (more capacity or another event).'
+      : 'Closed by the organizer. It stays closed, even if tickets are added, until you reopen it.');
+    why.hidden = !why.textContent;
     set(field(c, 'waiting'), num(s.waiting));
     set(field(c, 'active'), num(s.active) + (r.max_active ? ' / ' + num(r.max_active) : ''));
     set(field(c, 'observed'), num(s.admit_rate_per_minute));
@@ -126,6 +133,7 @@
     set(btn('paused'), r.paused ? 'Resume admission' : 'Pause admission');
     set(btn('passthrough'), r.passthrough ? 'End passthrough' : 'Passthrough: admit everyone');
     set(btn('closed'), r.closed ? 'Reopen the sale' : 'Close the sale');
+    btn('keep').hidden = !soldOut;
     Array.prototype.forEach.call(c.el.querySelectorAll('form[data-form]'), function (f) { if (!f.dataset.dirty) fillForm(f, r); });
     renderEvents(field(c, 'events'), r.events);
     adaptive(c, r);
@@ -197,9 +205,17 @@
     var b = ev.target.closest('button[data-act]');
     if (!b) return;
     var c = cardOf(b), r = c.room, a = b.dataset.act, body = {};
+    var left = (r.events || []).reduce(function (n, e) { return n + e.available + e.held; }, 0);
     if (a === 'closed' && !r.closed && !confirm('Close the sale in ' + r.room + '? Everyone waiting is told it is over.')) return;
+    if (a === 'closed' && r.closed && r.closed_reason === 'sold_out' && left === 0 &&
+      !confirm('Nothing is left to sell in ' + r.room + '. Reopen it anyway? People wait for tickets you add; it does not close by itself again until it sells out again.')) return;
     if (a === 'passthrough' && !r.passthrough && !confirm('Admit everyone arriving at ' + r.room + ' at once, with no waiting?')) return;
-    body[a] = !r[a];
+    if (a === 'keep') {
+      if (!confirm('Keep the sale in ' + r.room + ' closed, even if tickets are added? It then opens only when you reopen it.')) return;
+      body.closed = true; // the organizer's close: no sell-out check reopens it
+    } else {
+      body[a] = !r[a];
+    }
     send(c, b.form, body);
   });
 
@@ -297,6 +313,10 @@
       var li = auditEl.appendChild(el('li'));
       var t = li.appendChild(el('time', new Date(e.at).toLocaleString()));
       t.dateTime = e.at;
+      if (e.actor === 'crowdgate') { // a change Crowdgate made by itself (a sell-out, a restock)
+        li.appendChild(document.createTextNode(' Room ' + e.path.replace(/^.*\//, '') + ' ' + e.summary + ' (Crowdgate)'));
+        return;
+      }
       li.appendChild(document.createTextNode(' ' + e.method + ' ' + e.path + ' → ' + e.status + ' (' + e.actor + ', ' + e.ip + ')'));
       if (e.summary) li.appendChild(el('code', e.summary));
     });
