@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,12 +46,22 @@ const sandboxTTL = 30 * 24 * time.Hour
 // has no hash tag: each script touches this one key.
 func sandboxKey(id string) string { return "cgb:sbx:" + id }
 
-// sandboxEncoding spells random ids in lowercase base32, so they are valid
-// path segments and room-style ids (^[a-z0-9][a-z0-9-]{0,63}$).
-// defaultRetries are the waits between webhook delivery attempts: quick
-// enough that a fan clicking Approve is rarely kept waiting, long enough to
-// ride out a restart of the receiver.
-var defaultRetries = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
+// defaultRetries are the waits between the webhook delivery attempts made
+// while the fan who clicked Approve waits: a blip is ridden out, and the
+// fan lands on an order that is paid already. Anything longer is Run's, in
+// the background, while the order page says the payment is being
+// confirmed.
+var defaultRetries = []time.Duration{100 * time.Millisecond, 400 * time.Millisecond}
+
+// Background redelivery (Run): the first wait, its ceiling as it doubles,
+// how long a webhook is retried before the reconciler is left to settle
+// the payment, and how many may be on their way at once.
+const (
+	defaultRetryBackoff = 500 * time.Millisecond
+	maxRetryBackoff     = 15 * time.Second
+	defaultRetryFor     = time.Minute
+	maxRedeliveries     = 1024
+)
 
 // SandboxConfig configures a Sandbox.
 type SandboxConfig struct {
@@ -64,9 +76,17 @@ type SandboxConfig struct {
 	WebhookURL string
 	// Client delivers webhooks. Default: a client with a 5 s timeout.
 	Client *http.Client
-	// Retries are the waits between delivery attempts, one attempt more
-	// than waits. Default 100 ms, 500 ms, 2 s.
+	// Retries are the waits between the delivery attempts Decide makes
+	// itself, one attempt more than waits. Default 100 ms, 400 ms.
 	Retries []time.Duration
+	// RetryFor is how long, after those, Run goes on redelivering a webhook
+	// that has not landed (the receiver answered 503 while its Redis was
+	// loading, say), before leaving the payment to the reconciler's
+	// Lookup. Default 1 min.
+	RetryFor time.Duration
+	// RetryBackoff is Run's first wait; it doubles after each failed
+	// attempt, up to 15 s. Default 500 ms.
+	RetryBackoff time.Duration
 	// Now is the clock (creation times, webhook timestamps). Default time.Now.
 	Now func() time.Time
 	// Logger receives failed deliveries. Default: discards.
@@ -91,10 +111,19 @@ func (c SandboxConfig) Validate() error {
 // Sandbox is the no-money payment provider. Its payments live in Redis, so
 // every Crowdgate instance serves the same pay pages and answers Lookup
 // alike. It is safe for concurrent use.
+//
+// Like a real provider it retries a webhook that did not land, promptly
+// and for a while (Run), so a receiver that was briefly unable to record
+// it does not leave the order pending until the reconciler asks. Those
+// retries live in the memory of the instance where the payment was
+// decided: if it stops, the reconciler settles the payment.
 type Sandbox struct {
 	rdb redis.UniversalClient
 	cfg SandboxConfig
 	log *slog.Logger
+
+	later   chan SandboxPayment // decisions whose webhook Run retries
+	running atomic.Int32        // Runs in progress
 }
 
 var _ Provider = (*Sandbox)(nil)
@@ -113,6 +142,12 @@ func NewSandbox(rdb redis.UniversalClient, cfg SandboxConfig) (*Sandbox, error) 
 	if cfg.Retries == nil {
 		cfg.Retries = defaultRetries
 	}
+	if cfg.RetryFor <= 0 {
+		cfg.RetryFor = defaultRetryFor
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = defaultRetryBackoff
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -120,7 +155,71 @@ func NewSandbox(rdb redis.UniversalClient, cfg SandboxConfig) (*Sandbox, error) 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Secret = bytes.Clone(cfg.Secret) // the caller may reuse its slice
-	return &Sandbox{rdb: rdb, cfg: cfg, log: cfg.Logger}, nil
+	return &Sandbox{rdb: rdb, cfg: cfg, log: cfg.Logger, later: make(chan SandboxPayment, maxRedeliveries)}, nil
+}
+
+// Run redelivers, until ctx ends, the webhooks that Decide could not
+// deliver: each in its own goroutine, waiting RetryBackoff, then twice
+// as long after each failure (at most 15 s), for RetryFor, and at most
+// maxRedeliveries at once. It returns nil once ctx has ended and every
+// redelivery has stopped; those cut short are left to the reconciler.
+// Core.Run runs it.
+func (s *Sandbox) Run(ctx context.Context) error {
+	s.running.Add(1)
+	defer s.running.Add(-1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	slots := make(chan struct{}, maxRedeliveries)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-s.later:
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			wg.Go(func() {
+				defer func() { <-slots }()
+				s.redeliver(ctx, p)
+			})
+		}
+	}
+}
+
+// redeliver retries one decision's webhook in the background.
+func (s *Sandbox) redeliver(ctx context.Context, p SandboxPayment) {
+	body, err := webhookOf(p)
+	if err != nil {
+		s.log.Error("sandbox webhook not encoded", "payment_id", p.ID, "err", err)
+		return
+	}
+	start, wait := time.Now(), s.cfg.RetryBackoff
+	for attempt := 1; ; attempt++ {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		err := s.post(ctx, body)
+		if err == nil {
+			s.log.Info("sandbox webhook delivered on a retry", "payment_id", p.ID, "webhook_id", p.WebhookID,
+				"event", p.Event, "retries", attempt, "after", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start)+wait > s.cfg.RetryFor {
+			s.log.Warn("sandbox webhook not delivered; the reconciler will settle the payment",
+				"payment_id", p.ID, "webhook_id", p.WebhookID, "event", p.Event, "retries", attempt, "err", err)
+			return
+		}
+		wait = min(2*wait, maxRetryBackoff)
+	}
 }
 
 // SandboxPayment is a sandbox payment, for its pay page: the request it
@@ -212,9 +311,11 @@ return 1
 // decided payment changes nothing and sends nothing: a second click, or a
 // decline after an approval, cannot flip it. Delivery is retried (see
 // SandboxConfig.Retries) within ctx; if every attempt fails Decide still
-// succeeds and logs a warning, because the decision stands and the
-// reconciler's Lookup will find it, as it would for a real provider's lost
-// webhook. ErrUnknownPayment when there is no such payment.
+// succeeds, because the decision stands, and hands the webhook to Run to
+// retry in the background. Without a Run it logs a warning: the
+// reconciler's Lookup will find the decision, as it would for a real
+// provider's lost webhook. ErrUnknownPayment when there is no such
+// payment.
 func (s *Sandbox) Decide(ctx context.Context, id string, approve bool) (SandboxPayment, error) {
 	state := PaymentFailed
 	if approve {
@@ -233,11 +334,27 @@ func (s *Sandbox) Decide(ctx context.Context, id string, approve bool) (SandboxP
 	}
 	if decided == 1 {
 		if err := s.deliver(ctx, p); err != nil {
-			s.log.Warn("sandbox webhook not delivered; the reconciler will settle the payment",
-				"payment_id", id, "webhook_id", p.WebhookID, "event", p.Event, "err", err)
+			s.retryLater(p, err)
 		}
 	}
 	return p, nil
+}
+
+// retryLater hands a webhook that Decide could not deliver to Run. Without
+// a Run, or with too many on their way already, it is left to the
+// reconciler.
+func (s *Sandbox) retryLater(p SandboxPayment, err error) {
+	if s.running.Load() > 0 {
+		select {
+		case s.later <- p:
+			s.log.Info("sandbox webhook not delivered yet; retrying in the background",
+				"payment_id", p.ID, "webhook_id", p.WebhookID, "event", p.Event, "err", err)
+			return
+		default:
+		}
+	}
+	s.log.Warn("sandbox webhook not delivered; the reconciler will settle the payment",
+		"payment_id", p.ID, "webhook_id", p.WebhookID, "event", p.Event, "err", err)
 }
 
 // Redeliver sends a decided payment's webhook again, with the same event
@@ -259,11 +376,7 @@ func (s *Sandbox) Redeliver(ctx context.Context, id string) error {
 // is answered 2xx, the retries run out, or ctx ends. Each attempt is signed
 // afresh, so a late retry is still within the receiver's tolerance.
 func (s *Sandbox) deliver(ctx context.Context, p SandboxPayment) error {
-	typ := WebhookFailed
-	if p.State == PaymentSucceeded {
-		typ = WebhookSucceeded
-	}
-	body, err := json.Marshal(webhookBody{ID: p.WebhookID, Type: typ, PaymentID: p.ID})
+	body, err := webhookOf(p)
 	if err != nil {
 		return err
 	}
@@ -283,6 +396,15 @@ func (s *Sandbox) deliver(ctx context.Context, p SandboxPayment) error {
 		case <-t.C:
 		}
 	}
+}
+
+// webhookOf is the body of a decided payment's webhook.
+func webhookOf(p SandboxPayment) ([]byte, error) {
+	typ := WebhookFailed
+	if p.State == PaymentSucceeded {
+		typ = WebhookSucceeded
+	}
+	return json.Marshal(webhookBody{ID: p.WebhookID, Type: typ, PaymentID: p.ID})
 }
 
 // post makes one delivery attempt.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,8 +23,21 @@ const sweepStep = 500
 // waiters who asked when their turn is near or has come, asks
 // providers about payments pending too long, retries refunds, and keeps
 // the inventory gauges current. Any number of instances may run it: every
-// step is an idempotent script.
+// step is an idempotent script. It also runs the providers' own
+// background work, for those that have any (a Run method, as the
+// sandbox's webhook retries), and returns once they have stopped.
 func (c *Core) Run(ctx context.Context) error {
+	var providers sync.WaitGroup
+	defer providers.Wait()
+	for _, p := range c.providers {
+		if r, ok := p.(interface{ Run(context.Context) error }); ok {
+			providers.Go(func() {
+				if err := r.Run(ctx); err != nil && ctx.Err() == nil {
+					c.log.Error("payment provider stopped", "provider", p.Name(), "err", err)
+				}
+			})
+		}
+	}
 	sweep := time.NewTicker(c.cfg.SweepEvery)
 	defer sweep.Stop()
 	reconcile := time.NewTicker(c.cfg.ReconcileEvery)

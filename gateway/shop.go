@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"net/http"
@@ -39,6 +40,10 @@ const decideTimeout = 10 * time.Second
 var (
 	shopTemplates = template.Must(template.ParseFS(pageFiles, "pages/shop/*.tmpl"))
 	shopAssets    = mustLoadAssets(shopAssetPrefix, "pages/shop/shop.css", "pages/shop/shop.js")
+	// shopStrings are the order page's words, per language: their own
+	// tables, in the waiting room's languages, so the room's page (which
+	// carries its whole table) stays small.
+	shopStrings = mustLoadStrings("pages/shop/i18n")
 	// sameSiteForms refuses a decision posted from another site's page
 	// (Sec-Fetch-Site, else Origin against Host): a fake "Decline" button
 	// elsewhere must not settle a fan's payment.
@@ -68,6 +73,7 @@ func (s *Server) shopRoutes(e *echo.Echo) {
 // by html/template; the ids in it passed queue.ValidID.
 type shopData struct {
 	Title        string
+	Lang         string // the page's language; "en" but on the order page
 	Nonce        string
 	RoomCSS, CSS string // asset URLs
 	JS           string
@@ -79,6 +85,11 @@ type shopData struct {
 	// Read by the script, as data-* attributes.
 	Event, Order string
 	Now          string // RFC 3339: the script corrects countdowns by it
+	// The order page's words: T for the template, I18n (JSON) for the
+	// script, OrderLabel the order's number in them.
+	T          map[string]string
+	I18n       string
+	OrderLabel string
 
 	Pay *payView
 
@@ -103,6 +114,7 @@ type payView struct {
 func (s *Server) shopData(title string) shopData {
 	d := shopData{
 		Title:   title,
+		Lang:    defaultLang,
 		Nonce:   s.basePageData(defaultLang).Nonce,
 		RoomCSS: pageAssets["room.css"].url,
 		CSS:     shopAssets["shop.css"].url,
@@ -120,10 +132,19 @@ func (s *Server) eventPage(c echo.Context) error {
 	return s.shell(c, "event", "Tickets", func(d *shopData, id string) { d.Event = id })
 }
 
-// orderPage is the order's shell; its script polls the order until it
-// settles.
+// orderPage is the order's shell, in the fan's language; its script polls
+// the order until it settles.
 func (s *Server) orderPage(c echo.Context) error {
-	return s.shell(c, "order", "Your order", func(d *shopData, id string) { d.Order = id })
+	lang := pickLang(c.Request(), "")
+	if shopStrings[lang] == nil {
+		lang = defaultLang
+	}
+	t := shopStrings[lang]
+	return s.shell(c, "order", t["order_title"], func(d *shopData, id string) {
+		b, _ := json.Marshal(t) // a map of strings always encodes
+		d.Order, d.Lang, d.T, d.I18n = id, lang, t, string(b)
+		d.OrderLabel = strings.ReplaceAll(t["order_number"], "{id}", id)
+	})
 }
 
 // shell renders the page shop-<kind> for the id in the path parameter
@@ -161,7 +182,7 @@ func (s *Server) sandboxPage(c echo.Context) error {
 		Approved:    p.State == booking.PaymentSucceeded,
 		Refunded:    p.Refunded,
 		Action:      "/pay/sandbox/" + p.ID,
-		ReturnTo:    s.returnTarget(c.Request(), p.ReturnURL),
+		ReturnTo:    returnWith(s.returnTarget(c.Request(), p.ReturnURL), p.State),
 	}
 	return s.renderShop(c, http.StatusOK, "shop-pay", d)
 }
@@ -206,7 +227,27 @@ func (s *Server) sandboxDecide(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Redirect(http.StatusSeeOther, s.returnTarget(r, p.ReturnURL))
+	return c.Redirect(http.StatusSeeOther, returnWith(s.returnTarget(r, p.ReturnURL), p.State))
+}
+
+// returnWith adds what the provider decided to the path the fan returns
+// to, as redirect_status=succeeded|failed, the way Stripe's redirects do:
+// the order page can then say the payment is being confirmed while its
+// webhook is on the way, rather than look as if it waited for the fan.
+// It is a hint for the page's words only; the order's status is the API's.
+// The fallback "/" is no return URL, and gets nothing.
+func returnWith(path string, st booking.PaymentState) string {
+	if path == "/" || (st != booking.PaymentSucceeded && st != booking.PaymentFailed) {
+		return path
+	}
+	u, err := url.Parse(path)
+	if err != nil {
+		return path
+	}
+	q := u.Query()
+	q.Set("redirect_status", string(st))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // returnTarget is where the pay page sends the fan: the payment's return
@@ -259,7 +300,7 @@ func (s *Server) shopFailed(c echo.Context, err error) error {
 
 // renderShop renders a shop page as the room's pages are rendered.
 func (s *Server) renderShop(c echo.Context, status int, name string, d shopData) error {
-	return s.renderFans(c, status, shopTemplates, name, d, d.Nonce, "Accept")
+	return s.renderFans(c, status, shopTemplates, name, d, d.Nonce, "Accept, Accept-Language")
 }
 
 // minorDigits are the ISO 4217 currencies whose minor unit is not a

@@ -140,7 +140,7 @@ func TestShopPayFlow(t *testing.T) {
 	}
 
 	r = s.form(payURL, "decision=approve", "Sec-Fetch-Site", "same-origin", "Origin", s.srv.URL)
-	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/orders/"+orderID {
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/orders/"+orderID+"?redirect_status=succeeded" {
 		t.Fatalf("approve: %d %v %s", r.status, r.header, r.body)
 	}
 	if p, err := s.sandbox.Get(context.Background(), payID); err != nil || p.State != booking.PaymentSucceeded {
@@ -153,7 +153,7 @@ func TestShopPayFlow(t *testing.T) {
 	// Decided: the page says so and links to the order; a late decline
 	// (another tab, the back button) changes nothing.
 	body = string(s.getPage(payURL).body)
-	if strings.Contains(body, "<form") || !strings.Contains(body, "This payment was approved.") || !strings.Contains(body, `href="/orders/`+orderID+`"`) {
+	if strings.Contains(body, "<form") || !strings.Contains(body, "This payment was approved.") || !strings.Contains(body, `href="/orders/`+orderID+`?redirect_status=succeeded"`) {
 		t.Errorf("decided pay page: %s", body)
 	}
 	if r := s.form(payURL, "decision=decline"); r.status != http.StatusSeeOther {
@@ -177,7 +177,7 @@ func TestShopPayDecline(t *testing.T) {
 	order := s.as(fan, "POST", "/api/v1/holds/"+holdID+"/checkout", `{"provider":"sandbox"}`).json(t)
 	payURL := order["payment"].(map[string]any)["redirect_url"].(string)
 	r := s.form(payURL, "decision=decline")
-	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/orders/"+order["order_id"].(string) {
+	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/orders/"+order["order_id"].(string)+"?redirect_status=failed" {
 		t.Fatalf("decline: %d %v", r.status, r.header)
 	}
 	if got := s.do("GET", "/api/v1/orders/"+order["order_id"].(string), "").json(t); got["status"] != "failed" {
@@ -303,10 +303,11 @@ func TestSandboxPayPage(t *testing.T) {
 func TestSandboxReturnTarget(t *testing.T) {
 	s := newPayStack(t)
 	host := strings.TrimPrefix(s.srv.URL, "http://")
+	// A return URL on this site carries the decision (redirect_status).
 	for _, tc := range []struct{ returnURL, want string }{
-		{"/orders/ord-1", "/orders/ord-1"},
-		{s.srv.URL + "/orders/ord-1", "/orders/ord-1"},
-		{"https://" + host + "/orders/ord-1?x=1#f", "/orders/ord-1?x=1"},
+		{"/orders/ord-1", "/orders/ord-1?redirect_status=failed"},
+		{s.srv.URL + "/orders/ord-1", "/orders/ord-1?redirect_status=failed"},
+		{"https://" + host + "/orders/ord-1?x=1#f", "/orders/ord-1?redirect_status=failed&x=1"},
 		{"https://evil.example/orders/ord-1", "/"},
 		{"//evil.example/orders/ord-1", "/"},
 		{"/\\evil.example", "/"},

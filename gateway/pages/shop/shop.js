@@ -77,12 +77,14 @@
     return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
   }
 
-  function showItems(d, names) {
+  // showItems lists an order's or a hold's items; line, when given, words
+  // one of them (the order page's language).
+  function showItems(d, names, line) {
     var ul = $('items');
     ul.textContent = '';
     (d.items || []).forEach(function (it) {
-      var name = (names && names[it.ticket_type]) || it.ticket_type;
-      ul.appendChild(el('li', it.quantity + ' × ' + name + ' (' + money(it.price_minor, d.currency) + ' each)'));
+      var name = (names && names[it.ticket_type]) || it.ticket_type, price = money(it.price_minor, d.currency);
+      ul.appendChild(el('li', line ? line(it.quantity, name, price) : it.quantity + ' × ' + name + ' (' + price + ' each)'));
     });
     $('total-line').hidden = !d.currency;
     if (d.currency) $('total').textContent = money(d.amount_minor, d.currency);
@@ -277,27 +279,42 @@
 
   // --- The order page ---
 
-  var STATES = {
-    pending_payment: ['Waiting for your payment…', 'This page updates by itself as soon as the payment is confirmed.'],
-    paid: ['Confirmed! Your tickets are booked.', 'Keep the order number below. If you gave an email address, a confirmation is on its way.'],
-    expired: ['This order expired.', 'The payment did not arrive in time, so the tickets went back on sale.'],
-    canceled: ['This order was canceled.', 'No tickets are booked for it.'],
-    refunded: ['This order was refunded.', 'Your money is on its way back. No tickets are booked for it.'],
-    failed: ['The payment did not go through.', 'No tickets are booked and no money was taken. You can try again.']
-  };
+  // Its words come with the page, in the fan's language (data-i18n).
+  // Back from the pay page, the provider's decision rides in
+  // redirect_status: until its webhook lands, the order is still pending,
+  // and the fan is told the payment is being confirmed rather than left
+  // looking at "waiting for your payment" as if nothing had happened.
+  var SLOW_MS = 20000; // after this, pending says it is taking longer than usual
 
   function orderPage() {
-    var order = B.dataset.order, shown = '', delay = 1000, since = Date.now();
+    var order = B.dataset.order, shown = '', delay = 1000, since = Date.now(), T = {};
+    try { T = JSON.parse(B.dataset.i18n || '{}'); } catch (e) { /* English from the template stays */ }
+    var back = new URLSearchParams(location.search).get('redirect_status');
+
+    function tr(key, vars) {
+      vars = vars || {};
+      return (T[key] || '').replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
+    }
+
+    function words(status) {
+      if (status === 'pending_payment') {
+        var slow = Date.now() - since > SLOW_MS;
+        var key = back === 'succeeded' ? 'order_confirming' : back === 'failed' ? 'order_checking' : 'order_pending';
+        return [key + (slow && key !== 'order_pending' ? ':slow' : ''), tr(key), slow && key !== 'order_pending' ? tr('order_slow_help') : tr(key + '_help')];
+      }
+      if (T['order_' + status]) return [status, tr('order_' + status), tr('order_' + status + '_help')];
+      return [status, tr('order_other', { status: status }), ''];
+    }
 
     function poll() {
       api('GET', '/api/v1/orders/' + order).then(function (res) {
         if (res.status === 200) {
           show(res.data);
-          if (res.data.status !== 'pending_payment' && STATES[res.data.status]) return; // settled
+          if (res.data.status !== 'pending_payment' && T['order_' + res.data.status]) return; // settled
           // Keep asking every second; slower once it is clearly not quick.
           delay = Date.now() - since > 120000 ? 5000 : 1000;
         } else if (res.status === 404) {
-          say('We cannot find this order. Check the link you followed.');
+          say(tr('order_not_found'));
           return;
         } else {
           delay = Math.max(res.retry * 1000, Math.min(delay * 2, 15000));
@@ -310,12 +327,12 @@
     }
 
     function show(d) {
-      showItems(d);
-      if (d.status === shown) return; // say it once, not every second
-      shown = d.status;
-      var text = STATES[d.status] || ['Order status: ' + d.status, ''];
-      say(text[0]);
-      $('detail').textContent = text[1];
+      showItems(d, null, function (n, name, price) { return tr('order_item', { n: n, name: name, price: price }); });
+      var w = words(d.status);
+      if (w[0] === shown) return; // say it once, not every second
+      shown = w[0];
+      say(w[1]);
+      $('detail').textContent = w[2];
       if ((d.status === 'failed' || d.status === 'expired') && ROOM_ID.test(d.event || '')) {
         $('back').href = '/events/' + d.event;
         $('next').hidden = false;
