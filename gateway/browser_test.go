@@ -54,6 +54,9 @@ func TestBrowserWaitingRoom(t *testing.T) {
 // instead of hanging it; the browser's own output is logged if it fails.
 func startBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test: skipped with -short")
+	}
 	chromium := findChromium()
 	if chromium == "" {
 		if os.Getenv("CI") != "" {
