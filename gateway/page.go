@@ -160,6 +160,7 @@ type pageData struct {
 
 	// The message page (unknown room, or trouble).
 	NotFound     bool
+	ErrorText    string // what failed, on the message page
 	ErrorID      string
 	RetrySeconds int
 }
@@ -232,7 +233,10 @@ func (s *Server) pageFailed(c echo.Context, err error) error {
 		s.log.Error("request failed", "request_id", id, "method", r.Method, "path", c.Path(), "err", err)
 		ae = &apiError{Status: http.StatusInternalServerError}
 	}
-	d.Title = d.T["error_title"]
+	d.Title, d.ErrorText = d.T["error_title"], d.T["error_text"]
+	if ae.Code == "bad_gateway" { // the origin behind the reverse proxy, not Crowdgate
+		d.ErrorText = d.T["origin_error_text"]
+	}
 	d.ErrorID = strings.ReplaceAll(d.T["error_id"], "{id}", id)
 	d.RetrySeconds = max(ae.RetryAfter, 5) // the page reloads itself (meta refresh)
 	c.Response().Header().Set("Retry-After", strconv.Itoa(d.RetrySeconds))

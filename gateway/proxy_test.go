@@ -184,6 +184,10 @@ func TestReverseProxyOriginDown(t *testing.T) {
 		r.header.Get("Retry-After") == "" || r.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("browser, origin down: %d %v %.300s", r.status, r.header, r.body)
 	}
+	// The page blames the site, not the waiting room, which is up.
+	if !strings.Contains(string(r.body), "The site cannot be reached right now") {
+		t.Errorf("browser, origin down: the page does not say the site is down: %s", r.body)
+	}
 }
 
 // TestReverseProxyCrowdgateHeaders: the X-Crowdgate-* headers the origin
