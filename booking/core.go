@@ -109,6 +109,7 @@ type Core struct {
 	scripts   *scripts
 	providers map[string]Provider
 	log       *slog.Logger
+	storeLog  *queue.Outage // says once that the store fails, not per pass
 	m         *metrics
 	rooms     sync.Map // event id → cachedRoom (see EventRoom)
 	tickets   sync.Map // room → RoomTickets, as of the last sweep
@@ -124,7 +125,8 @@ func NewCore(rdb redis.UniversalClient, cfg Config) (*Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Core{rdb: rdb, cfg: cfg, scripts: s, providers: map[string]Provider{}, log: cfg.Logger}
+	c := &Core{rdb: rdb, cfg: cfg, scripts: s, providers: map[string]Provider{}, log: cfg.Logger,
+		storeLog: queue.NewOutage(cfg.Logger, "booking", cfg.Now)}
 	for _, p := range cfg.Providers {
 		c.providers[p.Name()] = p
 	}

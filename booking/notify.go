@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/crowdgate/crowdgate/queue"
 )
 
 // Notification is one entry of an event's outbox: something a fan should
@@ -303,7 +305,7 @@ func NewNotifier(rdb redis.UniversalClient, cfg NotifierConfig) (*Notifier, erro
 func (n *Notifier) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
-	var failing time.Time // when the current run of failed passes was last logged
+	storeLog := queue.NewOutage(n.log, "notifications", nil)
 	for {
 		select {
 		case <-ctx.Done():
@@ -317,19 +319,12 @@ func (n *Notifier) Run(ctx context.Context) error {
 		wait := n.cfg.Poll
 		switch {
 		case err != nil:
-			// Log the first failure of a run of them, then every 30 s.
-			if now := time.Now(); failing.IsZero() || now.Sub(failing) >= 30*time.Second {
-				n.log.Error("notify: pass failed", "err", err)
-				failing = now
-			}
+			storeLog.Fail("notify pass", err)
 		case handled > 0:
 			wait = 0 // there may be more
 			fallthrough
 		default:
-			if !failing.IsZero() {
-				n.log.Info("notify: passes succeed again")
-				failing = time.Time{}
-			}
+			storeLog.Pass()
 		}
 		t.Reset(wait)
 	}

@@ -47,17 +47,24 @@ func (c *Core) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-sweep.C:
-			if err := c.Sweep(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("hold sweep failed", "err", err)
-			}
-			if err := c.NotifyWaiters(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("waiter notifications failed", "err", err)
-			}
+			c.step(ctx, "hold sweep", c.Sweep)
+			c.step(ctx, "waiter notifications", c.NotifyWaiters)
 		case <-reconcile.C:
-			if err := c.Reconcile(ctx); err != nil && ctx.Err() == nil {
-				c.log.Warn("payment reconcile failed", "err", err)
-			}
+			c.step(ctx, "payment reconcile", c.Reconcile)
 		}
+	}
+}
+
+// step runs one background pass, and tells the outage log how it went: a
+// store that is down is said once, not on every pass of every worker.
+func (c *Core) step(ctx context.Context, op string, pass func(context.Context) error) {
+	err := pass(ctx)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil:
+		c.storeLog.Fail(op, err)
+	default:
+		c.storeLog.Pass()
 	}
 }
 

@@ -650,8 +650,12 @@ func (s *Server) RunHistory(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		if err := s.SampleHistory(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("history sample failed", "err", err)
+		switch err := s.SampleHistory(ctx); {
+		case ctx.Err() != nil:
+		case err != nil:
+			s.history.Fail("history sample", err)
+		default:
+			s.history.OK()
 		}
 	}
 }

@@ -115,6 +115,7 @@ type Server struct {
 	log    *slog.Logger
 	// readiness says once that /readyz finds the store down, not per probe.
 	readiness *queue.Outage
+	history   *queue.Outage // the dashboard's history sampler's
 	admin     *adminGuard
 	proxy     *httputil.ReverseProxy
 
@@ -168,6 +169,7 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 		passes:    admission.NewPassCache(keys, cfg.PassCacheSize, cfg.Now),
 		log:       cfg.Logger,
 		readiness: queue.NewOutage(cfg.Logger, "readiness", cfg.Now),
+		history:   queue.NewOutage(cfg.Logger, "history", cfg.Now),
 		admin:     newAdminGuard(cfg.AdminToken, cfg.Now),
 		reqPrefix: hex.EncodeToString(prefix[:]),
 		observers: map[routeCode]prometheus.Observer{},
@@ -450,7 +452,7 @@ func (s *Server) readyz(c echo.Context) error {
 		s.readiness.Fail("readiness check", err)
 		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the store is not reachable", RetryAfter: 1}
 	}
-	s.readiness.Pass()
+	s.readiness.OK()
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 

@@ -77,5 +77,15 @@ func (o *Outage) Pass() {
 		"failures", o.failures, "suppressed", o.failures-1, "last_err", o.lastErr)
 }
 
+// OK records that a component whose loop makes one store call per pass
+// (a sampler, a probe) got through one: the store is back at once, since
+// nothing else of the component can have failed since.
+func (o *Outage) OK() {
+	o.mu.Lock()
+	o.failed = false
+	o.mu.Unlock()
+	o.Pass()
+}
+
 // ms is a duration as log lines give it: milliseconds, with a fraction.
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
