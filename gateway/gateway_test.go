@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
@@ -50,11 +52,18 @@ type stackOptions struct {
 	domain   string   // cookie domain
 	trusted  string   // trusted proxy CIDR
 	booking  bool     // serve the booking core with the sandbox provider
+	// redis, when set, is another stack's Redis: this stack is a second
+	// instance beside it, with its own store client, keyring and controller.
+	redis   *queuetest.Server
+	metered bool // the controller's series on the gateway's /metrics, as in serve
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	rs := queuetest.Run(t)
+	rs := o.redis
+	if rs == nil {
+		rs = queuetest.Run(t)
+	}
 	store, err := queue.NewStore(rs.Client(t), queue.Config{})
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +73,12 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := admission.NewController(store, keys, admission.Config{Refresh: 50 * time.Millisecond})
+	reg := prometheus.NewRegistry()
+	ccfg := admission.Config{Refresh: 50 * time.Millisecond}
+	if o.metered {
+		ccfg.Registerer = reg
+	}
+	ctl, err := admission.NewController(store, keys, ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +92,7 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Upstream: o.upstream, CookieDomain: o.domain}
+	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Upstream: o.upstream, CookieDomain: o.domain, Registry: reg}
 	if o.trusted != "" {
 		_, n, err := net.ParseCIDR(o.trusted)
 		if err != nil {

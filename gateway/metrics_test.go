@@ -2,20 +2,11 @@ package gateway_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/crowdgate/crowdgate/admission"
-	"github.com/crowdgate/crowdgate/gateway"
-	"github.com/crowdgate/crowdgate/queue"
-	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
 
 // TestMadeUpRoomsAddNoSeries: 1,000 joins to rooms that do not exist (with
@@ -82,32 +73,7 @@ func TestMadeUpRoomsAddNoSeries(t *testing.T) {
 // loops running.
 func newMeteredStack(t *testing.T) *stack {
 	t.Helper()
-	rs := queuetest.Run(t)
-	store, err := queue.NewStore(rs.Client(t), queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	keys, err := admission.NewKeyring(context.Background(), store, admission.KeyringConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	ctl, err := admission.NewController(store, keys, admission.Config{Refresh: 50 * time.Millisecond, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = ctl.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping, Registry: reg}, ctl, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return &stack{t: t, srv: srv, redis: rs, store: store, keys: keys, ctl: ctl}
+	return newStackWith(t, stackOptions{running: true, metered: true})
 }
 
 // series reads /metrics into its series (name and labels) and values.

@@ -9,15 +9,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/crowdgate/crowdgate/admission"
-	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/guard"
-	"github.com/crowdgate/crowdgate/queue"
 )
 
 // waitFor polls cond for up to 10 s (a bound for a loaded CI box, not a
@@ -35,30 +31,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // keyring and running controller, over s's Redis.
 func secondGateway(t *testing.T, s *stack) *stack {
 	t.Helper()
-	store, err := queue.NewStore(s.redis.Client(t), queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	keys, err := admission.NewKeyring(context.Background(), store, admission.KeyringConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := admission.NewController(store, keys, admission.Config{Refresh: 50 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = ctl.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping}, ctl, keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g.Handler())
-	t.Cleanup(srv.Close)
-	return &stack{t: t, srv: srv, redis: s.redis, store: store, keys: keys, ctl: ctl}
+	return newStackWith(t, stackOptions{redis: s.redis, running: true})
 }
 
 // claimOf reads a claim of a JWT without verifying it.

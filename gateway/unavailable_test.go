@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/queue"
@@ -18,19 +20,7 @@ import (
 func TestTransientStoreErrorsAre503(t *testing.T) {
 	good := newStack(t)
 	for _, reply := range []string{"-LOADING Redis is loading the dataset in memory\r\n", "-MASTERDOWN Link with MASTER is down\r\n", ""} {
-		store, err := queue.NewStore(queuetest.Failing(t, reply), queue.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(store.Close)
-		ctl, err := admission.NewController(store, good.keys, admission.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping}, ctl, good.keys)
-		if err != nil {
-			t.Fatal(err)
-		}
+		g := gatewayOver(t, queuetest.Failing(t, reply), good.keys)
 		w := httptest.NewRecorder()
 		g.Handler().ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/rooms/launch/join", nil))
 		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
@@ -43,24 +33,31 @@ func TestTransientStoreErrorsAre503(t *testing.T) {
 // within its one-second timeout, so a Kubernetes probe with a 1 s timeout
 // sees "not ready", not a hang.
 func TestReadyzAnswersWithinItsTimeout(t *testing.T) {
-	good := newStack(t)
-	store, err := queue.NewStore(queuetest.Frozen(t), queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	ctl, err := admission.NewController(store, good.keys, admission.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping}, ctl, good.keys)
-	if err != nil {
-		t.Fatal(err)
-	}
+	g := gatewayOver(t, queuetest.Frozen(t), newStack(t).keys)
 	start := time.Now()
 	w := httptest.NewRecorder()
 	g.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
 	if took := time.Since(start); w.Code != http.StatusServiceUnavailable || took > 1500*time.Millisecond {
 		t.Fatalf("/readyz with Redis frozen: %d after %v, want 503 within its 1 s timeout", w.Code, took)
 	}
+}
+
+// gatewayOver is a gateway whose store is rdb (a Redis that fails on
+// purpose), signing with keys, without the controller's loops.
+func gatewayOver(t *testing.T, rdb redis.UniversalClient, keys *admission.Keyring) *gateway.Server {
+	t.Helper()
+	store, err := queue.NewStore(rdb, queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	ctl, err := admission.NewController(store, keys, admission.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping}, ctl, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }
