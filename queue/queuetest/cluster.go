@@ -4,10 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -22,62 +18,7 @@ import (
 // when CI is set.
 func RunCluster(tb testing.TB) []string {
 	tb.Helper()
-	if testing.Short() {
-		tb.Skip("starts a Redis Cluster")
-	}
-	for _, bin := range []string{"redis-server", "redis-cli"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				tb.Fatalf("%s not found and CI is set: install redis-server", bin)
-			}
-			tb.Skipf("needs %s", bin)
-		}
-	}
-	var addrs []string
-	for range 3 {
-		port := freePort(tb)
-		dir := tb.TempDir()
-		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf",
-			"--dir", dir, "--save", "", "--appendonly", "no", "--logfile", "", "--loglevel", "warning")
-		if err := cmd.Start(); err != nil {
-			tb.Fatalf("start redis-server: %v", err)
-		}
-		tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		if err := waitPing(&redis.Options{Addr: addr}); err != nil {
-			tb.Fatalf("redis-server %s did not come up: %v", addr, err)
-		}
-		addrs = append(addrs, addr)
-	}
-	out, err := exec.Command("redis-cli", append(append([]string{"--cluster", "create"}, addrs...),
-		"--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	var nodes []*redis.Client
-	for _, a := range addrs {
-		n := redis.NewClient(&redis.Options{Addr: a})
-		defer n.Close()
-		nodes = append(nodes, n)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok := true
-		for _, n := range nodes {
-			info, err := n.ClusterInfo(context.Background()).Result()
-			if err != nil || !strings.Contains(info, "cluster_state:ok") {
-				ok = false
-			}
-		}
-		if ok {
-			return addrs
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("the cluster did not reach cluster_state:ok")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return StartCluster(tb, ClusterConfig{}).Addrs
 }
 
 func freePort(tb testing.TB) int {
