@@ -17,7 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -111,7 +110,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 		return def
 	}
 	fs.StringVar(&o.addr, "addr", env("CROWDGATE_ADDR", "127.0.0.1:8080"), "listen address (CROWDGATE_ADDR)")
-	fs.StringVar(&o.redisURL, "redis", env("CROWDGATE_REDIS_URL", ""), "redis:// or rediss:// URL, or host:port,host:port for Redis Cluster; empty = embedded single-process store (CROWDGATE_REDIS_URL)")
+	fs.StringVar(&o.redisURL, "redis", env("CROWDGATE_REDIS_URL", ""), "redis://, rediss:// or unix:// URL; host:port,host:port for Redis Cluster; redis-sentinel://host:port,host:port/<master name> for Redis Sentinel; empty = embedded single-process store (CROWDGATE_REDIS_URL)")
 	fs.StringVar(&o.adminToken, "admin-token", env("CROWDGATE_ADMIN_TOKEN", ""), "bearer token for /admin/*; empty = generate one and print it (CROWDGATE_ADMIN_TOKEN)")
 	fs.StringVar(&o.signingKey, "signing-key", env("CROWDGATE_SIGNING_KEY_FILE", ""), "PEM private key (Ed25519 or P-256) for admission tokens; empty = generated and shared through the store (CROWDGATE_SIGNING_KEY_FILE)")
 	fs.StringVar(&o.upstream, "upstream", env("CROWDGATE_UPSTREAM", ""), "origin URL to reverse-proxy admitted visitors to (CROWDGATE_UPSTREAM)")
@@ -167,39 +166,6 @@ func newLogger(o options, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewTextHandler(w, hopts)), nil
 	}
 	return nil, fmt.Errorf("--log-format must be json or text, not %q", o.logFormat)
-}
-
-// openRedis connects to the configured Redis, or starts the embedded store.
-// The returned stop closes it; call it last.
-func openRedis(o options, log *slog.Logger) (redis.UniversalClient, func(), error) {
-	if o.redisURL == "" {
-		m := miniredis.NewMiniRedis()
-		m.ClockTTL(true) // expire keys by the wall clock, as Redis does
-		if err := m.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, nil, fmt.Errorf("embedded store: %w", err)
-		}
-		log.Warn("using the embedded in-process store: single process only, nothing survives a restart; set CROWDGATE_REDIS_URL for production")
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		return c, func() { _ = c.Close(); m.Close() }, nil
-	}
-	var c redis.UniversalClient
-	if strings.Contains(o.redisURL, "://") { // redis://, rediss://, unix://
-		opt, err := redis.ParseURL(o.redisURL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--redis: %w", err)
-		}
-		c = redis.NewClient(opt)
-	} else {
-		addrs := strings.Split(o.redisURL, ",")
-		for i, a := range addrs {
-			addrs[i] = strings.TrimSpace(a)
-			if _, _, err := net.SplitHostPort(addrs[i]); err != nil {
-				return nil, nil, fmt.Errorf("--redis: %q is neither a redis:// URL nor host:port", a)
-			}
-		}
-		c = redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	}
-	return c, func() { _ = c.Close() }, nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

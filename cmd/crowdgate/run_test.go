@@ -357,6 +357,9 @@ func TestBadFlags(t *testing.T) {
 		{"serve", "--log-level", "loud"},
 		{"serve", "--trusted-proxies", "10.0.0.0/33"},
 		{"serve", "--redis", "not a url"},
+		{"serve", "--redis", "redis-sentinel://127.0.0.1:26379"},          // no master name
+		{"serve", "--redis", "redis-sentinel://127.0.0.1:26379/m?x=1"},    // unknown option
+		{"serve", "--redis", "redis://127.0.0.1:6379/0?read_timeout=bad"}, // bad option
 		{"serve", "--signing-key", "/nonexistent.pem"},
 		{"serve", "extra"},
 		{"serve", "--pprof"}, // needs --metrics-addr
