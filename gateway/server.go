@@ -257,7 +257,12 @@ func (s *Server) routes() *echo.Echo {
 }
 
 // Serve serves HTTP on ln until ctx ends, then stops accepting, lets
-// in-flight requests finish (up to drain), and returns.
+// in-flight requests finish (up to drain), and returns nil. Requests still
+// running when drain runs out are cut (their connections closed) and
+// counted in one WARN line: the stop was asked for (SIGTERM), so it is no
+// error, and the process exits 0 as the contract says; the log line is
+// what tells the operator that --drain is shorter than their slowest
+// requests. WebSockets are the hub's to close, not counted here.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
 	srv := &http.Server{
 		Handler:           s,
@@ -268,8 +273,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
-	if s.conns != nil {
-		srv.ConnState = s.conns.track
+	// A connection is active from the first byte of a request until its
+	// answer is written (one request at a time: no HTTP/2 here), so the
+	// active ones at the end of the drain are the requests cut.
+	var activeMu sync.Mutex
+	active := map[net.Conn]struct{}{}
+	srv.ConnState = func(c net.Conn, state http.ConnState) {
+		activeMu.Lock()
+		if state == http.StateActive {
+			active[c] = struct{}{}
+		} else {
+			delete(active, c)
+		}
+		activeMu.Unlock()
+		if s.conns != nil {
+			s.conns.track(c, state)
+		}
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -280,11 +299,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
-	err := srv.Shutdown(sctx)
-	<-errc
-	if err != nil {
-		return fmt.Errorf("gateway: drain: %w", err)
+	if err := srv.Shutdown(sctx); err != nil {
+		activeMu.Lock()
+		cut := len(active)
+		activeMu.Unlock()
+		_ = srv.Close() // Shutdown leaves them open; the process is going
+		s.log.Warn("drain time ran out: requests cut", "cut", cut, "drain", drain.String())
 	}
+	<-errc
 	return nil
 }
 
