@@ -7,8 +7,9 @@ package main
 //
 //	RELIABILITY {"scenario":"...","figures":{...}}
 //
-// that CI collects (docs/reliability.md keeps the figures measured). Run
-// it alone with
+// that CI collects (docs/reliability.md keeps the figures measured): with
+// CROWDGATE_RELIABILITY_OUT set, the line is also appended to that file, so
+// the figures survive a plain `go test ./...`. Run it alone with
 //
 //	go test -v -run '^TestReliability' ./cmd/crowdgate
 //
@@ -20,6 +21,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +45,17 @@ func report(t *testing.T, scenario string, figures map[string]any) {
 	t.Helper()
 	b, _ := json.Marshal(map[string]any{"scenario": scenario, "figures": figures})
 	t.Logf("RELIABILITY %s", b)
+	if path := os.Getenv("CROWDGATE_RELIABILITY_OUT"); path != "" {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Errorf("figures not written: %v", err)
+			return
+		}
+		defer f.Close()
+		if _, err := fmt.Fprintf(f, "RELIABILITY %s\n", b); err != nil {
+			t.Errorf("figures not written: %v", err)
+		}
+	}
 }
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
