@@ -35,8 +35,10 @@
 //	cg:{r}:nmk    zset    "notify me": queue id → keep-until (ms); the sweep spares them till then
 //
 // and, for all rooms, besides cg:rooms and cg:keyring: cg:audit, the
-// organizers' audit log (stream, MAXLEN ~ 10000; audit.go), and
-// cg:notify-rooms, the rooms with waiters to notify (notify.go).
+// organizers' audit log (stream, MAXLEN ~ 10000; audit.go),
+// cg:notify-rooms, the rooms with waiters to notify (notify.go), and
+// cg:declared, a hash of what configuration files last declared
+// ("room/<name>" or "event/<id>" → digest; see Store.Declared).
 //
 // # Queue ids
 //

@@ -73,5 +73,9 @@ func (k roomKeys) heartbeat(epoch int64) string {
 // (a listed room whose cfg is gone is skipped).
 const roomsKey = "cg:rooms"
 
+// declaredKey remembers what configuration files last declared (see
+// Store.Declared): "room/<name>" or "event/<id>" → the declaration's digest.
+const declaredKey = "cg:declared"
+
 // keyringKey holds the signing keyring document shared by all instances.
 const keyringKey = "cg:keyring"

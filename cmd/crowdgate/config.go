@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -66,7 +69,11 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // applyConfig creates or replaces the rooms and events a CROWDGATE_CONFIG
-// file declares.
+// file declares, each only when it does not exist or its declaration is
+// new or changed since a file last applied it. Every instance starts with
+// the file: re-applying an unchanged one would undo, at each restart of a
+// rolling update, what organizers changed live (a rate, a pause, a
+// capacity).
 func applyConfig(ctx context.Context, store *queue.Store, core *booking.Core, path string, log *slog.Logger) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -77,16 +84,56 @@ func applyConfig(ctx context.Context, store *queue.Store, core *booking.Core, pa
 		return fmt.Errorf("--config %s: %w", path, err)
 	}
 	for _, r := range rooms {
-		if _, err := store.PutRoom(ctx, r); err != nil {
+		_, err := store.GetRoom(ctx, r.Name)
+		exists := err == nil
+		if err != nil && !errors.Is(err, queue.ErrRoomNotFound) {
 			return fmt.Errorf("--config %s: room %s: %w", path, r.Name, err)
 		}
-		log.Info("room from config", "room", r.Name, "admit_per_minute", r.AdmitPerMinute)
+		applied, err := declare(ctx, store, "room/"+r.Name, r, exists, func() error {
+			_, err := store.PutRoom(ctx, r)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("--config %s: room %s: %w", path, r.Name, err)
+		}
+		log.Info("room from config", "room", r.Name, "admit_per_minute", r.AdmitPerMinute, "applied", applied)
 	}
 	for _, e := range events {
-		if _, err := core.PutEvent(ctx, e); err != nil {
+		_, err := core.Event(ctx, e.ID)
+		exists := err == nil
+		if err != nil && !errors.Is(err, booking.ErrEventNotFound) {
 			return fmt.Errorf("--config %s: event %s: %w", path, e.ID, err)
 		}
-		log.Info("event from config", "event", e.ID, "room", e.Room)
+		applied, err := declare(ctx, store, "event/"+e.ID, e, exists, func() error {
+			_, err := core.PutEvent(ctx, e)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("--config %s: event %s: %w", path, e.ID, err)
+		}
+		log.Info("event from config", "event", e.ID, "room", e.Room, "applied", applied)
 	}
 	return nil
+}
+
+// declare applies one declaration (put) unless it exists already as a
+// file last declared it, and records its digest once applied.
+func declare(ctx context.Context, store *queue.Store, name string, decl any, exists bool, put func() error) (applied bool, err error) {
+	b, err := json.Marshal(decl)
+	if err != nil {
+		return false, err
+	}
+	sum := sha256.Sum256(b)
+	digest := hex.EncodeToString(sum[:])
+	last, err := store.Declared(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	if exists && last == digest {
+		return false, nil // as declared; what changed since was changed live
+	}
+	if err := put(); err != nil {
+		return false, err
+	}
+	return true, store.SetDeclared(ctx, name, digest)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -480,5 +481,82 @@ func TestConnectionCapFlag(t *testing.T) {
 		if err != nil || o.connsPerIP != tc.want {
 			t.Errorf("%v with %q: %d %v, want %d", tc.args, tc.env, o.connsPerIP, err, tc.want)
 		}
+	}
+}
+
+// TestConfigFileSurvivesARestart: an instance that restarts with the same
+// CROWDGATE_CONFIG (a rolling update mid-sale) leaves what organizers
+// changed live alone; a changed declaration is applied, and a declared
+// room that was deleted comes back.
+func TestConfigFileSurvivesARestart(t *testing.T) {
+	rs := queuetest.Run(t)
+	path := filepath.Join(t.TempDir(), "crowdgate.yaml")
+	write := func(rate int) {
+		t.Helper()
+		doc := fmt.Sprintf("rooms:\n  launch:\n    admit_per_minute: %d\nevents:\n  final:\n    room: launch\n    ticket_types:\n      - {id: ga, name: General, capacity: 100, price_minor: 100, currency: INR, per_order_limit: 4}\n", rate)
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_CONFIG": path}
+	if rs.Real {
+		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
+	} else {
+		env["CROWDGATE_REDIS_URL"] = "redis://" + rs.Addr
+	}
+	restart := func() *instance {
+		t.Helper()
+		inst := startServe(t, env)
+		t.Cleanup(func() { _ = inst.stop() })
+		return inst
+	}
+	rate := func(inst *instance) any {
+		t.Helper()
+		code, m := call(t, "GET", inst.base+"/admin/v1/rooms/launch", "", "Authorization", "Bearer tok")
+		if code != 200 {
+			t.Fatalf("room: %d %v", code, m)
+		}
+		return m["admit_per_minute"]
+	}
+	capacity := func(inst *instance) any {
+		t.Helper()
+		code, m := call(t, "GET", inst.base+"/admin/v1/events/final", "", "Authorization", "Bearer tok")
+		if code != 200 {
+			t.Fatalf("event: %d %v", code, m)
+		}
+		return m["ticket_types"].([]any)[0].(map[string]any)["capacity"]
+	}
+
+	write(900)
+	a := restart()
+	if got := rate(a); got != 900.0 {
+		t.Fatalf("first start: rate %v", got)
+	}
+	if code, m := call(t, "PATCH", a.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 120}`, "Authorization", "Bearer tok", "Content-Type", "application/json"); code != 200 {
+		t.Fatalf("patch: %d %v", code, m)
+	}
+	ev := `{"room": "launch", "ticket_types": [{"id": "ga", "name": "General", "capacity": 150, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`
+	if code, m := call(t, "PUT", a.base+"/admin/v1/events/final", ev, "Authorization", "Bearer tok", "Content-Type", "application/json"); code != 200 {
+		t.Fatalf("put event: %d %v", code, m)
+	}
+	_ = a.stop()
+
+	b := restart() // the same file
+	if got, c := rate(b), capacity(b); got != 120.0 || c != 150.0 {
+		t.Fatalf("after a restart with the same file: rate %v, capacity %v; want the live 120 and 150", got, c)
+	}
+	_ = b.stop()
+
+	write(600) // the file changed: it wins for what it changed
+	c := restart()
+	if got := rate(c); got != 600.0 {
+		t.Fatalf("after a restart with a changed file: rate %v, want 600", got)
+	}
+	if code, _ := call(t, "DELETE", c.base+"/admin/v1/rooms/launch", "", "Authorization", "Bearer tok"); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	_ = c.stop()
+	if got := rate(restart()); got != 600.0 {
+		t.Fatalf("a declared room deleted live: rate %v after a restart, want it back at 600", got)
 	}
 }
