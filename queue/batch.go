@@ -48,10 +48,19 @@ func newBatcher(rdb redis.UniversalClient, workers, max int) *batcher {
 // run runs script through the batcher and returns its finished command.
 func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, args ...any) *redis.Cmd {
 	c := &scriptCall{script: script, keys: keys, args: args, done: make(chan struct{})}
+	// While Redis is frozen every worker sits on a batch for up to
+	// batchTimeout, and callers without a deadline of their own would
+	// queue behind them for as long as the freeze: a caller waits at most
+	// batchTimeout in all, for a worker and for the answer, then gets "try
+	// again" (a timeout, which Unavailable reports).
+	wait := time.NewTimer(batchTimeout)
+	defer wait.Stop()
 	select {
 	case b.calls <- c:
 	case <-ctx.Done():
 		return failed(ctx, ctx.Err())
+	case <-wait.C:
+		return failed(ctx, context.DeadlineExceeded)
 	case <-b.stop:
 		return failed(ctx, redis.ErrClosed)
 	}
@@ -60,6 +69,8 @@ func (b *batcher) run(ctx context.Context, script *redis.Script, keys []string, 
 		return c.cmd
 	case <-ctx.Done():
 		return failed(ctx, ctx.Err())
+	case <-wait.C:
+		return failed(ctx, context.DeadlineExceeded)
 	}
 }
 

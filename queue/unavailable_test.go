@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
@@ -40,4 +41,30 @@ func TestUnavailable(t *testing.T) {
 	if queue.Unavailable(nil) || queue.Unavailable(queue.ErrRoomNotFound) || queue.Unavailable(errors.New("boom")) {
 		t.Error("a plain error counts as unavailable")
 	}
+}
+
+// TestFrozenRedisCallersDoNotQueue: while Redis is frozen the pipeline
+// workers are stuck on their batches; a caller with no deadline of its own
+// waits at most the batch timeout in all (for a worker, then for the
+// answer) and is told to try again, instead of queueing for as long as the
+// freeze.
+func TestFrozenRedisCallersDoNotQueue(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: skipped with -short")
+	}
+	store, err := queue.NewStore(queuetest.Frozen(t), queue.Config{Pipelines: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	ctx := context.Background()
+	go func() { _, _ = store.Join(ctx, "launch", "") }() // holds the one worker
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	_, err = store.Join(ctx, "launch", "")
+	took := time.Since(start)
+	if !queue.Unavailable(err) || took > 7*time.Second {
+		t.Fatalf("a join behind a frozen Redis: %v after %v, want a 'try again' within the batch timeout", err, took)
+	}
+	t.Logf("told to try again after %v", took.Round(time.Millisecond))
 }
