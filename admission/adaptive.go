@@ -123,7 +123,7 @@ func count(n int64) string {
 // while nobody may be admitted (its rate would drift on readings that
 // admissions did not cause) nor while everyone is.
 func steering(r queue.Room, now time.Time) bool {
-	return r.Adaptive && !r.Closed && !r.Paused && !r.Passthrough && !r.InPrequeue(now) && r.AdmitPerMinute > 0
+	return r.Adaptive && r.Admitting(now) && !r.Passthrough && r.AdmitPerMinute > 0
 }
 
 // adaptAll takes each adaptive room's step, if it is due: every instance

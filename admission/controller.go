@@ -152,8 +152,7 @@ func (st roomState) sample(prev roomState, now time.Time) roomState {
 	if prev.at.IsZero() || dt <= 0 {
 		return st
 	}
-	admitting := !st.room.Paused && !st.room.Closed && !st.room.InPrequeue(now)
-	if !admitting {
+	if !st.room.Admitting(now) {
 		st.admitting = 0
 		return st
 	}

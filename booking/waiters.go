@@ -53,7 +53,7 @@ func (c *Core) NotifyWaiters(ctx context.Context) error {
 			switch {
 			case w.Admitted:
 				stage = queue.NotifyAdmitted
-			case w.Stage == "" && w.Position <= near && !r.InPrequeue(now) && !r.Paused && !r.Closed:
+			case w.Stage == "" && w.Position <= near && r.Admitting(now):
 				stage = queue.NotifyNear
 			}
 			if stage == "" || stage == w.Stage {

@@ -262,7 +262,7 @@ func toStatsJSON(r queue.Room, st queue.Stats) *statsJSON {
 		out.DrainETASeconds = 0
 	case r.Passthrough:
 		out.DrainETASeconds = 0
-	case r.Paused || r.Closed || rate == 0:
+	case r.Paused || r.Closed || rate == 0: // not Room.Admitting: a pre-queue drains at its rate once the sale starts
 		out.DrainETASeconds = -1
 	default:
 		out.DrainETASeconds = int64(math.Ceil(float64(st.Waiting) * 60 / rate))

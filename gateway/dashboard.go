@@ -532,7 +532,8 @@ type dashEventJSON struct {
 }
 
 // targetRate is what the room is set to admit per minute at this moment,
-// given its adaptive state (the zero state: none).
+// given its adaptive state (the zero state: none). Not Room.Admitting on
+// purpose: in the pre-queue it shows the rate the sale will open at.
 func targetRate(r queue.Room, a queue.AdaptiveState) int64 {
 	if r.Paused || r.Closed {
 		return 0

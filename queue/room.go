@@ -168,6 +168,20 @@ func (r Room) InPrequeue(now time.Time) bool {
 	return !r.SaleStartsAt.IsZero() && now.Before(r.SaleStartsAt)
 }
 
+// Admitting reports whether, at now, the room lets anyone in: it is neither
+// closed nor paused, and the sale has started (not in the pre-queue). A
+// passthrough room is admitting (everyone gets in); a room whose
+// AdmitPerMinute is 0 is admitting too, at a rate of nobody, so callers
+// that care about the rate check it themselves.
+//
+// This is the Go half of the rule admit.lua applies on each tick. The
+// script also holds a random_prequeue room until its draw is done, which
+// the configuration does not record: a caller that knows the draw state
+// (queue.Place.Undrawn, Tracker.Drawn) adds it.
+func (r Room) Admitting(now time.Time) bool {
+	return !r.Closed && !r.Paused && !r.InPrequeue(now)
+}
+
 // fields is the room as the flat hash the scripts read.
 func (r Room) fields() map[string]string {
 	return map[string]string{
