@@ -13,7 +13,7 @@ import (
 )
 
 // Waiters who left their contact in the waiting room ("notify me", see
-// queue/notify.go) are told through the same notification channels as
+// queue/notifyme.go) are told through the same notification channels as
 // buyers when their turn is near and when they are admitted. Their
 // messages go to an outbox of their own per room, named like an event's
 // with the id "room.<room>" (a dot can never be in an event id), so the

@@ -31,12 +31,12 @@
 //	                      marks a 10-s step taken, so one instance samples it
 //	cg:{r}:adapt  hash    adaptive admission: rate, time of the last step, why
 //	cg:{r}:adlog  list    the adaptive rate's last 50 changes (adaptive.go)
-//	cg:{r}:nm     hash    "notify me": queue id → contact and what they were told (notify.go)
+//	cg:{r}:nm     hash    "notify me": queue id → contact and what they were told (notifyme.go)
 //	cg:{r}:nmk    zset    "notify me": queue id → keep-until (ms); the sweep spares them till then
 //
 // and, for all rooms, besides cg:rooms and cg:keyring: cg:audit, the
-// organizers' audit log (stream, MAXLEN ~ 10000; audit.go),
-// cg:notify-rooms, the rooms with waiters to notify (notify.go), and
+// organizers' audit log (stream, MAXLEN ~ 10000; auditlog.go),
+// cg:notify-rooms, the rooms with waiters to notify (notifyme.go), and
 // cg:declared, a hash of what configuration files last declared
 // ("room/<name>" or "event/<id>" → digest; see Store.Declared).
 //

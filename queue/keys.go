@@ -13,7 +13,7 @@ type roomKeys struct {
 	cfg, line, seq, active, admittedAt, bucket, stats, rate, log, sweep, revoked, fair string
 	history                                                                            string // the dashboard's samples (history.go)
 	adapt, adaptLog                                                                    string // adaptive admission (adaptive.go)
-	notify, notifyKeep                                                                 string // "notify me" (notify.go)
+	notify, notifyKeep                                                                 string // "notify me" (notifyme.go)
 	prefix                                                                             string
 }
 

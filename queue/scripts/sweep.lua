@@ -2,7 +2,7 @@
 -- given (this one and as many before it as the caller's grace covers). One
 -- sweep per epoch per room, done in bounded steps (whichever instance
 -- calls first does the step), so a long line never blocks Redis.
--- A waiter who asked to be notified (notify.go) is kept, without signs of
+-- A waiter who asked to be notified (notifyme.go) is kept, without signs of
 -- life, until their keep-until time in KEYS[5].
 -- KEYS: 1 line, 2 sweep state, 3 stats, 4 log, 5 notify keep-until (zset),
 --       6.. bitmaps of epochs e, e-1, ...
