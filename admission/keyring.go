@@ -46,6 +46,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/crowdgate/crowdgate/internal/claims"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -164,16 +165,7 @@ func NewKeyring(ctx context.Context, store KeyStore, cfg KeyringConfig) (*Keyrin
 			return nil, err
 		}
 	}
-	k.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg(), jwt.SigningMethodES256.Alg()}),
-		jwt.WithIssuer(cfg.Issuer),
-		jwt.WithTimeFunc(k.now),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		// Strict base64 keeps one token string per signature, so a verified token is
-		// exactly one we signed (and one cache entry).
-		jwt.WithStrictDecoding(),
-	)
+	k.parser = claims.NewParser(cfg.Issuer, k.now)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err := k.update(ctx, func(d *document, now time.Time) (bool, error) {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/crowdgate/crowdgate/internal/claims"
 )
 
 var (
@@ -20,13 +22,9 @@ var (
 	ErrWrongRoom = errors.New("admission: token is for another room")
 )
 
-const (
-	// clockSkew is how far nbf and iat may lie in the future, for instances whose clocks
-	// disagree a little. exp gets none: a session must not outlive its end on any instance.
-	clockSkew = 5 * time.Second
-	// maxTokenBytes caps what the parser is handed; our tokens are a few hundred bytes.
-	maxTokenBytes = 4096
-)
+// maxTokenBytes caps what the parser is handed (the claim checks, the clock skew
+// among them, are internal/claims', shared with guard).
+const maxTokenBytes = claims.MaxTokenBytes
 
 // Pass is one admission: who (queue id) may enter which room until when.
 type Pass struct {
@@ -51,7 +49,7 @@ func (k *Keyring) Sign(p Pass) (string, error) {
 		return "", errors.New("admission: pass expires before it becomes valid")
 	}
 	signer := k.current().signer
-	t := jwt.NewWithClaims(signer.method, claims{
+	t := jwt.NewWithClaims(signer.method, claims.Payload{
 		Issuer:    k.cfg.Issuer,
 		Subject:   p.Subject,
 		Audience:  p.Room,
@@ -88,8 +86,8 @@ func (k *Keyring) verify(token string) (Pass, error) {
 	if len(token) > maxTokenBytes {
 		return Pass{}, fmt.Errorf("%w: token too long", ErrTokenInvalid)
 	}
-	var c claims
-	if _, err := k.parser.ParseWithClaims(token, &c, k.keyFunc); err != nil {
+	var c claims.Payload
+	if _, err := k.parser.ParseWithClaims(token, &c, claims.KeyFunc(k.keyFunc)); err != nil {
 		return Pass{}, classify(err)
 	}
 	return Pass{
@@ -102,73 +100,22 @@ func (k *Keyring) verify(token string) (Pass, error) {
 	}, nil
 }
 
-// keyFunc picks the key by kid and insists that the token's alg is that key's algorithm, so a
-// token cannot choose how its signature is checked (alg none, HMAC keyed with a public key).
-func (k *Keyring) keyFunc(t *jwt.Token) (any, error) {
-	kid, _ := t.Header["kid"].(string)
-	if kid == "" {
-		return nil, errors.New("missing kid")
-	}
+// keyFunc is the published key for kid, for claims.KeyFunc, which insists that the token's
+// alg is that key's algorithm, so a token cannot choose how its signature is checked (alg
+// none, HMAC keyed with a public key).
+func (k *Keyring) keyFunc(kid string) (alg string, pub any, ok bool) {
 	key := k.lookup(kid)
 	if key == nil {
-		return nil, errors.New("unknown kid")
+		return "", nil, false
 	}
-	if t.Method.Alg() != key.alg {
-		return nil, errors.New("alg does not match the key")
-	}
-	return key.pub, nil
+	return key.alg, key.pub, true
 }
 
 // classify turns the parser's error into one of our sentinels. A token that fails for a
 // timing reason and for another one as well is invalid, not expired.
 func classify(err error) error {
-	timing := errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet) ||
-		errors.Is(err, jwt.ErrTokenUsedBeforeIssued)
-	other := !errors.Is(err, jwt.ErrTokenInvalidClaims) || errors.Is(err, jwt.ErrTokenInvalidIssuer) ||
-		errors.Is(err, jwt.ErrTokenRequiredClaimMissing) || errors.Is(err, errMissingClaim)
-	if timing && !other {
+	if claims.OnlyTiming(err) {
 		return fmt.Errorf("%w: %v", ErrTokenExpired, err)
 	}
 	return fmt.Errorf("%w: %v", ErrTokenInvalid, err)
-}
-
-var errMissingClaim = errors.New("missing sub, aud, jti, iat or nbf")
-
-// claims is the JWT payload. Our own type rather than jwt.RegisteredClaims because aud must
-// be a single string (RegisteredClaims writes an array unless a package global is flipped)
-// and times must be integers, so a token has one encoding.
-type claims struct {
-	Issuer    string `json:"iss"`
-	Subject   string `json:"sub"`
-	Audience  string `json:"aud"`
-	IssuedAt  int64  `json:"iat"`
-	NotBefore int64  `json:"nbf"`
-	Expires   int64  `json:"exp"`
-	ID        string `json:"jti"`
-}
-
-func (c claims) GetExpirationTime() (*jwt.NumericDate, error) { return date(c.Expires, 0), nil }
-
-// GetNotBefore and GetIssuedAt move the claim back by clockSkew because the parser has one
-// leeway for all times, and exp must get none.
-func (c claims) GetNotBefore() (*jwt.NumericDate, error) { return date(c.NotBefore, -clockSkew), nil }
-func (c claims) GetIssuedAt() (*jwt.NumericDate, error)  { return date(c.IssuedAt, -clockSkew), nil }
-
-func (c claims) GetIssuer() (string, error)             { return c.Issuer, nil }
-func (c claims) GetSubject() (string, error)            { return c.Subject, nil }
-func (c claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrings{c.Audience}, nil }
-
-// Validate is called by the parser after its own checks.
-func (c claims) Validate() error {
-	if c.Subject == "" || c.Audience == "" || c.ID == "" || c.IssuedAt == 0 || c.NotBefore == 0 {
-		return errMissingClaim
-	}
-	return nil
-}
-
-func date(unix int64, shift time.Duration) *jwt.NumericDate {
-	if unix == 0 {
-		return nil
-	}
-	return &jwt.NumericDate{Time: time.Unix(unix, 0).Add(shift)}
 }

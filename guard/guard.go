@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/crowdgate/crowdgate/internal/claims"
 )
 
 var (
@@ -35,11 +37,9 @@ var (
 )
 
 const (
-	// clockSkew is how far nbf and iat may lie in the future, for clocks that disagree a
-	// little with Crowdgate's. exp gets none: an admission must not outlive its end.
-	clockSkew = 5 * time.Second
-	// maxTokenBytes caps what the parser is handed; admission tokens are a few hundred bytes.
-	maxTokenBytes = 4096
+	// maxTokenBytes caps what the parser is handed (the claim checks, the clock skew among
+	// them, are internal/claims', shared with Crowdgate's admission package).
+	maxTokenBytes = claims.MaxTokenBytes
 	// fetchTimeout bounds one fetch of the key set, whatever the HTTP client's own timeout.
 	fetchTimeout = 10 * time.Second
 )
@@ -206,15 +206,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		log:    cfg.Logger,
 		cookie: "cg_a_" + cfg.Room,
 		cache:  newCache(cfg.CacheSize),
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg(), jwt.SigningMethodES256.Alg()}),
-			jwt.WithIssuer(cfg.Issuer),
-			jwt.WithTimeFunc(cfg.Now),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			// Strict base64 keeps one token string per signature, so one cache entry.
-			jwt.WithStrictDecoding(),
-		),
+		parser: claims.NewParser(cfg.Issuer, cfg.Now),
 	}
 	v.waitingRoom = cfg.WaitingRoomURL + "?"
 	if strings.Contains(cfg.WaitingRoomURL, "?") {
@@ -323,26 +315,17 @@ func (v *Verifier) admits(c Claims) (Claims, error) {
 func (v *Verifier) verify(token string) (Claims, *key, error) {
 	v.verified.Add(1)
 	var (
-		c    claims
+		c    claims.Payload
 		used *key
 	)
-	_, err := v.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		if kid == "" {
-			return nil, errors.New("missing kid")
-		}
+	_, err := v.parser.ParseWithClaims(token, &c, claims.KeyFunc(func(kid string) (string, any, bool) {
 		k := v.lookup(kid)
 		if k == nil {
-			return nil, errors.New("unknown kid")
-		}
-		// The key decides the algorithm, never the token: no HMAC keyed with public
-		// key bytes, no ES256 header on an Ed25519 kid.
-		if t.Method.Alg() != k.alg {
-			return nil, errors.New("alg does not match the key")
+			return "", nil, false
 		}
 		used = k
-		return k.pub, nil
-	})
+		return k.alg, k.pub, true
+	}))
 	if err != nil {
 		return Claims{}, nil, classify(err)
 	}
@@ -385,52 +368,8 @@ func (v *Verifier) lookup(kid string) *key {
 // classify turns the parser's error into one of our sentinels. A token that fails for a
 // timing reason and for another one as well is invalid, not expired.
 func classify(err error) error {
-	timing := errors.Is(err, jwt.ErrTokenExpired) || errors.Is(err, jwt.ErrTokenNotValidYet) ||
-		errors.Is(err, jwt.ErrTokenUsedBeforeIssued)
-	other := !errors.Is(err, jwt.ErrTokenInvalidClaims) || errors.Is(err, jwt.ErrTokenInvalidIssuer) ||
-		errors.Is(err, jwt.ErrTokenRequiredClaimMissing) || errors.Is(err, errMissingClaim)
-	if timing && !other {
+	if claims.OnlyTiming(err) {
 		return fmt.Errorf("%w: %v", ErrExpired, err)
 	}
 	return fmt.Errorf("%w: %v", ErrInvalid, err)
-}
-
-var errMissingClaim = errors.New("missing sub, aud, jti, iat or nbf")
-
-// claims is the JWT payload as Crowdgate writes it: aud a single string, times integers.
-// Anything else (an aud array, fractional times) fails to decode and is invalid.
-type claims struct {
-	Issuer    string `json:"iss"`
-	Subject   string `json:"sub"`
-	Audience  string `json:"aud"`
-	IssuedAt  int64  `json:"iat"`
-	NotBefore int64  `json:"nbf"`
-	Expires   int64  `json:"exp"`
-	ID        string `json:"jti"`
-}
-
-func (c claims) GetExpirationTime() (*jwt.NumericDate, error) { return date(c.Expires, 0), nil }
-
-// GetNotBefore and GetIssuedAt move the claim back by clockSkew because the parser has one
-// leeway for all times, and exp must get none.
-func (c claims) GetNotBefore() (*jwt.NumericDate, error) { return date(c.NotBefore, -clockSkew), nil }
-func (c claims) GetIssuedAt() (*jwt.NumericDate, error)  { return date(c.IssuedAt, -clockSkew), nil }
-
-func (c claims) GetIssuer() (string, error)             { return c.Issuer, nil }
-func (c claims) GetSubject() (string, error)            { return c.Subject, nil }
-func (c claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrings{c.Audience}, nil }
-
-// Validate is called by the parser after its own checks.
-func (c claims) Validate() error {
-	if c.Subject == "" || c.Audience == "" || c.ID == "" || c.IssuedAt == 0 || c.NotBefore == 0 {
-		return errMissingClaim
-	}
-	return nil
-}
-
-func date(unix int64, shift time.Duration) *jwt.NumericDate {
-	if unix == 0 {
-		return nil
-	}
-	return &jwt.NumericDate{Time: time.Unix(unix, 0).Add(shift)}
 }
