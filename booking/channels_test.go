@@ -64,6 +64,7 @@ func readTestMail(tb testing.TB, data string) (*mail.Message, string) {
 }
 
 func TestSMTPChannelDelivers(t *testing.T) {
+	t.Parallel()
 	srv := startTestSMTP(t, nil)
 	ch := mustSMTPChannel(t, SMTPConfig{Addr: srv.Addr})
 	if err := ch.Deliver(context.Background(), channelTestNote()); err != nil {
@@ -99,6 +100,7 @@ func TestSMTPChannelDelivers(t *testing.T) {
 }
 
 func TestSMTPChannelAuth(t *testing.T) {
+	t.Parallel()
 	srv := startTestSMTP(t, func(s *testSMTP) { s.offerAuth = true })
 	ch := mustSMTPChannel(t, SMTPConfig{Addr: srv.Addr, Username: "relay-user", Password: "s3cret"})
 	if err := ch.Deliver(context.Background(), channelTestNote()); err != nil {
@@ -116,6 +118,7 @@ func TestSMTPChannelAuth(t *testing.T) {
 
 // A re-sent message (at least once) carries the same Message-ID.
 func TestSMTPChannelDuplicateIsRecognizable(t *testing.T) {
+	t.Parallel()
 	srv := startTestSMTP(t, nil)
 	ch := mustSMTPChannel(t, SMTPConfig{Addr: srv.Addr})
 	for range 2 {
@@ -135,6 +138,7 @@ func TestSMTPChannelDuplicateIsRecognizable(t *testing.T) {
 }
 
 func TestSMTPChannelSubjects(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ kind, subject string }{
 		{"order.paid", "Your order o-123 is confirmed"},
 		{"payment.failed", "Payment for order o-123 did not go through"},
@@ -158,6 +162,7 @@ func TestSMTPChannelSubjects(t *testing.T) {
 }
 
 func TestSMTPChannelFailures(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name      string
 		server    func(*testSMTP)
@@ -202,6 +207,7 @@ func TestSMTPChannelFailures(t *testing.T) {
 }
 
 func TestSMTPChannelRefusedAndCanceled(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +235,7 @@ func TestSMTPChannelRefusedAndCanceled(t *testing.T) {
 }
 
 func TestNewSMTPChannelRejects(t *testing.T) {
+	t.Parallel()
 	for name, cfg := range map[string]SMTPConfig{
 		"no port":          {Addr: "mail.example.com", From: "a@example.com"},
 		"bad from":         {Addr: "mail.example.com:25", From: "nobody"},
@@ -349,6 +356,7 @@ func mustWebhookChannel(tb testing.TB, url, secret string) *WebhookChannel {
 }
 
 func TestWebhookChannelDelivers(t *testing.T) {
+	t.Parallel()
 	rcv := startTestWebhook(t, "whsec-1")
 	ch := mustWebhookChannel(t, rcv.URL, "whsec-1")
 	if err := ch.Deliver(context.Background(), channelTestNote()); err != nil {
@@ -380,6 +388,7 @@ func TestWebhookChannelDelivers(t *testing.T) {
 }
 
 func TestWebhookChannelStatus(t *testing.T) {
+	t.Parallel()
 	rcv := startTestWebhook(t, "s")
 	ch := mustWebhookChannel(t, rcv.URL, "s")
 	for _, tc := range []struct {
@@ -412,6 +421,7 @@ func TestWebhookChannelStatus(t *testing.T) {
 }
 
 func TestWebhookChannelKeepsSecretsOutOfErrors(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -446,6 +456,7 @@ func TestWebhookChannelKeepsSecretsOutOfErrors(t *testing.T) {
 }
 
 func TestLogChannelMasksContacts(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	ch := NewLogChannel(slog.New(slog.NewJSONHandler(&buf, nil)))
 	if err := ch.Deliver(context.Background(), channelTestNote()); err != nil {
@@ -469,6 +480,7 @@ func TestLogChannelMasksContacts(t *testing.T) {
 }
 
 func TestMaskedContacts(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"": "", "jane@example.com": "j***@example.com", "élise@example.fr": "é***@example.fr",
 		"nobody": "***", "@example.com": "***",
@@ -487,6 +499,7 @@ func TestMaskedContacts(t *testing.T) {
 }
 
 func TestFormatMinorAmount(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		minor    int64
 		currency string

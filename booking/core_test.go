@@ -156,6 +156,7 @@ func (f *fixture) outbox(t testing.TB) []string {
 }
 
 func TestHoldRules(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 6, 4)
 	ctx := context.Background()
@@ -198,6 +199,7 @@ func TestHoldRules(t *testing.T) {
 }
 
 func TestIdempotencyKeyReplaysTheFirstHold(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 10, 4)
 	ctx := context.Background()
@@ -267,6 +269,7 @@ func TestNoOversellUnderContention(t *testing.T) {
 }
 
 func TestExpiredHoldsGoBack(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 5, 4)
 	ctx := context.Background()
@@ -344,6 +347,7 @@ func (f *fixture) status(t testing.TB, id string) string {
 }
 
 func TestPaymentSucceeds(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 5, 4)
 	o := f.checkout(t, "a", 2)
@@ -373,6 +377,7 @@ func TestPaymentSucceeds(t *testing.T) {
 }
 
 func TestBadWebhooksChangeNothing(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 5, 4)
 	o := f.checkout(t, "a", 1)
@@ -414,6 +419,7 @@ func TestBadWebhooksChangeNothing(t *testing.T) {
 }
 
 func TestLatePayment(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	t.Run("tickets still there: paid", func(t *testing.T) {
 		f := newFixture(t)
@@ -475,6 +481,7 @@ func TestLatePayment(t *testing.T) {
 }
 
 func TestPaymentFailsThenRetries(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 5, 4)
 	ctx := context.Background()
@@ -508,6 +515,7 @@ func TestPaymentFailsThenRetries(t *testing.T) {
 }
 
 func TestRelease(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 5, 4)
 	ctx := context.Background()
@@ -537,6 +545,7 @@ func TestRelease(t *testing.T) {
 }
 
 func TestReconcilerSettlesWithoutWebhook(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 5, 4)
 	ctx := context.Background()
@@ -566,6 +575,7 @@ func TestReconcilerSettlesWithoutWebhook(t *testing.T) {
 }
 
 func TestCapacityChanges(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	e := f.event(t, 5, 4)
 	ctx := context.Background()
@@ -591,6 +601,7 @@ func TestCapacityChanges(t *testing.T) {
 }
 
 func TestEventValidation(t *testing.T) {
+	t.Parallel()
 	ok := Event{ID: "gig", Room: "launch", TicketTypes: []TicketType{{ID: "ga", Name: "GA", Capacity: 1, Currency: "INR", PerOrderLimit: 1}}}
 	tests := []struct {
 		name string
@@ -624,6 +635,7 @@ func TestEventValidation(t *testing.T) {
 }
 
 func TestSoldOutIsReportedOnlyWhenNothingCanComeBack(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	var closed []string
 	f.core.cfg.SoldOut = func(_ context.Context, room string) error {
@@ -660,6 +672,7 @@ func TestSoldOutIsReportedOnlyWhenNothingCanComeBack(t *testing.T) {
 }
 
 func TestHealthReportsRecentLatency(t *testing.T) {
+	t.Parallel()
 	var w latencyWindow
 	now := time.Unix(1000, 0)
 	for i := range 100 {
@@ -680,6 +693,7 @@ func TestHealthReportsRecentLatency(t *testing.T) {
 // TestIdempotencyKeyReplaysARefusal: the first answer to a key is the
 // answer, a refusal of the sale included.
 func TestIdempotencyKeyReplaysARefusal(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.event(t, 2, 2)
 	ctx := context.Background()
@@ -717,6 +731,7 @@ func mustHoldOf(t *testing.T, f *fixture, visitor string) string {
 // TestInventoryMetrics: the sweep publishes each type's tickets by state
 // and the books' drift, which must read 0.
 func TestInventoryMetrics(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.Run(t).Client(t)
 	reg := prometheus.NewRegistry()
 	core, err := NewCore(rdb, Config{Providers: []Provider{newFakeProvider()}, Registerer: reg})

@@ -11,6 +11,7 @@ import (
 // while the hold survives. The hold must still be found, paid and released
 // by its id, and the entry comes back.
 func TestLostIndexIsRepaired(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
 	f.event(t, 10, 4)

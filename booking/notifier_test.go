@@ -198,6 +198,7 @@ func checkOnce(tb testing.TB, name string, got map[string]int, ids []string) {
 }
 
 func TestParseNotification(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		values map[string]any
@@ -240,6 +241,7 @@ func TestParseNotification(t *testing.T) {
 }
 
 func TestNotifierConfigValidate(t *testing.T) {
+	t.Parallel()
 	ch := newRecordingChannel("a")
 	for _, tc := range []struct {
 		name string
@@ -267,6 +269,7 @@ func TestNotifierConfigValidate(t *testing.T) {
 }
 
 func TestNotifierBackoff(t *testing.T) {
+	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{})
 	t.Cleanup(func() { _ = rdb.Close() })
 	n := mustNotifier(t, rdb, NotifierConfig{
@@ -282,6 +285,7 @@ func TestNotifierBackoff(t *testing.T) {
 }
 
 func TestNextStreamID(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"5-0": "5-1", "1773500966000-41": "1773500966000-42",
 		"7-18446744073709551615": "8-0", "junk": "junk",
@@ -293,6 +297,7 @@ func TestNextStreamID(t *testing.T) {
 }
 
 func TestNotifierDeliversEveryChannel(t *testing.T) {
+	t.Parallel()
 	notifyBackends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		smtpSrv := startTestSMTP(t, nil)
 		rcv := startTestWebhook(t, "whsec")
@@ -358,6 +363,7 @@ func TestNotifierDeliversEveryChannel(t *testing.T) {
 }
 
 func TestNotifierRetriesWithBackoff(t *testing.T) {
+	t.Parallel()
 	notifyBackends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		smtpSrv := startTestSMTP(t, func(s *testSMTP) { s.failData = 2 })
 		clock := newNotifyClock()
@@ -399,6 +405,7 @@ func TestNotifierRetriesWithBackoff(t *testing.T) {
 
 // A channel that delivered is not repeated when another one is retried.
 func TestNotifierRetriesOnlyFailedChannels(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name       string
 		smtpFails  int
@@ -455,6 +462,7 @@ func (c channelFunc) Name() string                                      { return
 func (c channelFunc) Deliver(ctx context.Context, n Notification) error { return c.f(ctx, n) }
 
 func TestNotifierDeadLetters(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name        string
 		smtp        func(*testSMTP)
@@ -543,6 +551,7 @@ func TestNotifierDeadLetters(t *testing.T) {
 }
 
 func TestNotifierReclaimsFromDeadConsumer(t *testing.T) {
+	t.Parallel()
 	notifyBackends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		k := keysFor("ev")
@@ -576,6 +585,7 @@ func TestNotifierReclaimsFromDeadConsumer(t *testing.T) {
 // Stopping a Notifier mid-delivery loses nothing, and a new one (another
 // process) finishes the work without repeating what was done.
 func TestNotifierAtLeastOnceAcrossRestart(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.NewClient(t)
 	var ids []string
 	for i := range 6 {
@@ -623,6 +633,7 @@ func TestNotifierAtLeastOnceAcrossRestart(t *testing.T) {
 // Several Notifiers on one Redis split the work and deliver each message
 // once.
 func TestNotifiersShareTheWork(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.NewClient(t)
 	var ids []string
 	for i := range 40 {
@@ -655,6 +666,7 @@ func TestNotifiersShareTheWork(t *testing.T) {
 // A message waiting in a long batch is renewed before it is sent, so a
 // second Notifier cannot take it over mid-delivery and send it again.
 func TestNotifierRenewsLeaseInLongBatches(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.NewClient(t)
 	var ids []string
 	for i := range 5 {
@@ -686,6 +698,7 @@ func TestNotifierRenewsLeaseInLongBatches(t *testing.T) {
 
 // An outbox deleted and written again gets its group back.
 func TestNotifierRecreatesGroup(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.NewClient(t)
 	ch := newRecordingChannel("rec")
 	n := mustNotifier(t, rdb, NotifierConfig{Channels: []Channel{ch}})
@@ -707,6 +720,7 @@ func TestNotifierRecreatesGroup(t *testing.T) {
 }
 
 func TestNotifierDeadListsNewestFirst(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.NewClient(t)
 	n := mustNotifier(t, rdb, NotifierConfig{
 		Channels: []Channel{channelFunc{name: "no", f: func(context.Context, Notification) error {
@@ -770,6 +784,7 @@ func ExampleNewNotifier() {
 // Failures are logged once per attempt with stable keys, and without the
 // fan's contact details even when a receiver's error repeats them.
 func TestNotifierLogsWithoutContacts(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.NewClient(t)
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()

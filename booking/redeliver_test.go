@@ -20,6 +20,7 @@ import (
 // sandbox retries in the background, promptly, and the order is paid
 // within seconds, not when the reconciler asks after two minutes.
 func TestAWebhookRefusedWhileRedisLoadsIsPaidInSeconds(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.Run(t).Client(t)
 	loading := queuetest.Failing(t, "-LOADING Redis is loading the dataset in memory\r\n")
 

@@ -96,6 +96,7 @@ func (f *restockFixture) logged(t *testing.T, event string) []string {
 // tickets (more capacity, or another event), with the why in the event log
 // and the audit log.
 func TestAddingTicketsReopensASoldOutRoom(t *testing.T) {
+	t.Parallel()
 	f := newRestockFixture(t)
 	ctx := context.Background()
 	e := f.event(t, 2, 4)
@@ -146,6 +147,7 @@ func TestAddingTicketsReopensASoldOutRoom(t *testing.T) {
 // reopened by a restock, and a sold-out room the organizer reopened by
 // hand is not closed again until it sells out again.
 func TestTheOrganizersCloseStands(t *testing.T) {
+	t.Parallel()
 	f := newRestockFixture(t)
 	ctx := context.Background()
 	e := f.event(t, 2, 4)
@@ -191,6 +193,7 @@ func TestTheOrganizersCloseStands(t *testing.T) {
 // organizer adds tickets, or a sweep that read the figures before the new
 // tickets closes the room after them, the next sweep reopens it.
 func TestASweepReopensWhatARestockMissed(t *testing.T) {
+	t.Parallel()
 	f := newRestockFixture(t)
 	ctx := context.Background()
 	e := f.event(t, 1, 4)

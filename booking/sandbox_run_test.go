@@ -16,6 +16,7 @@ import (
 // reconciler with a warning; and Run, stopped with retries under way,
 // returns at once, leaving no goroutine behind.
 func TestSandboxRedeliveryIsBounded(t *testing.T) {
+	t.Parallel()
 	r := newSandbox(t)
 	rdb := queuetest.Run(t).Client(t)
 	sb, err := booking.NewSandbox(rdb, booking.SandboxConfig{

@@ -138,6 +138,7 @@ func mustStart(t testing.TB, sb *booking.Sandbox) booking.Payment {
 var paymentIDPattern = regexp.MustCompile(`^pay-[a-z2-7]{20}$`)
 
 func TestSandboxApprove(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newSandbox(t)
 	pay := mustStart(t, r.sb)
@@ -180,6 +181,7 @@ func TestSandboxApprove(t *testing.T) {
 }
 
 func TestSandboxDecline(t *testing.T) {
+	t.Parallel()
 	r := newSandbox(t)
 	pay := mustStart(t, r.sb)
 	p, err := r.sb.Decide(context.Background(), pay.ID, false)
@@ -196,6 +198,7 @@ func TestSandboxDecline(t *testing.T) {
 // decline after an approval, or a crowd of racing clicks change nothing
 // and send no second webhook.
 func TestSandboxDecideOnce(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newSandbox(t)
 	pay := mustStart(t, r.sb)
@@ -240,6 +243,7 @@ func TestSandboxDecideOnce(t *testing.T) {
 // TestSandboxRedeliver: a redelivery is the same event, so a receiver that
 // remembers event ids changes nothing the second time.
 func TestSandboxRedeliver(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newSandbox(t)
 	pay := mustStart(t, r.sb)
@@ -269,6 +273,7 @@ func TestSandboxRedeliver(t *testing.T) {
 // webhook once it is back; one that stays down costs the decision nothing
 // (the reconciler's Lookup settles it) but a warning in the log.
 func TestSandboxRetries(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newSandbox(t)
 
@@ -322,6 +327,7 @@ func TestSandboxRetries(t *testing.T) {
 // TestSandboxReceiverGone: a receiver that refuses connections is the same
 // as one that answers 503.
 func TestSandboxReceiverGone(t *testing.T) {
+	t.Parallel()
 	r := newSandbox(t)
 	r.rc.srv.Close()
 	pay := mustStart(t, r.sb)
@@ -335,6 +341,7 @@ func TestSandboxReceiverGone(t *testing.T) {
 }
 
 func TestSandboxRefund(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newSandbox(t)
 	pay := mustStart(t, r.sb)
@@ -367,6 +374,7 @@ func TestSandboxRefund(t *testing.T) {
 }
 
 func TestSandboxUnknownPayment(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	r := newSandbox(t)
 	const id = "pay-nosuchpaymentatall"
@@ -393,6 +401,7 @@ func TestSandboxUnknownPayment(t *testing.T) {
 // TestSandboxKeepsPayments: a payment outlives any hold and reconciliation
 // (30 days), and then goes, so the sandbox does not grow for ever.
 func TestSandboxKeepsPayments(t *testing.T) {
+	t.Parallel()
 	rs := queuetest.Run(t)
 	rdb := rs.Client(t)
 	sb, err := booking.NewSandbox(rdb, booking.SandboxConfig{Secret: testSecret, PayURL: func(string) string { return "" }, WebhookURL: "http://127.0.0.1:1/"})
@@ -407,6 +416,7 @@ func TestSandboxKeepsPayments(t *testing.T) {
 }
 
 func TestSandboxParseWebhook(t *testing.T) {
+	t.Parallel()
 	r := newSandbox(t)
 	now := time.Now()
 	h := http.Header{}
@@ -434,6 +444,7 @@ func TestSandboxParseWebhook(t *testing.T) {
 }
 
 func TestNewSandboxConfig(t *testing.T) {
+	t.Parallel()
 	rdb := queuetest.Run(t).Client(t)
 	ok := booking.SandboxConfig{Secret: testSecret, PayURL: func(string) string { return "" }, WebhookURL: "https://crowdgate.example/api/v1/payments/sandbox/webhook"}
 	if _, err := booking.NewSandbox(rdb, ok); err != nil {

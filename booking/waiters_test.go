@@ -30,6 +30,7 @@ func (r *channelRecorder) Deliver(_ context.Context, n Notification) error {
 // that their turn is near and once that it has come, with a link back to
 // their place, through the notification channels.
 func TestWaitersAreToldTheirTurn(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	ctx := context.Background()
 	store, err := queue.NewStore(f.rdb, queue.Config{Now: f.clock.Now})

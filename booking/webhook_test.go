@@ -18,6 +18,7 @@ var (
 )
 
 func TestSignWebhookShape(t *testing.T) {
+	t.Parallel()
 	h := booking.SignWebhook(testSecret, testNow, testBody)
 	ts, sig, ok := strings.Cut(h, ",v1=")
 	if !ok || ts != "t=1800000000" || len(sig) != 64 || strings.Trim(sig, "0123456789abcdef") != "" {
@@ -31,6 +32,7 @@ func TestSignWebhookShape(t *testing.T) {
 }
 
 func TestVerifyWebhook(t *testing.T) {
+	t.Parallel()
 	good := booking.SignWebhook(testSecret, testNow, testBody)
 	sig := strings.TrimPrefix(good, "t=1800000000,")
 	other := booking.SignWebhook([]byte("another-secret-of-some-length"), testNow, testBody)
@@ -86,6 +88,7 @@ func TestVerifyWebhook(t *testing.T) {
 }
 
 func TestVerifyWebhookSecrets(t *testing.T) {
+	t.Parallel()
 	h := booking.SignWebhook(nil, testNow, testBody)
 	if err := booking.VerifyWebhook(nil, h, testBody, testNow, time.Minute); !errors.Is(err, booking.ErrBadSignature) {
 		t.Errorf("an empty secret verified a signature: %v", err)
@@ -100,6 +103,7 @@ func TestVerifyWebhookSecrets(t *testing.T) {
 }
 
 func TestParseWebhookBody(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("a", 129)
 	tests := []struct {
 		name string

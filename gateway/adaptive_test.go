@@ -19,6 +19,7 @@ import (
 // reading and its decisions; the target rate (and the history's) is the
 // lower of the two.
 func TestAdminAdaptiveRoom(t *testing.T) {
+	t.Parallel()
 	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	s, g := newClockStack(t, queuetest.Run(t), adminToken, clk.Now)
 	s.putRoom("r", `{"admit_per_minute": 600, "adaptive": true, "adaptive_p99_ms": 250}`)
@@ -97,6 +98,7 @@ func TestAdminAdaptiveRoom(t *testing.T) {
 // TestDecodeAdaptiveRoom: CROWDGATE_CONFIG declares adaptive rooms through
 // the admin API's decoder, with its checks.
 func TestDecodeAdaptiveRoom(t *testing.T) {
+	t.Parallel()
 	r, err := gateway.DecodeRoom("r", []byte(`{"admit_per_minute": 900, "adaptive": true, "adaptive_max_checkouts": 4000, "adaptive_p99_ms": 300}`))
 	if err != nil || !r.Adaptive || r.AdaptiveMaxCheckouts != 4000 || r.AdaptiveP99Ms != 300 {
 		t.Fatalf("%+v %v", r, err)

@@ -64,6 +64,7 @@ func (s *stack) inventory() (available, held, sold int) {
 }
 
 func TestBookingFlowWithSandbox(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	fan := s.fan("launch")
 
@@ -135,6 +136,7 @@ func TestBookingFlowWithSandbox(t *testing.T) {
 }
 
 func TestHoldErrors(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	s.putRoom("other", `{"passthrough": true}`)
 	if r := s.admin("PUT", "/admin/v1/events/gig", strings.Replace(eventDoc, `"capacity": 10`, `"capacity": 5`, 1)); r.status != http.StatusOK {
@@ -209,6 +211,7 @@ func TestHoldErrors(t *testing.T) {
 }
 
 func TestPaymentWebhookRejectsBadSignatures(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	fan := s.fan("launch")
 	holdID := s.as(fan, "POST", "/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":1}`).json(t)["hold_id"].(string)
@@ -252,6 +255,7 @@ func TestPaymentWebhookRejectsBadSignatures(t *testing.T) {
 }
 
 func TestEventAdminValidation(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	for _, body := range []string{
 		`{"room":"launch","ticket_types":[]}`,
@@ -286,6 +290,7 @@ func TestEventAdminValidation(t *testing.T) {
 }
 
 func TestBookingRateLimitPerVisitor(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	fan, other := s.fan("launch"), s.fan("launch")
 	limited := 0
@@ -310,6 +315,7 @@ func TestBookingRateLimitPerVisitor(t *testing.T) {
 // is left and nothing held could come back, the room closes by itself and
 // says why.
 func TestSoldOutClosesTheRoom(t *testing.T) {
+	t.Parallel()
 	s := newStackWith(t, stackOptions{booking: true})
 	if r := s.admin("PUT", "/admin/v1/events/gig", strings.Replace(eventDoc, `"capacity": 10`, `"capacity": 1`, 1)); r.status != http.StatusCreated {
 		t.Fatalf("put event: %d %s", r.status, r.body)
@@ -353,6 +359,7 @@ func TestSoldOutClosesTheRoom(t *testing.T) {
 }
 
 func TestNotifyMe(t *testing.T) {
+	t.Parallel()
 	s := newStackWith(t, stackOptions{booking: true})
 	s.putRoom("launch", `{"admit_per_minute": 0}`)
 	qt := s.do("POST", "/api/v1/rooms/launch/join", "").json(t)["queue_token"].(string)

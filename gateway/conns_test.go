@@ -19,6 +19,7 @@ import (
 // answer gets there before the close), and one closing frees a place.
 // Trusted proxies are exempt.
 func TestConnCapPerAddress(t *testing.T) {
+	t.Parallel()
 	refused := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
 	// Loopback is exempt in production; here it stands for a client.
 	cap := newConnCap(3, nil, refused, slog.New(slog.DiscardHandler))
@@ -75,6 +76,7 @@ func TestConnCapPerAddress(t *testing.T) {
 
 // TestServeCapsConnections: Serve puts the cap on the listener it serves.
 func TestServeCapsConnections(t *testing.T) {
+	t.Parallel()
 	s, err := New(Config{AdminToken: "x", Ready: func(context.Context) error { return nil }, MaxConnsPerIP: 2}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +130,7 @@ func servedPath(t *testing.T, addr, path string) (net.Conn, bool) {
 // TestConnKey: IPv4 counts by address, IPv6 by its /64; loopback and
 // trusted networks count against nothing.
 func TestConnKey(t *testing.T) {
+	t.Parallel()
 	_, trusted, _ := net.ParseCIDR("10.0.0.0/8")
 	l := newConnCap(1, []*net.IPNet{trusted}, prometheus.NewCounter(prometheus.CounterOpts{Name: "x"}), slog.New(slog.DiscardHandler))
 	for _, tc := range []struct {

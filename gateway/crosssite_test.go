@@ -11,6 +11,7 @@ import (
 // nothing. JSON (which needs a CORS preflight nobody grants), this site's
 // own pages, and clients that are no browser still get through.
 func TestCrossSiteWritesAreRefused(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{"passthrough": true}`)
 	s.putRoom("line", `{"admit_per_minute": 0}`)
@@ -72,6 +73,7 @@ func TestCrossSiteWritesAreRefused(t *testing.T) {
 // that is trusted, the fan's cookies are Secure; a client claiming https
 // itself does not change them.
 func TestCookiesSecureBehindTrustedTLSProxy(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		trusted string
 		secure  bool

@@ -112,6 +112,7 @@ func (s *stack) withSession(session, csrf, method, path, body string) response {
 }
 
 func TestDashboardLogin(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	r := s.getPage("/admin")
 	body := string(r.body)
@@ -211,6 +212,7 @@ func checkAdminHeaders(t *testing.T, r response) {
 }
 
 func TestDashboardLoginRateLimited(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	pre, csrf := s.loginForm()
 	var limited response
@@ -241,6 +243,7 @@ func TestDashboardLoginRateLimited(t *testing.T) {
 }
 
 func TestDashboardLoginCSRF(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	pre, csrf := s.loginForm()
 	otherPre, otherCSRF := s.loginForm()
@@ -276,6 +279,7 @@ func TestDashboardLoginCSRF(t *testing.T) {
 }
 
 func TestDashboardSessionAPI(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{"admit_per_minute": 600}`)
 	session, csrf := s.login()
@@ -330,6 +334,7 @@ func TestDashboardSessionAPI(t *testing.T) {
 }
 
 func TestDashboardSessionExpiry(t *testing.T) {
+	t.Parallel()
 	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	rs := queuetest.Run(t)
 	s, _ := newClockStack(t, rs, adminToken, clk.Now)
@@ -382,6 +387,7 @@ func TestDashboardSessionExpiry(t *testing.T) {
 }
 
 func TestDashboardAudit(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{"admit_per_minute": 600}`)
 	session, csrf := s.login()
@@ -434,6 +440,7 @@ func TestDashboardAudit(t *testing.T) {
 }
 
 func TestDashboardJSON(t *testing.T) {
+	t.Parallel()
 	s := newShop(t) // room launch (passthrough) selling event gig: 10 tickets
 	ctx := context.Background()
 	s.putRoom("line", `{"admit_per_minute": 60000, "max_active": 50, "title": "The line"}`)
@@ -565,6 +572,7 @@ func TestDashboardJSON(t *testing.T) {
 // deployment) sampling on the same Redis: each 10-s step has one sample,
 // whichever instance took it, and the dashboard shows them.
 func TestDashboardHistorySampling(t *testing.T) {
+	t.Parallel()
 	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
 	rs := queuetest.Run(t)
 	a, ga := newClockStack(t, rs, adminToken, clk.Now)
@@ -657,6 +665,7 @@ func validCookieValue(v string) bool {
 const dashboardBudget = 32 << 10
 
 func TestDashboardPageSize(t *testing.T) {
+	t.Parallel()
 	var total int64
 	err := filepath.WalkDir("pages/admin", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

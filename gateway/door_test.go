@@ -14,6 +14,7 @@ import (
 // was released, once its room was deleted, and once a room of the same name
 // was created again.
 func TestEveryDoorRefusesAnEndedAdmission(t *testing.T) {
+	t.Parallel()
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	}))

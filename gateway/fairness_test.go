@@ -48,6 +48,7 @@ func randomRoomBody(sale time.Time) string {
 // seed matches the commitment and the published participants, run through
 // the documented algorithm, give exactly the line in the store.
 func TestFairnessEndpoints(t *testing.T) {
+	t.Parallel()
 	st := newStack(t)
 	ctx := context.Background()
 	st.putRoom("drop", randomRoomBody(time.Now().Add(time.Hour)))
@@ -114,6 +115,7 @@ func TestFairnessEndpoints(t *testing.T) {
 }
 
 func TestFairnessErrors(t *testing.T) {
+	t.Parallel()
 	st := newStack(t)
 	st.putRoom("plain", `{"admit_per_minute": 10}`)
 	d, _ := st.fairness("plain")

@@ -241,6 +241,7 @@ func cookie(r response, name string) *http.Cookie {
 }
 
 func TestAdminAuth(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	for _, h := range [][]string{
 		nil,
@@ -278,6 +279,7 @@ func TestAdminAuth(t *testing.T) {
 }
 
 func TestRoomAdmin(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	r := s.admin("PUT", "/admin/v1/rooms/launch", `{"admit_per_minute": 600, "max_active": 0, "session_seconds": 900,
 		"queue_opens_at": "2026-12-01T10:00:00Z", "sale_starts_at": "2026-12-01T10:30:00Z",
@@ -361,6 +363,7 @@ func TestRoomAdmin(t *testing.T) {
 }
 
 func TestFanFlow(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{"admit_per_minute": 60000}`)
 	s.putRoom("other", `{"admit_per_minute": 60000}`)
@@ -464,6 +467,7 @@ func TestFanFlow(t *testing.T) {
 }
 
 func TestJoinScheduleAndClosed(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	s.putRoom("soon", `{"queue_opens_at": "`+future+`"}`)
@@ -489,6 +493,7 @@ func TestJoinScheduleAndClosed(t *testing.T) {
 }
 
 func TestForwardAuthRoutes(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, "/checkout/*=launch,/events/coldplay=launch", "/=lobby")
 	s.putRoom("launch", `{"admit_per_minute": 60000}`)
 	cases := []struct {
@@ -555,6 +560,7 @@ func TestForwardAuthRoutes(t *testing.T) {
 // Envoy, the path); a client that adds its own, or a room= to its URL,
 // must not be judged by a room of its choosing.
 func TestForwardAuthClientCannotPickRoom(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, "/checkout/=launch,/free/=free")
 	s.putRoom("launch", `{"admit_per_minute": 0}`)
 	s.putRoom("free", `{"passthrough": true}`)
@@ -585,6 +591,7 @@ func TestForwardAuthClientCannotPickRoom(t *testing.T) {
 }
 
 func TestHealthAndKeys(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	if r := s.do("GET", "/healthz", ""); r.status != 200 {
 		t.Fatalf("healthz %d", r.status)
@@ -627,6 +634,7 @@ func TestHealthAndKeys(t *testing.T) {
 // default) keeps sending them to the waiting room. Admitted visitors pass
 // in both, since their tokens verify without the store.
 func TestFailOpenOrClosed(t *testing.T) {
+	t.Parallel()
 	s := newStackWith(t, stackOptions{routes: []string{"/open/=open,/closed/=shut"}, running: true})
 	if !s.redis.Real {
 		t.Skip("needs a redis-server to stop")
@@ -671,6 +679,7 @@ func TestFailOpenOrClosed(t *testing.T) {
 }
 
 func TestCookieDomain(t *testing.T) {
+	t.Parallel()
 	s := newStackWith(t, stackOptions{domain: "example.test"})
 	s.putRoom("launch", `{}`)
 	r := s.do("POST", "/api/v1/rooms/launch/join", "")
@@ -686,6 +695,7 @@ func TestCookieDomain(t *testing.T) {
 // (a brute-forcing one is cut off, the organizer is not); without the
 // setting, a client's X-Forwarded-For is never believed.
 func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
 	guess := func(s *stack, from string) int {
 		var last int
 		for range 12 {

@@ -18,6 +18,7 @@ import (
 )
 
 func TestShedTurnsAwayBeyondConcurrency(t *testing.T) {
+	t.Parallel()
 	s := &Server{inflight: make(chan struct{}, 1), shedTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})}
 	release, entered := make(chan struct{}), make(chan struct{})
 	h := s.shed(func(echo.Context) error {
@@ -53,6 +54,7 @@ func TestShedTurnsAwayBeyondConcurrency(t *testing.T) {
 }
 
 func TestLimiterSet(t *testing.T) {
+	t.Parallel()
 	ls := newLimiterSet(time.Second, 2)
 	now := time.Unix(1000, 0)
 	for i, want := range []bool{true, true, false} {
@@ -77,6 +79,7 @@ func TestLimiterSet(t *testing.T) {
 // served at once), and is answered 408 in the contract's shape, its
 // connection closed, when its body deadline passes.
 func TestSlowBodyTakesNoSlot(t *testing.T) {
+	t.Parallel()
 	s := &Server{log: slog.New(slog.DiscardHandler), inflight: make(chan struct{}, 1), shedTotal: prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})}
 	e := echo.New()
 	e.HTTPErrorHandler = s.handleError
@@ -133,6 +136,7 @@ func TestSlowBodyTakesNoSlot(t *testing.T) {
 // TestBufferBodyLimits: a body over 64 KiB is 413 whether its length is
 // declared or not, and a buffered body reads as it came.
 func TestBufferBodyLimits(t *testing.T) {
+	t.Parallel()
 	e := echo.New()
 	big := strings.Repeat("x", maxBody+1)
 	for _, tc := range []struct {

@@ -13,6 +13,7 @@ import (
 // and without a forged queue token) leave /metrics as it was, and a
 // deleted room's series go with it.
 func TestMadeUpRoomsAddNoSeries(t *testing.T) {
+	t.Parallel()
 	s := newMeteredStack(t)
 	join := func(room string, i int) {
 		t.Helper()
@@ -110,6 +111,7 @@ func eventuallyTrue(t *testing.T, what string, cond func() bool) {
 // is a plain 404 to everyone else: at the edge it would tell the internet
 // the names of unannounced rooms and their figures.
 func TestMetricsAreNotPublic(t *testing.T) {
+	t.Parallel()
 	s := newStackWith(t, stackOptions{trusted: "127.0.0.1/32"})
 	for _, tc := range []struct {
 		from string

@@ -20,6 +20,7 @@ import (
 // duration in milliseconds under a key that says so, not as nanoseconds
 // under "duration".
 func TestFailedRequestLogsMilliseconds(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	s, err := New(Config{AdminToken: "x", Ready: func(context.Context) error { return nil },
 		Logger: slog.New(slog.NewJSONHandler(&buf, nil))}, nil, nil)
@@ -55,6 +56,7 @@ func TestFailedRequestLogsMilliseconds(t *testing.T) {
 // TestServePrivate: the private listener serves /metrics, and the profiler
 // only when asked; when ctx ends it stops, and its port with it.
 func TestServePrivate(t *testing.T) {
+	t.Parallel()
 	s, err := New(Config{AdminToken: "x", Ready: func(context.Context) error { return nil }, PrivateMetrics: true}, nil, nil)
 	if err != nil {
 		t.Fatal(err)

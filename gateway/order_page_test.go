@@ -90,6 +90,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // TestOrderPageLanguage: the order page speaks the fan's language (?lang=,
 // else Accept-Language), and carries its words for its script.
 func TestOrderPageLanguage(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	for _, tc := range []struct {
 		path, accept, lang, title string
@@ -119,6 +120,7 @@ func TestOrderPageLanguage(t *testing.T) {
 // same languages as the waiting room's, every key of the English table,
 // with the same {placeholders}.
 func TestShopStringTables(t *testing.T) {
+	t.Parallel()
 	load := func(dir string) map[string]map[string]string {
 		tables := map[string]map[string]string{}
 		files, _ := filepath.Glob(dir + "/*.json")

@@ -37,6 +37,7 @@ func attr(t testing.TB, body []byte, name string) string {
 }
 
 func TestPageRenders(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{"admit_per_minute": 60, "title": "<script>alert(1)</script> & \"Co\"",
 		"message": "Doors at 7.\n<img src=x onerror=alert(1)>", "primary_color": "#FFEE00", "background_color": "#000000"}`)
@@ -79,6 +80,7 @@ func TestPageRenders(t *testing.T) {
 }
 
 func TestPageSecurityHeaders(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{}`)
 	r := s.getPage("/rooms/launch")
@@ -163,6 +165,7 @@ func assetLinks(body []byte) []string {
 }
 
 func TestPageReturnTo(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{}`)
 	cases := []struct{ in, want string }{
@@ -248,6 +251,7 @@ func FuzzReturnTo(f *testing.F) {
 }
 
 func TestPageLanguage(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("en", `{"language": "en"}`)
 	s.putRoom("hi", `{"language": "hi", "title": "कोल्डप्ले"}`)
@@ -292,6 +296,7 @@ func TestPageLanguage(t *testing.T) {
 // TestPageSchedule: the page carries the room's schedule and the server's
 // clock to the millisecond, for the script's countdowns.
 func TestPageSchedule(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("drop", `{"mode": "random_prequeue", "queue_opens_at": "2030-01-02T03:04:05.678Z", "sale_starts_at": "2030-01-02T04:00:00Z"}`)
 	body := s.getPage("/rooms/drop").body
@@ -316,6 +321,7 @@ func TestPageSchedule(t *testing.T) {
 // TestPageStringTables keeps the translations complete: every language has
 // every key of the English table, with the same {placeholders}.
 func TestPageStringTables(t *testing.T) {
+	t.Parallel()
 	tables := map[string]map[string]string{}
 	files, _ := filepath.Glob("pages/i18n/*.json")
 	for _, f := range files {
@@ -356,6 +362,7 @@ func TestPageStringTables(t *testing.T) {
 }
 
 func TestPageErrors(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{}`)
 	for _, p := range []string{"/rooms/missing", "/rooms/BAD", "/rooms/-x", "/rooms/" + strings.Repeat("a", 65)} {
@@ -392,6 +399,7 @@ func TestPageErrors(t *testing.T) {
 // TestPageSize holds the page to the issue's budget: all embedded page
 // files together, and what a phone downloads for one visit, under 50 KB.
 func TestPageSize(t *testing.T) {
+	t.Parallel()
 	var total int64
 	err := filepath.WalkDir("pages", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && d.IsDir() && (p == "pages/admin" || p == "pages/shop") {

@@ -51,6 +51,7 @@ func (s *proxyStack) admitted(room string) string {
 }
 
 func TestReverseProxy(t *testing.T) {
+	t.Parallel()
 	s := newProxyStack(t, "/checkout/*=launch")
 	s.putRoom("launch", `{"admit_per_minute": 60000, "max_active": 1}`)
 
@@ -111,6 +112,7 @@ func TestReverseProxy(t *testing.T) {
 // TestReverseProxyLeavesEncodingToTheClient: the proxy asks the origin for
 // no encoding the client did not ask for.
 func TestReverseProxyLeavesEncodingToTheClient(t *testing.T) {
+	t.Parallel()
 	s := newProxyStack(t)
 	bare := &http.Transport{DisableCompression: true} // sends no Accept-Encoding of its own
 	defer bare.CloseIdleConnections()
@@ -134,6 +136,7 @@ func TestReverseProxyLeavesEncodingToTheClient(t *testing.T) {
 // a small page that retries by itself, API clients the contract's JSON
 // error, and the log a line with the request id the visitor is shown.
 func TestReverseProxyOriginDown(t *testing.T) {
+	t.Parallel()
 	origin := httptest.NewServer(http.NotFoundHandler())
 	origin.Close()
 	up, _ := url.Parse(origin.URL)
@@ -196,6 +199,7 @@ func TestReverseProxyOriginDown(t *testing.T) {
 // X_Crowdgate_Queue_Id as X-Crowdgate-Queue-Id); an admitted visitor's
 // request carries the real room and queue id.
 func TestReverseProxyCrowdgateHeaders(t *testing.T) {
+	t.Parallel()
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var seen []string
 		for k, v := range r.Header {

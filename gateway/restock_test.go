@@ -65,6 +65,7 @@ func (s *stack) sweep() {
 // closed gone; the audit log has both changes. A room the organizer closed
 // stays closed when tickets are added.
 func TestAddingTicketsReopensTheRoom(t *testing.T) {
+	t.Parallel()
 	s, waiter := soldOutRoom(t, stackOptions{})
 	status := func() map[string]any {
 		t.Helper()
@@ -113,6 +114,7 @@ func TestAddingTicketsReopensTheRoom(t *testing.T) {
 // open; the organizer adds tickets; the page takes the fan back to the
 // same place in line, with the tickets left, by itself.
 func TestBrowserSoldOutReopens(t *testing.T) {
+	t.Parallel()
 	tab := newFanTab(t)
 	// The page asks whether the sale reopened every 30 s or so; the test
 	// has it ask every 0.3 s.

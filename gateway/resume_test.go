@@ -11,6 +11,7 @@ import (
 // browser's cookie into the link's place; the fan chooses, and the place
 // not chosen is given up.
 func TestResumeNeverReplacesAPlaceSilently(t *testing.T) {
+	t.Parallel()
 	for _, keep := range []string{"bearer", "cookie"} {
 		t.Run(keep, func(t *testing.T) {
 			s := newStack(t)
@@ -63,6 +64,7 @@ func TestResumeNeverReplacesAPlaceSilently(t *testing.T) {
 // TestResumeWithoutAConflict: a link whose browser has no place, or whose
 // own place is gone, is not asked anything.
 func TestResumeWithoutAConflict(t *testing.T) {
+	t.Parallel()
 	s := newStack(t)
 	s.putRoom("launch", `{"admit_per_minute": 0}`)
 	link := s.do("POST", "/api/v1/rooms/launch/join", "").json(t)["queue_token"].(string)

@@ -63,6 +63,7 @@ func (s *stack) checkAt(token string) int {
 // session_seconds was lowered below the time since the release and raised
 // again.
 func TestARevocationOutlivesSessionChangesAtTheDoor(t *testing.T) {
+	t.Parallel()
 	s := newStackWith(t, stackOptions{running: true})
 	s.putRoom("launch", `{"passthrough": true, "session_seconds": 600}`)
 	token := s.fan("launch")
@@ -91,6 +92,7 @@ func TestARevocationOutlivesSessionChangesAtTheDoor(t *testing.T) {
 // made again under the same name through the first does not honour them
 // on the second either.
 func TestADeletedRoomsAdmissionsEndOnEveryGateway(t *testing.T) {
+	t.Parallel()
 	for _, again := range []bool{false, true} {
 		name := map[bool]string{false: "deleted", true: "deleted and created again"}[again]
 		t.Run(name, func(t *testing.T) {
@@ -153,6 +155,7 @@ func (s *stack) revocations(t *testing.T, room string, header ...string) (respon
 // jti with its exp, on every gateway, with a strong ETag that a poll
 // sends back to get a 304.
 func TestRevocationList(t *testing.T) {
+	t.Parallel()
 	a := newStackWith(t, stackOptions{running: true})
 	b := secondGateway(t, a)
 	a.putRoom("launch", `{"passthrough": true, "session_seconds": 600}`)
@@ -212,6 +215,7 @@ func TestRevocationList(t *testing.T) {
 // costs one rendering, and a long list goes out gzipped to clients that
 // take it.
 func TestRevocationListIsRenderedOncePerSecondAndCompressed(t *testing.T) {
+	t.Parallel()
 	a := newStackWith(t, stackOptions{running: true})
 	a.putRoom("launch", `{"passthrough": true, "session_seconds": 600}`)
 	rendered := time.Now() // no later than the first rendering
@@ -252,6 +256,7 @@ func TestRevocationListIsRenderedOncePerSecondAndCompressed(t *testing.T) {
 // TestGuardRefusesAReleasedAdmission: an origin guarded by package guard
 // refuses an admission released at Crowdgate within its poll period.
 func TestGuardRefusesAReleasedAdmission(t *testing.T) {
+	t.Parallel()
 	s := newStackWith(t, stackOptions{running: true})
 	s.putRoom("launch", `{"passthrough": true, "session_seconds": 600}`)
 	ctx, cancel := context.WithCancel(context.Background())

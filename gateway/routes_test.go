@@ -67,6 +67,7 @@ var sidestepPaths = []struct {
 }
 
 func TestRoutesReadEverySpelling(t *testing.T) {
+	t.Parallel()
 	rs, err := gateway.ParseRoutes(sidestepRoutes)
 	if err != nil {
 		t.Fatal(err)
@@ -87,6 +88,7 @@ func TestRoutesReadEverySpelling(t *testing.T) {
 }
 
 func TestRoutesRooms(t *testing.T) {
+	t.Parallel()
 	rs, err := gateway.ParseRoutes("/Shop/=shop,/shop/cart/=cart,/=lobby")
 	if err != nil {
 		t.Fatal(err)
@@ -116,6 +118,7 @@ func TestRoutesRooms(t *testing.T) {
 // with some, would cost many readings; it is refused instead. A long plain
 // path is judged as any other.
 func TestRoutesRefuseCostlyPaths(t *testing.T) {
+	t.Parallel()
 	rs, err := gateway.ParseRoutes(sidestepRoutes)
 	if err != nil {
 		t.Fatal(err)
@@ -139,6 +142,7 @@ func TestRoutesRefuseCostlyPaths(t *testing.T) {
 }
 
 func TestParseRoutesPrefixes(t *testing.T) {
+	t.Parallel()
 	rs, err := gateway.ParseRoutes("/Checkout/*=launch, /caf%C3%A9/=cafe")
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +166,7 @@ func TestParseRoutesPrefixes(t *testing.T) {
 // in Envoy's path form. Without an admission a protected path is sent to the
 // waiting room and an unreadable one refused; with one it passes.
 func TestPathsNobodyCanSidestep(t *testing.T) {
+	t.Parallel()
 	s := newProxyStack(t, sidestepRoutes)
 	s.putRoom("launch", `{"admit_per_minute": 60000}`)
 	s.putRoom("other", `{"passthrough": true}`)
@@ -224,6 +229,7 @@ func TestPathsNobodyCanSidestep(t *testing.T) {
 // another. Behind Caddy's forward_auth as its docs show it, the client's
 // own query reaches the check, room= included.
 func TestForwardAuthRoomParamAddsNeverReplaces(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, "/checkout/=launch")
 	s.putRoom("launch", `{"admit_per_minute": 60000}`)
 	s.putRoom("open", `{"passthrough": true}`)
@@ -258,6 +264,7 @@ func TestForwardAuthRoomParamAddsNeverReplaces(t *testing.T) {
 // TestForwardAuthEveryHeaderValue: a proxy that appends its own
 // X-Forwarded-Uri after the client's is judged by both, not by the first.
 func TestForwardAuthEveryHeaderValue(t *testing.T) {
+	t.Parallel()
 	s := newStack(t, "/checkout/=launch")
 	s.putRoom("launch", `{"admit_per_minute": 0}`)
 	if r := s.do("GET", "/auth/v1/check", "", "X-Forwarded-Uri", "/about", "X-Forwarded-Uri", "/checkout/pay"); r.status != 401 {

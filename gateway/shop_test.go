@@ -50,6 +50,7 @@ func checkPageHeaders(t *testing.T, r response) {
 }
 
 func TestShopPages(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	ev := s.getPage("/events/gig")
 	if ev.status != 200 || attr(t, ev.body, "data-event") != "gig" || attr(t, ev.body, "data-page") != "event" {
@@ -115,6 +116,7 @@ func TestShopPages(t *testing.T) {
 // TestShopPayFlow walks a fan from a hold through the sandbox's pay page
 // to a paid order, with the webhook coming back over HTTP.
 func TestShopPayFlow(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	fan := s.fan("launch")
 	r := s.as(fan, "POST", "/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":2}`)
@@ -171,6 +173,7 @@ func TestShopPayFlow(t *testing.T) {
 }
 
 func TestShopPayDecline(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	fan := s.fan("launch")
 	holdID := s.as(fan, "POST", "/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":1}`).json(t)["hold_id"].(string)
@@ -228,6 +231,7 @@ func (s payStack) start(amount int64, currency, returnURL string) string {
 }
 
 func TestSandboxPayPage(t *testing.T) {
+	t.Parallel()
 	s := newPayStack(t)
 	for _, tc := range []struct {
 		amount   int64
@@ -301,6 +305,7 @@ func TestSandboxPayPage(t *testing.T) {
 // TestSandboxReturnTarget: after deciding, the fan goes to the order page
 // on this site, and never anywhere else, whatever the return URL says.
 func TestSandboxReturnTarget(t *testing.T) {
+	t.Parallel()
 	s := newPayStack(t)
 	host := strings.TrimPrefix(s.srv.URL, "http://")
 	// A return URL on this site carries the decision (redirect_status).

@@ -13,6 +13,7 @@ import (
 // are more than the booking guard's 256 slots. They must take none: other
 // visitors' event and order reads, and their holds, answer as usual.
 func TestSlowBodiesDoNotLockOthersOut(t *testing.T) {
+	t.Parallel()
 	s := newShop(t)
 	fan := s.fan("launch")
 	addr := s.srv.Listener.Addr().String()

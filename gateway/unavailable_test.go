@@ -18,6 +18,7 @@ import (
 // or one whose connections end mid-reply, is a "try again" for fans (503
 // with Retry-After), never an internal error.
 func TestTransientStoreErrorsAre503(t *testing.T) {
+	t.Parallel()
 	good := newStack(t)
 	for _, reply := range []string{"-LOADING Redis is loading the dataset in memory\r\n", "-MASTERDOWN Link with MASTER is down\r\n", ""} {
 		g := gatewayOver(t, queuetest.Failing(t, reply), good.keys)
@@ -33,6 +34,7 @@ func TestTransientStoreErrorsAre503(t *testing.T) {
 // within its one-second timeout, so a Kubernetes probe with a 1 s timeout
 // sees "not ready", not a hang.
 func TestReadyzAnswersWithinItsTimeout(t *testing.T) {
+	t.Parallel()
 	g := gatewayOver(t, queuetest.Frozen(t), newStack(t).keys)
 	start := time.Now()
 	w := httptest.NewRecorder()

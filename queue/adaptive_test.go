@@ -13,6 +13,7 @@ import (
 )
 
 func TestAdaptiveRoomValidation(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		room queue.Room
@@ -42,6 +43,7 @@ func TestAdaptiveRoomValidation(t *testing.T) {
 // three; switching adaptive admission on starts the rate at a tenth, and
 // steps are compare-and-set.
 func TestAdmitAdaptiveRate(t *testing.T) {
+	t.Parallel()
 	for _, instances := range []int{1, 3} {
 		backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 			ctx := context.Background()
@@ -160,6 +162,7 @@ func TestAdmitAdaptiveRate(t *testing.T) {
 
 // TestAdaptiveDecisionsAreCapped: the dashboard's list keeps the last 50.
 func TestAdaptiveDecisionsAreCapped(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -195,6 +198,7 @@ func TestAdaptiveDecisionsAreCapped(t *testing.T) {
 // existed (no adaptive fields in its hash) reads as off and admits at its
 // own rate.
 func TestRoomStoredBeforeAdaptive(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()

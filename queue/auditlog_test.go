@@ -12,6 +12,7 @@ import (
 )
 
 func TestAudit(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()

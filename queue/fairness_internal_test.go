@@ -16,6 +16,7 @@ import (
 // lease runs out, and the line ends in exactly the published order; the
 // dead drawer can no longer finish.
 func TestDrawTakeover(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	rdb := queuetest.NewClient(t)
 	clk := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))

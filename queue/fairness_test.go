@@ -23,6 +23,7 @@ import (
 // queue/doc.go tells a fan to: sort by the hex SHA-256 of
 // "<seed hex>:<queue id>".
 func TestDrawOrderIsTheDocumentedAlgorithm(t *testing.T) {
+	t.Parallel()
 	seed := make([]byte, queue.SeedSize)
 	for i := range seed {
 		seed[i] = byte(i)
@@ -61,6 +62,7 @@ func TestDrawOrderIsTheDocumentedAlgorithm(t *testing.T) {
 // orders comes up equally often, by a chi-square test at the 0.999 level.
 // The seeds are fixed, so the test cannot flake.
 func TestDrawOrderIsUniform(t *testing.T) {
+	t.Parallel()
 	const n, draws = 5, 20000
 	ids := []string{"1", "2", "3", "a", "zz"}
 	rng := rand.NewChaCha8([32]byte{'c', 'g'})
@@ -160,6 +162,7 @@ func randomRoom(clk *clock, name string) queue.Room {
 // order ahead of everyone who joined after the sale started (FIFO), and
 // position trackers follow the new order exactly.
 func TestRandomPrequeueDraw(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -314,6 +317,7 @@ func mustSeq(t *testing.T, id string) int64 {
 // TestDrawEdgeCases: a room with no pre-queue draws nobody and then
 // admits; a fifo room never draws; deleting a room deletes its draw.
 func TestDrawEdgeCases(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()

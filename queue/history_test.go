@@ -11,6 +11,7 @@ import (
 )
 
 func TestHistory(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -80,6 +81,7 @@ func TestHistory(t *testing.T) {
 }
 
 func TestHistoryIsBounded(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		s := mustStore(t, rdb, newClock())

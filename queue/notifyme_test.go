@@ -15,6 +15,7 @@ import (
 // TestNotifyKeepsThePlace: a waiter who left a contact keeps their place
 // with no sign of life until queue.NotifyKeep, then loses it like anyone.
 func TestNotifyKeepsThePlace(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -65,6 +66,7 @@ func TestNotifyKeepsThePlace(t *testing.T) {
 }
 
 func TestNotifyRefusals(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		s := mustStore(t, rdb, newClock())

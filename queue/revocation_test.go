@@ -15,6 +15,7 @@ import (
 // session_seconds goes down and up, and pruned once it has expired (plus
 // the slack for clocks), not before.
 func TestARevocationIsKeptUntilItsTokenExpires(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -100,6 +101,7 @@ func TestARevocationIsKeptUntilItsTokenExpires(t *testing.T) {
 // TestRevocationsAreAnnouncedWithTheirExpiry: every instance hears an ended
 // admission with what it needs to hold it until it expires.
 func TestRevocationsAreAnnouncedWithTheirExpiry(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()

@@ -16,6 +16,7 @@ import (
 // the live waiters' signs of life reach one instance or the other. Nobody
 // alive is dropped; a waiter silent for longer than the longer grace is.
 func TestMixedGraceLosesNobody(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()

@@ -8,6 +8,7 @@ import (
 )
 
 func TestAdmittingIsNotClosedNotPausedAndPastSaleStart(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		name string

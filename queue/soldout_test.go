@@ -17,6 +17,7 @@ import (
 // both in the audit log; a room the organizer closed, or one that closed
 // after the caller's figures were read, stays closed.
 func TestSoldOutRoomReopensItselfOnly(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()

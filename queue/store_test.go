@@ -64,6 +64,7 @@ func mustJoin(t *testing.T, s *queue.Store, room, id string) queue.Place {
 }
 
 func TestJoinIsIdempotentAndFIFO(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -104,6 +105,7 @@ func TestJoinIsIdempotentAndFIFO(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -146,6 +148,7 @@ func TestErrors(t *testing.T) {
 // minute and counts: the room's rate must hold exactly, spread over the
 // minute, and the same whether one or three instances tick.
 func TestAdmitRate(t *testing.T) {
+	t.Parallel()
 	for _, instances := range []int{1, 3} {
 		backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 			ctx := context.Background()
@@ -194,6 +197,7 @@ func TestAdmitRate(t *testing.T) {
 }
 
 func TestAdmitRespectsControls(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -292,6 +296,7 @@ func TestAdmitRespectsControls(t *testing.T) {
 }
 
 func TestScheduledSale(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -312,6 +317,7 @@ func TestScheduledSale(t *testing.T) {
 // TestSweepDropsSilentWaiters: a waiter who shows no sign of life for the
 // grace period loses the place; one who keeps asking keeps it.
 func TestSweepDropsSilentWaiters(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -364,6 +370,7 @@ func TestSweepDropsSilentWaiters(t *testing.T) {
 // TestSweepIsStepped: a line longer than one step is swept over several
 // calls and every silent waiter is dropped exactly once.
 func TestSweepIsStepped(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -399,6 +406,7 @@ func TestSweepIsStepped(t *testing.T) {
 }
 
 func TestDeleteRoomNeverReusesIDs(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -422,6 +430,7 @@ func TestDeleteRoomNeverReusesIDs(t *testing.T) {
 }
 
 func TestRoomRoundTrip(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -468,6 +477,7 @@ func TestRoomRoundTrip(t *testing.T) {
 }
 
 func TestKeyring(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		s := mustStore(t, rdb, newClock())
@@ -496,6 +506,7 @@ func TestKeyring(t *testing.T) {
 // TestConcurrentJoins: a surge of simultaneous joins (pipelined together)
 // gives every caller exactly one place, and the places are 1..N.
 func TestConcurrentJoins(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		s := mustStore(t, rdb, newClock())

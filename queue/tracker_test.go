@@ -37,6 +37,7 @@ func checkPositions(t *testing.T, rdb redis.UniversalClient, tr *queue.Tracker, 
 // order; after every Sync each tracked position equals ZRANK + 1. Two
 // trackers: one from the start, one started late (rebuild from the line).
 func TestTrackerFollowsTheLine(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -100,6 +101,7 @@ func TestTrackerFollowsTheLine(t *testing.T) {
 // TestTrackerRebuildsAfterTrim: a tracker that falls behind a trimmed log
 // notices the gap and rebuilds, and stays exact.
 func TestTrackerRebuildsAfterTrim(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()
@@ -137,6 +139,7 @@ func TestTrackerRebuildsAfterTrim(t *testing.T) {
 // join the line and must not count as people ahead once the room queues
 // again.
 func TestTrackerPassthroughJoins(t *testing.T) {
+	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
 		clk := newClock()

@@ -14,6 +14,7 @@ import (
 // TestUnavailable: what a restarting, failing-over or unreachable Redis
 // answers is "try again", and what a wrong request gets is not.
 func TestUnavailable(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name  string
 		reply string

@@ -93,6 +93,7 @@ ticket_types:
 `
 
 func TestCLIRooms(t *testing.T) {
+	t.Parallel()
 	env := startCLIServer(t)
 
 	m := mustJSON(t, mustCLI(t, env, "room", "set", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML)))
@@ -163,6 +164,7 @@ func TestCLIRooms(t *testing.T) {
 }
 
 func TestCLIEvents(t *testing.T) {
+	t.Parallel()
 	env := startCLIServer(t)
 	mustCLI(t, env, "room", "set", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML))
 	eventFile := mustWrite(t, "event.yaml", cliEventYAML)
@@ -221,6 +223,7 @@ func TestCLIEvents(t *testing.T) {
 // TestCLILogFollow: --follow prints what is there, then what comes, and
 // ends cleanly when its context is cancelled (Ctrl-C in main).
 func TestCLILogFollow(t *testing.T) {
+	t.Parallel()
 	env := startCLIServer(t)
 	mustCLI(t, env, "room", "set", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML))
 	eventFile := mustWrite(t, "event.yaml", cliEventYAML)
@@ -260,6 +263,7 @@ func TestCLILogFollow(t *testing.T) {
 }
 
 func TestCLIErrors(t *testing.T) {
+	t.Parallel()
 	env := startCLIServer(t)
 	mustCLI(t, env, "room", "set", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML))
 	with := func(k, v string) map[string]string {
@@ -337,6 +341,7 @@ func TestCLIErrors(t *testing.T) {
 // TestCLIHelp: help goes to stdout, succeeds, and never shows the token,
 // not even as a flag's default.
 func TestCLIHelp(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "s3cret-help-token"}
 	for _, args := range [][]string{{"room", "-h"}, {"room", "help"}, {"event", "--help"}, {"room", "set", "-h"}, {"event", "log", "-h"}, {"help"}} {
 		stdout, _, err := cliRun(t, env, args...)
@@ -351,6 +356,7 @@ func TestCLIHelp(t *testing.T) {
 
 // TestCLIOddServers: answers that are not the happy path of a real server.
 func TestCLIOddServers(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+cliToken {
 			http.Error(w, "no", http.StatusTeapot)
@@ -391,6 +397,7 @@ func TestCLIOddServers(t *testing.T) {
 }
 
 func TestCLIDefaultURL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		env  map[string]string
 		want string
@@ -409,6 +416,7 @@ func TestCLIDefaultURL(t *testing.T) {
 }
 
 func TestCLIAssignments(t *testing.T) {
+	t.Parallel()
 	got, err := parseAssignments([]string{"admit_per_minute=900", "paused=false", "title=Hello world", `code="007"`,
 		"message=", "queue_opens_at=null", "mode=fifo", "note=a=b"})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 // probes answer on a running serve; its Redis URL names the Redis Service;
 // and that Redis runs with the durable settings of deploy/redis.conf.
 func TestKubernetesManifests(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../deploy/kubernetes/crowdgate.yaml")
 	if err != nil {
 		t.Fatal(err)

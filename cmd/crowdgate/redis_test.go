@@ -12,6 +12,7 @@ import (
 // and the database; its user and password are the Redis servers', the
 // sentinels' own come as options, and go-redis's options pass through.
 func TestSentinelURL(t *testing.T) {
+	t.Parallel()
 	opt, err := parseSentinelURL("redis-sentinel://app:s3cret@10.0.0.1:26379,10.0.0.2:26379, 10.0.0.3:26379/main-redis/2?dial_timeout=3s&sentinel_password=sp&pool_size=50")
 	if err != nil {
 		t.Fatal(err)

@@ -112,6 +112,7 @@ func call(t *testing.T, method, url, body string, header ...string) (int, map[st
 // place made on one is the same place on the other, admissions decided
 // anywhere are honoured everywhere, and they sign with the same keys.
 func TestTwoInstancesOneRedis(t *testing.T) {
+	t.Parallel()
 	rs := queuetest.Run(t)
 	if !rs.Real {
 		t.Skip("needs redis-server")
@@ -190,6 +191,7 @@ func TestTwoInstancesOneRedis(t *testing.T) {
 // what every instance reports and admits by within 2 s (in practice at
 // once: the admission script reads the room from Redis on each decision).
 func TestRateChangeReachesThreeInstances(t *testing.T) {
+	t.Parallel()
 	rs := queuetest.Run(t)
 	if !rs.Real {
 		t.Skip("needs redis-server")
@@ -227,6 +229,7 @@ func TestRateChangeReachesThreeInstances(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
+	t.Parallel()
 	inst := startServe(t, nil, "--demo")
 	out := inst.stdout.String()
 	i := strings.Index(out, "admin token (generated, shown once): ")
@@ -302,6 +305,7 @@ func TestDemo(t *testing.T) {
 }
 
 func TestConfigFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "crowdgate.yaml")
 	yaml := `rooms:
@@ -352,6 +356,7 @@ events:
 }
 
 func TestBadFlags(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{
 		{"serve", "--route", "checkout=launch"},
 		{"serve", "--route", "/checkout=Launch"},
@@ -400,6 +405,7 @@ func TestServeOnRedisCluster(t *testing.T) {
 // TestShortSandboxSecret: a short sandbox secret is the operator's choice
 // (a test setup, say): serve starts, warns, and verifies webhooks with it.
 func TestShortSandboxSecret(t *testing.T) {
+	t.Parallel()
 	inst := startServe(t, map[string]string{"CROWDGATE_SANDBOX_WEBHOOK_SECRET": "testsecret", "CROWDGATE_ADMIN_TOKEN": "tok"})
 	body := `{"id":"evt_1","type":"payment.succeeded","payment_id":"pay-nobody"}`
 	for secret, want := range map[string]int{"testsecret": 404, "another-secret": 400} {
@@ -429,6 +435,7 @@ func (inst *instance) logged(t *testing.T, msg string) map[string]any {
 // profiler) is served there and no longer on --addr, where the internet may
 // be; on SIGTERM that listener closes too.
 func TestMetricsAddr(t *testing.T) {
+	t.Parallel()
 	inst := startServe(t, map[string]string{"CROWDGATE_METRICS_ADDR": "127.0.0.1:0"}, "--pprof")
 	metrics := "http://" + inst.logged(t, "metrics listening")["addr"].(string)
 	get := func(url string) (int, string) {
@@ -463,6 +470,7 @@ func TestMetricsAddr(t *testing.T) {
 // TestConnectionCapFlag: --max-conns-per-ip and its variable reach the
 // gateway; 0 turns the cap off.
 func TestConnectionCapFlag(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		env  string
@@ -489,6 +497,7 @@ func TestConnectionCapFlag(t *testing.T) {
 // changed live alone; a changed declaration is applied, and a declared
 // room that was deleted comes back.
 func TestConfigFileSurvivesARestart(t *testing.T) {
+	t.Parallel()
 	rs := queuetest.Run(t)
 	path := filepath.Join(t.TempDir(), "crowdgate.yaml")
 	write := func(rate int) {

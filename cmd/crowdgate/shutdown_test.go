@@ -15,6 +15,7 @@ import (
 // exit 1 would count as a failure in a rollout or a Job). With nothing in
 // flight it exits 0 and says nothing of the kind.
 func TestDrainRunningOutCutsRequestsAndExitsZero(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1)
 	release := make(chan struct{})
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,7 @@ import (
 // random_prequeue sale; verify-shuffle, given only the public endpoints,
 // reproduces the line exactly as it is in Redis, and each fan's place.
 func TestVerifyShuffleEndToEnd(t *testing.T) {
+	t.Parallel()
 	rs := queuetest.Run(t)
 	if !rs.Real {
 		t.Skip("needs redis-server")
@@ -133,6 +134,7 @@ func fairnessFile(t *testing.T, ids []string, edit func(map[string]any)) (string
 }
 
 func TestVerifyShuffleFile(t *testing.T) {
+	t.Parallel()
 	ids := []string{"1", "2", "3", "4", "5", "a", "b", "10"}
 	path, seed := fairnessFile(t, ids, nil)
 	var out, errb bytes.Buffer
