@@ -21,6 +21,7 @@ import (
 // gateway and hub: three moves, each of which must reach every fan still
 // waiting.
 func TestBroadcastAgainstAGateway(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	store, err := queue.NewStore(queuetest.Run(t).Client(t), queue.Config{})

@@ -9,6 +9,7 @@ import (
 )
 
 func TestBucketsCoverEveryValueOnce(t *testing.T) {
+	t.Parallel()
 	prevHi := int64(-1)
 	for i := range histBuckets {
 		lo, hi := bucketRange(i)
@@ -34,6 +35,7 @@ func TestBucketsCoverEveryValueOnce(t *testing.T) {
 }
 
 func TestHistQuantiles(t *testing.T) {
+	t.Parallel()
 	var h Hist
 	for v := int64(1); v <= 100; v++ {
 		h.Add(v)
@@ -64,6 +66,7 @@ func TestHistQuantiles(t *testing.T) {
 // whole, bucket for bucket, so merged percentiles are exact; and the JSON
 // form the workers send loses nothing.
 func TestHistMergeIsExact(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(1, 2))
 	var whole Hist
 	parts := make([]Hist, 5)
@@ -98,6 +101,7 @@ func TestHistMergeIsExact(t *testing.T) {
 }
 
 func TestHistJSONRejectsInconsistentCounts(t *testing.T) {
+	t.Parallel()
 	var h Hist
 	for _, s := range []string{
 		`{"count":2,"buckets":[[3,1]]}`,
@@ -110,6 +114,7 @@ func TestHistJSONRejectsInconsistentCounts(t *testing.T) {
 }
 
 func TestLiveHistMatchesHist(t *testing.T) {
+	t.Parallel()
 	live := newLiveHist()
 	var want Hist
 	vals := make([]int64, 1000)

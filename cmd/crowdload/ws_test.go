@@ -264,6 +264,7 @@ func TestWSSteadyPhase(t *testing.T) {
 }
 
 func TestReportJSONRoundTripAndMerge(t *testing.T) {
+	t.Parallel()
 	mk := func(n int64, id string) Report {
 		r := newReport()
 		r.Workers, r.FansRequested, r.Connected, r.Admitted, r.PeakConnections = 1, n, n, n, n
@@ -309,6 +310,7 @@ func TestReportJSONRoundTripAndMerge(t *testing.T) {
 }
 
 func TestWSFlagsStayOnLoopbackAndWithinLimits(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		args []string
 		want string // part of the error
@@ -334,6 +336,7 @@ func TestWSFlagsStayOnLoopbackAndWithinLimits(t *testing.T) {
 }
 
 func TestParseSources(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string][]string{
 		"0":                   {""},
 		"none":                {""},
