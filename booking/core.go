@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -165,7 +166,7 @@ func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) 
 		return false, fmt.Errorf("booking: put event: %w", err)
 	}
 	if res[0] == "err" {
-		return false, fmt.Errorf("%w: ticket type %q: %s", ErrConflict, res[2], strings.ReplaceAll(res[1].(string), "_", " "))
+		return false, conflictf("ticket type %q: %s", res[2], strings.ReplaceAll(res[1].(string), "_", " "))
 	}
 	if err := c.rdb.SAdd(ctx, eventsKey, e.ID).Err(); err != nil {
 		return false, fmt.Errorf("booking: list event: %w", err)
@@ -338,15 +339,15 @@ type Hold struct {
 func (r HoldRequest) validate() error {
 	switch {
 	case !queue.ValidID(r.TicketType):
-		return fmt.Errorf("%w: unknown ticket type %q", ErrInvalid, r.TicketType)
+		return invalidf("unknown ticket type %q", r.TicketType)
 	case r.Quantity < 1:
-		return fmt.Errorf("%w: quantity must be at least 1", ErrInvalid)
+		return invalidf("quantity must be at least 1")
 	case r.Quantity > MaxPerOrderLimit:
-		return fmt.Errorf("%w: quantity is over the per-order limit", ErrInvalid)
+		return invalidf("quantity is over the per-order limit")
 	case r.Visitor == "":
-		return fmt.Errorf("%w: no visitor", ErrInvalid)
+		return invalidf("no visitor")
 	case r.IdempotencyKey != "" && !validIdempotencyKey(r.IdempotencyKey):
-		return fmt.Errorf("%w: Idempotency-Key must be 1 to 255 printable ASCII characters", ErrInvalid)
+		return invalidf("Idempotency-Key must be 1 to 255 printable ASCII characters")
 	}
 	return validContact(r.Email, r.Phone)
 }
@@ -419,15 +420,15 @@ func holdError(code, detail string) error {
 	case "admission_expired":
 		return ErrAdmissionExpired
 	case "wrong_room":
-		return fmt.Errorf("%w: the event sells through room %s", ErrWrongRoom, detail)
+		return failf(crowdgate.Forbidden, ErrWrongRoom, "the event sells through room %s", detail)
 	case "unknown_type":
-		return fmt.Errorf("%w: unknown ticket type %q", ErrInvalid, detail)
+		return invalidf("unknown ticket type %q", detail)
 	case "over_limit":
-		return fmt.Errorf("%w: quantity is over the per-order limit of %s", ErrInvalid, detail)
+		return invalidf("quantity is over the per-order limit of %s", detail)
 	case "hold_exists":
 		return &HoldExistsError{HoldID: detail}
 	case "sold_out":
-		return fmt.Errorf("%w: %s left", ErrSoldOut, detail)
+		return failf(crowdgate.SoldOut, ErrSoldOut, "not enough tickets left (%s left)", detail)
 	}
 	return fmt.Errorf("booking: unexpected answer %q", code)
 }

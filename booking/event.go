@@ -7,32 +7,52 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
-// Errors of the booking core. Callers test them with errors.Is.
+// Errors of the booking core. Callers test them with errors.Is; every one
+// that reaches a caller is a *crowdgate.Error (or is wrapped in one, or
+// wraps one) whose Kind and Message say what to tell the visitor.
 var (
-	// ErrInvalid wraps every reason a request or an event is refused.
+	// ErrInvalid is wrapped by every reason a request or an event is
+	// refused (kind Invalid; the Message is the reason).
 	ErrInvalid = errors.New("booking: invalid")
 	// ErrEventNotFound: no event of that id.
-	ErrEventNotFound = errors.New("booking: event not found")
+	ErrEventNotFound error = &crowdgate.Error{Kind: crowdgate.NotFound, Message: "no such event", Err: errors.New("booking: event not found")}
 	// ErrNotFound: no such hold or order (or not the caller's).
-	ErrNotFound = errors.New("booking: not found")
-	// ErrSoldOut: fewer tickets available than asked for.
+	ErrNotFound error = &crowdgate.Error{Kind: crowdgate.NotFound, Message: "no such hold or order", Err: errors.New("booking: not found")}
+	// ErrSoldOut: fewer tickets available than asked for (kind SoldOut).
 	ErrSoldOut = errors.New("booking: sold out")
 	// ErrHoldExists: the visitor already has a live hold (see HoldExistsError).
 	ErrHoldExists = errors.New("booking: visitor already holds tickets")
 	// ErrHoldExpired: the hold's time is up; its tickets went back.
-	ErrHoldExpired = errors.New("booking: hold expired")
+	ErrHoldExpired error = &crowdgate.Error{Kind: crowdgate.HoldExpired, Message: "the hold expired and its tickets went back; hold again", Err: errors.New("booking: hold expired")}
 	// ErrConflict: the change contradicts what is stored (a capacity below
-	// the tickets already taken, a paid hold released).
+	// the tickets already taken, a paid hold released); kind Conflict.
 	ErrConflict = errors.New("booking: conflict")
 	// ErrAdmissionExpired: the admission the request came with has ended.
-	ErrAdmissionExpired = errors.New("booking: admission expired")
+	ErrAdmissionExpired error = &crowdgate.Error{Kind: crowdgate.Unauthorized, Message: "your admission has ended", Err: errors.New("booking: admission expired")}
 	// ErrWrongRoom: the admission is for a room this event does not sell
-	// through.
+	// through (kind Forbidden).
 	ErrWrongRoom = errors.New("booking: admission for another room")
 )
+
+// failf returns the *crowdgate.Error of kind whose Message is the formatted
+// text, on sentinel so that errors.Is(err, sentinel) holds.
+func failf(kind crowdgate.Kind, sentinel error, format string, args ...any) error {
+	return &crowdgate.Error{Kind: kind, Message: fmt.Sprintf(format, args...), Err: sentinel}
+}
+
+// invalidf is failf for ErrInvalid.
+func invalidf(format string, args ...any) error {
+	return failf(crowdgate.Invalid, ErrInvalid, format, args...)
+}
+
+// conflictf is failf for ErrConflict.
+func conflictf(format string, args ...any) error {
+	return failf(crowdgate.Conflict, ErrConflict, format, args...)
+}
 
 // HoldExistsError names the visitor's live hold, so a client that lost its
 // answer can carry on with it.
@@ -84,9 +104,7 @@ func (e Event) WithDefaults() Event {
 
 // Validate reports the first thing wrong with e, wrapping ErrInvalid.
 func (e Event) Validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
-	}
+	bad := invalidf
 	if !queue.ValidID(e.ID) {
 		return bad("event id %q must match ^[a-z0-9][a-z0-9-]{0,63}$", e.ID)
 	}

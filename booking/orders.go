@@ -68,7 +68,7 @@ func (c *Core) Release(ctx context.Context, holdID, visitor string) error {
 	case res[1] == "not_found":
 		return ErrNotFound
 	case res[1] == "gone" && res[2] == "paid":
-		return fmt.Errorf("%w: the hold is paid for", ErrConflict)
+		return conflictf("the hold is paid for")
 	}
 	return nil // released or expired already
 }
@@ -109,7 +109,7 @@ func (c *Core) Checkout(ctx context.Context, r CheckoutRequest) (Order, error) {
 	case h.State == "expired" || (h.State == "active" || h.State == "checkout") && !h.ExpiresAt.After(c.cfg.Now()):
 		return Order{}, ErrHoldExpired
 	case h.State != "active" && h.State != "checkout":
-		return Order{}, fmt.Errorf("%w: the hold is %s", ErrConflict, h.State)
+		return Order{}, conflictf("the hold is %s", h.State)
 	}
 	oid := newID("ord")
 	ret := ""
@@ -146,7 +146,7 @@ func (c *Core) Checkout(ctx context.Context, r CheckoutRequest) (Order, error) {
 	case res[0] == "err" && res[1] == "not_found":
 		return Order{}, ErrNotFound
 	case res[0] == "err":
-		return Order{}, fmt.Errorf("%w: the hold is %s", ErrConflict, res[2])
+		return Order{}, conflictf("the hold is %s", res[2])
 	}
 	return c.order(ctx, h.Event, oid)
 }

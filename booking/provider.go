@@ -5,19 +5,23 @@ import (
 	"errors"
 	"net/http"
 	"time"
+
+	"github.com/crowdgate/crowdgate"
 )
 
-// Errors of payment providers and webhooks.
+// Errors of payment providers and webhooks: *crowdgate.Error sentinels,
+// whose Message is what the sender is told (the detail wrapped around them
+// is for logs).
 var (
 	// ErrBadSignature: a webhook whose signature is missing, malformed,
 	// wrong, or whose timestamp is outside the tolerance. Nothing changes.
-	ErrBadSignature = errors.New("booking: webhook signature invalid")
+	ErrBadSignature error = &crowdgate.Error{Kind: crowdgate.Invalid, Message: "webhook signature missing, wrong or outside the 300 s window", Err: errors.New("booking: webhook signature invalid")}
 	// ErrBadWebhook: a correctly signed webhook whose body is not one.
-	ErrBadWebhook = errors.New("booking: webhook body invalid")
+	ErrBadWebhook error = &crowdgate.Error{Kind: crowdgate.Invalid, Message: "webhook body is not a payment event", Err: errors.New("booking: webhook body invalid")}
 	// ErrUnknownProvider: no provider of that name is configured.
-	ErrUnknownProvider = errors.New("booking: unknown payment provider")
+	ErrUnknownProvider error = &crowdgate.Error{Kind: crowdgate.NotFound, Message: "no such payment provider", Err: errors.New("booking: unknown payment provider")}
 	// ErrUnknownPayment: the provider knows no such payment.
-	ErrUnknownPayment = errors.New("booking: unknown payment")
+	ErrUnknownPayment error = &crowdgate.Error{Kind: crowdgate.NotFound, Message: "no such payment", Err: errors.New("booking: unknown payment")}
 )
 
 // PaymentRequest asks a provider to take money for one order.

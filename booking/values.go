@@ -1,11 +1,10 @@
 package booking
 
 import (
-	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -43,7 +42,7 @@ func validIdempotencyKey(k string) bool {
 // notifications (queue.Contact.Validate), as a booking error.
 func validContact(email, phone string) error {
 	if err := (queue.Contact{Email: email, Phone: phone}).Validate(); err != nil {
-		return fmt.Errorf("%w: %s", ErrInvalid, strings.TrimPrefix(err.Error(), queue.ErrInvalidContact.Error()+": "))
+		return invalidf("%s", crowdgate.MessageOf(err))
 	}
 	return nil
 }

@@ -302,7 +302,7 @@ type LogEntry struct {
 // start), at most limit entries, oldest first.
 func (c *Core) Log(ctx context.Context, event, after string, limit int) ([]LogEntry, error) {
 	if !validStreamID(after) {
-		return nil, fmt.Errorf("%w: after must be a log entry id", ErrInvalid)
+		return nil, invalidf("after must be a log entry id")
 	}
 	start := "-"
 	if after != "" {

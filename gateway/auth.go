@@ -35,7 +35,7 @@ func (s *Server) check(c echo.Context) error {
 	rooms, uri, err := s.checkedRooms(buf[:0], r)
 	if errors.Is(err, ErrUnreadablePath) {
 		s.checks.WithLabelValues("unreadable").Inc()
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "the original URI cannot be read safely: an escape that does not decode, a control character, escapes left after two decodes, or too many oddities (docs/routes.md)"}
+		return forbidden("the original URI cannot be read safely: an escape that does not decode, a control character, escapes left after two decodes, or too many oddities (docs/routes.md)")
 	}
 	if err != nil {
 		return err

@@ -49,7 +49,7 @@ func idParam(name string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if !queue.ValidID(c.Param(name)) {
-				return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: name + " id must match ^[a-z0-9][a-z0-9-]{0,63}$"}
+				return notFound(name + " id must match ^[a-z0-9][a-z0-9-]{0,63}$")
 			}
 			return next(c)
 		}
@@ -296,7 +296,7 @@ func (s *Server) bookingPass(c echo.Context, room string) (admission.Pass, error
 		return admission.Pass{}, admissionError(room, err)
 	}
 	if !s.visitors.allow(visitor(p), s.cfg.Now()) {
-		return admission.Pass{}, &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many booking requests; slow down", RetryAfter: 1}
+		return admission.Pass{}, rateLimited("too many booking requests; slow down")
 	}
 	return p, nil
 }

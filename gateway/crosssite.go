@@ -47,8 +47,7 @@ func (s *Server) sameSiteWrites(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func crossSite() error {
-	return &apiError{Status: http.StatusForbidden, Code: "forbidden",
-		Message: "a request that changes something must come from this site's pages or send Content-Type: application/json"}
+	return forbidden("a request that changes something must come from this site's pages or send Content-Type: application/json")
 }
 
 func isWrite(method string) bool {

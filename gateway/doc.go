@@ -3,8 +3,11 @@
 // WebSocket route (served by ws.Hub), forward auth for nginx, Traefik and
 // Envoy, the reverse proxy to an origin (embedding mode), the JWKS, health,
 // readiness and metrics. It maps every error to the contract's HTTP form in
-// one place (toAPIError) and parses outside input strictly (decodeJSON,
-// ParseRoutes, the page's return_to).
+// one place (toAPIError): domain packages return a *crowdgate.Error with a
+// Kind and the Message the caller may read, and one table (kinds) turns each
+// kind into a status and a contract code; no domain message is cut out of
+// err.Error(). It parses outside input strictly (decodeJSON, ParseRoutes,
+// the page's return_to).
 //
 // It holds no state of its own beyond caches: any number of gateways can
 // serve the same rooms. It may import admission, ws and queue; nothing

@@ -55,7 +55,7 @@ func admissionError(room string, err error) error {
 	case errors.Is(err, errNoAdmission):
 		return unauthorized("an admission token for room " + room + " is required: wait your turn at /rooms/" + room)
 	case errors.Is(err, admission.ErrWrongRoom):
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "this admission is for another room; this one admits through room " + room}
+		return forbidden("this admission is for another room; this one admits through room " + room)
 	case errors.Is(err, admission.ErrRevoked):
 		return unauthorized("this admission has ended")
 	}

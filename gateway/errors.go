@@ -5,11 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue"
@@ -28,12 +28,48 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 
-func invalid(msg string) error {
-	return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: msg}
-}
+func invalid(msg string) error { return &crowdgate.Error{Kind: crowdgate.Invalid, Message: msg} }
 
 func unauthorized(msg string) error {
-	return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
+	return &crowdgate.Error{Kind: crowdgate.Unauthorized, Message: msg}
+}
+
+func forbidden(msg string) error { return &crowdgate.Error{Kind: crowdgate.Forbidden, Message: msg} }
+
+func notFound(msg string) error { return &crowdgate.Error{Kind: crowdgate.NotFound, Message: msg} }
+
+func rateLimited(msg string) error {
+	return &crowdgate.Error{Kind: crowdgate.RateLimited, Message: msg}
+}
+
+// kinds is the one table from an error's kind to its place in the contract.
+// A kind missing here (Internal) is a 500 with a request id.
+var kinds = map[crowdgate.Kind]struct {
+	status     int
+	code       string
+	retryAfter int // seconds; 0 sends no Retry-After
+}{
+	crowdgate.Invalid:      {http.StatusBadRequest, "invalid_request", 0},
+	crowdgate.Unauthorized: {http.StatusUnauthorized, "unauthorized", 0},
+	crowdgate.Forbidden:    {http.StatusForbidden, "forbidden", 0},
+	crowdgate.NotFound:     {http.StatusNotFound, "not_found", 0},
+	crowdgate.Conflict:     {http.StatusConflict, "conflict", 0},
+	crowdgate.SoldOut:      {http.StatusConflict, "sold_out", 0},
+	crowdgate.HoldExists:   {http.StatusConflict, "hold_exists", 0},
+	crowdgate.HoldExpired:  {http.StatusConflict, "hold_expired", 0},
+	crowdgate.RateLimited:  {http.StatusTooManyRequests, "rate_limited", 1},
+	crowdgate.RoomClosed:   {http.StatusConflict, "room_closed", 0},
+	crowdgate.Unavailable:  {http.StatusServiceUnavailable, "unavailable", 1},
+}
+
+// fromKind is the contract form of a *crowdgate.Error, or nil for a kind
+// the table does not know.
+func fromKind(e *crowdgate.Error) *apiError {
+	k, ok := kinds[e.Kind]
+	if !ok {
+		return nil
+	}
+	return &apiError{Status: k.status, Code: k.code, Message: e.Message, RetryAfter: k.retryAfter}
 }
 
 // errorBody is the contract's error shape.
@@ -50,31 +86,32 @@ type errorBody struct {
 }
 
 // toAPIError maps every error a handler can return to its HTTP form. It is
-// the one place that knows which failure is which status.
+// the one place that knows which failure is which status: errors that carry
+// more than a kind and a message (a hold id, a time to retry at) first, then
+// every *crowdgate.Error through the kinds table, then the few sentinels of
+// packages that carry no kind.
 func toAPIError(err error) *apiError {
 	var ae *apiError
 	var he *echo.HTTPError
 	var notOpen *admission.NotOpenError
 	var typeErr *json.UnmarshalTypeError
 	var holdExists *booking.HoldExistsError
+	var ce *crowdgate.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &notOpen):
 		wait := int(time.Until(notOpen.OpensAt).Seconds()) + 1
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: notOpen.Error(), RetryAfter: max(wait, 1)}
+	case errors.As(err, &holdExists):
+		return &apiError{Status: http.StatusConflict, Code: "hold_exists", Message: "you already hold tickets; pay for them or release them first", HoldID: holdExists.HoldID}
+	case errors.As(err, &ce):
+		return fromKind(ce)
+	case errors.Is(err, queue.ErrInvalidRoom):
+		// A room refused outside queue.Room.Validate, by a plain wrap.
+		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
 	case errors.Is(err, admission.ErrQueueToken):
 		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing, forged or other-room queue token"}
-	case errors.Is(err, queue.ErrRoomNotFound):
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such room"}
-	case errors.Is(err, queue.ErrNotInLine):
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no place in this room any more; join again"}
-	case errors.Is(err, queue.ErrNotDrawn):
-		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: "this room's pre-queue has not been drawn (yet)"}
-	case errors.Is(err, queue.ErrInvalidContact):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: strings.TrimPrefix(err.Error(), queue.ErrInvalidContact.Error()+": ")}
-	case errors.Is(err, queue.ErrInvalidRoom):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
 	case errors.Is(err, admission.ErrRotateFileKey):
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: "the signing key comes from a file: rotate by replacing the file"}
 	case errors.Is(err, ws.ErrTooMany):
@@ -85,32 +122,6 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "WebSockets are accepted from this site's own pages only"}
 	case errors.As(err, &typeErr):
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "field " + typeErr.Field + ": wrong type"}
-	case errors.As(err, &holdExists):
-		return &apiError{Status: http.StatusConflict, Code: "hold_exists", Message: "you already hold tickets; pay for them or release them first", HoldID: holdExists.HoldID}
-	case errors.Is(err, booking.ErrInvalid):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: strings.TrimPrefix(err.Error(), "booking: invalid: ")}
-	case errors.Is(err, booking.ErrEventNotFound):
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such event"}
-	case errors.Is(err, booking.ErrNotFound):
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such hold or order"}
-	case errors.Is(err, booking.ErrSoldOut):
-		return &apiError{Status: http.StatusConflict, Code: "sold_out", Message: "not enough tickets left (" + strings.TrimPrefix(err.Error(), "booking: sold out: ") + ")"}
-	case errors.Is(err, booking.ErrHoldExpired):
-		return &apiError{Status: http.StatusConflict, Code: "hold_expired", Message: "the hold expired and its tickets went back; hold again"}
-	case errors.Is(err, booking.ErrConflict):
-		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: strings.TrimPrefix(err.Error(), "booking: conflict: ")}
-	case errors.Is(err, booking.ErrWrongRoom):
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: strings.TrimPrefix(err.Error(), "booking: admission for another room: ")}
-	case errors.Is(err, booking.ErrAdmissionExpired):
-		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "your admission has ended"}
-	case errors.Is(err, booking.ErrBadSignature):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "webhook signature missing, wrong or outside the 300 s window"}
-	case errors.Is(err, booking.ErrBadWebhook):
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: "webhook body is not a payment event"}
-	case errors.Is(err, booking.ErrUnknownProvider):
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such payment provider"}
-	case errors.Is(err, booking.ErrUnknownPayment):
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such payment"}
 	case errors.As(err, &he):
 		return fromEchoError(he)
 	case queue.Unavailable(err):

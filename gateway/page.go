@@ -302,7 +302,7 @@ func (set pageAssetSet) serve(prefix string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		a := byURL[prefix+c.Param("file")]
 		if a == nil {
-			return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such asset"}
+			return notFound("no such asset")
 		}
 		h := c.Response().Header()
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")

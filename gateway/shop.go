@@ -152,7 +152,7 @@ func (s *Server) orderPage(c echo.Context) error {
 func (s *Server) shell(c echo.Context, kind, title string, set func(*shopData, string)) error {
 	id := c.Param(kind)
 	if !queue.ValidID(id) {
-		return s.shopFailed(c, &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such " + kind})
+		return s.shopFailed(c, notFound("no such "+kind))
 	}
 	d := s.shopData(title)
 	set(&d, id)
@@ -187,7 +187,7 @@ func (s *Server) sandboxPage(c echo.Context) error {
 	return s.renderShop(c, http.StatusOK, "shop-pay", d)
 }
 
-var errNoPayment = &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "no such payment"}
+var errNoPayment = notFound("no such payment")
 
 // maxDecisionForm bounds the pay page's form body; "decision=decline" is 16
 // bytes.
@@ -203,7 +203,7 @@ func (s *Server) sandboxDecide(c echo.Context) error {
 	}
 	r := c.Request()
 	if err := sameSiteForms.Check(r); err != nil {
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "payments are decided on this site's own pay page only"}
+		return forbidden("payments are decided on this site's own pay page only")
 	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxDecisionForm)
 	if err := r.ParseForm(); err != nil {

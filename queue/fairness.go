@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crowdgate/crowdgate"
 )
 
 // ErrNotDrawn means a random_prequeue room has not drawn its pre-queue yet
 // (or is not a random_prequeue room): there is no order to show.
-var ErrNotDrawn = errors.New("queue: the pre-queue has not been drawn")
+var ErrNotDrawn error = &crowdgate.Error{Kind: crowdgate.Conflict, Message: "this room's pre-queue has not been drawn (yet)", Err: errors.New("queue: the pre-queue has not been drawn")}
 
 // SeedSize is the length of a draw's secret seed in bytes.
 const SeedSize = 32

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crowdgate/crowdgate"
 )
 
 // "Notify me": a waiter may leave an email address or a phone number and
@@ -35,8 +37,13 @@ const (
 // Contact is where a waiter (or a buyer) wants to hear from us.
 type Contact struct{ Email, Phone string }
 
-// ErrInvalidContact wraps every reason a contact is refused.
+// ErrInvalidContact is wrapped by every reason a contact is refused: a
+// *crowdgate.Error of kind Invalid whose Message is the reason.
 var ErrInvalidContact = errors.New("invalid contact")
+
+func invalidContact(reason string) error {
+	return &crowdgate.Error{Kind: crowdgate.Invalid, Message: reason, Err: ErrInvalidContact}
+}
 
 // Validate checks a contact. It ends up in mail headers and in requests to
 // SMS gateways, so anything but a plain address or number is refused.
@@ -45,7 +52,7 @@ func (c Contact) Validate() error {
 	if c.Email != "" {
 		a, err := mail.ParseAddress(c.Email)
 		if err != nil || a.Address != c.Email || a.Name != "" || len(c.Email) > 254 {
-			return fmt.Errorf("%w: email must be a plain address like fan@example.com", ErrInvalidContact)
+			return invalidContact("email must be a plain address like fan@example.com")
 		}
 	}
 	if c.Phone != "" {
@@ -55,7 +62,7 @@ func (c Contact) Validate() error {
 			ok = ch >= '0' && ch <= '9' || i == 0 && ch == '+'
 		}
 		if !ok {
-			return fmt.Errorf("%w: phone must be digits with an optional leading +, like +919800000000", ErrInvalidContact)
+			return invalidContact("phone must be digits with an optional leading +, like +919800000000")
 		}
 	}
 	return nil
@@ -89,7 +96,7 @@ func (s *Store) NotifyRooms(ctx context.Context) ([]Room, error) {
 // waiting in the room; ErrInvalidContact for a bad or empty contact.
 func (s *Store) SetNotify(ctx context.Context, room, id string, c Contact) (time.Time, error) {
 	if c.Email == "" && c.Phone == "" {
-		return time.Time{}, fmt.Errorf("%w: give an email or a phone number", ErrInvalidContact)
+		return time.Time{}, invalidContact("give an email or a phone number")
 	}
 	if err := c.Validate(); err != nil {
 		return time.Time{}, err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/crowdgate/crowdgate"
 )
 
 // ClosedSoldOut is the ClosedReason of a room closed because its events
@@ -40,7 +42,8 @@ const (
 // DefaultSessionSeconds is the admission lifetime of a room that does not set one.
 const DefaultSessionSeconds = 900
 
-// ErrInvalidRoom wraps every reason a room configuration is refused.
+// ErrInvalidRoom is wrapped by every reason a room configuration is
+// refused: a *crowdgate.Error of kind Invalid whose Message is the reason.
 var ErrInvalidRoom = errors.New("invalid room")
 
 // Room is the configuration of one sale's waiting room. The zero time means
@@ -109,7 +112,7 @@ func (r Room) WithDefaults() Room {
 // Validate reports the first thing wrong with r, wrapping ErrInvalidRoom.
 func (r Room) Validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidRoom, fmt.Sprintf(format, args...))
+		return &crowdgate.Error{Kind: crowdgate.Invalid, Message: fmt.Sprintf(format, args...), Err: ErrInvalidRoom}
 	}
 	switch {
 	case r.AdmitPerMinute < 0 || r.AdmitPerMinute > MaxAdmitPerMinute:

@@ -10,15 +10,18 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crowdgate/crowdgate"
 )
 
-// Errors returned by Store. Callers test them with errors.Is.
+// Errors returned by Store. Callers test them with errors.Is; those a
+// visitor can meet are *crowdgate.Error, with the Message they are told.
 var (
-	ErrRoomNotFound = errors.New("queue: room not found")
-	ErrNotInLine    = errors.New("queue: no such place in the line")
-	ErrClosed       = errors.New("queue: room closed")
-	ErrNotOpen      = errors.New("queue: queue not open yet")
-	ErrConflict     = errors.New("queue: changed concurrently")
+	ErrRoomNotFound error = &crowdgate.Error{Kind: crowdgate.NotFound, Message: "no such room", Err: errors.New("queue: room not found")}
+	ErrNotInLine    error = &crowdgate.Error{Kind: crowdgate.NotFound, Message: "no place in this room any more; join again", Err: errors.New("queue: no such place in the line")}
+	ErrClosed             = errors.New("queue: room closed")
+	ErrNotOpen            = errors.New("queue: queue not open yet")
+	ErrConflict           = errors.New("queue: changed concurrently")
 )
 
 // ValidID reports whether s may name a room (or an event, a hold): the

@@ -1,0 +1,87 @@
+package crowdgate
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind says what sort of failure an error is, in terms a caller can act
+// on: refuse the request, say it is not there, ask to retry later. The
+// gateway maps each kind to an HTTP status and a contract code in one table;
+// domain packages pick the kind and never think about HTTP.
+type Kind string
+
+// The kinds of failure. Internal is every error that is not a *Error: a
+// bug or a broken dependency, which the visitor sees only as a request id.
+const (
+	Internal     Kind = "internal"
+	Invalid      Kind = "invalid"      // the request or document is wrong; the message says how
+	Unauthorized Kind = "unauthorized" // no, or no longer a, valid token or admission
+	Forbidden    Kind = "forbidden"    // a valid caller, but not for this
+	NotFound     Kind = "not_found"    // no such room, event, hold, order or payment
+	Conflict     Kind = "conflict"     // contradicts what is stored, or not now
+	SoldOut      Kind = "sold_out"     // fewer tickets left than asked for
+	HoldExists   Kind = "hold_exists"  // the visitor already holds tickets
+	HoldExpired  Kind = "hold_expired" // the hold's time is up; its tickets went back
+	RateLimited  Kind = "rate_limited" // too many requests; retry later
+	RoomClosed   Kind = "room_closed"  // the room takes nobody now
+	Unavailable  Kind = "unavailable"  // a dependency is not answering; retry later
+)
+
+// Error is the one error type that carries a failure's kind and the message
+// a fan or organizer may read. Domain packages return it (usually wrapping
+// one of their sentinels in Err, so errors.Is keeps working); callers match
+// on Kind or on the sentinel, never on the text of Error().
+type Error struct {
+	// Kind is what sort of failure this is.
+	Kind Kind
+	// Message is safe to show to whoever made the request, as it stands:
+	// no prefix to trim, no internals.
+	Message string
+	// Err, when set, is the package sentinel or cause this error is an
+	// instance of; errors.Is and errors.As see it through Unwrap.
+	Err error
+}
+
+// Errorf returns an error of kind whose Message is the formatted text.
+func Errorf(kind Kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// Error reads "sentinel: message" for logs, or whichever of the two is set.
+func (e *Error) Error() string {
+	switch {
+	case e.Err == nil:
+		return e.Message
+	case e.Message == "":
+		return e.Err.Error()
+	}
+	return e.Err.Error() + ": " + e.Message
+}
+
+// Unwrap returns Err, so errors.Is(err, sentinel) holds for an error built
+// on that sentinel.
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of the outermost *Error in err's chain, Internal
+// when there is none, and "" for nil.
+func KindOf(err error) Kind {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// MessageOf returns the Message of the outermost *Error in err's chain, or
+// "" when there is none: the text of any other error is not for visitors.
+func MessageOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return ""
+}
