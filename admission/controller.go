@@ -337,7 +337,7 @@ func (c *Controller) refresh(ctx context.Context) error {
 		c.waiting.WithLabelValues(r.Name).Set(float64(st.Waiting))
 		c.active.WithLabelValues(r.Name).Set(float64(st.Active))
 	}
-	// A deleted room's series go with it (Forget may have taken it out of
+	// A deleted room's series go with it (forget may have taken it out of
 	// the cache already, so the cache cannot say which rooms went).
 	c.labelled.Range(func(k, _ any) bool {
 		if name := k.(string); next[name].room.Name == "" {
@@ -466,9 +466,50 @@ func (c *Controller) Room(ctx context.Context, name string) (queue.Room, error) 
 	return r, err
 }
 
-// Forget drops a room from the cache at once (after this instance changed
-// or deleted it), instead of at the next refresh.
-func (c *Controller) Forget(name string) {
+// PutRoom creates or replaces room r's configuration (its line is kept)
+// and returns it as stored, and whether it was created. This instance
+// sees the change at once; others at their next refresh (Config.Refresh).
+func (c *Controller) PutRoom(ctx context.Context, r queue.Room) (stored queue.Room, created bool, err error) {
+	created, err = c.store.PutRoom(ctx, r)
+	c.forget(r.Name) // even on an error: the write may have landed
+	if err != nil {
+		return queue.Room{}, false, err
+	}
+	stored, err = c.store.GetRoom(ctx, r.Name)
+	return stored, created, err
+}
+
+// UpdateRoom changes room name to change(current), writing only the
+// fields change altered and leaving those someone else changes meanwhile
+// alone (queue.Store.UpdateRoom), and returns the room as stored. change
+// is given the room as the store holds it now, not as cached. This
+// instance sees the change at once; others at their next refresh.
+// Errors: queue.ErrRoomNotFound.
+func (c *Controller) UpdateRoom(ctx context.Context, name string, change func(queue.Room) queue.Room) (queue.Room, error) {
+	prev, err := c.store.GetRoom(ctx, name)
+	if err != nil {
+		return queue.Room{}, err
+	}
+	err = c.store.UpdateRoom(ctx, prev, change(prev))
+	c.forget(name)
+	if err != nil {
+		return queue.Room{}, err
+	}
+	return c.store.GetRoom(ctx, name)
+}
+
+// DeleteRoom removes a room, its line and its admissions (which every
+// instance then refuses: see Admits). This instance forgets the room at
+// once; others at their next refresh. Errors: queue.ErrRoomNotFound.
+func (c *Controller) DeleteRoom(ctx context.Context, name string) error {
+	err := c.store.DeleteRoom(ctx, name)
+	c.forget(name)
+	return err
+}
+
+// forget drops a room from the cache at once, after this instance changed
+// or deleted it or found it gone, instead of at the next refresh.
+func (c *Controller) forget(name string) {
 	for {
 		old := c.rooms.Load()
 		if _, ok := (*old)[name]; !ok {
@@ -701,7 +742,7 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 	case errors.Is(err, queue.ErrNotOpen):
 		return Ticket{}, &NotOpenError{OpensAt: room.QueueOpensAt}
 	case errors.Is(err, queue.ErrRoomNotFound):
-		c.Forget(name)
+		c.forget(name)
 		return Ticket{}, err
 	case err != nil:
 		return Ticket{}, err
@@ -799,9 +840,6 @@ func (c *Controller) Estimate(room queue.Room, position int64, now time.Time) ET
 	}
 	return e
 }
-
-// Store returns the store the controller decides over.
-func (c *Controller) Store() *queue.Store { return c.store }
 
 // queue.Store keeps the shared keyring document.
 var _ KeyStore = (*queue.Store)(nil)

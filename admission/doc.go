@@ -1,5 +1,14 @@
 // Package admission decides who gets in and when, and proves it.
 //
+// The Controller is the one door to rooms and admissions: everything above
+// admission writes a room through it (PutRoom, UpdateRoom, DeleteRoom),
+// which drops the room from this instance's cache at once, so no caller
+// has to remember to; other instances see the change at their next
+// refresh. Queue data that is no admission decision (the audit log,
+// history, fairness proofs, notify-me contacts) callers reach through the
+// queue.Store they are given openly: the controller does not hand out its
+// own.
+//
 // The Controller runs each room's admission decision (queue.Store.Admit) on
 // a tick, sweeps silent waiters, and caches room configurations; the
 // decision itself is one Lua script over the room's shared token bucket, so

@@ -280,12 +280,7 @@ func (s *Server) putRoom(c echo.Context) error {
 	}
 	r := b.apply(queue.Room{Name: c.Param("room")}).WithDefaults()
 	ctx := c.Request().Context()
-	created, err := s.ctl.Store().PutRoom(ctx, r)
-	if err != nil {
-		return err
-	}
-	s.ctl.Forget(r.Name)
-	stored, err := s.ctl.Store().GetRoom(ctx, r.Name)
+	stored, created, err := s.ctl.PutRoom(ctx, r)
 	if err != nil {
 		return err
 	}
@@ -305,15 +300,7 @@ func (s *Server) patchRoom(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	prev, err := s.ctl.Store().GetRoom(ctx, c.Param("room"))
-	if err != nil {
-		return err
-	}
-	if err := s.ctl.Store().UpdateRoom(ctx, prev, b.apply(prev)); err != nil {
-		return err
-	}
-	s.ctl.Forget(prev.Name)
-	next, err := s.ctl.Store().GetRoom(ctx, prev.Name)
+	next, err := s.ctl.UpdateRoom(ctx, c.Param("room"), b.apply)
 	if err != nil {
 		return err
 	}
@@ -322,7 +309,7 @@ func (s *Server) patchRoom(c echo.Context) error {
 
 func (s *Server) getRoom(c echo.Context) error {
 	ctx := c.Request().Context()
-	r, err := s.ctl.Store().GetRoom(ctx, c.Param("room"))
+	r, err := s.cfg.Store.GetRoom(ctx, c.Param("room"))
 	if err != nil {
 		return err
 	}
@@ -337,7 +324,7 @@ func (s *Server) getRoom(c echo.Context) error {
 
 func (s *Server) listRooms(c echo.Context) error {
 	ctx := c.Request().Context()
-	rooms, err := s.ctl.Store().ListRooms(ctx)
+	rooms, err := s.cfg.Store.ListRooms(ctx)
 	if err != nil {
 		return err
 	}
@@ -359,10 +346,9 @@ func (s *Server) listRooms(c echo.Context) error {
 
 func (s *Server) deleteRoom(c echo.Context) error {
 	name := c.Param("room")
-	if err := s.ctl.Store().DeleteRoom(c.Request().Context(), name); err != nil {
+	if err := s.ctl.DeleteRoom(c.Request().Context(), name); err != nil {
 		return err
 	}
-	s.ctl.Forget(name)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -217,7 +217,7 @@ func (s *Server) audited(c echo.Context, actor string, next echo.HandlerFunc) er
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
 	defer cancel()
-	if err := s.ctl.Store().AppendAudit(ctx, e); err != nil {
+	if err := s.cfg.Store.AppendAudit(ctx, e); err != nil {
 		s.log.Warn("audit entry lost", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "method", e.Method, "path", e.Path, "err", err)
 	}
 	return nil
@@ -427,7 +427,7 @@ func (s *Server) logout(c echo.Context) error {
 func (s *Server) auditLogin(c echo.Context, path, what string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), 2*time.Second)
 	defer cancel()
-	err := s.ctl.Store().AppendAudit(ctx, queue.AuditEntry{
+	err := s.cfg.Store.AppendAudit(ctx, queue.AuditEntry{
 		At: s.cfg.Now(), Actor: queue.ActorDashboard, IP: c.RealIP(), Method: http.MethodPost, Path: path,
 		Summary: what, Status: http.StatusSeeOther,
 	})
@@ -552,7 +552,7 @@ func (s *Server) dashboard(c echo.Context) error {
 	ctx := c.Request().Context()
 	brief := c.QueryParam("brief") == "1"
 	now := s.cfg.Now()
-	store := s.ctl.Store()
+	store := s.cfg.Store
 	rooms, err := store.ListRooms(ctx)
 	if err != nil {
 		return err
@@ -629,7 +629,7 @@ func (s *Server) auditLog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	entries, err := s.ctl.Store().Audit(c.Request().Context(), limit)
+	entries, err := s.cfg.Store.Audit(c.Request().Context(), limit)
 	if err != nil {
 		return err
 	}
@@ -665,7 +665,7 @@ func (s *Server) RunHistory(ctx context.Context) error {
 // the current queue.HistoryStep, unless another instance did already. It
 // goes on past a room that fails and returns the first error.
 func (s *Server) SampleHistory(ctx context.Context) error {
-	store := s.ctl.Store()
+	store := s.cfg.Store
 	rooms, err := store.ListRooms(ctx)
 	if err != nil {
 		return err

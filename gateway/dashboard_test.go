@@ -42,7 +42,7 @@ func newClockStack(t *testing.T, rs *queuetest.Server, token string, now func() 
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{AdminToken: token, Ready: store.Ping, Now: now}, ctl, keys)
+	g, err := gateway.New(gateway.Config{AdminToken: token, Ready: store.Ping, Store: store, Now: now}, ctl, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

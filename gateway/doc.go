@@ -9,6 +9,12 @@
 // err.Error(). It parses outside input strictly (decodeJSON, ParseRoutes,
 // the page's return_to).
 //
+// Who owns what: rooms are written, and fans joined and admitted, only
+// through the admission.Controller given to New, which keeps its own cache
+// right. Config.Store, passed openly, serves the queue data that is no
+// admission decision: the admin API's and dashboard's room reads and
+// figures, history, the audit log, fairness proofs and notify-me contacts.
+//
 // It holds no state of its own beyond caches: any number of gateways can
 // serve the same rooms. It may import admission, ws and queue; nothing
 // imports it but cmd.

@@ -99,7 +99,7 @@ func (s *Server) fairness(c echo.Context, dc *drawnCache) error {
 	if p := dc.get(key); p != nil && p.doc != nil {
 		return writeProof(c, p.doc, true)
 	}
-	f, err := s.ctl.Store().Fairness(ctx, room.Name)
+	f, err := s.cfg.Store.Fairness(ctx, room.Name)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func (s *Server) fairnessParticipants(c echo.Context, dc *drawnCache) error {
 	if p := dc.get(key); p != nil && p.ids != nil {
 		return writeProof(c, p.ids, true)
 	}
-	ids, err := s.ctl.Store().DrawParticipants(ctx, room.Name)
+	ids, err := s.cfg.Store.DrawParticipants(ctx, room.Name)
 	if err != nil {
 		return err
 	}

@@ -92,7 +92,7 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Upstream: o.upstream, CookieDomain: o.domain, Registry: reg}
+	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Store: store, Upstream: o.upstream, CookieDomain: o.domain, Registry: reg}
 	if o.trusted != "" {
 		_, n, err := net.ParseCIDR(o.trusted)
 		if err != nil {

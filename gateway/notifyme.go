@@ -47,7 +47,7 @@ func (s *Server) setNotify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	until, err := s.ctl.Store().SetNotify(c.Request().Context(), c.Param("room"), id, queue.Contact{Email: b.Email, Phone: b.Phone})
+	until, err := s.cfg.Store.SetNotify(c.Request().Context(), c.Param("room"), id, queue.Contact{Email: b.Email, Phone: b.Phone})
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (s *Server) cancelNotify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.ctl.Store().CancelNotify(c.Request().Context(), c.Param("room"), id); err != nil {
+	if err := s.cfg.Store.CancelNotify(c.Request().Context(), c.Param("room"), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

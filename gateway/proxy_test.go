@@ -142,7 +142,7 @@ func TestReverseProxyOriginDown(t *testing.T) {
 	up, _ := url.Parse(origin.URL)
 	var logs logBuffer
 	s := newStack(t)
-	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: s.store.Ping, Upstream: up, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, s.ctl, s.keys)
+	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: s.store.Ping, Store: s.store, Upstream: up, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}, s.ctl, s.keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,13 @@ type Config struct {
 	Routes Routes
 	// Ready reports whether the store answers (/readyz).
 	Ready func(context.Context) error
+	// Store is the queue data the gateway serves that is no admission
+	// decision: the admin API's and dashboard's reads of rooms, their
+	// figures and history, the audit log, a draw's fairness proof and the
+	// fans' notify-me contacts. Rooms are written, and fans admitted,
+	// through the admission.Controller given to New, never here. Required
+	// with a controller.
+	Store *queue.Store
 	// Upstream is the origin to reverse-proxy to (embedding mode): paths
 	// Crowdgate does not serve itself go there, protected ones only with a
 	// valid admission token for their room. Nil: no proxy.
@@ -139,6 +146,9 @@ type Server struct {
 func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if ctl != nil && cfg.Store == nil {
+		return nil, errors.New("gateway: a store is required with a controller")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

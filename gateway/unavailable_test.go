@@ -57,7 +57,7 @@ func gatewayOver(t *testing.T, rdb redis.UniversalClient, keys *admission.Keyrin
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping}, ctl, keys)
+	g, err := gateway.New(gateway.Config{AdminToken: adminToken, Ready: store.Ping, Store: store}, ctl, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func newStack(t *testing.T, cfg ws.Config) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{AdminToken: "tok", Ready: store.Ping, Sockets: hub}, ctl, keys)
+	g, err := gateway.New(gateway.Config{AdminToken: "tok", Ready: store.Ping, Store: store, Sockets: hub}, ctl, keys)
 	if err != nil {
 		t.Fatal(err)
 	}

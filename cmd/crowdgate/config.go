@@ -14,6 +14,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/queue"
@@ -74,7 +75,10 @@ func sortedKeys[V any](m map[string]V) []string {
 // the file: re-applying an unchanged one would undo, at each restart of a
 // rolling update, what organizers changed live (a rate, a pause, a
 // capacity).
-func applyConfig(ctx context.Context, store *queue.Store, core *booking.Core, path string, log *slog.Logger) error {
+//
+// Rooms are written through ctl, the one door to rooms; store keeps the
+// declarations' digests.
+func applyConfig(ctx context.Context, store *queue.Store, ctl *admission.Controller, core *booking.Core, path string, log *slog.Logger) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("--config: %w", err)
@@ -90,7 +94,7 @@ func applyConfig(ctx context.Context, store *queue.Store, core *booking.Core, pa
 			return fmt.Errorf("--config %s: room %s: %w", path, r.Name, err)
 		}
 		applied, err := declare(ctx, store, "room/"+r.Name, r, exists, func() error {
-			_, err := store.PutRoom(ctx, r)
+			_, _, err := ctl.PutRoom(ctx, r)
 			return err
 		})
 		if err != nil {

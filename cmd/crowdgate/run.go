@@ -280,14 +280,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	if o.configFile != "" {
-		if err := applyConfig(ctx, store, book.core, o.configFile, log); err != nil {
-			return err
-		}
-	}
 	ctl, err := admission.NewController(store, keys, admission.Config{Logger: log, Registerer: reg, Health: bookingHealth(book.core)})
 	if err != nil {
 		return err
+	}
+	if o.configFile != "" {
+		if err := applyConfig(ctx, store, ctl, book.core, o.configFile, log); err != nil {
+			return err
+		}
 	}
 	hub, err := ws.New(ctl, store, ws.Config{
 		Logger: log, Registerer: reg, MaxPerIP: o.wsPerIP, Heartbeat: o.grace / 3,
@@ -316,6 +316,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		PrivateMetrics: metricsLn != nil,
 		Routes:         routes,
 		Ready:          store.Ping,
+		Store:          store,
 		Logger:         log,
 		Registry:       reg,
 	}, ctl, keys)
@@ -323,7 +324,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	if o.demo {
-		if err := startDemo(ctx, store, book.core, ln.Addr().String(), public, o.adminToken, routes, stdout); err != nil {
+		if err := startDemo(ctx, ctl, book.core, ln.Addr().String(), public, o.adminToken, routes, stdout); err != nil {
 			return err
 		}
 	}
@@ -366,10 +367,10 @@ func randomToken() string {
 
 // startDemo creates the demo room and its event (unless they exist) and
 // prints where to go.
-func startDemo(ctx context.Context, store *queue.Store, core *booking.Core, addr string, public *url.URL, adminToken string, routes gateway.Routes, w io.Writer) error {
-	if _, err := store.GetRoom(ctx, "demo"); errors.Is(err, queue.ErrRoomNotFound) {
+func startDemo(ctx context.Context, ctl *admission.Controller, core *booking.Core, addr string, public *url.URL, adminToken string, routes gateway.Routes, w io.Writer) error {
+	if _, err := ctl.Room(ctx, "demo"); errors.Is(err, queue.ErrRoomNotFound) {
 		room := queue.Room{Name: "demo", AdmitPerMinute: 30, SessionSeconds: 900}.WithDefaults()
-		if _, err := store.PutRoom(ctx, room); err != nil {
+		if _, _, err := ctl.PutRoom(ctx, room); err != nil {
 			return fmt.Errorf("demo room: %w", err)
 		}
 	} else if err != nil {

@@ -43,7 +43,7 @@ func TestBroadcastAgainstAGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{AdminToken: "tok", Ready: store.Ping, Sockets: hub, Registry: reg}, ctl, keys)
+	g, err := gateway.New(gateway.Config{AdminToken: "tok", Ready: store.Ping, Store: store, Sockets: hub, Registry: reg}, ctl, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
