@@ -46,6 +46,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/internal/claims"
 	"github.com/crowdgate/crowdgate/queue"
 )
@@ -71,7 +72,8 @@ var (
 	ErrKeyringConflict = queue.ErrConflict
 	// ErrRotateFileKey is returned by Keyring.Rotate when the signing key comes from a file:
 	// the file is the operator's, so rotating means replacing it and restarting.
-	ErrRotateFileKey = errors.New("admission: signing key comes from a file; rotate by replacing the file")
+	// It is a Conflict whose Message tells the organizer what to do instead.
+	ErrRotateFileKey error = &crowdgate.Error{Kind: crowdgate.Conflict, Message: "the signing key comes from a file: rotate by replacing the file", Err: errors.New("admission: cannot rotate")}
 )
 
 const (

@@ -112,8 +112,6 @@ func toAPIError(err error) *apiError {
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
 	case errors.Is(err, admission.ErrQueueToken):
 		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing, forged or other-room queue token"}
-	case errors.Is(err, admission.ErrRotateFileKey):
-		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: "the signing key comes from a file: rotate by replacing the file"}
 	case errors.Is(err, ws.ErrTooMany):
 		return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many open sockets from this address", RetryAfter: 5}
 	case errors.Is(err, ws.ErrShuttingDown):
