@@ -25,7 +25,7 @@ var (
 	// ErrSoldOut: fewer tickets available than asked for (kind SoldOut).
 	ErrSoldOut = errors.New("booking: sold out")
 	// ErrHoldExists: the visitor already has a live hold (see HoldExistsError).
-	ErrHoldExists = errors.New("booking: visitor already holds tickets")
+	ErrHoldExists error = &crowdgate.Error{Kind: crowdgate.HoldExists, Message: "you already hold tickets; pay for them or release them first", Err: errors.New("booking: visitor already holds tickets")}
 	// ErrHoldExpired: the hold's time is up; its tickets went back.
 	ErrHoldExpired error = &crowdgate.Error{Kind: crowdgate.HoldExpired, Message: "the hold expired and its tickets went back; hold again", Err: errors.New("booking: hold expired")}
 	// ErrConflict: the change contradicts what is stored (a capacity below

@@ -87,9 +87,10 @@ type errorBody struct {
 
 // toAPIError maps every error a handler can return to its HTTP form. It is
 // the one place that knows which failure is which status: errors that carry
-// more than a kind and a message (a hold id, a time to retry at) first, then
-// every *crowdgate.Error through the kinds table, then the few sentinels of
-// packages that carry no kind.
+// more than a kind and a message (a time to retry at) first, then every
+// *crowdgate.Error through the kinds table (with the hold id of a
+// booking.HoldExistsError), then the few sentinels of packages that carry no
+// kind.
 func toAPIError(err error) *apiError {
 	var ae *apiError
 	var he *echo.HTTPError
@@ -103,10 +104,12 @@ func toAPIError(err error) *apiError {
 	case errors.As(err, &notOpen):
 		wait := int(time.Until(notOpen.OpensAt).Seconds()) + 1
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: notOpen.Error(), RetryAfter: max(wait, 1)}
-	case errors.As(err, &holdExists):
-		return &apiError{Status: http.StatusConflict, Code: "hold_exists", Message: "you already hold tickets; pay for them or release them first", HoldID: holdExists.HoldID}
 	case errors.As(err, &ce):
-		return fromKind(ce)
+		ae := fromKind(ce)
+		if ae != nil && errors.As(err, &holdExists) {
+			ae.HoldID = holdExists.HoldID
+		}
+		return ae
 	case errors.Is(err, queue.ErrInvalidRoom):
 		// A room refused outside queue.Room.Validate, by a plain wrap.
 		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}

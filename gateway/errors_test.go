@@ -48,6 +48,7 @@ func TestDomainErrorsMapThroughWrapping(t *testing.T) {
 		{"hold expired", booking.ErrHoldExpired, http.StatusConflict, "hold_expired", "the hold expired and its tickets went back; hold again"},
 		{"unknown payment with an id", fmt.Errorf("%w: pay-1", booking.ErrUnknownPayment), http.StatusNotFound, "not_found", "no such payment"},
 		{"bad signature with detail", fmt.Errorf("%w: t out of range", booking.ErrBadSignature), http.StatusBadRequest, "invalid_request", "webhook signature missing, wrong or outside the 300 s window"},
+		{"hold exists", &booking.HoldExistsError{HoldID: "hold-1"}, http.StatusConflict, "hold_exists", "you already hold tickets; pay for them or release them first"},
 		{"not in line", queue.ErrNotInLine, http.StatusNotFound, "not_found", "no place in this room any more; join again"},
 		{"not drawn", queue.ErrNotDrawn, http.StatusConflict, "conflict", "this room's pre-queue has not been drawn (yet)"},
 		{"file key", admission.ErrRotateFileKey, http.StatusConflict, "conflict", "the signing key comes from a file: rotate by replacing the file"},
@@ -68,6 +69,9 @@ func TestDomainErrorsMapThroughWrapping(t *testing.T) {
 				}
 			}
 		})
+	}
+	if ae := toAPIError(wrap(&booking.HoldExistsError{HoldID: "hold-1"})); ae == nil || ae.HoldID != "hold-1" {
+		t.Errorf("hold_exists lost its hold id: %+v", ae)
 	}
 	if !errors.Is(wrap(booking.ErrEventNotFound), booking.ErrEventNotFound) {
 		t.Error("a wrapped sentinel no longer answers errors.Is")
