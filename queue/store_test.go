@@ -20,9 +20,10 @@ type clock = queuetest.Clock
 func newClock() *clock { return queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)) }
 
 // backends runs fn against a real redis-server and against the embedded
-// store, so the scripts are proven on both.
+// store, side by side, so the scripts are proven on both.
 func backends(t *testing.T, fn func(t *testing.T, rdb redis.UniversalClient)) {
 	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
 		srv := queuetest.Run(t)
 		if !srv.Real {
 			t.Skip("no redis-server on this machine")
@@ -30,6 +31,7 @@ func backends(t *testing.T, fn func(t *testing.T, rdb redis.UniversalClient)) {
 		fn(t, srv.Client(t))
 	})
 	t.Run("embedded", func(t *testing.T) {
+		t.Parallel()
 		m := miniredis.RunT(t)
 		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 		t.Cleanup(func() { _ = c.Close() })
