@@ -4,9 +4,11 @@
 demo:
 	go run ./cmd/crowdgate serve --demo
 
+# The quick run: no browser, proxy, cluster, fault or reliability tests.
 test:
-	go test -race ./...
+	go test -short ./...
 
+# Everything, as CI runs it (go test -race ./... and the linters).
 check:
 	bash .ci/run
 
