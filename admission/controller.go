@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -25,8 +26,9 @@ const (
 	StatusClosed   = "closed"
 )
 
-// ErrQueueToken means a queue token is forged, malformed or for another room.
-var ErrQueueToken = errors.New("admission: invalid queue token")
+// ErrQueueToken means a queue token is forged, malformed or for another room
+// (kind Unauthorized).
+var ErrQueueToken error = &crowdgate.Error{Kind: crowdgate.Unauthorized, Message: "missing, forged or other-room queue token", Err: errors.New("admission: invalid queue token")}
 
 // ErrRevoked means a genuine, unexpired admission that no longer admits: it
 // was released, or the room it admits to was deleted (and perhaps created

@@ -133,7 +133,7 @@ type roomBody struct {
 // check refuses values apply cannot represent.
 func (b roomBody) check() error {
 	if b.OnStoreFailure != nil && *b.OnStoreFailure != "open" && *b.OnStoreFailure != "closed" {
-		return fmt.Errorf("%w: on_store_failure must be \"open\" or \"closed\"", queue.ErrInvalidRoom)
+		return invalidRoom(`on_store_failure must be "open" or "closed"`)
 	}
 	return nil
 }
@@ -366,13 +366,13 @@ func (s *Server) rotateKey(c echo.Context) error {
 // files that declare rooms.
 func DecodeRoom(name string, doc []byte) (queue.Room, error) {
 	if !queue.ValidID(name) {
-		return queue.Room{}, fmt.Errorf("%w: room id %q must match ^[a-z0-9][a-z0-9-]{0,63}$", queue.ErrInvalidRoom, name)
+		return queue.Room{}, invalidRoom(fmt.Sprintf("room id %q must match ^[a-z0-9][a-z0-9-]{0,63}$", name))
 	}
 	var b roomBody
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
-		return queue.Room{}, fmt.Errorf("%w: %v", queue.ErrInvalidRoom, err)
+		return queue.Room{}, invalidRoom(err.Error())
 	}
 	if err := b.check(); err != nil {
 		return queue.Room{}, err

@@ -34,6 +34,12 @@ func unauthorized(msg string) error {
 	return &crowdgate.Error{Kind: crowdgate.Unauthorized, Message: msg}
 }
 
+// invalidRoom refuses a room document for a reason queue.Room.Validate does
+// not see (the document itself, a value apply cannot represent).
+func invalidRoom(msg string) error {
+	return &crowdgate.Error{Kind: crowdgate.Invalid, Message: msg, Err: queue.ErrInvalidRoom}
+}
+
 func forbidden(msg string) error { return &crowdgate.Error{Kind: crowdgate.Forbidden, Message: msg} }
 
 func notFound(msg string) error { return &crowdgate.Error{Kind: crowdgate.NotFound, Message: msg} }
@@ -110,11 +116,6 @@ func toAPIError(err error) *apiError {
 			ae.HoldID = holdExists.HoldID
 		}
 		return ae
-	case errors.Is(err, queue.ErrInvalidRoom):
-		// A room refused outside queue.Room.Validate, by a plain wrap.
-		return &apiError{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error()}
-	case errors.Is(err, admission.ErrQueueToken):
-		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "missing, forged or other-room queue token"}
 	case errors.Is(err, ws.ErrTooMany):
 		return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many open sockets from this address", RetryAfter: 5}
 	case errors.Is(err, ws.ErrShuttingDown):
