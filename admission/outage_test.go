@@ -72,6 +72,9 @@ func attr(r slog.Record, key string) slog.Value {
 // once more at INFO when Redis is back, with how long it was down and how
 // many failures it did not repeat.
 func TestStoreOutageIsSaidOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault test: skipped with -short")
+	}
 	rs := queuetest.Run(t)
 	if !rs.Real {
 		t.Skip("needs a redis-server to stop")
