@@ -192,7 +192,7 @@ var hostPattern = regexp.MustCompile(`^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:[0-9
 // URI as return_to when it is a plain local path.
 func (s *Server) waitingRoomURL(r *http.Request, room, returnTo string) string {
 	base := s.publicBase(r)
-	u := base + "/rooms/" + room
+	u := base + RoomPagePath(room)
 	if returnTo != "" && strings.HasPrefix(returnTo, "/") && !strings.HasPrefix(returnTo, "//") && !strings.Contains(returnTo, "\\") {
 		u += "?return_to=" + url.QueryEscape(returnTo)
 	}

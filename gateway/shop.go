@@ -181,7 +181,7 @@ func (s *Server) sandboxPage(c echo.Context) error {
 		Pending:     p.State == booking.PaymentPending,
 		Approved:    p.State == booking.PaymentSucceeded,
 		Refunded:    p.Refunded,
-		Action:      "/pay/sandbox/" + p.ID,
+		Action:      SandboxPayPath(p.ID),
 		ReturnTo:    returnWith(s.returnTarget(c.Request(), p.ReturnURL), p.State),
 	}
 	return s.renderShop(c, http.StatusOK, "shop-pay", d)

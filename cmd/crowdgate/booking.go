@@ -14,6 +14,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
+	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -23,10 +24,6 @@ type bookingParts struct {
 	sandbox  *booking.Sandbox
 	notifier *booking.Notifier
 }
-
-// sandboxSecretKey keeps the generated sandbox secret, so every instance
-// signs and verifies the sandbox's webhooks with the same one.
-const sandboxSecretKey = "cgb:sandbox:secret"
 
 // startBooking builds the booking core, its sandbox payment provider and
 // the notification workers. listen is the gateway's own address: the
@@ -38,14 +35,9 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 		// secret), but a short secret can be guessed.
 		log.Warn("the sandbox webhook secret is under 16 bytes: webhooks signed with it can be forged by guessing it")
 	}
-	if secret == "" {
-		if err := rdb.SetNX(ctx, sandboxSecretKey, randomToken(), 0).Err(); err != nil {
-			return bookingParts{}, fmt.Errorf("sandbox secret: %w", err)
-		}
-		var err error
-		if secret, err = rdb.Get(ctx, sandboxSecretKey).Result(); err != nil {
-			return bookingParts{}, fmt.Errorf("sandbox secret: %w", err)
-		}
+	sandboxSecret, err := booking.SandboxSecret(ctx, rdb, secret)
+	if err != nil {
+		return bookingParts{}, err
 	}
 	base := ""
 	if public != nil {
@@ -58,9 +50,9 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 		absolute = "http://" + loopback(listen)
 	}
 	sandbox, err := booking.NewSandbox(rdb, booking.SandboxConfig{
-		Secret:     []byte(secret),
-		PayURL:     func(id string) string { return base + "/pay/sandbox/" + id },
-		WebhookURL: "http://" + loopback(listen) + "/api/v1/payments/sandbox/webhook",
+		Secret:     sandboxSecret,
+		PayURL:     func(id string) string { return base + gateway.SandboxPayPath(id) },
+		WebhookURL: "http://" + loopback(listen) + gateway.PaymentWebhookPath(booking.SandboxName),
 		Logger:     log,
 	})
 	if err != nil {
@@ -78,9 +70,7 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 		// when it has come, with a link that brings them back to their place.
 		Queue: store,
 		ResumeURL: func(room, queueID string) string {
-			// The token rides in the fragment, which browsers never send: it
-			// stays out of access logs and Referer headers.
-			return absolute + "/rooms/" + room + "#resume=" + url.QueryEscape(keys.QueueToken(room, queueID))
+			return absolute + gateway.ResumePath(room, keys.QueueToken(room, queueID))
 		},
 	})
 	if err != nil {
