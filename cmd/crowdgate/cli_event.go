@@ -1,0 +1,279 @@
+package main
+
+// `crowdgate event ...`: the events of the admin API (/admin/v1/events):
+// their definitions, log and audit.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+func (c *adminCLI) event(ctx context.Context, args []string) error {
+	return c.dispatch(ctx, "event", args, []verb{
+		{name: "list", help: "every event with its inventory", run: eventList},
+		{name: "get", args: "EVENT", min: 1, max: 1, help: "one event with per-type inventory, as JSON", run: eventGet},
+		{name: "set", args: "EVENT --file FILE|- [key=value ...]", min: 1, max: -1, flags: fileFlag, run: eventSet,
+			help: "create or replace the event (PUT)"},
+		{name: "log", args: "EVENT [--after ID] [--limit N] [--follow]", min: 1, max: 1, run: eventLog,
+			help: "the event's state changes, oldest first; --follow keeps reading until interrupted",
+			flags: func(fs *flag.FlagSet, f *verbFlags) {
+				fs.StringVar(&f.after, "after", "", "start after this entry id")
+				fs.IntVar(&f.limit, "limit", 0, "entries per request, 1 to 1000 (default: the server's, 100)")
+				fs.BoolVar(&f.follow, "follow", false, "poll every second for new entries until interrupted")
+			}},
+		{name: "audit", args: "EVENT", min: 1, max: 1, help: "recount the books; exits 1 when they do not balance", run: eventAudit},
+	}, `With --output json, log prints one JSON object per entry and line.
+Fields the API reports but does not take (event, totals, stats, created_at,
+updated_at, and available, held, sold of each ticket type) are dropped from
+--file documents, so the output of get can be edited and set back.`)
+}
+
+// eventRow is what the event tables show of an event.
+type eventRow struct {
+	Event       string `json:"event"`
+	Room        string `json:"room"`
+	HoldSeconds int    `json:"hold_seconds"`
+	TicketTypes []struct {
+		ID            string `json:"id"`
+		Name          string `json:"name"`
+		Capacity      int64  `json:"capacity"`
+		PriceMinor    int64  `json:"price_minor"`
+		Currency      string `json:"currency"`
+		PerOrderLimit int    `json:"per_order_limit"`
+		Available     int64  `json:"available"`
+		Held          int64  `json:"held"`
+		Sold          int64  `json:"sold"`
+	} `json:"ticket_types"`
+	Totals struct {
+		Capacity  int64 `json:"capacity"`
+		Available int64 `json:"available"`
+		Held      int64 `json:"held"`
+		Sold      int64 `json:"sold"`
+	} `json:"totals"`
+}
+
+func eventList(ctx context.Context, s *session, _ []string) error {
+	raw, err := s.get(ctx, "/admin/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	if !s.table("table") {
+		return s.printJSON(raw)
+	}
+	var list struct {
+		Events []eventRow `json:"events"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return fmt.Errorf("unexpected event list: %w", err)
+	}
+	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EVENT\tROOM\tHOLD\tTYPES\tCAPACITY\tAVAILABLE\tHELD\tSOLD")
+	for _, e := range list.Events {
+		fmt.Fprintf(tw, "%s\t%s\t%ds\t%d\t%d\t%d\t%d\t%d\n", e.Event, e.Room, e.HoldSeconds, len(e.TicketTypes),
+			e.Totals.Capacity, e.Totals.Available, e.Totals.Held, e.Totals.Sold)
+	}
+	return tw.Flush()
+}
+
+// printEvent prints one event answer as JSON, or as a table of its ticket
+// types.
+func (s *session) printEvent(raw []byte) error {
+	if !s.table("json") {
+		return s.printJSON(raw)
+	}
+	var e eventRow
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return fmt.Errorf("unexpected event answer: %w", err)
+	}
+	fmt.Fprintf(s.stdout, "event %s in room %s, holds last %ds\n", e.Event, e.Room, e.HoldSeconds)
+	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TYPE\tNAME\tPRICE_MINOR\tCURRENCY\tLIMIT\tCAPACITY\tAVAILABLE\tHELD\tSOLD")
+	for _, t := range e.TicketTypes {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\n", t.ID, t.Name, t.PriceMinor, t.Currency, t.PerOrderLimit,
+			t.Capacity, t.Available, t.Held, t.Sold)
+	}
+	return tw.Flush()
+}
+
+func eventGet(ctx context.Context, s *session, pos []string) error {
+	raw, err := s.get(ctx, "/admin/v1/events/"+pos[0], nil)
+	if err != nil {
+		return err
+	}
+	return s.printEvent(raw)
+}
+
+func eventSet(ctx context.Context, s *session, pos []string) error {
+	if s.file == "" {
+		return errors.New("event set: --file FILE (or - for standard input) is required: an event is always set whole")
+	}
+	pairs, err := parseAssignments(pos[1:])
+	if err != nil {
+		return fmt.Errorf("event set: %w", err)
+	}
+	doc, err := s.readDocument(s.file)
+	if err != nil {
+		return err
+	}
+	if err := dropReported(doc, "event", pos[0], "totals", "stats", "created_at", "updated_at"); err != nil {
+		return err
+	}
+	if types, ok := doc["ticket_types"].([]any); ok {
+		for _, t := range types {
+			if t, ok := t.(map[string]any); ok {
+				delete(t, "available")
+				delete(t, "held")
+				delete(t, "sold")
+			}
+		}
+	}
+	maps.Copy(doc, pairs)
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	raw, err := s.api.do(ctx, http.MethodPut, "/admin/v1/events/"+pos[0], nil, body)
+	if err != nil {
+		return err
+	}
+	return s.printEvent(raw)
+}
+
+// logEntry is one entry of an event's log, as the API sends it.
+type logEntry struct {
+	ID     string            `json:"id"`
+	At     time.Time         `json:"at"`
+	What   string            `json:"what"`
+	Who    string            `json:"who"`
+	Fields map[string]string `json:"fields"`
+}
+
+// eventLog prints one page of the log or, with --follow, polls for new
+// entries until ctx ends; being interrupted is how a follow normally ends,
+// so it is not an error.
+func eventLog(ctx context.Context, s *session, pos []string) error {
+	if s.limit < 0 || s.limit > 1000 {
+		return errors.New("event log: --limit must be between 1 and 1000")
+	}
+	asTable := s.table("table")
+	after, header := s.after, asTable
+	for {
+		q := url.Values{}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if s.limit > 0 {
+			q.Set("limit", strconv.Itoa(s.limit))
+		}
+		raw, err := s.get(ctx, "/admin/v1/events/"+pos[0]+"/log", q)
+		if err != nil {
+			if s.follow && ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		var page struct {
+			Entries []json.RawMessage `json:"entries"`
+			Next    string            `json:"next"`
+		}
+		if err := json.Unmarshal(raw, &page); err != nil {
+			return fmt.Errorf("unexpected log answer: %w", err)
+		}
+		if err := s.printLog(page.Entries, asTable, header); err != nil {
+			return err
+		}
+		header = false
+		if page.Next != "" {
+			after = page.Next
+		}
+		if !s.follow {
+			return nil
+		}
+		pageSize := s.limit
+		if pageSize == 0 {
+			pageSize = 100 // the server's default
+		}
+		if len(page.Entries) == pageSize {
+			continue // a full page: more is waiting, no need to sleep
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(s.pollEvery):
+		}
+	}
+}
+
+// printLog prints entries as table rows, or as one compact JSON object per
+// line so that a followed log can be piped into line-oriented tools.
+func (s *session) printLog(entries []json.RawMessage, asTable, header bool) error {
+	if !asTable {
+		for _, e := range entries {
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, e); err != nil {
+				return fmt.Errorf("unexpected log entry: %w", err)
+			}
+			buf.WriteByte('\n')
+			if _, err := s.stdout.Write(buf.Bytes()); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
+	if header {
+		fmt.Fprintln(tw, "ID\tAT\tWHAT\tWHO\tFIELDS")
+	}
+	for _, raw := range entries {
+		var e logEntry
+		if err := json.Unmarshal(raw, &e); err != nil {
+			return fmt.Errorf("unexpected log entry: %w", err)
+		}
+		fields := make([]string, 0, len(e.Fields))
+		for _, k := range slices.Sorted(maps.Keys(e.Fields)) {
+			fields = append(fields, k+"="+e.Fields[k])
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.ID, e.At.Format(time.RFC3339), e.What, e.Who, strings.Join(fields, " "))
+	}
+	return tw.Flush()
+}
+
+// eventAudit prints the recount and fails when the books do not balance,
+// so a script or a cron job can alert on the exit status alone.
+func eventAudit(ctx context.Context, s *session, pos []string) error {
+	raw, err := s.get(ctx, "/admin/v1/events/"+pos[0]+"/audit", nil)
+	if err != nil {
+		return err
+	}
+	var a struct {
+		Balanced *bool    `json:"balanced"`
+		Problems []string `json:"problems"`
+	}
+	if err := json.Unmarshal(raw, &a); err != nil || a.Balanced == nil {
+		return fmt.Errorf("unexpected audit answer: %.200q", raw)
+	}
+	if s.table("json") {
+		fmt.Fprintf(s.stdout, "event %s balanced: %t\n", pos[0], *a.Balanced)
+		for _, p := range a.Problems {
+			fmt.Fprintln(s.stdout, "  "+p)
+		}
+	} else if err := s.printJSON(raw); err != nil {
+		return err
+	}
+	if !*a.Balanced {
+		return fmt.Errorf("event %s does not balance: %s", pos[0], strings.Join(a.Problems, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package main
+
+// `crowdgate room ...`: the rooms of the admin API (/admin/v1/rooms).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"strconv"
+	"text/tabwriter"
+)
+
+func (c *adminCLI) room(ctx context.Context, args []string) error {
+	return c.dispatch(ctx, "room", args, []verb{
+		{name: "list", help: "every room with its live figures", run: roomList},
+		{name: "get", args: "ROOM", min: 1, max: 1, help: "one room with its stats, as JSON", run: roomGet},
+		{name: "set", args: "ROOM [--file FILE|-] [key=value ...]", min: 1, max: -1, flags: fileFlag, run: roomSet,
+			help: "with --file, create or replace the room (PUT); with key=value only, change just those fields (PATCH)"},
+		{name: "pause", args: "ROOM", min: 1, max: 1, help: "admit nobody; waiters keep their place", run: roomPatch(`{"paused":true}`)},
+		{name: "resume", args: "ROOM", min: 1, max: 1, help: "admit again after a pause", run: roomPatch(`{"paused":false}`)},
+		{name: "close", args: "ROOM", min: 1, max: 1, help: "end the sale; waiters are told so", run: roomPatch(`{"closed":true}`)},
+	}, `Values of key=value are JSON when they parse as JSON (900, true, null, "007"),
+else strings: admit_per_minute=900 paused=false title=Hello.
+With both --file and key=value, the pairs replace fields of the document.
+Fields the API reports but does not take (room, stats, created_at, updated_at)
+are dropped from --file documents, so the output of get can be edited and set back.`)
+}
+
+// roomRow is what the room table shows of a room.
+type roomRow struct {
+	Room           string `json:"room"`
+	Mode           string `json:"mode"`
+	AdmitPerMinute int64  `json:"admit_per_minute"`
+	Paused         bool   `json:"paused"`
+	Passthrough    bool   `json:"passthrough"`
+	Closed         bool   `json:"closed"`
+	Stats          *struct {
+		Waiting            int64 `json:"waiting"`
+		Active             int64 `json:"active"`
+		AdmittedTotal      int64 `json:"admitted_total"`
+		AdmitRatePerMinute int64 `json:"admit_rate_per_minute"`
+	} `json:"stats"`
+}
+
+// state names what the room does to a visitor now; closed outranks paused,
+// which outranks passthrough, as in the admission loop.
+func (r roomRow) state() string {
+	switch {
+	case r.Closed:
+		return "closed"
+	case r.Paused:
+		return "paused"
+	case r.Passthrough:
+		return "passthrough"
+	}
+	return "open"
+}
+
+func (s *session) roomTable(rooms []roomRow) error {
+	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROOM\tMODE\tRATE/MIN\tOBSERVED\tWAITING\tACTIVE\tADMITTED\tSTATE")
+	for _, r := range rooms {
+		observed, waiting, active, admitted := "-", "-", "-", "-"
+		if st := r.Stats; st != nil {
+			observed, waiting = strconv.FormatInt(st.AdmitRatePerMinute, 10), strconv.FormatInt(st.Waiting, 10)
+			active, admitted = strconv.FormatInt(st.Active, 10), strconv.FormatInt(st.AdmittedTotal, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Room, r.Mode, r.AdmitPerMinute, observed, waiting, active, admitted, r.state())
+	}
+	return tw.Flush()
+}
+
+// printRoom prints one room answer as JSON, or as a one-row table.
+func (s *session) printRoom(raw []byte) error {
+	if !s.table("json") {
+		return s.printJSON(raw)
+	}
+	var r roomRow
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("unexpected room answer: %w", err)
+	}
+	return s.roomTable([]roomRow{r})
+}
+
+func roomList(ctx context.Context, s *session, _ []string) error {
+	raw, err := s.get(ctx, "/admin/v1/rooms", nil)
+	if err != nil {
+		return err
+	}
+	if !s.table("table") {
+		return s.printJSON(raw)
+	}
+	var list struct {
+		Rooms []roomRow `json:"rooms"`
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return fmt.Errorf("unexpected room list: %w", err)
+	}
+	return s.roomTable(list.Rooms)
+}
+
+func roomGet(ctx context.Context, s *session, pos []string) error {
+	raw, err := s.get(ctx, "/admin/v1/rooms/"+pos[0], nil)
+	if err != nil {
+		return err
+	}
+	return s.printRoom(raw)
+}
+
+func roomSet(ctx context.Context, s *session, pos []string) error {
+	pairs, err := parseAssignments(pos[1:])
+	if err != nil {
+		return fmt.Errorf("room set: %w", err)
+	}
+	method := http.MethodPatch
+	var body []byte
+	switch {
+	case s.file != "":
+		doc, err := s.readDocument(s.file)
+		if err != nil {
+			return err
+		}
+		if err := dropReported(doc, "room", pos[0], "stats", "created_at", "updated_at"); err != nil {
+			return err
+		}
+		maps.Copy(doc, pairs)
+		method = http.MethodPut
+		if body, err = json.Marshal(doc); err != nil {
+			return err
+		}
+	case len(pairs) > 0:
+		if body, err = json.Marshal(pairs); err != nil {
+			return err
+		}
+	default:
+		return errors.New("room set: nothing to set: give --file FILE or key=value pairs")
+	}
+	raw, err := s.api.do(ctx, method, "/admin/v1/rooms/"+pos[0], nil, body)
+	if err != nil {
+		return err
+	}
+	return s.printRoom(raw)
+}
+
+// roomPatch is a command that PATCHes fixed fields.
+func roomPatch(body string) func(context.Context, *session, []string) error {
+	return func(ctx context.Context, s *session, pos []string) error {
+		raw, err := s.api.do(ctx, http.MethodPatch, "/admin/v1/rooms/"+pos[0], nil, []byte(body))
+		if err != nil {
+			return err
+		}
+		return s.printRoom(raw)
+	}
+}
