@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -85,9 +84,6 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 		channels = append(channels, ch)
 	}
 	if o.notifyURL != "" {
-		if o.notifySecret == "" {
-			return bookingParts{}, errors.New("--notify-webhook-url needs --notify-webhook-secret, so receivers can verify what they get")
-		}
 		ch, err := booking.NewWebhookChannel(booking.WebhookConfig{URL: o.notifyURL, Secret: o.notifySecret})
 		if err != nil {
 			return bookingParts{}, fmt.Errorf("--notify-webhook-url: %w", err)

@@ -47,7 +47,7 @@ func TestKubernetesManifests(t *testing.T) {
 	for k, v := range yamlAt(t, get("Secret/crowdgate"), "stringData").(map[string]any) {
 		secrets[k] = v.(string)
 	}
-	src, err := os.ReadFile("run.go")
+	src, err := os.ReadFile("options.go") // where serve reads its flags and variables
 	if err != nil {
 		t.Fatal(err)
 	}

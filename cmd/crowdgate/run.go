@@ -5,15 +5,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -69,134 +66,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-// options are serve's settings, from flags over environment over defaults.
-type options struct {
-	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
-	publicURL, logLevel, logFormat, debugAddr, cookieDomain, trusted            string
-	smtpAddr, smtpFrom, smtpUser, smtpPassword, notifyURL, notifySecret         string
-	metricsAddr                                                                 string
-	routes                                                                      multiFlag
-	grace, drain                                                                time.Duration
-	wsPerIP, connsPerIP                                                         int
-	demo, pprof                                                                 bool
-}
-
-// multiFlag is a repeatable string flag.
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
-	var o options
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	env := func(name, def string) string {
-		if v := getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	envDur := func(name string, def time.Duration) time.Duration {
-		if d, err := time.ParseDuration(getenv(name)); err == nil {
-			return d
-		}
-		return def
-	}
-	envInt := func(name string, def int) int {
-		if n, err := strconv.Atoi(getenv(name)); err == nil {
-			return n
-		}
-		return def
-	}
-	fs.StringVar(&o.addr, "addr", env("CROWDGATE_ADDR", "127.0.0.1:8080"), "listen address (CROWDGATE_ADDR)")
-	fs.StringVar(&o.redisURL, "redis", env("CROWDGATE_REDIS_URL", ""), "redis://, rediss:// or unix:// URL; host:port,host:port for Redis Cluster; redis-sentinel://host:port,host:port/<master name> for Redis Sentinel; empty = embedded single-process store (CROWDGATE_REDIS_URL)")
-	fs.StringVar(&o.adminToken, "admin-token", env("CROWDGATE_ADMIN_TOKEN", ""), "bearer token for /admin/*; empty = generate one and print it (CROWDGATE_ADMIN_TOKEN)")
-	fs.StringVar(&o.signingKey, "signing-key", env("CROWDGATE_SIGNING_KEY_FILE", ""), "PEM private key (Ed25519 or P-256) for admission tokens; empty = generated and shared through the store (CROWDGATE_SIGNING_KEY_FILE)")
-	fs.StringVar(&o.upstream, "upstream", env("CROWDGATE_UPSTREAM", ""), "origin URL to reverse-proxy admitted visitors to (CROWDGATE_UPSTREAM)")
-	fs.Var(&o.routes, "route", "path-prefix=room rules, comma-separated; repeatable (CROWDGATE_ROUTES)")
-	fs.StringVar(&o.webhookSecret, "sandbox-webhook-secret", env("CROWDGATE_SANDBOX_WEBHOOK_SECRET", ""), "secret of the sandbox payment provider (CROWDGATE_SANDBOX_WEBHOOK_SECRET)")
-	fs.StringVar(&o.configFile, "config", env("CROWDGATE_CONFIG", ""), "YAML file of rooms and events to create at start (CROWDGATE_CONFIG)")
-	fs.StringVar(&o.smtpAddr, "smtp-addr", env("CROWDGATE_SMTP_ADDR", ""), "host:port of the SMTP relay for email notifications; empty = no email (CROWDGATE_SMTP_ADDR)")
-	fs.StringVar(&o.smtpFrom, "smtp-from", env("CROWDGATE_SMTP_FROM", "Crowdgate <tickets@localhost>"), "sender of notification emails (CROWDGATE_SMTP_FROM)")
-	fs.StringVar(&o.smtpUser, "smtp-user", env("CROWDGATE_SMTP_USER", ""), "SMTP AUTH user; empty = no AUTH (CROWDGATE_SMTP_USER)")
-	fs.StringVar(&o.smtpPassword, "smtp-password", env("CROWDGATE_SMTP_PASSWORD", ""), "SMTP AUTH password (CROWDGATE_SMTP_PASSWORD)")
-	fs.StringVar(&o.notifyURL, "notify-webhook-url", env("CROWDGATE_NOTIFY_WEBHOOK_URL", ""), "URL that receives every notification as signed JSON, e.g. an SMS or WhatsApp gateway (CROWDGATE_NOTIFY_WEBHOOK_URL)")
-	fs.StringVar(&o.notifySecret, "notify-webhook-secret", env("CROWDGATE_NOTIFY_WEBHOOK_SECRET", ""), "HMAC secret of the notification webhook's Crowdgate-Signature (CROWDGATE_NOTIFY_WEBHOOK_SECRET)")
-	fs.StringVar(&o.publicURL, "public-url", env("CROWDGATE_PUBLIC_URL", ""), "URL fans reach Crowdgate at, for absolute links; empty = from each request's Host (CROWDGATE_PUBLIC_URL)")
-	fs.StringVar(&o.cookieDomain, "cookie-domain", env("CROWDGATE_COOKIE_DOMAIN", ""), "Domain of the queue and admission cookies, so origins on other hosts of the site receive them; empty = Crowdgate's host only (CROWDGATE_COOKIE_DOMAIN)")
-	fs.StringVar(&o.trusted, "trusted-proxies", env("CROWDGATE_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For is believed, e.g. 127.0.0.1/32,10.0.0.0/8 (CROWDGATE_TRUSTED_PROXIES)")
-	fs.StringVar(&o.logLevel, "log-level", env("CROWDGATE_LOG_LEVEL", "info"), "debug, info, warn or error (CROWDGATE_LOG_LEVEL)")
-	fs.StringVar(&o.logFormat, "log-format", env("CROWDGATE_LOG_FORMAT", "json"), "json or text (CROWDGATE_LOG_FORMAT)")
-	fs.DurationVar(&o.grace, "grace", envDur("CROWDGATE_GRACE", time.Minute), "how long a silent waiter keeps their place (CROWDGATE_GRACE)")
-	fs.DurationVar(&o.drain, "drain", envDur("CROWDGATE_DRAIN", 10*time.Second), "how long shutdown waits for in-flight requests (CROWDGATE_DRAIN)")
-	fs.StringVar(&o.debugAddr, "debug-addr", env("CROWDGATE_DEBUG_ADDR", ""), "if set, serve Go profiling (/debug/pprof/) on this separate address; keep it private (CROWDGATE_DEBUG_ADDR)")
-	fs.IntVar(&o.wsPerIP, "ws-max-per-ip", envInt("CROWDGATE_WS_MAX_PER_IP", 64), "concurrent WebSockets allowed from one address (CROWDGATE_WS_MAX_PER_IP)")
-	fs.IntVar(&o.connsPerIP, "max-conns-per-ip", envInt("CROWDGATE_MAX_CONNS_PER_IP", 256), "open connections allowed from one address; --trusted-proxies and loopback are exempt; 0 = no cap (CROWDGATE_MAX_CONNS_PER_IP)")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", env("CROWDGATE_METRICS_ADDR", ""), "if set, serve /metrics on this separate, private address only; empty = /metrics on --addr, to loopback and private networks only (CROWDGATE_METRICS_ADDR)")
-	fs.BoolVar(&o.pprof, "pprof", getenv("CROWDGATE_PPROF") == "1", "also serve Go profiling (/debug/pprof/) on --metrics-addr (CROWDGATE_PPROF=1)")
-	fs.BoolVar(&o.demo, "demo", getenv("CROWDGATE_DEMO") == "1", "create a demo room and print how to use it (CROWDGATE_DEMO=1)")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if o.pprof && o.metricsAddr == "" {
-		return o, errors.New("--pprof serves on --metrics-addr: set it too (or use --debug-addr)")
-	}
-	if len(o.routes) == 0 {
-		if v := getenv("CROWDGATE_ROUTES"); v != "" {
-			o.routes = multiFlag{v}
-		}
-	}
-	return o, nil
-}
-
-func newLogger(o options, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %w", err)
-	}
-	hopts := &slog.HandlerOptions{Level: level}
-	switch o.logFormat {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, hopts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, hopts)), nil
-	}
-	return nil, fmt.Errorf("--log-format must be json or text, not %q", o.logFormat)
-}
-
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	o, err := parseOptions(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
-	if o.demo && getenv("CROWDGATE_LOG_FORMAT") == "" && !hasFlag(args, "log-format") {
-		o.logFormat = "text"
-	}
-	log, err := newLogger(o, stderr)
+	c, err := o.config(stderr)
 	if err != nil {
 		return err
 	}
-	routes, err := gateway.ParseRoutes(o.routes...)
-	if err != nil {
-		return fmt.Errorf("--route: %w", err)
-	}
-	var public *url.URL
-	if o.publicURL != "" {
-		if public, err = url.Parse(o.publicURL); err != nil {
-			return fmt.Errorf("--public-url: %w", err)
-		}
-	}
-	var upstream *url.URL
-	if o.upstream != "" {
-		if upstream, err = url.Parse(o.upstream); err != nil {
-			return fmt.Errorf("--upstream: %w", err)
-		}
-	}
-	if o.demo && upstream == nil && len(routes) == 0 {
+	log := c.log
+	if o.demo && c.upstream == nil && len(c.routes) == 0 {
 		// The full loop for a newcomer: /shop/ is a page of a demo origin,
 		// protected by the demo room.
 		origin, stop, err := startDemoOrigin()
@@ -204,24 +84,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		defer stop()
-		upstream, routes = origin, gateway.Routes{{Prefix: "/shop/", Room: "demo"}}
-	}
-	var trusted []*net.IPNet
-	for _, cidr := range strings.Split(o.trusted, ",") {
-		if cidr = strings.TrimSpace(cidr); cidr == "" {
-			continue
-		}
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			return fmt.Errorf("--trusted-proxies: %w", err)
-		}
-		trusted = append(trusted, n)
-	}
-	var keyPEM []byte
-	if o.signingKey != "" {
-		if keyPEM, err = os.ReadFile(o.signingKey); err != nil {
-			return fmt.Errorf("--signing-key: %w", err)
-		}
+		c.upstream, c.routes = origin, gateway.Routes{{Prefix: "/shop/", Room: "demo"}}
 	}
 
 	redis.SetLogger(redisLogger{log})
@@ -230,24 +93,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeRedis()
-	store, err := queue.NewStore(rdb, queue.Config{Grace: o.grace})
+	store, keys, err := openQueue(ctx, rdb, o.grace, c.keyPEM)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = store.Ping(pingCtx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("redis: %w", err)
-	}
-	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{
-		KeyPEM:           keyPEM,
-		MaxTokenLifetime: queue.MaxSessionSeconds * time.Second,
-	})
-	if err != nil {
-		return err
-	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -256,27 +106,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		o.adminToken = randomToken()
 		fmt.Fprintf(stdout, "admin token (generated, shown once): %s\n", o.adminToken)
 	}
-	ln, err := net.Listen("tcp", o.addr)
+	lns, err := listen(o)
 	if err != nil {
 		return err
 	}
-	defer ln.Close() // after Serve has closed it, a no-op
-	// The operator's listeners: metrics (and profiling) never on the
-	// public one when asked for.
-	var metricsLn, debugLn net.Listener
-	if o.metricsAddr != "" {
-		if metricsLn, err = net.Listen("tcp", o.metricsAddr); err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
-		defer metricsLn.Close()
-	}
-	if o.debugAddr != "" {
-		if debugLn, err = net.Listen("tcp", o.debugAddr); err != nil {
-			return fmt.Errorf("--debug-addr: %w", err)
-		}
-		defer debugLn.Close()
-	}
-	book, err := startBooking(ctx, o, rdb, store, keys, ln.Addr(), public, log, reg)
+	defer lns.close() // after Serve has closed them, a no-op
+	book, err := startBooking(ctx, o, rdb, store, keys, lns.public.Addr(), c.public, log, reg)
 	if err != nil {
 		return err
 	}
@@ -299,22 +134,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	connsPerIP := o.connsPerIP
-	if connsPerIP <= 0 {
-		connsPerIP = -1 // serve's 0 is no cap; gateway's is its default
-	}
 	srv, err := gateway.New(gateway.Config{
 		Sockets:        hub,
 		Booking:        book.core,
 		Sandbox:        book.sandbox,
-		Upstream:       upstream,
+		Upstream:       c.upstream,
 		AdminToken:     o.adminToken,
-		PublicURL:      public,
+		PublicURL:      c.public,
 		CookieDomain:   o.cookieDomain,
-		TrustedProxies: trusted,
-		MaxConnsPerIP:  connsPerIP,
-		PrivateMetrics: metricsLn != nil,
-		Routes:         routes,
+		TrustedProxies: c.trusted,
+		MaxConnsPerIP:  c.connsPerIP,
+		PrivateMetrics: lns.metrics != nil,
+		Routes:         c.routes,
 		Ready:          store.Ping,
 		Store:          store,
 		Logger:         log,
@@ -324,39 +155,90 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	if o.demo {
-		if err := startDemo(ctx, ctl, book.core, ln.Addr().String(), public, o.adminToken, routes, stdout); err != nil {
+		if err := startDemo(ctx, ctl, book.core, lns.public.Addr().String(), c.public, o.adminToken, c.routes, stdout); err != nil {
 			return err
 		}
 	}
-	log.Info("crowdgate listening", "addr", ln.Addr().String(), "version", version, "routes", len(routes))
+	log.Info("crowdgate listening", "addr", lns.public.Addr().String(), "version", version, "routes", len(c.routes))
 
 	g, gctx := errgroup.WithContext(ctx)
-	if metricsLn != nil {
-		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "pprof", o.pprof)
-		g.Go(func() error { return srv.ServePrivate(gctx, metricsLn, true, o.pprof) })
+	if lns.metrics != nil {
+		log.Info("metrics listening", "addr", lns.metrics.Addr().String(), "pprof", o.pprof)
+		g.Go(func() error { return srv.ServePrivate(gctx, lns.metrics, true, o.pprof) })
 	}
-	if debugLn != nil {
-		log.Info("profiling", "addr", debugLn.Addr().String())
-		g.Go(func() error { return srv.ServePrivate(gctx, debugLn, false, true) })
+	if lns.debug != nil {
+		log.Info("profiling", "addr", lns.debug.Addr().String())
+		g.Go(func() error { return srv.ServePrivate(gctx, lns.debug, false, true) })
 	}
 	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return book.core.Run(gctx) })
 	g.Go(func() error { return book.notifier.Run(gctx) })
-	g.Go(func() error { return srv.Serve(gctx, ln, o.drain) })
+	g.Go(func() error { return srv.Serve(gctx, lns.public, o.drain) })
 	g.Go(func() error { return srv.RunHistory(gctx) })
 	err = g.Wait()
 	log.Info("crowdgate stopped")
 	return err
 }
 
-func hasFlag(args []string, name string) bool {
-	for _, a := range args {
-		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
-			return true
+// openQueue opens the waiting line on rdb, checks that Redis answers, and
+// loads the admission keyring from it (or keyPEM). The store is closed
+// when it fails.
+func openQueue(ctx context.Context, rdb redis.UniversalClient, grace time.Duration, keyPEM []byte) (*queue.Store, *admission.Keyring, error) {
+	store, err := queue.NewStore(rdb, queue.Config{Grace: grace})
+	if err != nil {
+		return nil, nil, err
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = store.Ping(pingCtx)
+	cancel()
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("redis: %w", err)
+	}
+	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{
+		KeyPEM:           keyPEM,
+		MaxTokenLifetime: queue.MaxSessionSeconds * time.Second,
+	})
+	if err != nil {
+		store.Close()
+		return nil, nil, err
+	}
+	return store, keys, nil
+}
+
+// listeners are serve's: the public one, and the operator's, so metrics
+// (and profiling) are never on the public one when asked for elsewhere.
+type listeners struct{ public, metrics, debug net.Listener }
+
+// listen opens o's listeners; when one fails, those opened are closed.
+func listen(o options) (listeners, error) {
+	var l listeners
+	var err error
+	if l.public, err = net.Listen("tcp", o.addr); err != nil {
+		return listeners{}, err
+	}
+	if o.metricsAddr != "" {
+		if l.metrics, err = net.Listen("tcp", o.metricsAddr); err != nil {
+			l.close()
+			return listeners{}, fmt.Errorf("--metrics-addr: %w", err)
 		}
 	}
-	return false
+	if o.debugAddr != "" {
+		if l.debug, err = net.Listen("tcp", o.debugAddr); err != nil {
+			l.close()
+			return listeners{}, fmt.Errorf("--debug-addr: %w", err)
+		}
+	}
+	return l, nil
+}
+
+func (l listeners) close() {
+	for _, ln := range []net.Listener{l.public, l.metrics, l.debug} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
 }
 
 func randomToken() string {

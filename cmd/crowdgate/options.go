@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crowdgate/crowdgate/gateway"
+)
+
+// options are serve's settings, from flags over environment over defaults.
+type options struct {
+	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
+	publicURL, logLevel, logFormat, debugAddr, cookieDomain, trusted            string
+	smtpAddr, smtpFrom, smtpUser, smtpPassword, notifyURL, notifySecret         string
+	metricsAddr                                                                 string
+	routes                                                                      multiFlag
+	grace, drain                                                                time.Duration
+	wsPerIP, connsPerIP                                                         int
+	demo, pprof                                                                 bool
+}
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envDur := func(name string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(getenv(name)); err == nil {
+			return d
+		}
+		return def
+	}
+	envInt := func(name string, def int) int {
+		if n, err := strconv.Atoi(getenv(name)); err == nil {
+			return n
+		}
+		return def
+	}
+	fs.StringVar(&o.addr, "addr", env("CROWDGATE_ADDR", "127.0.0.1:8080"), "listen address (CROWDGATE_ADDR)")
+	fs.StringVar(&o.redisURL, "redis", env("CROWDGATE_REDIS_URL", ""), "redis://, rediss:// or unix:// URL; host:port,host:port for Redis Cluster; redis-sentinel://host:port,host:port/<master name> for Redis Sentinel; empty = embedded single-process store (CROWDGATE_REDIS_URL)")
+	fs.StringVar(&o.adminToken, "admin-token", env("CROWDGATE_ADMIN_TOKEN", ""), "bearer token for /admin/*; empty = generate one and print it (CROWDGATE_ADMIN_TOKEN)")
+	fs.StringVar(&o.signingKey, "signing-key", env("CROWDGATE_SIGNING_KEY_FILE", ""), "PEM private key (Ed25519 or P-256) for admission tokens; empty = generated and shared through the store (CROWDGATE_SIGNING_KEY_FILE)")
+	fs.StringVar(&o.upstream, "upstream", env("CROWDGATE_UPSTREAM", ""), "origin URL to reverse-proxy admitted visitors to (CROWDGATE_UPSTREAM)")
+	fs.Var(&o.routes, "route", "path-prefix=room rules, comma-separated; repeatable (CROWDGATE_ROUTES)")
+	fs.StringVar(&o.webhookSecret, "sandbox-webhook-secret", env("CROWDGATE_SANDBOX_WEBHOOK_SECRET", ""), "secret of the sandbox payment provider (CROWDGATE_SANDBOX_WEBHOOK_SECRET)")
+	fs.StringVar(&o.configFile, "config", env("CROWDGATE_CONFIG", ""), "YAML file of rooms and events to create at start (CROWDGATE_CONFIG)")
+	fs.StringVar(&o.smtpAddr, "smtp-addr", env("CROWDGATE_SMTP_ADDR", ""), "host:port of the SMTP relay for email notifications; empty = no email (CROWDGATE_SMTP_ADDR)")
+	fs.StringVar(&o.smtpFrom, "smtp-from", env("CROWDGATE_SMTP_FROM", "Crowdgate <tickets@localhost>"), "sender of notification emails (CROWDGATE_SMTP_FROM)")
+	fs.StringVar(&o.smtpUser, "smtp-user", env("CROWDGATE_SMTP_USER", ""), "SMTP AUTH user; empty = no AUTH (CROWDGATE_SMTP_USER)")
+	fs.StringVar(&o.smtpPassword, "smtp-password", env("CROWDGATE_SMTP_PASSWORD", ""), "SMTP AUTH password (CROWDGATE_SMTP_PASSWORD)")
+	fs.StringVar(&o.notifyURL, "notify-webhook-url", env("CROWDGATE_NOTIFY_WEBHOOK_URL", ""), "URL that receives every notification as signed JSON, e.g. an SMS or WhatsApp gateway (CROWDGATE_NOTIFY_WEBHOOK_URL)")
+	fs.StringVar(&o.notifySecret, "notify-webhook-secret", env("CROWDGATE_NOTIFY_WEBHOOK_SECRET", ""), "HMAC secret of the notification webhook's Crowdgate-Signature (CROWDGATE_NOTIFY_WEBHOOK_SECRET)")
+	fs.StringVar(&o.publicURL, "public-url", env("CROWDGATE_PUBLIC_URL", ""), "URL fans reach Crowdgate at, for absolute links; empty = from each request's Host (CROWDGATE_PUBLIC_URL)")
+	fs.StringVar(&o.cookieDomain, "cookie-domain", env("CROWDGATE_COOKIE_DOMAIN", ""), "Domain of the queue and admission cookies, so origins on other hosts of the site receive them; empty = Crowdgate's host only (CROWDGATE_COOKIE_DOMAIN)")
+	fs.StringVar(&o.trusted, "trusted-proxies", env("CROWDGATE_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For is believed, e.g. 127.0.0.1/32,10.0.0.0/8 (CROWDGATE_TRUSTED_PROXIES)")
+	fs.StringVar(&o.logLevel, "log-level", env("CROWDGATE_LOG_LEVEL", "info"), "debug, info, warn or error (CROWDGATE_LOG_LEVEL)")
+	fs.StringVar(&o.logFormat, "log-format", env("CROWDGATE_LOG_FORMAT", "json"), "json or text (CROWDGATE_LOG_FORMAT)")
+	fs.DurationVar(&o.grace, "grace", envDur("CROWDGATE_GRACE", time.Minute), "how long a silent waiter keeps their place (CROWDGATE_GRACE)")
+	fs.DurationVar(&o.drain, "drain", envDur("CROWDGATE_DRAIN", 10*time.Second), "how long shutdown waits for in-flight requests (CROWDGATE_DRAIN)")
+	fs.StringVar(&o.debugAddr, "debug-addr", env("CROWDGATE_DEBUG_ADDR", ""), "if set, serve Go profiling (/debug/pprof/) on this separate address; keep it private (CROWDGATE_DEBUG_ADDR)")
+	fs.IntVar(&o.wsPerIP, "ws-max-per-ip", envInt("CROWDGATE_WS_MAX_PER_IP", 64), "concurrent WebSockets allowed from one address (CROWDGATE_WS_MAX_PER_IP)")
+	fs.IntVar(&o.connsPerIP, "max-conns-per-ip", envInt("CROWDGATE_MAX_CONNS_PER_IP", 256), "open connections allowed from one address; --trusted-proxies and loopback are exempt; 0 = no cap (CROWDGATE_MAX_CONNS_PER_IP)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", env("CROWDGATE_METRICS_ADDR", ""), "if set, serve /metrics on this separate, private address only; empty = /metrics on --addr, to loopback and private networks only (CROWDGATE_METRICS_ADDR)")
+	fs.BoolVar(&o.pprof, "pprof", getenv("CROWDGATE_PPROF") == "1", "also serve Go profiling (/debug/pprof/) on --metrics-addr (CROWDGATE_PPROF=1)")
+	fs.BoolVar(&o.demo, "demo", getenv("CROWDGATE_DEMO") == "1", "create a demo room and print how to use it (CROWDGATE_DEMO=1)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.pprof && o.metricsAddr == "" {
+		return o, errors.New("--pprof serves on --metrics-addr: set it too (or use --debug-addr)")
+	}
+	if len(o.routes) == 0 {
+		if v := getenv("CROWDGATE_ROUTES"); v != "" {
+			o.routes = multiFlag{v}
+		}
+	}
+	// A newcomer's demo reads better as text, unless json was asked for.
+	if o.demo && getenv("CROWDGATE_LOG_FORMAT") == "" && !hasFlag(args, "log-format") {
+		o.logFormat = "text"
+	}
+	return o, nil
+}
+
+func newLogger(o options, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	hopts := &slog.HandlerOptions{Level: level}
+	switch o.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, hopts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, hopts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be json or text, not %q", o.logFormat)
+}
+
+// serveConfig is options parsed and checked: what serve builds from, known
+// good before it opens a store or a listener.
+type serveConfig struct {
+	log      *slog.Logger
+	routes   gateway.Routes
+	public   *url.URL // nil: from each request's Host
+	upstream *url.URL // nil: no origin to proxy to
+	trusted  []*net.IPNet
+	keyPEM   []byte // nil: a signing key generated and shared through the store
+	// connsPerIP is gateway's MaxConnsPerIP: serve's 0 (no cap) is its -1.
+	connsPerIP int
+}
+
+// config parses and checks o, reading the signing key's file; logs go to w.
+func (o options) config(w io.Writer) (serveConfig, error) {
+	var c serveConfig
+	var err error
+	if c.log, err = newLogger(o, w); err != nil {
+		return c, err
+	}
+	if c.routes, err = gateway.ParseRoutes(o.routes...); err != nil {
+		return c, fmt.Errorf("--route: %w", err)
+	}
+	if o.publicURL != "" {
+		if c.public, err = url.Parse(o.publicURL); err != nil {
+			return c, fmt.Errorf("--public-url: %w", err)
+		}
+	}
+	if o.upstream != "" {
+		if c.upstream, err = url.Parse(o.upstream); err != nil {
+			return c, fmt.Errorf("--upstream: %w", err)
+		}
+	}
+	for _, cidr := range strings.Split(o.trusted, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			return c, fmt.Errorf("--trusted-proxies: %w", err)
+		}
+		c.trusted = append(c.trusted, n)
+	}
+	if o.signingKey != "" {
+		if c.keyPEM, err = os.ReadFile(o.signingKey); err != nil {
+			return c, fmt.Errorf("--signing-key: %w", err)
+		}
+	}
+	if o.notifyURL != "" && o.notifySecret == "" {
+		return c, errors.New("--notify-webhook-url needs --notify-webhook-secret, so receivers can verify what they get")
+	}
+	c.connsPerIP = o.connsPerIP
+	if c.connsPerIP <= 0 {
+		c.connsPerIP = -1
+	}
+	return c, nil
+}
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
