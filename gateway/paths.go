@@ -24,3 +24,23 @@ func SandboxPayPath(paymentID string) string { return "/pay/sandbox/" + paymentI
 
 // PaymentWebhookPath is the path a payment provider posts its webhooks to.
 func PaymentWebhookPath(provider string) string { return "/api/v1/payments/" + provider + "/webhook" }
+
+// The admin API's paths, for its clients (the crowdgate CLI).
+
+// AdminRoomsPath lists the rooms.
+const AdminRoomsPath = "/admin/v1/rooms"
+
+// AdminRoomPath is one room: GET, PUT, PATCH, DELETE.
+func AdminRoomPath(room string) string { return AdminRoomsPath + "/" + room }
+
+// AdminEventsPath lists the events.
+const AdminEventsPath = "/admin/v1/events"
+
+// AdminEventPath is one event: GET, PUT.
+func AdminEventPath(event string) string { return AdminEventsPath + "/" + event }
+
+// AdminEventLogPath is an event's log.
+func AdminEventLogPath(event string) string { return AdminEventPath(event) + "/log" }
+
+// AdminEventAuditPath is an event's recount.
+func AdminEventAuditPath(event string) string { return AdminEventPath(event) + "/audit" }

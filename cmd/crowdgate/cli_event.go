@@ -18,6 +18,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/crowdgate/crowdgate/gateway"
 )
 
 func (c *adminCLI) event(ctx context.Context, args []string) error {
@@ -65,7 +67,7 @@ type eventRow struct {
 }
 
 func eventList(ctx context.Context, s *session, _ []string) error {
-	raw, err := s.get(ctx, "/admin/v1/events", nil)
+	raw, err := s.get(ctx, gateway.AdminEventsPath, nil)
 	if err != nil {
 		return err
 	}
@@ -108,7 +110,7 @@ func (s *session) printEvent(raw []byte) error {
 }
 
 func eventGet(ctx context.Context, s *session, pos []string) error {
-	raw, err := s.get(ctx, "/admin/v1/events/"+pos[0], nil)
+	raw, err := s.get(ctx, gateway.AdminEventPath(pos[0]), nil)
 	if err != nil {
 		return err
 	}
@@ -144,7 +146,7 @@ func eventSet(ctx context.Context, s *session, pos []string) error {
 	if err != nil {
 		return err
 	}
-	raw, err := s.api.do(ctx, http.MethodPut, "/admin/v1/events/"+pos[0], nil, body)
+	raw, err := s.api.do(ctx, http.MethodPut, gateway.AdminEventPath(pos[0]), nil, body)
 	if err != nil {
 		return err
 	}
@@ -177,7 +179,7 @@ func eventLog(ctx context.Context, s *session, pos []string) error {
 		if s.limit > 0 {
 			q.Set("limit", strconv.Itoa(s.limit))
 		}
-		raw, err := s.get(ctx, "/admin/v1/events/"+pos[0]+"/log", q)
+		raw, err := s.get(ctx, gateway.AdminEventLogPath(pos[0]), q)
 		if err != nil {
 			if s.follow && ctx.Err() != nil {
 				return nil
@@ -253,7 +255,7 @@ func (s *session) printLog(entries []json.RawMessage, asTable, header bool) erro
 // eventAudit prints the recount and fails when the books do not balance,
 // so a script or a cron job can alert on the exit status alone.
 func eventAudit(ctx context.Context, s *session, pos []string) error {
-	raw, err := s.get(ctx, "/admin/v1/events/"+pos[0]+"/audit", nil)
+	raw, err := s.get(ctx, gateway.AdminEventAuditPath(pos[0]), nil)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strconv"
 	"text/tabwriter"
+
+	"github.com/crowdgate/crowdgate/gateway"
 )
 
 func (c *adminCLI) room(ctx context.Context, args []string) error {
@@ -86,7 +88,7 @@ func (s *session) printRoom(raw []byte) error {
 }
 
 func roomList(ctx context.Context, s *session, _ []string) error {
-	raw, err := s.get(ctx, "/admin/v1/rooms", nil)
+	raw, err := s.get(ctx, gateway.AdminRoomsPath, nil)
 	if err != nil {
 		return err
 	}
@@ -103,7 +105,7 @@ func roomList(ctx context.Context, s *session, _ []string) error {
 }
 
 func roomGet(ctx context.Context, s *session, pos []string) error {
-	raw, err := s.get(ctx, "/admin/v1/rooms/"+pos[0], nil)
+	raw, err := s.get(ctx, gateway.AdminRoomPath(pos[0]), nil)
 	if err != nil {
 		return err
 	}
@@ -138,7 +140,7 @@ func roomSet(ctx context.Context, s *session, pos []string) error {
 	default:
 		return errors.New("room set: nothing to set: give --file FILE or key=value pairs")
 	}
-	raw, err := s.api.do(ctx, method, "/admin/v1/rooms/"+pos[0], nil, body)
+	raw, err := s.api.do(ctx, method, gateway.AdminRoomPath(pos[0]), nil, body)
 	if err != nil {
 		return err
 	}
@@ -148,7 +150,7 @@ func roomSet(ctx context.Context, s *session, pos []string) error {
 // roomPatch is a command that PATCHes fixed fields.
 func roomPatch(body string) func(context.Context, *session, []string) error {
 	return func(ctx context.Context, s *session, pos []string) error {
-		raw, err := s.api.do(ctx, http.MethodPatch, "/admin/v1/rooms/"+pos[0], nil, []byte(body))
+		raw, err := s.api.do(ctx, http.MethodPatch, gateway.AdminRoomPath(pos[0]), nil, []byte(body))
 		if err != nil {
 			return err
 		}
