@@ -29,6 +29,14 @@ func newController(t *testing.T) (*admission.Controller, *queue.Store, *queuetes
 	if err != nil {
 		t.Fatal(err)
 	}
+	runController(t, ctx, cancel, ctl)
+	return ctl, store, rs
+}
+
+// runController runs ctl's loops until the test ends, then cancels them
+// and fails the test if Run returned an error.
+func runController(t *testing.T, ctx context.Context, cancel context.CancelFunc, ctl *admission.Controller) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- ctl.Run(ctx) }()
 	t.Cleanup(func() {
@@ -37,7 +45,6 @@ func newController(t *testing.T) (*admission.Controller, *queue.Store, *queuetes
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return ctl, store, rs
 }
 
 // eventually polls cond for up to 10 s (a bound for a loaded CI box, not

@@ -108,14 +108,7 @@ func TestStoreOutageIsSaidOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- ctl.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	runController(t, ctx, cancel, ctl)
 	eventually(t, "both rooms cached", func() bool { return !ctl.StoreDown() })
 	time.Sleep(100 * time.Millisecond)
 	if warn := logs.at(slog.LevelWarn); len(warn) > 0 {
