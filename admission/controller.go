@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crowdgate/crowdgate"
+	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -84,6 +85,12 @@ type Config struct {
 	// AdaptEvery is how often adaptive rooms' rates step, deployment-wide.
 	// Default 2 s.
 	AdaptEvery time.Duration
+	// Notify, when set, is where waiters who left their contact are told
+	// that their turn is near and that it has come (waiters.go).
+	Notify *notify.Outbox
+	// ResumeURL builds the link in those messages that brings a waiter
+	// back to their place, from the room and the waiter's queue token.
+	ResumeURL  func(room, queueToken string) string
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -311,6 +318,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			}
 		case <-sweep.C:
 			c.sweepAll(ctx)
+			if err := c.notifyWaiters(ctx); err != nil {
+				c.failed(ctx, "waiter notifications", err)
+			}
 		case <-adapt.C:
 			c.adaptAll(ctx)
 		case <-keys.C:

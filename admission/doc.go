@@ -58,6 +58,17 @@
 // rate change with that delay; the checkout target is a ceiling the rate
 // backs off from, not a level it holds exactly.
 //
+// # Waiters who asked to be told
+//
+// Waiters who left their contact in the waiting room (queue's "notify
+// me") are told once that their turn is near, when at most 10 people are
+// ahead of them or their expected wait (Estimate, the ETA the page shows)
+// is 3 minutes or less while the room admits, and once that they are
+// admitted, with a link back to their place (Config.ResumeURL, built from
+// their queue token). The decision is taken here, next to positions and
+// ETAs, on every sweep; the message goes to the room's stream in package
+// notify (Config.Notify), which delivers it at least once.
+//
 // The Keyring signs admission tokens (EdDSA or ES256 JWTs with a kid) and
 // queue tokens (an HMAC binding a queue id to its room), publishes the JWKS,
 // and rotates keys, keeping a retired key published until its tokens have
@@ -66,7 +77,8 @@
 // remembers the result until they expire, so the forward-auth hot path does
 // not pay an Ed25519 verification per request.
 //
-// admission knows no HTTP; it imports queue and nothing above it (not
-// booking: the booking core's health comes in through Config.Health). Everything
+// admission knows no HTTP; it imports queue and notify and nothing above
+// them (not booking: the booking core's health comes in through
+// Config.Health). Everything
 // here is safe for concurrent use.
 package admission

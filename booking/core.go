@@ -55,13 +55,6 @@ type Config struct {
 	// were read), and reports whether it did. queue.Store.ReopenSoldOut is
 	// the one to wire.
 	Restocked func(ctx context.Context, room string, closedBefore time.Time) (reopened bool, err error)
-	// Queue, when set, lets Run tell waiters who left their contact in the
-	// waiting room that their turn is near and that they are admitted
-	// (see NotifyWaiters).
-	Queue *queue.Store
-	// ResumeURL builds the link in those messages that brings a waiter
-	// back to their place.
-	ResumeURL func(room, queueID string) string
 	// Logger receives the workers' problems. Default discards.
 	Logger *slog.Logger
 	// Registerer receives the booking metrics. Default: none kept.

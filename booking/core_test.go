@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crowdgate/crowdgate/queue/queuetest"
+	"github.com/crowdgate/crowdgate/webhooksig"
 )
 
 // clock is a settable test clock.
@@ -67,8 +68,8 @@ func (p *fakeProvider) Refund(_ context.Context, id string) error {
 }
 
 func (p *fakeProvider) ParseWebhook(h http.Header, body []byte, now time.Time) (WebhookEvent, error) {
-	if err := VerifyWebhook(p.secret, h.Get("Crowdgate-Signature"), body, now, 300*time.Second); err != nil {
-		return WebhookEvent{}, err
+	if err := webhooksig.Verify(p.secret, h.Get(webhooksig.Header), body, now, 300*time.Second); err != nil {
+		return WebhookEvent{}, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	return ParseWebhookBody(body)
 }
@@ -81,7 +82,7 @@ func (p *fakeProvider) webhook(t testing.TB, evID, typ, paymentID string, now ti
 		t.Fatal(err)
 	}
 	h := http.Header{}
-	h.Set("Crowdgate-Signature", SignWebhook(p.secret, now, body))
+	h.Set(webhooksig.Header, webhooksig.Sign(p.secret, now, body))
 	return h, body
 }
 
@@ -144,7 +145,7 @@ func (f *fixture) balanced(t testing.TB) {
 
 func (f *fixture) outbox(t testing.TB) []string {
 	t.Helper()
-	msgs, err := f.rdb.XRange(context.Background(), keysFor("gig").outbox, "-", "+").Result()
+	msgs, err := f.rdb.XRange(context.Background(), Outbox("gig").Outbox(), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

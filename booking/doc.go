@@ -76,20 +76,17 @@
 // # Notifications and the event log
 //
 // The scripts that change a hold or an order append, in the same step, to
-// the event's outbox stream (order.paid, payment.failed, hold.expiring,
+// the event's outbox (order.paid, payment.failed, hold.expiring,
 // order.expired, order.refunded) and to its event log stream (who did what,
-// when). The outbox cannot lose a message between the change and the send:
-// a Notifier delivers it through each Channel at least once (consumer
-// group, retries with backoff, dead letters after MaxAttempts, per-channel
-// de-duplication). A dead worker's messages are taken over after a lease
-// with XPENDING and XCLAIM rather than XAUTOCLAIM: XAUTOCLAIM applies one
-// idle time to all and counts an attempt on every message it touches, so
-// it cannot give each failed message its own backoff.
+// when). The outbox is a notify.Stream (Outbox; Core.Outboxes lists them
+// all as a notify.Source), so a change and its message are never one
+// without the other; package notify delivers them at least once. Booking
+// decides what to say, never how it is sent.
 //
 // # Concurrency
 //
-// Core, Notifier and the providers are safe for concurrent use by any
-// number of goroutines and processes sharing one Redis. This package never
-// imports gateway; HTTP belongs there, except the sandbox provider's
-// outgoing webhooks and the notification channels.
+// Core and the providers are safe for concurrent use by any number of
+// goroutines and processes sharing one Redis. This package never imports
+// gateway; HTTP belongs there, except the sandbox provider's outgoing
+// webhooks (signed with package webhooksig).
 package booking

@@ -13,8 +13,19 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
+
+// notifyFunc is a notification channel that hands every message to f.
+type notifyFunc func(notify.Message)
+
+func (f notifyFunc) Name() string { return "func" }
+
+func (f notifyFunc) Deliver(_ context.Context, m notify.Message) error {
+	f(m)
+	return nil
+}
 
 // recorder is a notification channel that remembers what it delivered.
 type recorder struct {
@@ -24,7 +35,7 @@ type recorder struct {
 
 func (r *recorder) Name() string { return "recorder" }
 
-func (r *recorder) Deliver(_ context.Context, n Notification) error {
+func (r *recorder) Deliver(_ context.Context, n notify.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.seen[n.Kind+" "+n.Order]++
@@ -98,7 +109,7 @@ func TestRedisKilledMidCheckout(t *testing.T) {
 	}
 	// A notifier delivers all along, through the crash.
 	rec := &recorder{seen: map[string]int{}}
-	n, err := NewNotifier(rdb, NotifierConfig{Channels: []Channel{rec}, Poll: 20 * time.Millisecond, Lease: time.Second, MinBackoff: 10 * time.Millisecond})
+	n, err := notify.New(rdb, notify.Config{Channels: []notify.Channel{rec}, Sources: []notify.Source{core.Outboxes}, Poll: 20 * time.Millisecond, Lease: time.Second, MinBackoff: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,11 @@
 package booking
 
+import (
+	"context"
+
+	"github.com/crowdgate/crowdgate/notify"
+)
+
 // eventKeys names the keys of one event that Go code reads; the scripts
 // name the rest themselves (see scripts/prelude.lua). "ev:<event>" is the
 // hash tag, so all of an event's keys share one Redis Cluster slot and
@@ -11,8 +17,6 @@ type eventKeys struct {
 	inv     string // hash: per ticket type <t>:cap, :avail, :held, :sold, :price, :cur, :limit
 	orders  string // sorted set: pending order id → when it was created (ms), for the reconciler
 	refunds string // sorted set: order id → when its refund was requested (ms), until the provider confirms
-	outbox  string // stream: notifications to deliver (see Notification)
-	dead    string // stream: notifications given up on after MaxAttempts
 	log     string // stream: the event log, every state change of holds, orders, payments
 	stats   string // hash: counters (holds, expired, paid, failed, refunded, ...)
 }
@@ -25,8 +29,6 @@ func keysFor(event string) eventKeys {
 		inv:     p + "inv",
 		orders:  p + "pend",
 		refunds: p + "refund",
-		outbox:  p + "outbox",
-		dead:    p + "dead",
 		log:     p + "log",
 		stats:   p + "st",
 	}
@@ -35,9 +37,27 @@ func keysFor(event string) eventKeys {
 func (k eventKeys) hold(id string) string  { return k.prefix + "hold:" + id }
 func (k eventKeys) order(id string) string { return k.prefix + "order:" + id }
 
-// delivered remembers which channels already delivered one notification,
-// so a retry only repeats the channels that failed.
-func (k eventKeys) delivered(msgID string) string { return k.prefix + "sent:" + msgID }
+// Outbox is the notification stream of an event: the scripts that change
+// a hold or an order append their message to it in the same step
+// (scripts/prelude.lua), and a notify.Notifier delivers it. Its keys share
+// the event's hash tag, so the scripts can write them.
+func Outbox(event string) notify.Stream {
+	return notify.Stream{Name: event, Prefix: keysFor(event).prefix}
+}
+
+// Outboxes lists every event's outbox: the notify.Source of booking's
+// messages.
+func (c *Core) Outboxes(ctx context.Context) ([]notify.Stream, error) {
+	ids, err := c.eventIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]notify.Stream, len(ids))
+	for i, id := range ids {
+		out[i] = Outbox(id)
+	}
+	return out, nil
+}
 
 // eventsKey is the set of event ids, for listing and for the workers that
 // visit every event. It is the only booking key shared by all events.

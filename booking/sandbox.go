@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crowdgate/crowdgate/webhooksig"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -94,7 +95,7 @@ const (
 
 // SandboxConfig configures a Sandbox.
 type SandboxConfig struct {
-	// Secret signs the webhooks (SignWebhook); the receiver verifies with
+	// Secret signs the webhooks (webhooksig.Sign); the receiver verifies with
 	// the same one. Required; serve warns when it is under 16 bytes.
 	Secret []byte
 	// PayURL builds the hosted pay page's URL for a payment id, e.g.
@@ -444,7 +445,7 @@ func (s *Sandbox) post(ctx context.Context, body []byte) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Crowdgate-Sandbox/1")
-	req.Header.Set(SignatureHeader, SignWebhook(s.cfg.Secret, s.cfg.Now(), body))
+	req.Header.Set(webhooksig.Header, webhooksig.Sign(s.cfg.Secret, s.cfg.Now(), body))
 	res, err := s.cfg.Client.Do(req)
 	if err != nil {
 		return err
@@ -495,16 +496,16 @@ func (s *Sandbox) Refund(ctx context.Context, paymentID string) error {
 	return nil
 }
 
-// ParseWebhook implements Provider: the SignatureHeader must sign body
-// within WebhookTolerance of now, and the body must be a webhook event.
+// ParseWebhook implements Provider: the webhooksig.Header must sign body
+// within webhooksig.Tolerance of now, and the body must be a webhook event.
 // A request carrying the header twice is refused rather than guessed at.
 func (s *Sandbox) ParseWebhook(header http.Header, body []byte, now time.Time) (WebhookEvent, error) {
-	sig := header.Values(SignatureHeader)
+	sig := header.Values(webhooksig.Header)
 	if len(sig) != 1 {
-		return WebhookEvent{}, fmt.Errorf("%w: want one %s header, have %d", ErrBadSignature, SignatureHeader, len(sig))
+		return WebhookEvent{}, fmt.Errorf("%w: want one %s header, have %d", ErrBadSignature, webhooksig.Header, len(sig))
 	}
-	if err := VerifyWebhook(s.cfg.Secret, sig[0], body, now, WebhookTolerance); err != nil {
-		return WebhookEvent{}, err
+	if err := webhooksig.Verify(s.cfg.Secret, sig[0], body, now, webhooksig.Tolerance); err != nil {
+		return WebhookEvent{}, fmt.Errorf("%w: %w", ErrBadSignature, err)
 	}
 	return ParseWebhookBody(body)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
+	"github.com/crowdgate/crowdgate/webhooksig"
 )
 
 // receiver is a webhook endpoint that verifies what it gets, as the
@@ -40,7 +41,7 @@ func newReceiver(t testing.TB) *receiver {
 }
 
 func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, booking.MaxWebhookBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, webhooksig.MaxBody+1))
 	if err != nil || r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
 		rc.t.Errorf("receiver: %s %v %v", r.Method, r.Header, err)
 		http.Error(w, "bad request", http.StatusBadRequest)
@@ -54,7 +55,7 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
-	if err := booking.VerifyWebhook(testSecret, r.Header.Get(booking.SignatureHeader), body, time.Now(), booking.WebhookTolerance); err != nil {
+	if err := webhooksig.Verify(testSecret, r.Header.Get(webhooksig.Header), body, time.Now(), webhooksig.Tolerance); err != nil {
 		rc.t.Errorf("receiver: %v", err)
 		http.Error(w, "bad signature", http.StatusBadRequest)
 		return
@@ -420,7 +421,7 @@ func TestSandboxParseWebhook(t *testing.T) {
 	r := newSandbox(t)
 	now := time.Now()
 	h := http.Header{}
-	h.Set(booking.SignatureHeader, booking.SignWebhook(testSecret, now, testBody))
+	h.Set(webhooksig.Header, webhooksig.Sign(testSecret, now, testBody))
 	ev, err := r.sb.ParseWebhook(h, testBody, now)
 	if err != nil || (ev != booking.WebhookEvent{ID: "evt_1", Type: booking.WebhookSucceeded, PaymentID: "pay-1"}) {
 		t.Fatalf("ParseWebhook: %+v %v", ev, err)
@@ -432,12 +433,12 @@ func TestSandboxParseWebhook(t *testing.T) {
 		t.Errorf("no header: %v", err)
 	}
 	two := h.Clone()
-	two.Add(booking.SignatureHeader, "t=1,v1=00")
+	two.Add(webhooksig.Header, "t=1,v1=00")
 	if _, err := r.sb.ParseWebhook(two, testBody, now); !errors.Is(err, booking.ErrBadSignature) {
 		t.Errorf("two headers: %v", err)
 	}
 	body := []byte(`{"id":"evt_1","type":"payment.refunded","payment_id":"pay-1"}`)
-	h.Set(booking.SignatureHeader, booking.SignWebhook(testSecret, now, body))
+	h.Set(webhooksig.Header, webhooksig.Sign(testSecret, now, body))
 	if _, err := r.sb.ParseWebhook(h, body, now); !errors.Is(err, booking.ErrBadWebhook) {
 		t.Errorf("signed junk: %v", err)
 	}

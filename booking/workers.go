@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -48,7 +50,6 @@ func (c *Core) Run(ctx context.Context) error {
 			return nil
 		case <-sweep.C:
 			c.step(ctx, "hold sweep", c.Sweep)
-			c.step(ctx, "waiter notifications", c.NotifyWaiters)
 		case <-reconcile.C:
 			c.step(ctx, "payment reconcile", c.Reconcile)
 		}
@@ -198,9 +199,8 @@ func (c *Core) Tickets(room string) (RoomTickets, bool) {
 }
 
 // Reconcile asks providers about payments pending longer than
-// ReconcileAfter and applies what they say, retries refunds that have not
-// gone through, and trims delivered notifications older than a week from
-// the outboxes. A webhook that never came is settled this way.
+// ReconcileAfter and applies what they say, and retries refunds that have
+// not gone through. A webhook that never came is settled this way.
 func (c *Core) Reconcile(ctx context.Context) error {
 	ids, err := c.eventIDs(ctx)
 	if err != nil {
@@ -226,10 +226,6 @@ func (c *Core) Reconcile(ctx context.Context) error {
 			if err := c.reconcileOrder(ctx, ev, oid); err != nil {
 				errs = append(errs, fmt.Errorf("order %s: %w", oid, err))
 			}
-		}
-		minID := fmt.Sprintf("%d-0", c.cfg.Now().Add(-outboxKeep).UnixMilli())
-		if err := c.rdb.XTrimMinIDApprox(ctx, k.outbox, minID, 0).Err(); err != nil {
-			errs = append(errs, err)
 		}
 		refunds, err := c.rdb.ZRange(ctx, k.refunds, 0, 99).Result()
 		if err != nil {
@@ -279,15 +275,9 @@ func (c *Core) reconcileOrder(ctx context.Context, event, oid string) error {
 
 // DeadLetters lists up to limit of an event's notifications that were given
 // up on, newest first (limit ≤ 0: 100).
-func (c *Core) DeadLetters(ctx context.Context, event string, limit int) ([]DeadLetter, error) {
-	return deadLetters(ctx, c.rdb, event, limit)
+func (c *Core) DeadLetters(ctx context.Context, event string, limit int) ([]notify.DeadLetter, error) {
+	return notify.DeadLetters(ctx, c.rdb, Outbox(event), limit)
 }
-
-// outboxKeep is how long delivered notifications stay in an outbox. A
-// message is delivered or dead-lettered within about an hour (8 attempts,
-// backoff up to 5 min), so trimming by age never drops a pending one, as
-// a length cap could under a large backlog.
-const outboxKeep = 7 * 24 * time.Hour
 
 // LogEntry is one state change from an event's log.
 type LogEntry struct {
@@ -338,5 +328,12 @@ func validStreamID(s string) bool {
 		return true
 	}
 	ms, seq, ok := strings.Cut(s, "-")
-	return ok && len(s) <= 41 && isDigits(ms) && isDigits(seq)
+	return ok && isCount(ms) && isCount(seq)
+}
+
+// isCount reports whether s is a number of digits that fits an int64, with
+// no sign or space for a lenient parser to read differently.
+func isCount(s string) bool {
+	_, err := strconv.ParseUint(s, 10, 63)
+	return err == nil
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crowdgate/crowdgate/booking"
+	"github.com/crowdgate/crowdgate/webhooksig"
 )
 
 const eventDoc = `{"room": "launch", "hold_seconds": 600,
@@ -220,7 +220,7 @@ func TestPaymentWebhookRejectsBadSignatures(t *testing.T) {
 	body := fmt.Sprintf(`{"id":"evt_x1","type":"payment.succeeded","payment_id":%q}`, payID)
 	now := time.Now()
 	sign := func(secret string, at time.Time, b string) string {
-		return booking.SignWebhook([]byte(secret), at, []byte(b))
+		return webhooksig.Sign([]byte(secret), at, []byte(b))
 	}
 	for _, c := range []struct{ name, sig, body string }{
 		{"missing", "", body},

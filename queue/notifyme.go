@@ -15,8 +15,9 @@ import (
 
 // "Notify me": a waiter may leave an email address or a phone number and
 // close the page. Their place is then kept without signs of life until
-// NotifyKeep after they asked (sweep.lua skips them), and the booking core's
-// notifier tells them when their turn is near and when they are admitted.
+// NotifyKeep after they asked (sweep.lua skips them), and the admission
+// controller tells them, through package notify, when their turn is near
+// and when they are admitted.
 //
 //	cg:{r}:nm   hash  queue id → "email\x1fphone\x1fstage" (stage: "", near, admitted)
 //	cg:{r}:nmk  zset  queue id → keep-until (ms)
@@ -68,7 +69,7 @@ func (c Contact) Validate() error {
 	return nil
 }
 
-// NotifyWaiter is a waiter who asked to be notified, as the notifier sees
+// NotifyWaiter is a waiter who asked to be notified, as the controller sees
 // them.
 type NotifyWaiter struct {
 	ID string
@@ -81,7 +82,7 @@ type NotifyWaiter struct {
 const contactSep = "\x1f"
 
 // notifyRoomsKey lists the rooms where someone asked to be notified, so
-// the notifier visits those, not every room, on each pass. It is shared by
+// the controller visits those, not every room, on each pass. It is shared by
 // all rooms (its own slot), so it is written beside the room's keys, not
 // with them; it loses a room only when the room is deleted.
 const notifyRoomsKey = "cg:notify-rooms"

@@ -14,8 +14,8 @@ local function hold_key(id) return P .. 'hold:' .. id end
 local function order_key(id) return P .. 'order:' .. id end
 
 -- The event log is bounded approximately. The outbox is not: a length cap
--- could drop messages still pending under a large backlog, so Core trims
--- it by age instead (see outboxKeep).
+-- could drop messages still pending under a large backlog, so the
+-- notify.Notifier that delivers it trims it by age instead.
 local LOG_MAX = 1000000
 
 -- hgetall returns a hash as a table, or nil when the key does not exist.
@@ -35,7 +35,9 @@ local function log_event(now, what, who, fields)
 end
 
 -- notify appends one notification to the outbox, in the same script as the
--- change it reports, so the two cannot come apart.
+-- change it reports, so the two cannot come apart. Its fields are
+-- notify.Message's (notify/message.go); K.outbox is booking.Outbox's
+-- notify.Stream.Outbox().
 local function notify(now, kind, h, order_id)
   redis.call('XADD', K.outbox, '*',
     'kind', kind, 'event', h.event, 'order', order_id or '', 'hold', h.id,

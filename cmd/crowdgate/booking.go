@@ -11,23 +11,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
-// bookingParts are the booking core and the workers serve runs beside it.
+// bookingParts are the booking core and its sandbox payment provider.
 type bookingParts struct {
-	core     *booking.Core
-	sandbox  *booking.Sandbox
-	notifier *booking.Notifier
+	core    *booking.Core
+	sandbox *booking.Sandbox
 }
 
-// startBooking builds the booking core, its sandbox payment provider and
-// the notification workers. listen is the gateway's own address: the
-// sandbox posts its webhooks there.
-func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, store *queue.Store, keys *admission.Keyring, listen net.Addr, public *url.URL, log *slog.Logger, reg prometheus.Registerer) (bookingParts, error) {
+// startBooking builds the booking core and its sandbox payment provider.
+// listen is the gateway's own address: the sandbox posts its webhooks
+// there.
+func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, store *queue.Store, listen net.Addr, public *url.URL, log *slog.Logger, reg prometheus.Registerer) (bookingParts, error) {
 	secret := o.webhookSecret
 	if secret != "" && len(secret) < 16 {
 		// The operator's choice stands (a test setup, a provider's fixed
@@ -41,12 +40,6 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 	base := ""
 	if public != nil {
 		base = strings.TrimSuffix(public.String(), "/")
-	}
-	// Links in messages need an absolute URL: the public one, else this
-	// instance's own address (right for a demo, not for production).
-	absolute := base
-	if absolute == "" {
-		absolute = "http://" + loopback(listen)
 	}
 	sandbox, err := booking.NewSandbox(rdb, booking.SandboxConfig{
 		Secret:     sandboxSecret,
@@ -65,36 +58,46 @@ func startBooking(ctx context.Context, o options, rdb redis.UniversalClient, sto
 		// organizer closed it.
 		SoldOut:   store.CloseSoldOut,
 		Restocked: store.ReopenSoldOut,
-		// Waiters who left their contact hear when their turn is near and
-		// when it has come, with a link that brings them back to their place.
-		Queue: store,
-		ResumeURL: func(room, queueID string) string {
-			return absolute + gateway.ResumePath(room, keys.QueueToken(room, queueID))
-		},
 	})
 	if err != nil {
 		return bookingParts{}, err
 	}
-	channels := []booking.Channel{booking.NewLogChannel(log)}
+	return bookingParts{core: core, sandbox: sandbox}, nil
+}
+
+// newNotifier builds the notification workers: the log always, email and
+// a webhook when configured. They deliver booking's outboxes, and the
+// waiters' messages admission writes, which notify finds by itself.
+func newNotifier(o options, rdb redis.UniversalClient, core *booking.Core, log *slog.Logger, reg prometheus.Registerer) (*notify.Notifier, error) {
+	channels := []notify.Channel{notify.NewLogChannel(log)}
 	if o.smtpAddr != "" {
-		ch, err := booking.NewSMTPChannel(booking.SMTPConfig{Addr: o.smtpAddr, From: o.smtpFrom, Username: o.smtpUser, Password: o.smtpPassword})
+		ch, err := notify.NewSMTPChannel(notify.SMTPConfig{Addr: o.smtpAddr, From: o.smtpFrom, Username: o.smtpUser, Password: o.smtpPassword})
 		if err != nil {
-			return bookingParts{}, fmt.Errorf("--smtp-addr: %w", err)
+			return nil, fmt.Errorf("--smtp-addr: %w", err)
 		}
 		channels = append(channels, ch)
 	}
 	if o.notifyURL != "" {
-		ch, err := booking.NewWebhookChannel(booking.WebhookConfig{URL: o.notifyURL, Secret: o.notifySecret})
+		ch, err := notify.NewWebhookChannel(notify.WebhookConfig{URL: o.notifyURL, Secret: o.notifySecret})
 		if err != nil {
-			return bookingParts{}, fmt.Errorf("--notify-webhook-url: %w", err)
+			return nil, fmt.Errorf("--notify-webhook-url: %w", err)
 		}
 		channels = append(channels, ch)
 	}
-	notifier, err := booking.NewNotifier(rdb, booking.NotifierConfig{Channels: channels, Logger: log, Registerer: reg})
-	if err != nil {
-		return bookingParts{}, err
+	return notify.New(rdb, notify.Config{
+		Channels: channels, Sources: []notify.Source{core.Outboxes}, Logger: log, Registerer: reg,
+	})
+}
+
+// resumeURL builds the links in waiters' messages that bring them back to
+// their place. They need an absolute URL: the public one, else this
+// instance's own address (right for a demo, not for production).
+func resumeURL(public *url.URL, listen net.Addr) func(room, queueToken string) string {
+	base := "http://" + loopback(listen)
+	if public != nil {
+		base = strings.TrimSuffix(public.String(), "/")
 	}
-	return bookingParts{core: core, sandbox: sandbox, notifier: notifier}, nil
+	return func(room, queueToken string) string { return base + gateway.ResumePath(room, queueToken) }
 }
 
 // loopback is addr as this process can reach it: an unspecified listen

@@ -28,9 +28,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
+	"github.com/crowdgate/crowdgate/webhooksig"
 )
 
 func reliability(t *testing.T) {
@@ -629,7 +629,7 @@ func TestReliabilityGatewayKilled(t *testing.T) {
 			}
 			body := fmt.Sprintf(`{"id":"evt_%s","type":"payment.succeeded","payment_id":"%s"}`, order, payment)
 			for try := 0; try < 20; try++ {
-				sig := booking.SignWebhook([]byte(secret), time.Now(), []byte(body))
+				sig := webhooksig.Sign([]byte(secret), time.Now(), []byte(body))
 				if r := lb("POST", "/api/v1/payments/sandbox/webhook", body, "Crowdgate-Signature", sig); r.ok() {
 					o.order = order
 					return

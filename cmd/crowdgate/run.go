@@ -22,6 +22,7 @@ import (
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/ws"
 )
@@ -111,11 +112,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer lns.close() // after Serve has closed them, a no-op
-	book, err := startBooking(ctx, o, rdb, store, keys, lns.public.Addr(), c.public, log, reg)
+	book, err := startBooking(ctx, o, rdb, store, lns.public.Addr(), c.public, log, reg)
 	if err != nil {
 		return err
 	}
-	ctl, err := admission.NewController(store, keys, admission.Config{Logger: log, Registerer: reg, Health: bookingHealth(book.core)})
+	notifier, err := newNotifier(o, rdb, book.core, log, reg)
+	if err != nil {
+		return err
+	}
+	ctl, err := admission.NewController(store, keys, admission.Config{
+		Logger: log, Registerer: reg, Health: bookingHealth(book.core),
+		// Waiters who left their contact hear when their turn is near and
+		// when it has come, with a link that brings them back to their place.
+		Notify: notify.NewOutbox(rdb), ResumeURL: resumeURL(c.public, lns.public.Addr()),
+	})
 	if err != nil {
 		return err
 	}
@@ -173,7 +183,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	g.Go(func() error { return ctl.Run(gctx) })
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return book.core.Run(gctx) })
-	g.Go(func() error { return book.notifier.Run(gctx) })
+	g.Go(func() error { return notifier.Run(gctx) })
 	g.Go(func() error { return srv.Serve(gctx, lns.public, o.drain) })
 	g.Go(func() error { return srv.RunHistory(gctx) })
 	err = g.Wait()

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
+	"github.com/crowdgate/crowdgate/webhooksig"
 )
 
 // syncBuffer collects a process's output while run writes it.
@@ -409,7 +409,7 @@ func TestShortSandboxSecret(t *testing.T) {
 	inst := startServe(t, map[string]string{"CROWDGATE_SANDBOX_WEBHOOK_SECRET": "testsecret", "CROWDGATE_ADMIN_TOKEN": "tok"})
 	body := `{"id":"evt_1","type":"payment.succeeded","payment_id":"pay-nobody"}`
 	for secret, want := range map[string]int{"testsecret": 404, "another-secret": 400} {
-		sig := booking.SignWebhook([]byte(secret), time.Now(), []byte(body))
+		sig := webhooksig.Sign([]byte(secret), time.Now(), []byte(body))
 		// 404: the signature passed and the payment is unknown; 400: it did not.
 		if code, m := call(t, "POST", inst.base+"/api/v1/payments/sandbox/webhook", body, "Crowdgate-Signature", sig); code != want {
 			t.Errorf("signed with %q: %d %v, want %d", secret, code, m, want)

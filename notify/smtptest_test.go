@@ -1,4 +1,4 @@
-package booking
+package notify
 
 import (
 	"encoding/base64"

@@ -1,4 +1,4 @@
-package booking
+package notify
 
 import (
 	"bytes"
@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/crowdgate/crowdgate/webhooksig"
 )
 
 var (
@@ -86,17 +88,17 @@ func NewSMTPChannel(cfg SMTPConfig) (*SMTPChannel, error) {
 	}
 	host, _, err := net.SplitHostPort(cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("booking: smtp Addr %q: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("notify: smtp Addr %q: %w", cfg.Addr, err)
 	}
 	if strings.ContainsAny(cfg.From, "\r\n") || strings.ContainsAny(cfg.HelloName, "\r\n") {
-		return nil, errors.New("booking: smtp From and HelloName must be one line")
+		return nil, errors.New("notify: smtp From and HelloName must be one line")
 	}
 	from, err := mail.ParseAddress(cfg.From)
 	if err != nil {
-		return nil, fmt.Errorf("booking: smtp From %q: %w", cfg.From, err)
+		return nil, fmt.Errorf("notify: smtp From %q: %w", cfg.From, err)
 	}
 	if cfg.Password != "" && cfg.Username == "" {
-		return nil, errors.New("booking: smtp Password without Username")
+		return nil, errors.New("notify: smtp Password without Username")
 	}
 	return &SMTPChannel{cfg: cfg, host: host, from: from}, nil
 }
@@ -107,7 +109,7 @@ func (c *SMTPChannel) Name() string { return c.cfg.Name }
 // Deliver implements Channel. A 5xx reply to RCPT or to the message is a
 // *PermanentError, as is an address that is malformed or would inject
 // headers; other failures (4xx, network, TLS, AUTH) are retried.
-func (c *SMTPChannel) Deliver(ctx context.Context, n Notification) error {
+func (c *SMTPChannel) Deliver(ctx context.Context, n Message) error {
 	if n.Email == "" {
 		return nil
 	}
@@ -200,7 +202,7 @@ func (c *SMTPChannel) fail(ctx context.Context, stage string, err error) error {
 
 // message renders the email: headers, then a quoted-printable body with
 // CRLF line ends, ready for DATA (which adds the dot-stuffing).
-func (c *SMTPChannel) message(n Notification, to *mail.Address, now time.Time) ([]byte, error) {
+func (c *SMTPChannel) message(n Message, to *mail.Address, now time.Time) ([]byte, error) {
 	subject, body := notificationText(n)
 	if strings.ContainsAny(subject, "\r\n") {
 		return nil, Permanent(errors.New("smtp: subject contains a line break"))
@@ -215,7 +217,7 @@ func (c *SMTPChannel) message(n Notification, to *mail.Address, now time.Time) (
 	h("To", to.String())
 	h("Subject", mime.QEncoding.Encode("utf-8", subject))
 	h("Date", now.Format(time.RFC1123Z))
-	h("Message-ID", "<"+msgIDPart(n.ID)+"."+msgIDPart(n.Event)+"@"+msgIDPart(domain)+">")
+	h("Message-ID", "<"+msgIDPart(n.ID)+"."+msgIDPart(n.Stream)+"@"+msgIDPart(domain)+">")
 	h("MIME-Version", "1.0")
 	h("Content-Type", "text/plain; charset=utf-8")
 	h("Content-Transfer-Encoding", "quoted-printable")
@@ -248,7 +250,7 @@ func msgIDPart(s string) string {
 }
 
 // notificationText is the English subject and body of a notification.
-func notificationText(n Notification) (subject, body string) {
+func notificationText(n Message) (subject, body string) {
 	amount := formatMinorAmount(n.AmountMinor, n.Currency)
 	when := ""
 	if !n.At.IsZero() {
@@ -309,7 +311,7 @@ func notificationText(n Notification) (subject, body string) {
 		}
 	}
 	lines = append(lines, "", "This message was sent automatically; please do not reply.",
-		"Reference: "+n.Event+"/"+n.ID)
+		"Reference: "+n.Stream+"/"+n.ID)
 	return subject, strings.Join(lines, "\r\n") + "\r\n"
 }
 
@@ -365,14 +367,14 @@ func (c WebhookConfig) String() string {
 }
 
 // WebhookChannel POSTs each notification as JSON to one URL, signed so the
-// receiver can trust it, with an Idempotency-Key ("<event>:<id>") so the
+// receiver can trust it, with an Idempotency-Key ("<stream>:<id>") so the
 // receiver can drop the duplicates at-least-once delivery may cause.
 //
-// The signature is the one payment webhooks carry (see SignWebhook):
+// The signature is the one payment webhooks carry (package webhooksig):
 //
 //	Crowdgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(Secret, t + "." + body)>
 //
-// so a Go receiver checks it with VerifyWebhook on the raw body.
+// so a Go receiver checks it with webhooksig.Verify on the raw body.
 type WebhookChannel struct {
 	cfg    WebhookConfig
 	client *http.Client
@@ -392,10 +394,10 @@ func NewWebhookChannel(cfg WebhookConfig) (*WebhookChannel, error) {
 	}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("booking: webhook URL %q must be an absolute http(s) URL", redactURL(cfg.URL))
+		return nil, fmt.Errorf("notify: webhook URL %q must be an absolute http(s) URL", redactURL(cfg.URL))
 	}
 	if cfg.Secret == "" {
-		return nil, errors.New("booking: webhook Secret is required")
+		return nil, errors.New("notify: webhook Secret is required")
 	}
 	client := cfg.Client
 	if client == nil {
@@ -438,7 +440,7 @@ type webhookPayload struct {
 // Deliver implements Channel: every notification is posted (the receiver
 // needs no address). A 2xx response is delivery; 4xx other than 408 and
 // 429 is a *PermanentError; anything else is retried.
-func (c *WebhookChannel) Deliver(ctx context.Context, n Notification) error {
+func (c *WebhookChannel) Deliver(ctx context.Context, n Message) error {
 	body, err := json.Marshal(webhookPayload{
 		ID: n.ID, Kind: n.Kind, Event: n.Event, Order: n.Order, Hold: n.Hold,
 		Email: n.Email, Phone: n.Phone, AmountMinor: n.AmountMinor, Currency: n.Currency,
@@ -456,8 +458,8 @@ func (c *WebhookChannel) Deliver(ctx context.Context, n Notification) error {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "crowdgate-notify/1")
-	req.Header.Set("Idempotency-Key", n.Event+":"+n.ID)
-	req.Header.Set(SignatureHeader, SignWebhook([]byte(c.cfg.Secret), c.cfg.Now(), body))
+	req.Header.Set("Idempotency-Key", n.Stream+":"+n.ID)
+	req.Header.Set(webhooksig.Header, webhooksig.Sign([]byte(c.cfg.Secret), c.cfg.Now(), body))
 	resp, err := c.client.Do(req)
 	if err != nil {
 		// *url.Error repeats the full URL, which may hold a token.
@@ -499,9 +501,9 @@ func NewLogChannel(l *slog.Logger) *LogChannel {
 func (c *LogChannel) Name() string { return "log" }
 
 // Deliver implements Channel; it never fails.
-func (c *LogChannel) Deliver(ctx context.Context, n Notification) error {
-	c.log.LogAttrs(ctx, slog.LevelInfo, "notification",
-		slog.String("event", n.Event), slog.String("order", n.Order), slog.String("hold", n.Hold),
+func (c *LogChannel) Deliver(ctx context.Context, n Message) error {
+	c.log.LogAttrs(ctx, slog.LevelInfo, "notification", slog.String("stream", n.Stream),
+		slog.String("event", n.Event), slog.String("room", n.Room), slog.String("order", n.Order), slog.String("hold", n.Hold),
 		slog.String("kind", n.Kind), slog.String("id", n.ID),
 		slog.String("email", maskedEmail(n.Email)), slog.String("phone", maskedPhone(n.Phone)),
 		slog.Int64("amount_minor", n.AmountMinor), slog.String("currency", n.Currency))

@@ -1,4 +1,4 @@
-package booking
+package notify
 
 import (
 	"context"
@@ -23,63 +23,6 @@ import (
 	"github.com/crowdgate/crowdgate/queue"
 )
 
-// Notification is one entry of an event's outbox: something a fan should
-// hear about, written by the same script that changed the state, so a state
-// change and its notification are never one without the other.
-type Notification struct {
-	// ID is the outbox stream entry id. With Event it names the message
-	// for good: receivers de-duplicate on it (Idempotency-Key, Message-ID).
-	ID string
-	// Kind is "order.paid", "payment.failed", "hold.expiring",
-	// "order.expired", "order.refunded", "queue.near" or "queue.admitted";
-	// channels treat others generically.
-	Kind  string
-	Event string
-	Order string // "" for hold-only messages
-	Hold  string
-	Email string // "" when the fan gave none
-	Phone string // "" when the fan gave none
-	// Currency is the ISO 4217 code of AmountMinor.
-	Currency    string
-	AmountMinor int64
-	// At is when the state changed (millisecond precision), not when the
-	// message is delivered.
-	At time.Time
-	// For waiters' messages (kinds "queue.near" and "queue.admitted"):
-	// the room, the waiter's place when it was written, and the link back
-	// to it.
-	Room     string
-	Position int64
-	Link     string
-}
-
-// parseNotification reads an outbox entry. It is tolerant: a missing field
-// is empty and a malformed number is 0, because a notification that cannot
-// be parsed perfectly is still better delivered than stuck.
-func parseNotification(m redis.XMessage) Notification {
-	s := func(k string) string {
-		switch v := m.Values[k].(type) {
-		case nil:
-			return ""
-		case string:
-			return v
-		case []byte:
-			return string(v)
-		default:
-			return fmt.Sprint(v)
-		}
-	}
-	n := Notification{
-		ID: m.ID, Kind: s("kind"), Event: s("event"), Order: s("order"), Hold: s("hold"),
-		Email: s("email"), Phone: s("phone"), Currency: s("currency"),
-		Room: s("room"), Link: s("link"),
-	}
-	n.Position, _ = strconv.ParseInt(s("position"), 10, 64)
-	n.AmountMinor = atoi64(s("amount_minor"))
-	n.At = msTime(s("at"))
-	return n
-}
-
 // Channel delivers notifications one way (email, webhook, log).
 // Implementations are safe for concurrent use: a Notifier delivers several
 // messages at once, in no particular order, and a message may (rarely)
@@ -94,7 +37,7 @@ type Channel interface {
 	// wrapping *PermanentError means retrying cannot help; any other error
 	// is retried later. Deliver must respect ctx's deadline. A nil error
 	// must mean the receiver has the message: it is never sent again.
-	Deliver(ctx context.Context, n Notification) error
+	Deliver(ctx context.Context, n Message) error
 }
 
 // PermanentError is a delivery failure that retrying cannot fix (a
@@ -115,11 +58,14 @@ func Permanent(err error) error {
 	return &PermanentError{Err: err}
 }
 
-// NotifierConfig tunes a Notifier. Only Channels is required.
-type NotifierConfig struct {
-	// Channels are tried in order for every notification. Each is
-	// delivered at most once per message unless it fails (see Channel).
+// Config tunes a Notifier. Only Channels is required.
+type Config struct {
+	// Channels are tried in order for every message. Each is delivered
+	// at most once per message unless it fails (see Channel).
 	Channels []Channel
+	// Sources list the streams to deliver beside those written with
+	// Outbox.Append, which every Notifier finds by itself.
+	Sources []Source
 	// Group is the Redis consumer group shared by all Notifiers of a
 	// deployment: they split the messages among them. Default "notify".
 	Group string
@@ -142,8 +88,8 @@ type NotifierConfig struct {
 	// Poll is the pause between passes that found nothing to do. Default
 	// 250 ms.
 	Poll time.Duration
-	// Batch is the most messages read from one event's outbox, and the
-	// most pending entries inspected, per pass. Default 64.
+	// Batch is the most messages read from one stream, and the most
+	// pending entries inspected, per pass. Default 64.
 	Batch int
 	// Concurrency is how many messages this Notifier delivers at once.
 	// Default 8.
@@ -153,12 +99,18 @@ type NotifierConfig struct {
 	// Registerer receives crowdgate_notifications_total. Default: a
 	// private registry.
 	Registerer prometheus.Registerer
+	// Keep is how long a message stays in its outbox after it was
+	// written; older ones are trimmed. A message is delivered or
+	// dead-lettered within about an hour (8 attempts, backoff up to
+	// 5 min), so trimming by age never drops a pending one, as a length
+	// cap could under a large backlog. Default 7 days.
+	Keep time.Duration
 	// Now is the clock deciding when a failed message is due again.
 	// Default time.Now.
 	Now func() time.Time
 }
 
-// Reserved fields of the delivered(msgID) hash, beside one field per
+// Reserved fields of a message's marks hash (Stream.marks), beside one field per
 // channel: "1" once the channel delivered, "!<error>" once it gave up.
 const (
 	notifyAttemptField = "_attempt" // delivery count at the last recorded failure
@@ -168,7 +120,7 @@ const (
 	notifyMarksTTL = 7 * 24 * time.Hour
 )
 
-func (c *NotifierConfig) setDefaults() {
+func (c *Config) setDefaults() {
 	if c.Group == "" {
 		c.Group = "notify"
 	}
@@ -193,6 +145,7 @@ func (c *NotifierConfig) setDefaults() {
 	def(&c.MaxBackoff, 5*time.Minute)
 	def(&c.Lease, 2*time.Minute)
 	def(&c.Poll, 250*time.Millisecond)
+	def(&c.Keep, 7*24*time.Hour)
 	if c.Batch <= 0 {
 		c.Batch = 64
 	}
@@ -212,36 +165,36 @@ func (c *NotifierConfig) setDefaults() {
 
 // Validate reports a configuration that cannot work. Zero values are
 // valid: they mean the defaults.
-func (c NotifierConfig) Validate() error {
+func (c Config) Validate() error {
 	if len(c.Channels) == 0 {
-		return errors.New("booking: notifier needs at least one channel")
+		return errors.New("notify: needs at least one channel")
 	}
 	seen := map[string]bool{}
 	for i, ch := range c.Channels {
 		if ch == nil {
-			return fmt.Errorf("booking: notifier channel %d is nil", i)
+			return fmt.Errorf("notify: channel %d is nil", i)
 		}
 		name := ch.Name()
 		switch {
 		case name == "":
-			return fmt.Errorf("booking: notifier channel %d has no name", i)
+			return fmt.Errorf("notify: channel %d has no name", i)
 		case strings.HasPrefix(name, "_"):
-			return fmt.Errorf("booking: notifier channel name %q: a leading _ is reserved", name)
+			return fmt.Errorf("notify: channel name %q: a leading _ is reserved", name)
 		case seen[name]:
 			return fmt.Errorf("booking: two notifier channels named %q", name)
 		}
 		seen[name] = true
 	}
 	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
-		return fmt.Errorf("booking: notifier MinBackoff %v above MaxBackoff %v", c.MinBackoff, c.MaxBackoff)
+		return fmt.Errorf("notify: MinBackoff %v above MaxBackoff %v", c.MinBackoff, c.MaxBackoff)
 	}
 	if c.MaxAttempts < 0 || c.Batch < 0 || c.Concurrency < 0 {
-		return errors.New("booking: notifier MaxAttempts, Batch and Concurrency must not be negative")
+		return errors.New("notify: MaxAttempts, Batch and Concurrency must not be negative")
 	}
 	return nil
 }
 
-// Notifier delivers every event's outbox on every channel, at least once.
+// Notifier delivers every stream's messages on every channel, at least once.
 // Any number of Notifiers, in any number of processes, may share one Redis:
 // Redis consumer groups split the messages among them, a message is acked
 // only once every channel delivered it (or gave up), a message held by a
@@ -252,19 +205,20 @@ func (c NotifierConfig) Validate() error {
 // that timed out after the receiver had it.
 type Notifier struct {
 	rdb   redis.UniversalClient
-	cfg   NotifierConfig
+	cfg   Config
 	log   *slog.Logger
 	total *prometheus.CounterVec
 
-	passMu  sync.Mutex        // one pass at a time; guards the maps below
-	groups  map[string]bool   // events whose consumer group is known to exist
-	cursors map[string]string // event → where the next pending scan starts
+	passMu  sync.Mutex           // one pass at a time; guards the maps below
+	groups  map[string]bool      // streams whose consumer group is known to exist
+	cursors map[string]string    // stream → where the next pending scan starts
+	trimmed map[string]time.Time // stream → when its outbox was last trimmed
 }
 
-// NewNotifier returns a Notifier; call Run, or Process for a single pass.
-func NewNotifier(rdb redis.UniversalClient, cfg NotifierConfig) (*Notifier, error) {
+// New returns a Notifier; call Run, or Process for a single pass.
+func New(rdb redis.UniversalClient, cfg Config) (*Notifier, error) {
 	if rdb == nil {
-		return nil, errors.New("booking: notifier needs a Redis client")
+		return nil, errors.New("notify: needs a Redis client")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -273,7 +227,7 @@ func NewNotifier(rdb redis.UniversalClient, cfg NotifierConfig) (*Notifier, erro
 	cfg.Channels = append([]Channel(nil), cfg.Channels...)
 	n := &Notifier{
 		rdb: rdb, cfg: cfg, log: cfg.Logger,
-		groups: map[string]bool{}, cursors: map[string]string{},
+		groups: map[string]bool{}, cursors: map[string]string{}, trimmed: map[string]time.Time{},
 		total: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_notifications_total",
 			Help: "Notification delivery attempts per channel: delivered (or nothing to send), retry (failed, will try again), dead (given up).",
@@ -330,38 +284,30 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 }
 
-// notifyJob is one message this Notifier has taken from the outbox.
-type notifyJob struct {
-	event    string
+// job is one message this Notifier has taken from an outbox.
+type job struct {
+	stream   Stream
 	msg      redis.XMessage
 	attempts int64     // the message's delivery count, this attempt included
 	since    time.Time // when this Notifier last took it (monotonic)
 }
 
-// Process makes one pass over every event, as Run does on each tick: it
+// Process makes one pass over every stream, as Run does on each tick: it
 // takes back the failed messages that are due again and those of dead
 // Notifiers, reads new messages, and delivers them all. It returns how many
 // messages it attempted. Errors are Redis failures (a channel's failure is
-// not an error of the pass); the events they did not affect are still
+// not an error of the pass); the streams they did not affect are still
 // served. Concurrent calls on one Notifier run one after the other.
 func (n *Notifier) Process(ctx context.Context) (int, error) {
 	n.passMu.Lock()
 	defer n.passMu.Unlock()
-	events, err := n.rdb.SMembers(ctx, eventsKey).Result()
-	if err != nil {
-		return 0, fmt.Errorf("booking: notify: list events: %w", err)
-	}
-	rooms, err := n.rdb.SMembers(ctx, roomStreamsKey).Result() // waiters' outboxes (waiters.go)
-	if err != nil {
-		return 0, fmt.Errorf("booking: notify: list rooms: %w", err)
-	}
-	events = append(events, rooms...)
-	sort.Strings(events)
-	var errs []error
-	errs = append(errs, n.ensureGroups(ctx, events))
-	jobs, err := n.reclaim(ctx, events)
+	ss, err := streams(ctx, n.rdb, n.cfg.Sources)
+	errs := []error{err}
+	errs = append(errs, n.ensureGroups(ctx, ss))
+	ss = n.known(ss)
+	jobs, err := n.reclaim(ctx, ss)
 	errs = append(errs, err)
-	fresh, err := n.readNew(ctx, events)
+	fresh, err := n.readNew(ctx, ss)
 	errs = append(errs, err)
 	jobs = append(jobs, fresh...)
 
@@ -386,16 +332,17 @@ func (n *Notifier) Process(ctx context.Context) (int, error) {
 		})
 	}
 	_ = g.Wait()
+	errs = append(errs, n.trim(ctx, ss))
 	return int(attempted.Load()), errors.Join(errs...)
 }
 
-// ensureGroups creates the consumer group of every event not seen yet. The
+// ensureGroups creates the consumer group of every stream not seen yet. The
 // group starts at "0" so messages written before it existed are delivered.
-func (n *Notifier) ensureGroups(ctx context.Context, events []string) error {
-	var todo []string
-	for _, ev := range events {
-		if !n.groups[ev] {
-			todo = append(todo, ev)
+func (n *Notifier) ensureGroups(ctx context.Context, ss []Stream) error {
+	var todo []Stream
+	for _, s := range ss {
+		if !n.groups[s.Name] {
+			todo = append(todo, s)
 		}
 	}
 	if len(todo) == 0 {
@@ -403,18 +350,18 @@ func (n *Notifier) ensureGroups(ctx context.Context, events []string) error {
 	}
 	cmds := make([]*redis.StatusCmd, len(todo))
 	_, _ = n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, ev := range todo {
-			cmds[i] = p.XGroupCreateMkStream(ctx, keysFor(ev).outbox, n.cfg.Group, "0")
+		for i, s := range todo {
+			cmds[i] = p.XGroupCreateMkStream(ctx, s.Outbox(), n.cfg.Group, "0")
 		}
 		return nil
 	})
 	var errs []error
 	for i, c := range cmds {
 		if err := c.Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
-			errs = append(errs, fmt.Errorf("booking: notify: create group of event %s: %w", todo[i], err))
+			errs = append(errs, fmt.Errorf("notify: create group of stream %s: %w", todo[i].Name, err))
 			continue
 		}
-		n.groups[todo[i]] = true
+		n.groups[todo[i].Name] = true
 	}
 	return errors.Join(errs...)
 }
@@ -423,58 +370,82 @@ func (n *Notifier) ensureGroups(ctx context.Context, events []string) error {
 // was deleted); the group is created again on the next pass.
 func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }
 
+// known keeps the streams whose consumer group exists.
+func (n *Notifier) known(ss []Stream) []Stream {
+	var out []Stream
+	for _, s := range ss {
+		if n.groups[s.Name] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // readNew reads the messages no Notifier has seen yet, without blocking:
-// one blocking read per event would serialize many events.
-func (n *Notifier) readNew(ctx context.Context, events []string) ([]notifyJob, error) {
-	evs := n.knownEvents(events)
-	if len(evs) == 0 {
+// one blocking read per stream would serialize many streams.
+func (n *Notifier) readNew(ctx context.Context, ss []Stream) ([]job, error) {
+	if len(ss) == 0 {
 		return nil, nil
 	}
-	cmds := make([]*redis.XStreamSliceCmd, len(evs))
+	cmds := make([]*redis.XStreamSliceCmd, len(ss))
 	_, _ = n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, ev := range evs {
+		for i, s := range ss {
 			cmds[i] = p.XReadGroup(ctx, &redis.XReadGroupArgs{
 				Group: n.cfg.Group, Consumer: n.cfg.Consumer,
-				Streams: []string{keysFor(ev).outbox, ">"},
+				Streams: []string{s.Outbox(), ">"},
 				Count:   int64(n.cfg.Batch), Block: -1,
 			})
 		}
 		return nil
 	})
 	var (
-		jobs []notifyJob
+		jobs []job
 		errs []error
 		now  = time.Now()
 	)
 	for i, c := range cmds {
-		streams, err := c.Result()
+		res, err := c.Result()
 		switch {
 		case errors.Is(err, redis.Nil):
 			continue
 		case isNoGroup(err):
-			delete(n.groups, evs[i])
+			delete(n.groups, ss[i].Name)
 			continue
 		case err != nil:
-			errs = append(errs, fmt.Errorf("booking: notify: read outbox of event %s: %w", evs[i], err))
+			errs = append(errs, fmt.Errorf("notify: read stream %s: %w", ss[i].Name, err))
 			continue
 		}
-		for _, s := range streams {
-			for _, m := range s.Messages {
-				jobs = append(jobs, notifyJob{event: evs[i], msg: m, attempts: 1, since: now})
+		for _, r := range res {
+			for _, m := range r.Messages {
+				jobs = append(jobs, job{stream: ss[i], msg: m, attempts: 1, since: now})
 			}
 		}
 	}
 	return jobs, errors.Join(errs...)
 }
 
-func (n *Notifier) knownEvents(events []string) []string {
-	var evs []string
-	for _, ev := range events {
-		if n.groups[ev] {
-			evs = append(evs, ev)
+// trimEvery is how often each outbox is trimmed of messages older than Keep.
+const trimEvery = 10 * time.Minute
+
+// trim drops the messages older than Keep from outboxes not trimmed for
+// trimEvery. The trim is exact: it costs a little more than "~", which
+// only frees whole nodes, but leaves no week-old message behind in a
+// quiet stream.
+func (n *Notifier) trim(ctx context.Context, ss []Stream) error {
+	now := time.Now()
+	minID := fmt.Sprintf("%d-0", n.cfg.Now().Add(-n.cfg.Keep).UnixMilli())
+	var errs []error
+	for _, s := range ss {
+		if now.Sub(n.trimmed[s.Name]) < trimEvery {
+			continue
 		}
+		if err := n.rdb.XTrimMinID(ctx, s.Outbox(), minID).Err(); err != nil {
+			errs = append(errs, fmt.Errorf("notify: trim stream %s: %w", s.Name, err))
+			continue
+		}
+		n.trimmed[s.Name] = now
 	}
-	return evs
+	return errors.Join(errs...)
 }
 
 // reclaim takes the pending messages that should be tried now: those whose
@@ -483,29 +454,28 @@ func (n *Notifier) knownEvents(events []string) []string {
 // died or lost Redis). XPENDING then XCLAIM rather than XAUTOCLAIM, because
 // the wait depends on each message's attempts, not on one idle time. The
 // scan pages through long pending lists across passes.
-func (n *Notifier) reclaim(ctx context.Context, events []string) ([]notifyJob, error) {
-	evs := n.knownEvents(events)
-	if len(evs) == 0 {
+func (n *Notifier) reclaim(ctx context.Context, ss []Stream) ([]job, error) {
+	if len(ss) == 0 {
 		return nil, nil
 	}
-	pend := make([]*redis.XPendingExtCmd, len(evs))
+	pend := make([]*redis.XPendingExtCmd, len(ss))
 	_, _ = n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, ev := range evs {
-			start := n.cursors[ev]
+		for i, s := range ss {
+			start := n.cursors[s.Name]
 			if start == "" {
 				start = "-"
 			}
 			pend[i] = p.XPendingExt(ctx, &redis.XPendingExtArgs{
-				Stream: keysFor(ev).outbox, Group: n.cfg.Group,
+				Stream: s.Outbox(), Group: n.cfg.Group,
 				Start: start, End: "+", Count: int64(n.cfg.Batch),
 			})
 		}
 		return nil
 	})
 	type candidate struct {
-		event string
-		p     redis.XPendingExt
-		state *redis.SliceCmd
+		stream Stream
+		p      redis.XPendingExt
+		state  *redis.SliceCmd
 	}
 	var (
 		cands []candidate
@@ -515,19 +485,19 @@ func (n *Notifier) reclaim(ctx context.Context, events []string) ([]notifyJob, e
 		ps, err := c.Result()
 		switch {
 		case isNoGroup(err):
-			delete(n.groups, evs[i])
+			delete(n.groups, ss[i].Name)
 			continue
 		case err != nil:
-			errs = append(errs, fmt.Errorf("booking: notify: pending of event %s: %w", evs[i], err))
+			errs = append(errs, fmt.Errorf("notify: pending of stream %s: %w", ss[i].Name, err))
 			continue
 		}
 		if len(ps) < n.cfg.Batch {
-			delete(n.cursors, evs[i]) // next pass starts over
+			delete(n.cursors, ss[i].Name) // next pass starts over
 		} else {
-			n.cursors[evs[i]] = nextStreamID(ps[len(ps)-1].ID)
+			n.cursors[ss[i].Name] = nextStreamID(ps[len(ps)-1].ID)
 		}
 		for _, p := range ps {
-			cands = append(cands, candidate{event: evs[i], p: p})
+			cands = append(cands, candidate{stream: ss[i], p: p})
 		}
 	}
 	if len(cands) == 0 {
@@ -535,8 +505,7 @@ func (n *Notifier) reclaim(ctx context.Context, events []string) ([]notifyJob, e
 	}
 	_, _ = n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range cands {
-			k := keysFor(cands[i].event)
-			cands[i].state = p.HMGet(ctx, k.delivered(cands[i].p.ID), notifyAttemptField, notifyDueField)
+			cands[i].state = p.HMGet(ctx, cands[i].stream.marks(cands[i].p.ID), notifyAttemptField, notifyDueField)
 		}
 		return nil
 	})
@@ -549,7 +518,7 @@ func (n *Notifier) reclaim(ctx context.Context, events []string) ([]notifyJob, e
 	for _, c := range cands {
 		st, err := c.state.Result()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("booking: notify: state of %s in event %s: %w", c.p.ID, c.event, err))
+			errs = append(errs, fmt.Errorf("notify: state of %s in stream %s: %w", c.p.ID, c.stream.Name, err))
 			continue
 		}
 		failedAt, _ := strconv.ParseInt(fmt.Sprint(st[0]), 10, 64)
@@ -575,25 +544,25 @@ func (n *Notifier) reclaim(ctx context.Context, events []string) ([]notifyJob, e
 	_, _ = n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range claims {
 			claims[i].cmd = p.XClaim(ctx, &redis.XClaimArgs{
-				Stream: keysFor(claims[i].event).outbox, Group: n.cfg.Group, Consumer: n.cfg.Consumer,
+				Stream: claims[i].stream.Outbox(), Group: n.cfg.Group, Consumer: n.cfg.Consumer,
 				MinIdle: claims[i].p.Idle, Messages: []string{claims[i].p.ID},
 			})
 		}
 		return nil
 	})
-	var jobs []notifyJob
+	var jobs []job
 	taken := time.Now()
 	for _, c := range claims {
 		msgs, err := c.cmd.Result()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("booking: notify: claim %s in event %s: %w", c.p.ID, c.event, err))
+			errs = append(errs, fmt.Errorf("notify: claim %s in stream %s: %w", c.p.ID, c.stream.Name, err))
 			continue
 		}
 		for _, m := range msgs {
 			if m.ID != c.p.ID {
 				continue
 			}
-			jobs = append(jobs, notifyJob{event: c.event, msg: m, attempts: c.p.RetryCount + 1, since: taken})
+			jobs = append(jobs, job{stream: c.stream, msg: m, attempts: c.p.RetryCount + 1, since: taken})
 		}
 	}
 	return jobs, errors.Join(errs...)
@@ -631,16 +600,13 @@ type channelFailure struct {
 // then acks it, schedules its retry, or moves it to the dead letters. It
 // reports whether it attempted the message; its error is a Redis failure
 // (the message stays pending and is taken over after Lease).
-func (n *Notifier) handle(ctx context.Context, j notifyJob) (bool, error) {
-	k := keysFor(j.event)
-	note := parseNotification(j.msg)
-	if note.Event == "" {
-		note.Event = j.event
-	}
+func (n *Notifier) handle(ctx context.Context, j job) (bool, error) {
+	s := j.stream
+	note := parseMessage(s.Name, j.msg)
 	if ctx.Err() != nil {
-		return false, n.release(ctx, k, note, j)
+		return false, n.release(ctx, note, j)
 	}
-	if mine, err := n.keepLease(ctx, k, &j); err != nil || !mine {
+	if mine, err := n.keepLease(ctx, &j); err != nil || !mine {
 		return false, err
 	}
 	// Once sends have begun, recording their outcome must survive a
@@ -649,14 +615,14 @@ func (n *Notifier) handle(ctx context.Context, j notifyJob) (bool, error) {
 	defer fcancel()
 	if len(j.msg.Values) == 0 {
 		// Trimmed or deleted from the outbox: nothing left to send.
-		if err := n.rdb.XAck(fctx, k.outbox, n.cfg.Group, note.ID).Err(); err != nil {
-			return false, fmt.Errorf("booking: notify: ack %s in event %s: %w", note.ID, j.event, err)
+		if err := n.rdb.XAck(fctx, s.Outbox(), n.cfg.Group, note.ID).Err(); err != nil {
+			return false, fmt.Errorf("notify: ack %s in stream %s: %w", note.ID, s.Name, err)
 		}
 		return false, nil
 	}
-	marks, err := n.rdb.HGetAll(ctx, k.delivered(note.ID)).Result()
+	marks, err := n.rdb.HGetAll(ctx, s.marks(note.ID)).Result()
 	if err != nil {
-		return false, fmt.Errorf("booking: notify: marks of %s in event %s: %w", note.ID, j.event, err)
+		return false, fmt.Errorf("notify: marks of %s in stream %s: %w", note.ID, s.Name, err)
 	}
 	var failures []channelFailure
 	for name, v := range marks {
@@ -674,7 +640,7 @@ func (n *Notifier) handle(ctx context.Context, j notifyJob) (bool, error) {
 			}
 		}
 		if len(lost) > 0 {
-			return true, n.bury(fctx, k, note, j, append(failures, lost...))
+			return true, n.bury(fctx, note, j, append(failures, lost...))
 		}
 	}
 
@@ -688,7 +654,7 @@ func (n *Notifier) handle(ctx context.Context, j notifyJob) (bool, error) {
 		}
 		err := ch.Deliver(dctx, note)
 		if err == nil {
-			if err := n.mark(fctx, k, note.ID, name, "1"); err != nil {
+			if err := n.mark(fctx, s, note.ID, name, "1"); err != nil {
 				return true, err
 			}
 			n.total.WithLabelValues(name, "delivered").Inc()
@@ -697,13 +663,13 @@ func (n *Notifier) handle(ctx context.Context, j notifyJob) (bool, error) {
 		if ctx.Err() != nil {
 			// Shutting down: a send cut short may or may not have
 			// arrived, so leave this channel unmarked.
-			return true, n.release(ctx, k, note, j)
+			return true, n.release(ctx, note, j)
 		}
 		var pe *PermanentError
 		f := channelFailure{channel: name, err: err.Error(), permanent: errors.As(err, &pe)}
 		failures = append(failures, f)
 		if f.permanent {
-			if err := n.mark(fctx, k, note.ID, name, "!"+f.err); err != nil {
+			if err := n.mark(fctx, s, note.ID, name, "!"+f.err); err != nil {
 				return true, err
 			}
 		} else {
@@ -712,16 +678,16 @@ func (n *Notifier) handle(ctx context.Context, j notifyJob) (bool, error) {
 	}
 	switch {
 	case len(failures) == 0:
-		if err := n.rdb.XAck(fctx, k.outbox, n.cfg.Group, note.ID).Err(); err != nil {
-			return true, fmt.Errorf("booking: notify: ack %s in event %s: %w", note.ID, j.event, err)
+		if err := n.rdb.XAck(fctx, s.Outbox(), n.cfg.Group, note.ID).Err(); err != nil {
+			return true, fmt.Errorf("notify: ack %s in stream %s: %w", note.ID, s.Name, err)
 		}
 		return true, nil
 	case !retry || j.attempts >= int64(n.cfg.MaxAttempts):
-		return true, n.bury(fctx, k, note, j, failures)
+		return true, n.bury(fctx, note, j, failures)
 	}
 	wait := n.backoff(j.attempts)
 	due := n.cfg.Now().Add(wait)
-	if err := n.setDue(fctx, k, note.ID, j.attempts, due); err != nil {
+	if err := n.setDue(fctx, s, note.ID, j.attempts, due); err != nil {
 		return true, err
 	}
 	var names, texts []string
@@ -742,7 +708,7 @@ func (n *Notifier) handle(ctx context.Context, j notifyJob) (bool, error) {
 // keepLease renews this Notifier's hold on a message that waited in a long
 // batch, so that its lease never runs out mid-delivery. It reports false
 // when another Notifier took the message meanwhile (or it was acked).
-func (n *Notifier) keepLease(ctx context.Context, k eventKeys, j *notifyJob) (bool, error) {
+func (n *Notifier) keepLease(ctx context.Context, j *job) (bool, error) {
 	held := time.Since(j.since)
 	if held <= n.cfg.Lease/4 {
 		return true, nil
@@ -752,10 +718,10 @@ func (n *Notifier) keepLease(ctx context.Context, k eventKeys, j *notifyJob) (bo
 	// held-Lease/2 tells the two cases apart. RETRYCOUNT keeps the
 	// attempt count, which JUSTID alone does not on every server.
 	minIdle := max(held-n.cfg.Lease/2, 0)
-	ids, err := n.rdb.Do(ctx, "XCLAIM", k.outbox, n.cfg.Group, n.cfg.Consumer,
+	ids, err := n.rdb.Do(ctx, "XCLAIM", j.stream.Outbox(), n.cfg.Group, n.cfg.Consumer,
 		minIdle.Milliseconds(), j.msg.ID, "RETRYCOUNT", j.attempts, "JUSTID").StringSlice()
 	if err != nil {
-		return false, fmt.Errorf("booking: notify: renew %s in event %s: %w", j.msg.ID, j.event, err)
+		return false, fmt.Errorf("notify: renew %s in stream %s: %w", j.msg.ID, j.stream.Name, err)
 	}
 	if len(ids) == 0 {
 		return false, nil
@@ -773,45 +739,46 @@ func (n *Notifier) backoff(attempt int64) time.Duration {
 	return min(d, n.cfg.MaxBackoff)
 }
 
-func (n *Notifier) mark(ctx context.Context, k eventKeys, id, field, value string) error {
-	key := k.delivered(id)
+func (n *Notifier) mark(ctx context.Context, s Stream, id, field, value string) error {
+	key := s.marks(id)
 	_, err := n.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, field, value)
 		p.Expire(ctx, key, notifyMarksTTL)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("booking: notify: mark %s of %s: %w", field, id, err)
+		return fmt.Errorf("notify: mark %s of %s: %w", field, id, err)
 	}
 	return nil
 }
 
 // setDue records a failed attempt: the message may be claimed by any
 // Notifier once due has passed.
-func (n *Notifier) setDue(ctx context.Context, k eventKeys, id string, attempts int64, due time.Time) error {
-	key := k.delivered(id)
+func (n *Notifier) setDue(ctx context.Context, s Stream, id string, attempts int64, due time.Time) error {
+	key := s.marks(id)
 	_, err := n.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, key, notifyAttemptField, attempts, notifyDueField, due.UnixMilli())
 		p.Expire(ctx, key, notifyMarksTTL)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("booking: notify: schedule retry of %s: %w", id, err)
+		return fmt.Errorf("notify: schedule retry of %s: %w", id, err)
 	}
 	return nil
 }
 
 // release hands a message back at shutdown: it is due at once, so another
 // Notifier need not wait out the lease. This costs the message one attempt.
-func (n *Notifier) release(ctx context.Context, k eventKeys, note Notification, j notifyJob) error {
+func (n *Notifier) release(ctx context.Context, note Message, j job) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	return n.setDue(ctx, k, note.ID, j.attempts, n.cfg.Now())
+	return n.setDue(ctx, j.stream, note.ID, j.attempts, n.cfg.Now())
 }
 
-// bury moves a message to the event's dead letters and acks it, in one
+// bury moves a message to its stream's dead letters and acks it, in one
 // transaction so that it is never both pending and dead, nor neither.
-func (n *Notifier) bury(ctx context.Context, k eventKeys, note Notification, j notifyJob, failures []channelFailure) error {
+func (n *Notifier) bury(ctx context.Context, note Message, j job, failures []channelFailure) error {
+	s := j.stream
 	sort.Slice(failures, func(a, b int) bool { return failures[a].channel < failures[b].channel })
 	var errTexts, names []string
 	for _, f := range failures {
@@ -827,12 +794,12 @@ func (n *Notifier) bury(ctx context.Context, k eventKeys, note Notification, j n
 	values["attempts"] = j.attempts
 	values["channels"] = strings.Join(names, ",")
 	_, err := n.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAdd(ctx, &redis.XAddArgs{Stream: k.dead, Values: values})
-		p.XAck(ctx, k.outbox, n.cfg.Group, note.ID)
+		p.XAdd(ctx, &redis.XAddArgs{Stream: s.dead(), Values: values})
+		p.XAck(ctx, s.Outbox(), n.cfg.Group, note.ID)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("booking: notify: dead-letter %s in event %s: %w", note.ID, j.event, err)
+		return fmt.Errorf("notify: dead-letter %s in stream %s: %w", note.ID, s.Name, err)
 	}
 	for _, name := range names {
 		n.total.WithLabelValues(name, "dead").Inc()
@@ -843,16 +810,16 @@ func (n *Notifier) bury(ctx context.Context, k eventKeys, note Notification, j n
 	return nil
 }
 
-func (n *Notifier) attrs(note Notification, j notifyJob, extra ...any) []any {
+func (n *Notifier) attrs(note Message, j job, extra ...any) []any {
 	return append([]any{
-		slog.String("event", note.Event), slog.String("order", note.Order), slog.String("hold", note.Hold),
+		slog.String("stream", note.Stream), slog.String("event", note.Event), slog.String("order", note.Order), slog.String("hold", note.Hold),
 		slog.String("kind", note.Kind), slog.String("id", note.ID), slog.Int64("attempt", j.attempts),
 	}, extra...)
 }
 
 // scrubContact masks the fan's address where a receiver's error echoed it,
 // so that logs carry no contact details.
-func scrubContact(s string, n Notification) string {
+func scrubContact(s string, n Message) string {
 	if n.Email != "" {
 		s = strings.ReplaceAll(s, n.Email, maskedEmail(n.Email))
 	}
@@ -862,38 +829,34 @@ func scrubContact(s string, n Notification) string {
 	return s
 }
 
-// DeadLetter is a notification given up on, with why.
+// DeadLetter is a message given up on, with why.
 type DeadLetter struct {
-	Notification
+	Message
 	Error    string   // each failed channel's last error, "channel: error; ..."
 	Attempts int64    // delivery attempts made
 	Channels []string // the channels that failed
 }
 
-// Dead lists up to limit of an event's dead letters, newest first, for an
-// operator to inspect. ID is the message's outbox id. A limit of 0 or less
-// means 100.
-func (n *Notifier) Dead(ctx context.Context, event string, limit int) ([]DeadLetter, error) {
-	return deadLetters(ctx, n.rdb, event, limit)
-}
-
-func deadLetters(ctx context.Context, rdb redis.UniversalClient, event string, limit int) ([]DeadLetter, error) {
+// DeadLetters lists up to limit of a stream's dead letters, newest first,
+// for an operator to inspect. ID is the message's outbox id. A limit of 0
+// or less means 100.
+func DeadLetters(ctx context.Context, rdb redis.UniversalClient, s Stream, limit int) ([]DeadLetter, error) {
 	if limit <= 0 {
 		limit = 100
 	}
-	msgs, err := rdb.XRevRangeN(ctx, keysFor(event).dead, "+", "-", int64(limit)).Result()
+	msgs, err := rdb.XRevRangeN(ctx, s.dead(), "+", "-", int64(limit)).Result()
 	if err != nil {
-		return nil, fmt.Errorf("booking: notify: dead letters of event %s: %w", event, err)
+		return nil, fmt.Errorf("notify: dead letters of stream %s: %w", s.Name, err)
 	}
 	out := make([]DeadLetter, 0, len(msgs))
 	for _, m := range msgs {
-		d := DeadLetter{Notification: parseNotification(m)}
+		d := DeadLetter{Message: parseMessage(s.Name, m)}
 		if id, ok := m.Values["id"].(string); ok && id != "" {
 			d.ID = id
 		}
 		d.Error, _ = m.Values["error"].(string)
 		if a, ok := m.Values["attempts"].(string); ok {
-			d.Attempts = atoi64(a)
+			d.Attempts, _ = strconv.ParseInt(a, 10, 64)
 		}
 		if ch, ok := m.Values["channels"].(string); ok && ch != "" {
 			d.Channels = strings.Split(ch, ",")

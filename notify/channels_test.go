@@ -1,4 +1,4 @@
-package booking
+package notify
 
 import (
 	"bytes"
@@ -19,13 +19,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crowdgate/crowdgate/webhooksig"
 )
 
 var channelTestTime = time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
 
-func channelTestNote() Notification {
-	return Notification{
-		ID: "1773500966000-0", Kind: "order.paid", Event: "spring-fest", Order: "o-123", Hold: "h-9",
+func channelTestNote() Message {
+	return Message{
+		ID: "1773500966000-0", Stream: "spring-fest", Kind: "order.paid", Event: "spring-fest", Order: "o-123", Hold: "h-9",
 		Email: "jane.doe@example.com", Phone: "+44 7700 900123", Currency: "EUR", AmountMinor: 1250,
 		At: time.UnixMilli(1773500966000).UTC(),
 	}
@@ -158,6 +160,23 @@ func TestSMTPChannelSubjects(t *testing.T) {
 				t.Errorf("body lacks the reference:\n%s", body)
 			}
 		})
+	}
+}
+
+// TestWaiterMessagesText: a waiter's messages name the room and carry the
+// link back to their place.
+func TestWaiterMessagesText(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ kind, subject string }{
+		{"queue.near", "Your turn is near in launch"},
+		{"queue.admitted", "It's your turn: launch"},
+	} {
+		m := Message{ID: "1-0", Stream: "room.launch", Kind: tc.kind, Room: "launch", Position: 10,
+			Link: "https://tickets.example/rooms/launch#resume=x.y", At: channelTestTime}
+		subject, body := notificationText(m)
+		if subject != tc.subject || !strings.Contains(body, m.Link) || !strings.Contains(body, "room.launch/1-0") {
+			t.Errorf("%s: %q\n%s", tc.kind, subject, body)
+		}
 	}
 }
 
@@ -317,7 +336,7 @@ func (w *testWebhook) serve(rw http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if r.Method != http.MethodPost || VerifyWebhook([]byte(w.secret), r.Header.Get(SignatureHeader), body, time.Now(), 0) != nil {
+	if r.Method != http.MethodPost || webhooksig.Verify([]byte(w.secret), r.Header.Get(webhooksig.Header), body, time.Now(), 0) != nil {
 		w.badSig++
 		http.Error(rw, "bad signature", http.StatusUnauthorized)
 		return

@@ -1,4 +1,4 @@
-package booking
+package notify
 
 import (
 	"bytes"
@@ -44,9 +44,9 @@ func newNotifyClock() *notifyClock {
 	return queuetest.NewClock(time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC))
 }
 
-// addNotification writes an outbox entry the way the booking scripts do,
+// addMessage writes an outbox entry the way the booking scripts do,
 // with fields derived from i, and returns its id.
-func addNotification(tb testing.TB, rdb redis.UniversalClient, event string, i int, override map[string]any) string {
+func addMessage(tb testing.TB, rdb redis.UniversalClient, event string, i int, override map[string]any) string {
 	tb.Helper()
 	ctx := context.Background()
 	values := map[string]any{
@@ -57,19 +57,19 @@ func addNotification(tb testing.TB, rdb redis.UniversalClient, event string, i i
 	for k, v := range override {
 		values[k] = v
 	}
-	if err := rdb.SAdd(ctx, eventsKey, event).Err(); err != nil {
+	if err := rdb.HSet(ctx, registryKey, event, Named(event).Prefix).Err(); err != nil {
 		tb.Fatal(err)
 	}
-	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keysFor(event).outbox, Values: values}).Result()
+	id, err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: Named(event).Outbox(), Values: values}).Result()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return id
 }
 
-func mustNotifier(tb testing.TB, rdb redis.UniversalClient, cfg NotifierConfig) *Notifier {
+func mustNotifier(tb testing.TB, rdb redis.UniversalClient, cfg Config) *Notifier {
 	tb.Helper()
-	n, err := NewNotifier(rdb, cfg)
+	n, err := New(rdb, cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func mustProcess(tb testing.TB, n *Notifier) int {
 
 func pendingCount(tb testing.TB, rdb redis.UniversalClient, event string) int64 {
 	tb.Helper()
-	p, err := rdb.XPending(context.Background(), keysFor(event).outbox, "notify").Result()
+	p, err := rdb.XPending(context.Background(), Named(event).Outbox(), "notify").Result()
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func newRecordingChannel(name string) *recordingChannel {
 
 func (c *recordingChannel) Name() string { return c.name }
 
-func (c *recordingChannel) Deliver(ctx context.Context, n Notification) error {
+func (c *recordingChannel) Deliver(ctx context.Context, n Message) error {
 	c.mu.Lock()
 	hang := c.hangOn != "" && n.ID == c.hangOn
 	c.mu.Unlock()
@@ -157,7 +157,7 @@ func (c *recordingChannel) Deliver(ctx context.Context, n Notification) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.got[recKey(n.Event, n.ID)]++
+	c.got[recKey(n.Stream, n.ID)]++
 	return nil
 }
 
@@ -197,12 +197,12 @@ func checkOnce(tb testing.TB, name string, got map[string]int, ids []string) {
 	}
 }
 
-func TestParseNotification(t *testing.T) {
+func TestParseMessage(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		values map[string]any
-		want   Notification
+		want   Message
 	}{
 		{
 			name: "complete",
@@ -210,7 +210,7 @@ func TestParseNotification(t *testing.T) {
 				"kind": "order.paid", "event": "ev", "order": "o", "hold": "h", "email": "a@b.c", "phone": "+1",
 				"amount_minor": "1250", "currency": "EUR", "at": "1773500966123",
 			},
-			want: Notification{
+			want: Message{
 				ID: "1-0", Kind: "order.paid", Event: "ev", Order: "o", Hold: "h", Email: "a@b.c", Phone: "+1",
 				AmountMinor: 1250, Currency: "EUR", At: time.UnixMilli(1773500966123).UTC(),
 			},
@@ -218,21 +218,22 @@ func TestParseNotification(t *testing.T) {
 		{
 			name:   "bad numbers are zero",
 			values: map[string]any{"kind": "hold.expiring", "amount_minor": "12.5", "at": "yesterday"},
-			want:   Notification{ID: "1-0", Kind: "hold.expiring"},
+			want:   Message{ID: "1-0", Kind: "hold.expiring"},
 		},
 		{
 			name:   "missing fields are empty",
 			values: map[string]any{},
-			want:   Notification{ID: "1-0"},
+			want:   Message{ID: "1-0"},
 		},
 		{
 			name:   "non-string values",
 			values: map[string]any{"amount_minor": int64(7), "order": []byte("o-2")},
-			want:   Notification{ID: "1-0", AmountMinor: 7, Order: "o-2"},
+			want:   Message{ID: "1-0", AmountMinor: 7, Order: "o-2"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := parseNotification(redis.XMessage{ID: "1-0", Values: tc.values})
+			got := parseMessage("ev", redis.XMessage{ID: "1-0", Values: tc.values})
+			tc.want.Stream = "ev"
 			if got != tc.want {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
@@ -240,22 +241,88 @@ func TestParseNotification(t *testing.T) {
 	}
 }
 
-func TestNotifierConfigValidate(t *testing.T) {
+// TestAppendRoundTrip: what Append writes is read back as the same
+// message, whichever stream it went to, and every Notifier finds the
+// stream without being told of it.
+func TestAppendRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb := queuetest.NewClient(t)
+	ctx := context.Background()
+	want := Message{
+		Stream: "room.launch", Kind: "queue.near", Room: "launch", Position: 42,
+		Link: "https://tickets.example/rooms/launch#resume=x", Email: "fan@example.com",
+		At: time.UnixMilli(1773500966123).UTC(),
+	}
+	id, err := NewOutbox(rdb).Append(ctx, Named("room.launch"), want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.ID = id
+	var got []Message // one pass, Concurrency 1: no race
+	ch := channelFunc{name: "rec", f: func(_ context.Context, m Message) error {
+		got = append(got, m)
+		return nil
+	}}
+	if n := mustProcess(t, mustNotifier(t, rdb, Config{Channels: []Channel{ch}, Concurrency: 1})); n != 1 {
+		t.Fatalf("attempted %d, want 1", n)
+	}
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("delivered %+v\nwant %+v", got, want)
+	}
+	if _, err := NewOutbox(rdb).Append(ctx, Stream{Name: "no-prefix"}, want); err == nil {
+		t.Error("Append took a stream without a prefix")
+	}
+}
+
+// TestNotifierTrimsOldMessages: messages older than Keep leave their
+// outbox (delivered or not, they are past all retries), newer ones stay,
+// and a failing Source does not stop the other streams.
+func TestNotifierTrimsOldMessages(t *testing.T) {
+	t.Parallel()
+	rdb := queuetest.NewClient(t)
+	ctx := context.Background()
+	s := Named("ev")
+	if err := rdb.HSet(ctx, registryKey, s.Name, s.Prefix).Err(); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-8 * 24 * time.Hour).UnixMilli()
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.Outbox(), ID: fmt.Sprintf("%d-0", old), Values: []any{"kind", "order.paid"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := addMessage(t, rdb, "ev", 1, nil)
+	broken := Source(func(context.Context) ([]Stream, error) { return nil, errors.New("source down") })
+	n := mustNotifier(t, rdb, Config{Channels: []Channel{newRecordingChannel("rec")}, Sources: []Source{broken}})
+	if _, err := n.Process(ctx); err == nil || !strings.Contains(err.Error(), "source down") {
+		t.Fatalf("pass error %v, want the source's", err)
+	}
+	left, err := rdb.XRange(ctx, s.Outbox(), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 || left[0].ID != fresh {
+		t.Fatalf("outbox holds %v, want only %s", left, fresh)
+	}
+	if p, _ := rdb.XPending(ctx, s.Outbox(), "notify").Result(); p.Count != 0 {
+		t.Errorf("%d messages still pending", p.Count)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	ch := newRecordingChannel("a")
 	for _, tc := range []struct {
 		name string
-		cfg  NotifierConfig
+		cfg  Config
 		ok   bool
 	}{
-		{"minimal", NotifierConfig{Channels: []Channel{ch}}, true},
-		{"no channels", NotifierConfig{}, false},
-		{"nil channel", NotifierConfig{Channels: []Channel{nil}}, false},
-		{"unnamed", NotifierConfig{Channels: []Channel{newRecordingChannel("")}}, false},
-		{"reserved name", NotifierConfig{Channels: []Channel{newRecordingChannel("_due")}}, false},
-		{"same name twice", NotifierConfig{Channels: []Channel{ch, newRecordingChannel("a")}}, false},
-		{"backoffs crossed", NotifierConfig{Channels: []Channel{ch}, MinBackoff: time.Minute, MaxBackoff: time.Second}, false},
-		{"negative attempts", NotifierConfig{Channels: []Channel{ch}, MaxAttempts: -1}, false},
+		{"minimal", Config{Channels: []Channel{ch}}, true},
+		{"no channels", Config{}, false},
+		{"nil channel", Config{Channels: []Channel{nil}}, false},
+		{"unnamed", Config{Channels: []Channel{newRecordingChannel("")}}, false},
+		{"reserved name", Config{Channels: []Channel{newRecordingChannel("_due")}}, false},
+		{"same name twice", Config{Channels: []Channel{ch, newRecordingChannel("a")}}, false},
+		{"backoffs crossed", Config{Channels: []Channel{ch}, MinBackoff: time.Minute, MaxBackoff: time.Second}, false},
+		{"negative attempts", Config{Channels: []Channel{ch}, MaxAttempts: -1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := tc.cfg.Validate(); (err == nil) != tc.ok {
@@ -263,7 +330,7 @@ func TestNotifierConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewNotifier(nil, NotifierConfig{Channels: []Channel{ch}}); err == nil {
+	if _, err := New(nil, Config{Channels: []Channel{ch}}); err == nil {
 		t.Error("NewNotifier accepted a nil client")
 	}
 }
@@ -272,7 +339,7 @@ func TestNotifierBackoff(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{})
 	t.Cleanup(func() { _ = rdb.Close() })
-	n := mustNotifier(t, rdb, NotifierConfig{
+	n := mustNotifier(t, rdb, Config{
 		Channels: []Channel{newRecordingChannel("a")}, MinBackoff: time.Second, MaxBackoff: 10 * time.Second,
 	})
 	for attempt, want := range map[int64]time.Duration{
@@ -303,7 +370,7 @@ func TestNotifierDeliversEveryChannel(t *testing.T) {
 		rcv := startTestWebhook(t, "whsec")
 		var logs bytes.Buffer
 		reg := prometheus.NewRegistry()
-		n := mustNotifier(t, rdb, NotifierConfig{
+		n := mustNotifier(t, rdb, Config{
 			Channels: []Channel{
 				mustSMTPChannel(t, SMTPConfig{Addr: smtpSrv.Addr}),
 				mustWebhookChannel(t, rcv.URL, "whsec"),
@@ -313,10 +380,10 @@ func TestNotifierDeliversEveryChannel(t *testing.T) {
 		})
 		// Written before any consumer group exists: still delivered.
 		for i := range 3 {
-			addNotification(t, rdb, "ev-a", i, nil)
+			addMessage(t, rdb, "ev-a", i, nil)
 		}
-		addNotification(t, rdb, "ev-b", 3, nil)
-		addNotification(t, rdb, "ev-b", 4, map[string]any{"email": "", "kind": "hold.expiring", "order": ""})
+		addMessage(t, rdb, "ev-b", 3, nil)
+		addMessage(t, rdb, "ev-b", 4, map[string]any{"email": "", "kind": "hold.expiring", "order": ""})
 
 		if got := mustProcess(t, n); got != 5 {
 			t.Errorf("first pass attempted %d, want 5", got)
@@ -337,7 +404,7 @@ func TestNotifierDeliversEveryChannel(t *testing.T) {
 		}
 
 		// Later messages are read from where the group left off.
-		addNotification(t, rdb, "ev-a", 5, nil)
+		addMessage(t, rdb, "ev-a", 5, nil)
 		if got := mustProcess(t, n); got != 1 {
 			t.Errorf("second pass attempted %d, want 1", got)
 		}
@@ -368,11 +435,11 @@ func TestNotifierRetriesWithBackoff(t *testing.T) {
 		smtpSrv := startTestSMTP(t, func(s *testSMTP) { s.failData = 2 })
 		clock := newNotifyClock()
 		reg := prometheus.NewRegistry()
-		n := mustNotifier(t, rdb, NotifierConfig{
+		n := mustNotifier(t, rdb, Config{
 			Channels:   []Channel{mustSMTPChannel(t, SMTPConfig{Addr: smtpSrv.Addr})},
 			MinBackoff: time.Second, MaxBackoff: time.Minute, Now: clock.Now, Registerer: reg,
 		})
-		addNotification(t, rdb, "ev", 1, nil)
+		addMessage(t, rdb, "ev", 1, nil)
 		for i, step := range []struct {
 			advance time.Duration
 			tried   int
@@ -424,17 +491,17 @@ func TestNotifierRetriesOnlyFailedChannels(t *testing.T) {
 			requests := 0
 			hook := mustWebhookChannel(t, rcv.URL, "k")
 			clock := newNotifyClock()
-			n := mustNotifier(t, rdb, NotifierConfig{
+			n := mustNotifier(t, rdb, Config{
 				Channels: []Channel{
 					mustSMTPChannel(t, SMTPConfig{Addr: smtpSrv.Addr}),
-					channelFunc{name: "webhook", f: func(ctx context.Context, note Notification) error {
+					channelFunc{name: "webhook", f: func(ctx context.Context, note Message) error {
 						requests++
 						return hook.Deliver(ctx, note)
 					}},
 				},
 				MinBackoff: time.Second, MaxBackoff: time.Second, Now: clock.Now,
 			})
-			addNotification(t, rdb, "ev", 1, nil)
+			addMessage(t, rdb, "ev", 1, nil)
 			passes := 0
 			for range 5 {
 				passes += mustProcess(t, n)
@@ -455,11 +522,11 @@ func TestNotifierRetriesOnlyFailedChannels(t *testing.T) {
 // channelFunc adapts a function to Channel.
 type channelFunc struct {
 	name string
-	f    func(context.Context, Notification) error
+	f    func(context.Context, Message) error
 }
 
-func (c channelFunc) Name() string                                      { return c.name }
-func (c channelFunc) Deliver(ctx context.Context, n Notification) error { return c.f(ctx, n) }
+func (c channelFunc) Name() string                                 { return c.name }
+func (c channelFunc) Deliver(ctx context.Context, n Message) error { return c.f(ctx, n) }
 
 func TestNotifierDeadLetters(t *testing.T) {
 	t.Parallel()
@@ -498,7 +565,7 @@ func TestNotifierDeadLetters(t *testing.T) {
 			rcv := startTestWebhook(t, "k", tc.hookCodes...)
 			clock := newNotifyClock()
 			reg := prometheus.NewRegistry()
-			n := mustNotifier(t, rdb, NotifierConfig{
+			n := mustNotifier(t, rdb, Config{
 				Channels: []Channel{
 					mustSMTPChannel(t, SMTPConfig{Addr: smtpSrv.Addr}),
 					mustWebhookChannel(t, rcv.URL, "k"),
@@ -510,11 +577,11 @@ func TestNotifierDeadLetters(t *testing.T) {
 			if tc.email != "" {
 				override["email"] = tc.email
 			}
-			id := addNotification(t, rdb, "ev", 7, override)
+			id := addMessage(t, rdb, "ev", 7, override)
 			for pass := 1; pass <= tc.passes; pass++ {
 				mustProcess(t, n)
 				clock.Add(time.Second)
-				dead, err := n.Dead(context.Background(), "ev", 10)
+				dead, err := DeadLetters(context.Background(), rdb, Named("ev"), 10)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -522,11 +589,11 @@ func TestNotifierDeadLetters(t *testing.T) {
 					t.Fatalf("after pass %d: %d dead letters, want dead %v", pass, len(dead), want)
 				}
 			}
-			dead, _ := n.Dead(context.Background(), "ev", 10)
+			dead, _ := DeadLetters(context.Background(), rdb, Named("ev"), 10)
 			if dead[0].ID != id || dead[0].Order != "o-7" || dead[0].Kind != "order.paid" || dead[0].AmountMinor != 1007 {
 				t.Errorf("dead letter %+v", dead[0])
 			}
-			raw, err := rdb.XRange(context.Background(), keysFor("ev").dead, "-", "+").Result()
+			raw, err := rdb.XRange(context.Background(), Named("ev").dead(), "-", "+").Result()
 			if err != nil || len(raw) != 1 {
 				t.Fatalf("dead stream: %v %v", raw, err)
 			}
@@ -554,20 +621,20 @@ func TestNotifierReclaimsFromDeadConsumer(t *testing.T) {
 	t.Parallel()
 	notifyBackends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		ctx := context.Background()
-		k := keysFor("ev")
-		id := addNotification(t, rdb, "ev", 1, nil)
-		if err := rdb.XGroupCreate(ctx, k.outbox, "notify", "0").Err(); err != nil {
+		k := Named("ev")
+		id := addMessage(t, rdb, "ev", 1, nil)
+		if err := rdb.XGroupCreate(ctx, k.Outbox(), "notify", "0").Err(); err != nil {
 			t.Fatal(err)
 		}
 		// A Notifier reads the message and dies without a word.
 		got, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: "notify", Consumer: "dead", Streams: []string{k.outbox, ">"}, Count: 10, Block: -1,
+			Group: "notify", Consumer: "dead", Streams: []string{k.Outbox(), ">"}, Count: 10, Block: -1,
 		}).Result()
 		if err != nil || len(got[0].Messages) != 1 {
 			t.Fatalf("dead consumer read %v, %v", got, err)
 		}
 		ch := newRecordingChannel("rec")
-		n := mustNotifier(t, rdb, NotifierConfig{Channels: []Channel{ch}, Lease: 150 * time.Millisecond})
+		n := mustNotifier(t, rdb, Config{Channels: []Channel{ch}, Lease: 150 * time.Millisecond})
 		if got := mustProcess(t, n); got != 0 {
 			t.Errorf("took over a message after %d attempts before the lease ran out", got)
 		}
@@ -589,12 +656,12 @@ func TestNotifierAtLeastOnceAcrossRestart(t *testing.T) {
 	rdb := queuetest.NewClient(t)
 	var ids []string
 	for i := range 6 {
-		ids = append(ids, addNotification(t, rdb, "ev", i, nil))
+		ids = append(ids, addMessage(t, rdb, "ev", i, nil))
 	}
 	first := newRecordingChannel("first")
 	gate := newRecordingChannel("gate")
 	gate.hangOn = ids[3]
-	n1 := mustNotifier(t, rdb, NotifierConfig{Channels: []Channel{first, gate}, Concurrency: 1})
+	n1 := mustNotifier(t, rdb, Config{Channels: []Channel{first, gate}, Concurrency: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n1.Run(ctx) }()
@@ -619,7 +686,7 @@ func TestNotifierAtLeastOnceAcrossRestart(t *testing.T) {
 	gate.mu.Lock()
 	gate.hangOn = ""
 	gate.mu.Unlock()
-	n2 := mustNotifier(t, rdb, NotifierConfig{Channels: []Channel{first, gate}})
+	n2 := mustNotifier(t, rdb, Config{Channels: []Channel{first, gate}})
 	for range 3 {
 		mustProcess(t, n2)
 	}
@@ -638,14 +705,14 @@ func TestNotifiersShareTheWork(t *testing.T) {
 	var ids []string
 	for i := range 40 {
 		ev := fmt.Sprintf("ev-%d", i%4)
-		ids = append(ids, recKey(ev, addNotification(t, rdb, ev, i, nil)))
+		ids = append(ids, recKey(ev, addMessage(t, rdb, ev, i, nil)))
 	}
 	ch := newRecordingChannel("rec")
 	ch.delay = time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i := range 3 {
-		n := mustNotifier(t, rdb, NotifierConfig{
+		n := mustNotifier(t, rdb, Config{
 			Channels: []Channel{ch}, Consumer: fmt.Sprintf("worker-%d", i), Poll: 5 * time.Millisecond, Batch: 4,
 		})
 		wg.Go(func() {
@@ -670,13 +737,13 @@ func TestNotifierRenewsLeaseInLongBatches(t *testing.T) {
 	rdb := queuetest.NewClient(t)
 	var ids []string
 	for i := range 5 {
-		ids = append(ids, addNotification(t, rdb, "ev", i, nil))
+		ids = append(ids, addMessage(t, rdb, "ev", i, nil))
 	}
 	ch := newRecordingChannel("rec")
 	ch.delay = 70 * time.Millisecond
 	lease := 200 * time.Millisecond
-	slow := mustNotifier(t, rdb, NotifierConfig{Channels: []Channel{ch}, Lease: lease, Concurrency: 1, Consumer: "slow"})
-	other := mustNotifier(t, rdb, NotifierConfig{Channels: []Channel{ch}, Lease: lease, Consumer: "other"})
+	slow := mustNotifier(t, rdb, Config{Channels: []Channel{ch}, Lease: lease, Concurrency: 1, Consumer: "slow"})
+	other := mustNotifier(t, rdb, Config{Channels: []Channel{ch}, Lease: lease, Consumer: "other"})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -701,16 +768,16 @@ func TestNotifierRecreatesGroup(t *testing.T) {
 	t.Parallel()
 	rdb := queuetest.NewClient(t)
 	ch := newRecordingChannel("rec")
-	n := mustNotifier(t, rdb, NotifierConfig{Channels: []Channel{ch}})
-	a := addNotification(t, rdb, "ev", 1, nil)
+	n := mustNotifier(t, rdb, Config{Channels: []Channel{ch}})
+	a := addMessage(t, rdb, "ev", 1, nil)
 	mustProcess(t, n)
-	if err := rdb.Del(context.Background(), keysFor("ev").outbox).Err(); err != nil {
+	if err := rdb.Del(context.Background(), Named("ev").Outbox()).Err(); err != nil {
 		t.Fatal(err)
 	}
 	// A new stream numbers from the clock again: within the same
 	// millisecond it would reuse a's id, whose delivery marks say "done".
 	time.Sleep(2 * time.Millisecond)
-	b := addNotification(t, rdb, "ev", 2, nil)
+	b := addMessage(t, rdb, "ev", 2, nil)
 	if b == a {
 		t.Fatalf("the new outbox reused id %s", a)
 	}
@@ -722,40 +789,43 @@ func TestNotifierRecreatesGroup(t *testing.T) {
 func TestNotifierDeadListsNewestFirst(t *testing.T) {
 	t.Parallel()
 	rdb := queuetest.NewClient(t)
-	n := mustNotifier(t, rdb, NotifierConfig{
-		Channels: []Channel{channelFunc{name: "no", f: func(context.Context, Notification) error {
+	n := mustNotifier(t, rdb, Config{
+		Channels: []Channel{channelFunc{name: "no", f: func(context.Context, Message) error {
 			return Permanent(errors.New("never"))
 		}}},
 		Concurrency: 1, // dead letters in outbox order
 	})
 	var ids []string
 	for i := range 3 {
-		ids = append(ids, addNotification(t, rdb, "ev", i, nil))
+		ids = append(ids, addMessage(t, rdb, "ev", i, nil))
 	}
 	mustProcess(t, n)
-	dead, err := n.Dead(context.Background(), "ev", 2)
+	dead, err := DeadLetters(context.Background(), rdb, Named("ev"), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(dead) != 2 || dead[0].ID != ids[2] || dead[1].ID != ids[1] {
 		t.Errorf("Dead(limit 2) = %+v, want %s then %s", dead, ids[2], ids[1])
 	}
-	if dead, _ := n.Dead(context.Background(), "other", 0); len(dead) != 0 {
+	if dead, _ := DeadLetters(context.Background(), rdb, Named("other"), 0); len(dead) != 0 {
 		t.Errorf("dead letters of an event without any: %v", dead)
 	}
 }
 
-// ExampleNewNotifier delivers an outbox to the log. A deployment adds an
+// ExampleNew delivers an outbox to the log. A deployment adds an
 // SMTPChannel and a WebhookChannel, and calls Run instead of Process.
-func ExampleNewNotifier() {
+func ExampleNew() {
 	m, _ := miniredis.Run()
 	defer m.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	defer rdb.Close()
 	ctx := context.Background()
 
-	// What a booking script writes when an order is paid.
-	rdb.SAdd(ctx, "cgb:events", "spring-fest")
+	// What a booking script writes when an order is paid, in the outbox
+	// of its event, which booking lists as a Source.
+	events := Source(func(context.Context) ([]Stream, error) {
+		return []Stream{{Name: "spring-fest", Prefix: "cgb:{ev:spring-fest}:"}}, nil
+	})
 	rdb.XAdd(ctx, &redis.XAddArgs{Stream: "cgb:{ev:spring-fest}:outbox", ID: "1773500966000-0", Values: map[string]any{
 		"kind": "order.paid", "event": "spring-fest", "order": "o-123", "hold": "h-9",
 		"email": "jane@example.com", "phone": "", "amount_minor": "1250", "currency": "EUR", "at": "1773500966000",
@@ -769,7 +839,7 @@ func ExampleNewNotifier() {
 			return a
 		},
 	}))
-	n, err := NewNotifier(rdb, NotifierConfig{Channels: []Channel{NewLogChannel(logger)}})
+	n, err := New(rdb, Config{Channels: []Channel{NewLogChannel(logger)}, Sources: []Source{events}})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -777,7 +847,7 @@ func ExampleNewNotifier() {
 	sent, err := n.Process(ctx)
 	fmt.Println(sent, err)
 	// Output:
-	// level=INFO msg=notification event=spring-fest order=o-123 hold=h-9 kind=order.paid id=1773500966000-0 email=j***@example.com phone="" amount_minor=1250 currency=EUR
+	// level=INFO msg=notification stream=spring-fest event=spring-fest room="" order=o-123 hold=h-9 kind=order.paid id=1773500966000-0 email=j***@example.com phone="" amount_minor=1250 currency=EUR
 	// 1 <nil>
 }
 
@@ -788,17 +858,17 @@ func TestNotifierLogsWithoutContacts(t *testing.T) {
 	rdb := queuetest.NewClient(t)
 	var logs bytes.Buffer
 	reg := prometheus.NewRegistry()
-	echo := channelFunc{name: "echo", f: func(_ context.Context, n Notification) error {
+	echo := channelFunc{name: "echo", f: func(_ context.Context, n Message) error {
 		return fmt.Errorf("mailbox %s full, call %s", n.Email, n.Phone)
 	}}
-	cfg := NotifierConfig{
+	cfg := Config{
 		Channels: []Channel{echo}, MaxAttempts: 2, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Registerer: reg,
 	}
 	n := mustNotifier(t, rdb, cfg)
 	// A second Notifier in the process shares the counters.
 	mustNotifier(t, rdb, cfg)
-	addNotification(t, rdb, "ev", 1, map[string]any{"phone": "+447700900123"})
+	addMessage(t, rdb, "ev", 1, map[string]any{"phone": "+447700900123"})
 	mustProcess(t, n)
 	time.Sleep(5 * time.Millisecond)
 	mustProcess(t, n)

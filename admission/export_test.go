@@ -1,0 +1,10 @@
+package admission
+
+import "context"
+
+// NotifyWaiters runs one pass of the waiter notifications that Run's sweep
+// makes every second, for tests that drive the clock.
+func NotifyWaiters(c *Controller, ctx context.Context) error { return c.notifyWaiters(ctx) }
+
+// TurnNear exposes the rule that decides when a waiter's turn is near.
+var TurnNear = (*Controller).turnNear

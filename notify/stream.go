@@ -1,0 +1,110 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Stream is one outbox and the keys that go with it: the messages to
+// deliver, the dead letters, and each message's delivery marks. All share
+// Prefix, which holds the stream's Redis Cluster hash tag, so one
+// transaction can move a message to the dead letters and ack it.
+type Stream struct {
+	// Name identifies the stream in logs and receivers' idempotency keys,
+	// and must be unique among the streams a Notifier delivers.
+	Name string
+	// Prefix begins every key of the stream, e.g. "cgb:{ev:spring}:".
+	Prefix string
+}
+
+// Named is the stream called name, with keys of notify's own:
+// "cgn:{<name>}:…". Producers without a key family of their own (waiters'
+// messages) use it with Outbox.Append.
+func Named(name string) Stream { return Stream{Name: name, Prefix: "cgn:{" + name + "}:"} }
+
+// Outbox is the key of the stream's messages, a Redis stream whose entries
+// have Message's fields.
+func (s Stream) Outbox() string { return s.Prefix + "outbox" }
+
+func (s Stream) dead() string { return s.Prefix + "dead" }
+
+// marks remembers which channels already delivered one message, so a
+// retry only repeats the channels that failed.
+func (s Stream) marks(id string) string { return s.Prefix + "sent:" + id }
+
+func (s Stream) valid() error {
+	if s.Name == "" || s.Prefix == "" || strings.ContainsAny(s.Name, "\x00\r\n") {
+		return fmt.Errorf("notify: stream %q (prefix %q) needs a one-line name and a prefix", s.Name, s.Prefix)
+	}
+	return nil
+}
+
+// Source lists streams to deliver, read on every pass: booking's events'
+// outboxes, for one. Streams written with Outbox.Append need no Source.
+type Source func(ctx context.Context) ([]Stream, error)
+
+// registryKey is the hash of streams written with Outbox.Append, name →
+// prefix.
+const registryKey = "cgn:streams"
+
+// Outbox is where producers written in Go (admission, for waiters) send
+// their messages. It is safe for concurrent use.
+type Outbox struct{ rdb redis.UniversalClient }
+
+// NewOutbox returns an Outbox writing to rdb.
+func NewOutbox(rdb redis.UniversalClient) *Outbox { return &Outbox{rdb: rdb} }
+
+// Append adds m to s's outbox and registers s, so that every Notifier
+// delivers it without being told of s. It returns the message's id. The
+// registration goes first: a stream registered with nothing in it costs a
+// read per pass, a message in an unregistered stream would never be sent.
+func (o *Outbox) Append(ctx context.Context, s Stream, m Message) (string, error) {
+	if err := s.valid(); err != nil {
+		return "", err
+	}
+	if err := o.rdb.HSet(ctx, registryKey, s.Name, s.Prefix).Err(); err != nil {
+		return "", fmt.Errorf("notify: register stream %s: %w", s.Name, err)
+	}
+	id, err := o.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.Outbox(), Values: m.fields()}).Result()
+	if err != nil {
+		return "", fmt.Errorf("notify: append to stream %s: %w", s.Name, err)
+	}
+	return id, nil
+}
+
+// streams lists the registered streams and those of sources, sorted by
+// name, the first of each name kept. A failing source leaves the others
+// served.
+func streams(ctx context.Context, rdb redis.UniversalClient, sources []Source) ([]Stream, error) {
+	var (
+		all  []Stream
+		errs []error
+	)
+	reg, err := rdb.HGetAll(ctx, registryKey).Result()
+	if err != nil {
+		errs = append(errs, fmt.Errorf("notify: list streams: %w", err))
+	}
+	for name, prefix := range reg {
+		all = append(all, Stream{Name: name, Prefix: prefix})
+	}
+	for _, src := range sources {
+		ss, err := src(ctx)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notify: list streams: %w", err))
+		}
+		all = append(all, ss...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Name < all[j].Name })
+	out := all[:0]
+	for _, s := range all {
+		if s.valid() == nil && (len(out) == 0 || out[len(out)-1].Name != s.Name) {
+			out = append(out, s)
+		}
+	}
+	return out, errors.Join(errs...)
+}
