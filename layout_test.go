@@ -7,8 +7,8 @@ import (
 )
 
 // TestDependenciesPointOneWay keeps the architecture of STYLE.md: cmd →
-// gateway → (ws, booking, admission) → queue → go-redis (→ the root
-// package, which imports only the standard library), and each
+// gateway → (ws, booking, admission) → notify → queue → go-redis (→ the
+// root package, which imports only the standard library), and each
 // third-party package stays in the one package that owns its concern.
 func TestDependenciesPointOneWay(t *testing.T) {
 	const mod = "github.com/crowdgate/crowdgate/"
@@ -17,6 +17,12 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		"admission": {mod + "gateway", mod + "ws", mod + "booking", "github.com/labstack/echo", "github.com/gorilla/websocket"},
 		"booking":   {mod + "gateway", mod + "ws", "github.com/labstack/echo", "github.com/gorilla/websocket"},
 		"ws":        {mod + "gateway", "github.com/labstack/echo"},
+		// notify delivers messages from streams; it knows no event, room
+		// or order, so no domain package (booking and admission write to
+		// it, never the other way).
+		"notify": {mod + "admission", mod + "gateway", mod + "ws", mod + "booking", "github.com/labstack/echo", "github.com/gorilla/websocket"},
+		// Receivers written in Go verify webhooks with it alone.
+		"webhooksig": {mod + "admission", mod + "gateway", mod + "queue", mod + "ws", mod + "booking", mod + "notify", mod + "guard", mod + "internal", "github.com/labstack/echo", "github.com/redis/go-redis", "github.com/prometheus"},
 		// guard runs inside origins: it pulls in nothing of Crowdgate's but the
 		// claim checks it shares with admission, which pull in nothing either
 		// (guard's TestImportsOnlyStdlibAndJWT checks the whole list).
