@@ -1,4 +1,3 @@
-// Command crowdgate runs the Crowdgate virtual waiting room.
 package main
 
 import (

@@ -1,5 +1,3 @@
-// Package queuetest gives tests a private Redis: a real redis-server of their
-// own, never whatever listens on 6379.
 package queuetest
 
 import (
