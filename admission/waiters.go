@@ -24,8 +24,9 @@ const (
 	nearPlaces = 10
 )
 
-// waiterStream is the notify stream of a room's waiters' messages.
-func waiterStream(room string) notify.Stream { return notify.Named("room." + room) }
+// waiterStream is the notify stream of a room's waiters' messages. (Before
+// notify, booking wrote them to "room.<room>" under its own keys.)
+func waiterStream(room string) notify.Stream { return notify.Named("waiters." + room) }
 
 // notifyWaiters tells waiters who asked to be notified that their turn is
 // near (at most once) and that they are admitted. It does nothing without

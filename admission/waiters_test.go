@@ -51,7 +51,7 @@ func TestWaitersAreToldTheirTurn(t *testing.T) {
 	if _, err := store.SetNotify(ctx, "launch", last, queue.Contact{Email: "fan@example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	outbox := notify.Named("room.launch").Outbox()
+	outbox := notify.Named("waiters.launch").Outbox()
 	if err := admission.NotifyWaiters(ctl, ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestWaitersAreToldTheirTurn(t *testing.T) {
 	for _, m := range got {
 		kinds = append(kinds, m.Kind)
 		token, ok := strings.CutPrefix(m.Link, "https://tickets.example/rooms/launch#resume=")
-		if !ok || m.Room != "launch" || m.Stream != "room.launch" || m.Email != "fan@example.com" {
+		if !ok || m.Room != "launch" || m.Stream != "waiters.launch" || m.Email != "fan@example.com" {
 			t.Errorf("message %+v", m)
 			continue
 		}

@@ -2,6 +2,7 @@ package booking
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/crowdgate/crowdgate/notify"
 )
@@ -46,18 +47,29 @@ func Outbox(event string) notify.Stream {
 }
 
 // Outboxes lists every event's outbox: the notify.Source of booking's
-// messages.
+// messages. It also lists the waiters' outboxes that versions before
+// notify wrote under booking's keys (legacyWaiterStreamsKey), so that
+// messages an old instance wrote during a rolling upgrade are delivered.
 func (c *Core) Outboxes(ctx context.Context) ([]notify.Stream, error) {
 	ids, err := c.eventIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]notify.Stream, len(ids))
-	for i, id := range ids {
-		out[i] = Outbox(id)
+	legacy, err := c.rdb.SMembers(ctx, legacyWaiterStreamsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("booking: list waiters' old outboxes: %w", err)
+	}
+	out := make([]notify.Stream, 0, len(ids)+len(legacy))
+	for _, id := range append(ids, legacy...) {
+		out = append(out, Outbox(id))
 	}
 	return out, nil
 }
+
+// legacyWaiterStreamsKey listed the waiters' outboxes, "room.<room>", that
+// booking wrote before admission and notify took them over. Nothing
+// writes it any more; it can go once no instance older than notify runs.
+const legacyWaiterStreamsKey = "cgb:room-streams"
 
 // eventsKey is the set of event ids, for listing and for the workers that
 // visit every event. It is the only booking key shared by all events.

@@ -171,10 +171,10 @@ func TestWaiterMessagesText(t *testing.T) {
 		{"queue.near", "Your turn is near in launch"},
 		{"queue.admitted", "It's your turn: launch"},
 	} {
-		m := Message{ID: "1-0", Stream: "room.launch", Kind: tc.kind, Room: "launch", Position: 10,
+		m := Message{ID: "1-0", Stream: "waiters.launch", Kind: tc.kind, Room: "launch", Position: 10,
 			Link: "https://tickets.example/rooms/launch#resume=x.y", At: channelTestTime}
 		subject, body := notificationText(m)
-		if subject != tc.subject || !strings.Contains(body, m.Link) || !strings.Contains(body, "room.launch/1-0") {
+		if subject != tc.subject || !strings.Contains(body, m.Link) || !strings.Contains(body, "waiters.launch/1-0") {
 			t.Errorf("%s: %q\n%s", tc.kind, subject, body)
 		}
 	}

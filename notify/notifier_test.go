@@ -249,11 +249,11 @@ func TestAppendRoundTrip(t *testing.T) {
 	rdb := queuetest.NewClient(t)
 	ctx := context.Background()
 	want := Message{
-		Stream: "room.launch", Kind: "queue.near", Room: "launch", Position: 42,
+		Stream: "waiters.launch", Kind: "queue.near", Room: "launch", Position: 42,
 		Link: "https://tickets.example/rooms/launch#resume=x", Email: "fan@example.com",
 		At: time.UnixMilli(1773500966123).UTC(),
 	}
-	id, err := NewOutbox(rdb).Append(ctx, Named("room.launch"), want)
+	id, err := NewOutbox(rdb).Append(ctx, Named("waiters.launch"), want)
 	if err != nil {
 		t.Fatal(err)
 	}
