@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -82,63 +83,16 @@ func (s *Server) roomParam(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// optTime is a timestamp field that may be absent, null (unset) or RFC 3339.
-type optTime struct {
-	set bool
-	t   time.Time
-}
-
-func (o *optTime) UnmarshalJSON(b []byte) error {
-	o.set = true
-	if string(b) == "null" {
-		o.t = time.Time{}
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New("times must be RFC 3339 strings")
-	}
-	t, err := time.Parse(time.RFC3339, s)
-	if err != nil {
-		return errors.New("times must be RFC 3339, e.g. 2026-12-01T10:00:00Z")
-	}
-	o.t = t.UTC()
-	return nil
-}
-
-// roomBody is the organizer's room document in PUT and PATCH. Absent fields
-// keep their value on PATCH and take the default on PUT.
-type roomBody struct {
-	AdmitPerMinute  *int    `json:"admit_per_minute"`
-	MaxActive       *int64  `json:"max_active"`
-	SessionSeconds  *int    `json:"session_seconds"`
-	QueueOpensAt    optTime `json:"queue_opens_at"`
-	SaleStartsAt    optTime `json:"sale_starts_at"`
-	Mode            *string `json:"mode"`
-	Paused          *bool   `json:"paused"`
-	Passthrough     *bool   `json:"passthrough"`
-	Closed          *bool   `json:"closed"`
-	OnStoreFailure  *string `json:"on_store_failure"`
-	Title           *string `json:"title"`
-	Message         *string `json:"message"`
-	PrimaryColor    *string `json:"primary_color"`
-	BackgroundColor *string `json:"background_color"`
-	Language        *string `json:"language"`
-	// Adaptive admission (queue.Room.Adaptive).
-	Adaptive             *bool  `json:"adaptive"`
-	AdaptiveMaxCheckouts *int64 `json:"adaptive_max_checkouts"`
-	AdaptiveP99Ms        *int   `json:"adaptive_p99_ms"`
-}
-
-// check refuses values apply cannot represent.
-func (b roomBody) check() error {
+// checkRoom refuses values applyRoom cannot represent.
+func checkRoom(b api.RoomRequest) error {
 	if b.OnStoreFailure != nil && *b.OnStoreFailure != "open" && *b.OnStoreFailure != "closed" {
 		return invalidRoom(`on_store_failure must be "open" or "closed"`)
 	}
 	return nil
 }
 
-func (b roomBody) apply(r queue.Room) queue.Room {
+// applyRoom returns r with the fields b gives.
+func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 	set := func(dst *int, src *int) {
 		if src != nil {
 			*dst = *src
@@ -153,11 +107,11 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 	if b.MaxActive != nil {
 		r.MaxActive = *b.MaxActive
 	}
-	if b.QueueOpensAt.set {
-		r.QueueOpensAt = b.QueueOpensAt.t
+	if b.QueueOpensAt.Set {
+		r.QueueOpensAt = b.QueueOpensAt.Time
 	}
-	if b.SaleStartsAt.set {
-		r.SaleStartsAt = b.SaleStartsAt.t
+	if b.SaleStartsAt.Set {
+		r.SaleStartsAt = b.SaleStartsAt.Time
 	}
 	for _, f := range []struct {
 		dst *string
@@ -184,54 +138,15 @@ func (b roomBody) apply(r queue.Room) queue.Room {
 	return r
 }
 
-// roomJSON is a room as organizers read it.
-type roomJSON struct {
-	Room                 string     `json:"room"`
-	AdmitPerMinute       int        `json:"admit_per_minute"`
-	MaxActive            int64      `json:"max_active"`
-	SessionSeconds       int        `json:"session_seconds"`
-	QueueOpensAt         *time.Time `json:"queue_opens_at"`
-	SaleStartsAt         *time.Time `json:"sale_starts_at"`
-	Mode                 string     `json:"mode"`
-	Paused               bool       `json:"paused"`
-	Passthrough          bool       `json:"passthrough"`
-	Closed               bool       `json:"closed"`
-	ClosedReason         string     `json:"closed_reason,omitempty"` // "sold_out" when it closed by itself
-	ClosedAt             *time.Time `json:"closed_at,omitempty"`     // when it closed by itself
-	OnStoreFailure       string     `json:"on_store_failure"`
-	Title                string     `json:"title"`
-	Message              string     `json:"message"`
-	PrimaryColor         string     `json:"primary_color"`
-	BackgroundColor      string     `json:"background_color"`
-	Language             string     `json:"language"`
-	Adaptive             bool       `json:"adaptive"`
-	AdaptiveMaxCheckouts int64      `json:"adaptive_max_checkouts"`
-	AdaptiveP99Ms        int        `json:"adaptive_p99_ms"`
-	CreatedAt            time.Time  `json:"created_at"`
-	UpdatedAt            time.Time  `json:"updated_at"`
-	Stats                *statsJSON `json:"stats,omitempty"`
-}
-
-type statsJSON struct {
-	Waiting            int64 `json:"waiting"`
-	Active             int64 `json:"active"`
-	AdmittedTotal      int64 `json:"admitted_total"`
-	AbandonedTotal     int64 `json:"abandoned_total"`
-	AdmitRatePerMinute int64 `json:"admit_rate_per_minute"`
-	// DrainETASeconds is how long the line takes to drain at the observed
-	// rate (the configured one before anyone was admitted); -1 when it never
-	// drains at that rate (paused, or a rate of 0).
-	DrainETASeconds int64 `json:"drain_eta_seconds"`
-}
-
-func toRoomJSON(r queue.Room) roomJSON {
+// toRoom is a room as organizers read it.
+func toRoom(r queue.Room) api.Room {
 	opt := func(t time.Time) *time.Time {
 		if t.IsZero() {
 			return nil
 		}
 		return &t
 	}
-	return roomJSON{
+	return api.Room{
 		Room: r.Name, AdmitPerMinute: r.AdmitPerMinute, MaxActive: r.MaxActive, SessionSeconds: r.SessionSeconds,
 		QueueOpensAt: opt(r.QueueOpensAt), SaleStartsAt: opt(r.SaleStartsAt), Mode: r.Mode,
 		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason, ClosedAt: opt(r.ClosedAt),
@@ -248,8 +163,8 @@ func failureMode(open bool) string {
 	return "closed"
 }
 
-func toStatsJSON(r queue.Room, st queue.Stats) *statsJSON {
-	out := &statsJSON{
+func toStats(r queue.Room, st queue.Stats) *api.Stats {
+	out := &api.Stats{
 		Waiting: st.Waiting, Active: st.Active, AdmittedTotal: st.AdmittedTotal,
 		AbandonedTotal: st.AbandonedTotal, AdmitRatePerMinute: st.AdmittedLastMinute,
 	}
@@ -271,14 +186,14 @@ func toStatsJSON(r queue.Room, st queue.Stats) *statsJSON {
 }
 
 func (s *Server) putRoom(c echo.Context) error {
-	var b roomBody
+	var b api.RoomRequest
 	if err := decodeJSON(c, &b, false); err != nil {
 		return err
 	}
-	if err := b.check(); err != nil {
+	if err := checkRoom(b); err != nil {
 		return err
 	}
-	r := b.apply(queue.Room{Name: c.Param("room")}).WithDefaults()
+	r := applyRoom(b, queue.Room{Name: c.Param("room")}).WithDefaults()
 	ctx := c.Request().Context()
 	stored, created, err := s.ctl.PutRoom(ctx, r)
 	if err != nil {
@@ -288,23 +203,23 @@ func (s *Server) putRoom(c echo.Context) error {
 	if created {
 		status = http.StatusCreated
 	}
-	return c.JSON(status, toRoomJSON(stored))
+	return c.JSON(status, toRoom(stored))
 }
 
 func (s *Server) patchRoom(c echo.Context) error {
-	var b roomBody
+	var b api.RoomRequest
 	if err := decodeJSON(c, &b, false); err != nil {
 		return err
 	}
-	if err := b.check(); err != nil {
+	if err := checkRoom(b); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	next, err := s.ctl.UpdateRoom(ctx, c.Param("room"), b.apply)
+	next, err := s.ctl.UpdateRoom(ctx, c.Param("room"), func(r queue.Room) queue.Room { return applyRoom(b, r) })
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toRoomJSON(next))
+	return c.JSON(http.StatusOK, toRoom(next))
 }
 
 func (s *Server) getRoom(c echo.Context) error {
@@ -317,8 +232,8 @@ func (s *Server) getRoom(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := toRoomJSON(r)
-	out.Stats = toStatsJSON(r, st)
+	out := toRoom(r)
+	out.Stats = toStats(r, st)
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -328,7 +243,7 @@ func (s *Server) listRooms(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := make([]roomJSON, 0, len(rooms))
+	out := api.RoomList{Rooms: make([]api.Room, 0, len(rooms))}
 	for _, r := range rooms {
 		st, err := s.ctl.Stats(ctx, r.Name)
 		if errors.Is(err, queue.ErrRoomNotFound) {
@@ -337,11 +252,11 @@ func (s *Server) listRooms(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		j := toRoomJSON(r)
-		j.Stats = toStatsJSON(r, st)
-		out = append(out, j)
+		j := toRoom(r)
+		j.Stats = toStats(r, st)
+		out.Rooms = append(out.Rooms, j)
 	}
-	return c.JSON(http.StatusOK, map[string]any{"rooms": out})
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) deleteRoom(c echo.Context) error {
@@ -358,7 +273,7 @@ func (s *Server) rotateKey(c echo.Context) error {
 		return err
 	}
 	s.log.Info("signing key rotated", "kid", kid)
-	return c.JSON(http.StatusOK, map[string]string{"kid": kid})
+	return c.JSON(http.StatusOK, api.KeyRotation{Kid: kid})
 }
 
 // DecodeRoom parses a room document (the body of PUT
@@ -368,15 +283,15 @@ func DecodeRoom(name string, doc []byte) (queue.Room, error) {
 	if !queue.ValidID(name) {
 		return queue.Room{}, invalidRoom(fmt.Sprintf("room id %q must match ^[a-z0-9][a-z0-9-]{0,63}$", name))
 	}
-	var b roomBody
+	var b api.RoomRequest
 	dec := json.NewDecoder(bytes.NewReader(doc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&b); err != nil {
 		return queue.Room{}, invalidRoom(err.Error())
 	}
-	if err := b.check(); err != nil {
+	if err := checkRoom(b); err != nil {
 		return queue.Room{}, err
 	}
-	r := b.apply(queue.Room{Name: name}).WithDefaults()
+	r := applyRoom(b, queue.Room{Name: name}).WithDefaults()
 	return r, r.Validate()
 }

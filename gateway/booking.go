@@ -4,11 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue"
 )
@@ -56,43 +56,12 @@ func idParam(name string) echo.MiddlewareFunc {
 	}
 }
 
-type ticketTypeJSON struct {
-	ID            string `json:"id"`
-	Name          string `json:"name"`
-	Capacity      *int64 `json:"capacity,omitempty"`
-	PriceMinor    int64  `json:"price_minor"`
-	Currency      string `json:"currency"`
-	PerOrderLimit int    `json:"per_order_limit"`
-	Available     int64  `json:"available"`
-	Held          *int64 `json:"held,omitempty"`
-	Sold          *int64 `json:"sold,omitempty"`
-}
-
-type eventJSON struct {
-	Event       string           `json:"event"`
-	Room        string           `json:"room"`
-	HoldSeconds int              `json:"hold_seconds"`
-	TicketTypes []ticketTypeJSON `json:"ticket_types"`
-	// Organizers only.
-	Totals    *inventoryJSON   `json:"totals,omitempty"`
-	Stats     map[string]int64 `json:"stats,omitempty"`
-	CreatedAt *time.Time       `json:"created_at,omitempty"`
-	UpdatedAt *time.Time       `json:"updated_at,omitempty"`
-}
-
-type inventoryJSON struct {
-	Capacity  int64 `json:"capacity"`
-	Available int64 `json:"available"`
-	Held      int64 `json:"held"`
-	Sold      int64 `json:"sold"`
-}
-
-// toEventJSON renders an event; the organizer's view adds capacity, held,
+// toEvent renders an event; the organizer's view adds capacity, held,
 // sold and counters to what fans see.
-func toEventJSON(v booking.EventView, organizer bool) eventJSON {
-	out := eventJSON{Event: v.ID, Room: v.Room, HoldSeconds: v.HoldSeconds, TicketTypes: []ticketTypeJSON{}}
+func toEvent(v booking.EventView, organizer bool) api.Event {
+	out := api.Event{Event: v.ID, Room: v.Room, HoldSeconds: v.HoldSeconds, TicketTypes: []api.TicketType{}}
 	for _, t := range v.TicketTypes {
-		j := ticketTypeJSON{ID: t.ID, Name: t.Name, PriceMinor: t.PriceMinor, Currency: t.Currency,
+		j := api.TicketType{ID: t.ID, Name: t.Name, PriceMinor: t.PriceMinor, Currency: t.Currency,
 			PerOrderLimit: t.PerOrderLimit, Available: t.Available}
 		if organizer {
 			j.Capacity, j.Held, j.Sold = &t.Capacity, &t.Held, &t.Sold
@@ -101,7 +70,7 @@ func toEventJSON(v booking.EventView, organizer bool) eventJSON {
 	}
 	if organizer {
 		capacity, inv := v.Totals()
-		out.Totals = &inventoryJSON{Capacity: capacity, Available: inv.Available, Held: inv.Held, Sold: inv.Sold}
+		out.Totals = &api.Inventory{Capacity: capacity, Available: inv.Available, Held: inv.Held, Sold: inv.Sold}
 		out.Stats = v.Stats
 		created, updated := v.CreatedAt, v.UpdatedAt
 		out.CreatedAt, out.UpdatedAt = &created, &updated
@@ -109,21 +78,8 @@ func toEventJSON(v booking.EventView, organizer bool) eventJSON {
 	return out
 }
 
-// eventBody is PUT /admin/v1/events/{event}.
-type eventBody struct {
-	Room        string `json:"room"`
-	HoldSeconds int    `json:"hold_seconds"`
-	TicketTypes []struct {
-		ID            string `json:"id"`
-		Name          string `json:"name"`
-		Capacity      int64  `json:"capacity"`
-		PriceMinor    int64  `json:"price_minor"`
-		Currency      string `json:"currency"`
-		PerOrderLimit int    `json:"per_order_limit"`
-	} `json:"ticket_types"`
-}
-
-func (b eventBody) event(id string) booking.Event {
+// toBookingEvent is the event b defines under id.
+func toBookingEvent(id string, b api.EventRequest) booking.Event {
 	e := booking.Event{ID: id, Room: b.Room, HoldSeconds: b.HoldSeconds}
 	for _, t := range b.TicketTypes {
 		e.TicketTypes = append(e.TicketTypes, booking.TicketType{ID: t.ID, Name: t.Name, Capacity: t.Capacity,
@@ -135,22 +91,22 @@ func (b eventBody) event(id string) booking.Event {
 // DecodeEvent reads an event definition as PUT /admin/v1/events/{event}
 // takes it, for configuration files.
 func DecodeEvent(id string, doc []byte) (booking.Event, error) {
-	var b eventBody
+	var b api.EventRequest
 	if err := decodeStrict(doc, &b); err != nil {
 		return booking.Event{}, err
 	}
-	e := b.event(id).WithDefaults()
+	e := toBookingEvent(id, b).WithDefaults()
 	return e, e.Validate()
 }
 
 func (s *Server) putEvent(c echo.Context) error {
-	var b eventBody
+	var b api.EventRequest
 	if err := decodeJSON(c, &b, false); err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
 	id := c.Param("event")
-	created, err := s.cfg.Booking.PutEvent(ctx, b.event(id))
+	created, err := s.cfg.Booking.PutEvent(ctx, toBookingEvent(id, b))
 	if err != nil {
 		return err
 	}
@@ -162,7 +118,7 @@ func (s *Server) putEvent(c echo.Context) error {
 	if created {
 		status = http.StatusCreated
 	}
-	return c.JSON(status, toEventJSON(v, true))
+	return c.JSON(status, toEvent(v, true))
 }
 
 func (s *Server) getEvent(c echo.Context) error {
@@ -170,7 +126,7 @@ func (s *Server) getEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toEventJSON(v, true))
+	return c.JSON(http.StatusOK, toEvent(v, true))
 }
 
 func (s *Server) listEvents(c echo.Context) error {
@@ -178,11 +134,9 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Events []eventJSON `json:"events"`
-	}{Events: []eventJSON{}}
+	out := api.EventList{Events: []api.Event{}}
 	for _, v := range vs {
-		out.Events = append(out.Events, toEventJSON(v, true))
+		out.Events = append(out.Events, toEvent(v, true))
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -193,15 +147,7 @@ func (s *Server) publicEvent(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, toEventJSON(v, false))
-}
-
-type logEntryJSON struct {
-	ID     string            `json:"id"`
-	At     time.Time         `json:"at"`
-	What   string            `json:"what"`
-	Who    string            `json:"who"`
-	Fields map[string]string `json:"fields"`
+	return c.JSON(http.StatusOK, toEvent(v, false))
 }
 
 // eventLog pages through an event's log: ?after=<id of the last entry
@@ -220,12 +166,9 @@ func (s *Server) eventLog(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Entries []logEntryJSON `json:"entries"`
-		Next    string         `json:"next"`
-	}{Entries: []logEntryJSON{}, Next: after}
+	out := api.LogPage{Entries: []api.LogEntry{}, Next: after}
 	for _, e := range entries {
-		out.Entries = append(out.Entries, logEntryJSON(e))
+		out.Entries = append(out.Entries, api.LogEntry(e))
 		out.Next = e.ID
 	}
 	return c.JSON(http.StatusOK, out)
@@ -236,9 +179,9 @@ func (s *Server) auditEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{
-		"event": a.Event, "balanced": len(a.Problems) == 0, "problems": append([]string{}, a.Problems...),
-		"holds": a.Holds, "orders": a.Orders,
+	return c.JSON(http.StatusOK, api.Audit{
+		Event: a.Event, Balanced: len(a.Problems) == 0, Problems: append([]string{}, a.Problems...),
+		Holds: a.Holds, Orders: a.Orders,
 	})
 }
 
@@ -257,21 +200,9 @@ func (s *Server) deadLetters(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	type deadJSON struct {
-		ID       string    `json:"id"`
-		Kind     string    `json:"kind"`
-		Order    string    `json:"order,omitempty"`
-		Hold     string    `json:"hold"`
-		At       time.Time `json:"at"`
-		Error    string    `json:"error"`
-		Attempts int64     `json:"attempts"`
-		Channels []string  `json:"channels"`
-	}
-	out := struct {
-		Dead []deadJSON `json:"dead"`
-	}{Dead: []deadJSON{}}
+	out := api.DeadLetterList{Dead: []api.DeadLetter{}}
 	for _, d := range dead {
-		out.Dead = append(out.Dead, deadJSON{ID: d.ID, Kind: d.Kind, Order: d.Order, Hold: d.Hold, At: d.At,
+		out.Dead = append(out.Dead, api.DeadLetter{ID: d.ID, Kind: d.Kind, Order: d.Order, Hold: d.Hold, At: d.At,
 			Error: d.Error, Attempts: d.Attempts, Channels: d.Channels})
 	}
 	return c.JSON(http.StatusOK, out)
@@ -301,42 +232,16 @@ func (s *Server) bookingPass(c echo.Context, room string) (admission.Pass, error
 	return p, nil
 }
 
-// holdBody is POST /api/v1/events/{event}/holds. Email and phone are an
-// extension: where to send this order's notifications.
-type holdBody struct {
-	TicketType string `json:"ticket_type"`
-	Quantity   int64  `json:"quantity"`
-	Email      string `json:"email"`
-	Phone      string `json:"phone"`
-}
-
-type itemJSON struct {
-	TicketType string `json:"ticket_type"`
-	Quantity   int64  `json:"quantity"`
-	PriceMinor int64  `json:"price_minor"`
-}
-
-type holdJSON struct {
-	HoldID      string     `json:"hold_id"`
-	Event       string     `json:"event"`
-	Status      string     `json:"status"`
-	ExpiresAt   time.Time  `json:"expires_at"`
-	Items       []itemJSON `json:"items"`
-	AmountMinor int64      `json:"amount_minor"`
-	Currency    string     `json:"currency"`
-	OrderID     string     `json:"order_id,omitempty"`
-}
-
-func toHoldJSON(h booking.Hold) holdJSON {
-	return holdJSON{
+func toHold(h booking.Hold) api.Hold {
+	return api.Hold{
 		HoldID: h.ID, Event: h.Event, Status: h.State, ExpiresAt: h.ExpiresAt, OrderID: h.OrderID,
-		Items:       []itemJSON{{TicketType: h.TicketType, Quantity: h.Quantity, PriceMinor: h.PriceMinor}},
+		Items:       []api.Item{{TicketType: h.TicketType, Quantity: h.Quantity, PriceMinor: h.PriceMinor}},
 		AmountMinor: h.AmountMinor, Currency: h.Currency,
 	}
 }
 
 func (s *Server) placeHold(c echo.Context) error {
-	var b holdBody
+	var b api.HoldRequest
 	if err := decodeJSON(c, &b, false); err != nil {
 		return err
 	}
@@ -362,7 +267,7 @@ func (s *Server) placeHold(c echo.Context) error {
 		c.Response().Header().Set("Idempotent-Replayed", "true")
 	}
 	// The first answer is the hold as it was made; a replay answers the same.
-	out := toHoldJSON(h)
+	out := toHold(h)
 	out.Status, out.OrderID = "active", ""
 	return c.JSON(http.StatusCreated, out)
 }
@@ -390,7 +295,7 @@ func (s *Server) getHold(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toHoldJSON(h))
+	return c.JSON(http.StatusOK, toHold(h))
 }
 
 func (s *Server) releaseHold(c echo.Context) error {
@@ -404,15 +309,8 @@ func (s *Server) releaseHold(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-// checkoutBody is POST /api/v1/holds/{hold}/checkout.
-type checkoutBody struct {
-	Provider string `json:"provider"`
-	Email    string `json:"email"`
-	Phone    string `json:"phone"`
-}
-
 func (s *Server) checkout(c echo.Context) error {
-	var b checkoutBody
+	var b api.CheckoutRequest
 	if err := decodeJSON(c, &b, false); err != nil {
 		return err
 	}
@@ -433,33 +331,17 @@ func (s *Server) checkout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, toOrderJSON(o))
+	return c.JSON(http.StatusCreated, toOrder(o))
 }
 
-type orderJSON struct {
-	OrderID     string          `json:"order_id"`
-	Event       string          `json:"event"`
-	HoldID      string          `json:"hold_id"`
-	Status      string          `json:"status"`
-	Items       []itemJSON      `json:"items"`
-	AmountMinor int64           `json:"amount_minor"`
-	Currency    string          `json:"currency"`
-	Payment     booking.Payment `json:"payment"`
-	CreatedAt   time.Time       `json:"created_at"`
-	UpdatedAt   time.Time       `json:"updated_at"`
-	PaidAt      *time.Time      `json:"paid_at,omitempty"`
-	Late        bool            `json:"late_payment,omitempty"`
-	Refund      string          `json:"refund,omitempty"`
-}
-
-func toOrderJSON(o booking.Order) orderJSON {
-	out := orderJSON{
-		OrderID: o.ID, Event: o.Event, HoldID: o.HoldID, Status: o.Status, Items: []itemJSON{},
-		AmountMinor: o.AmountMinor, Currency: o.Currency, Payment: o.Payment,
+func toOrder(o booking.Order) api.Order {
+	out := api.Order{
+		OrderID: o.ID, Event: o.Event, HoldID: o.HoldID, Status: o.Status, Items: []api.Item{},
+		AmountMinor: o.AmountMinor, Currency: o.Currency, Payment: api.Payment(o.Payment),
 		CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Late: o.Late, Refund: o.Refund,
 	}
 	for _, it := range o.Items {
-		out.Items = append(out.Items, itemJSON(it))
+		out.Items = append(out.Items, api.Item(it))
 	}
 	if !o.PaidAt.IsZero() {
 		paid := o.PaidAt
@@ -477,7 +359,7 @@ func (s *Server) getOrder(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, toOrderJSON(o))
+	return c.JSON(http.StatusOK, toOrder(o))
 }
 
 // paymentWebhook verifies and applies a provider's webhook on its raw body.
@@ -491,5 +373,5 @@ func (s *Server) paymentWebhook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]string{"result": what})
+	return c.JSON(http.StatusOK, api.WebhookResult{Result: what})
 }

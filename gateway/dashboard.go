@@ -23,6 +23,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -478,12 +479,12 @@ type dashboardJSON struct {
 // dashRoomJSON is a room's configuration and live figures, its events,
 // and its recent history.
 type dashRoomJSON struct {
-	roomJSON
-	Stats   *dashStatsJSON        `json:"stats"` // hides roomJSON's
+	api.Room
+	Stats   *dashStatsJSON        `json:"stats"` // hides api.Room's
 	Events  []dashEventJSON       `json:"events"`
 	History []queue.HistorySample `json:"history,omitempty"`
 	// AdaptiveState is where adaptive admission stands, in rooms that use
-	// it (roomJSON's adaptive is the switch).
+	// it (api.Room's adaptive is the switch).
 	AdaptiveState *dashAdaptiveJSON `json:"adaptive_state,omitempty"`
 }
 
@@ -507,7 +508,7 @@ func toDashAdaptive(st queue.AdaptiveState, log []queue.AdaptiveDecision) *dashA
 }
 
 type dashStatsJSON struct {
-	statsJSON
+	api.Stats
 	// TargetRatePerMinute is the rate the room admits at now: its
 	// admit_per_minute (with adaptive admission, the lower of it and the
 	// adaptive rate), 0 while paused or closed.
@@ -528,7 +529,7 @@ type dashEventJSON struct {
 	Conversion  *float64         `json:"conversion"` // paid / checkouts; null before any checkout
 	Failures    int64            `json:"payment_failures"`
 	SoldOut     int64            `json:"sold_out_refusals"`
-	TicketTypes []ticketTypeJSON `json:"ticket_types"`
+	TicketTypes []api.TicketType `json:"ticket_types"`
 }
 
 // targetRate is what the room is set to admit per minute at this moment,
@@ -569,7 +570,7 @@ func (s *Server) dashboard(c echo.Context) error {
 			e := dashEventJSON{
 				Event: v.ID, Capacity: capacity, Available: inv.Available, Held: inv.Held, Sold: inv.Sold,
 				Checkouts: v.Stats["checkouts"], Paid: v.Stats["paid"], Failures: v.Stats["failed"], SoldOut: v.Stats["sold_out"],
-				TicketTypes: toEventJSON(v, true).TicketTypes,
+				TicketTypes: toEvent(v, true).TicketTypes,
 			}
 			if e.Checkouts > 0 {
 				conv := float64(e.Paid) / float64(e.Checkouts)
@@ -596,9 +597,9 @@ func (s *Server) dashboard(c echo.Context) error {
 			}
 		}
 		j := dashRoomJSON{
-			roomJSON: toRoomJSON(r),
-			Stats:    &dashStatsJSON{statsJSON: *toStatsJSON(r, st), TargetRatePerMinute: targetRate(r, adapt), AsOf: asOf.UTC()},
-			Events:   events[r.Name],
+			Room:   toRoom(r),
+			Stats:  &dashStatsJSON{Stats: *toStats(r, st), TargetRatePerMinute: targetRate(r, adapt), AsOf: asOf.UTC()},
+			Events: events[r.Name],
 		}
 		if r.Adaptive {
 			j.AdaptiveState = toDashAdaptive(adapt, decisions)

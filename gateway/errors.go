@@ -11,6 +11,7 @@ import (
 
 	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/ws"
@@ -23,7 +24,7 @@ type apiError struct {
 	Message    string
 	RetryAfter int         // seconds; sent as Retry-After when > 0
 	HoldID     string      // the live hold, for hold_exists
-	Places     *placesJSON // the two places of a join that must choose
+	Places     *api.Places // the two places of a join that must choose
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -76,19 +77,6 @@ func fromKind(e *crowdgate.Error) *apiError {
 		return nil
 	}
 	return &apiError{Status: k.status, Code: k.code, Message: e.Message, RetryAfter: k.retryAfter}
-}
-
-// errorBody is the contract's error shape.
-type errorBody struct {
-	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		RequestID string `json:"request_id,omitempty"`
-	} `json:"error"`
-	// HoldID names the visitor's live hold when the code is hold_exists.
-	HoldID string `json:"hold_id,omitempty"`
-	// Places are the two places a join must choose between (conflict).
-	Places *placesJSON `json:"places,omitempty"`
 }
 
 // toAPIError maps every error a handler can return to its HTTP form. It is
@@ -171,9 +159,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if ae.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}
-	var body errorBody
-	body.Error.Code, body.Error.Message = ae.Code, ae.Message
-	body.HoldID, body.Places = ae.HoldID, ae.Places
+	body := api.ErrorResponse{Error: api.Error{Code: ae.Code, Message: ae.Message}, HoldID: ae.HoldID, Places: ae.Places}
 	if ae.Status >= 500 {
 		body.Error.RequestID = id
 	}

@@ -6,37 +6,12 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/queue"
 )
-
-// fairnessJSON is a room's public proof of its pre-queue draw (see "The
-// pre-queue draw" in queue/doc.go).
-type fairnessJSON struct {
-	Room      string `json:"room"`
-	Mode      string `json:"mode"`
-	Algorithm string `json:"algorithm"`
-	// Commitment is the hex SHA-256 of the seed's 32 bytes, published when
-	// the pre-queue opens, before anyone is in it.
-	Commitment  string     `json:"commitment,omitempty"`
-	CommittedAt *time.Time `json:"committed_at,omitempty"`
-	// Seed (hex), the time of the draw, the number of participants and the
-	// last sequence number eligible, once the draw is done.
-	Seed          string     `json:"seed,omitempty"`
-	DrawnAt       *time.Time `json:"drawn_at,omitempty"`
-	Participants  *int       `json:"participants,omitempty"`
-	CutoffQueueID string     `json:"cutoff_queue_id,omitempty"`
-}
-
-// participantsJSON lists the queue ids the draw placed, in order of
-// joining: rerunning the algorithm over them with the seed gives the order.
-type participantsJSON struct {
-	Room     string   `json:"room"`
-	QueueIDs []string `json:"queue_ids"`
-}
 
 // fifoAlgorithm is what a fifo room does instead of a draw.
 const fifoAlgorithm = "fifo: places in order of joining (queue ids ascending)"
@@ -103,7 +78,7 @@ func (s *Server) fairness(c echo.Context, dc *drawnCache) error {
 	if err != nil {
 		return err
 	}
-	out := fairnessJSON{Room: f.Room, Mode: f.Mode, Algorithm: fifoAlgorithm, Commitment: f.Commitment}
+	out := api.Fairness{Room: f.Room, Mode: f.Mode, Algorithm: fifoAlgorithm, Commitment: f.Commitment}
 	if f.Mode == queue.ModeRandomPrequeue || f.Commitment != "" {
 		out.Algorithm = queue.DrawAlgorithm
 	}
@@ -150,7 +125,7 @@ func (s *Server) fairnessParticipants(c echo.Context, dc *drawnCache) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(participantsJSON{Room: room.Name, QueueIDs: ids})
+	body, err := json.Marshal(api.Participants{Room: room.Name, QueueIDs: ids})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/api"
 )
 
 // Cookie names are per room, so one browser can wait in several rooms.
@@ -19,26 +20,9 @@ func admissionCookie(room string) string { return "cg_a_" + room }
 // only while the fan shows signs of life.
 const queueCookieAge = 7 * 24 * time.Hour
 
-// ticketJSON is a fan's view of their place.
-type ticketJSON struct {
-	Room           string     `json:"room"`
-	Status         string     `json:"status"`
-	Position       int64      `json:"position"`
-	ETASeconds     int64      `json:"eta_seconds"`
-	ETALowSeconds  int64      `json:"eta_low_seconds"`
-	ETAHighSeconds int64      `json:"eta_high_seconds"`
-	QueueID        string     `json:"queue_id,omitempty"`
-	QueueToken     string     `json:"queue_token,omitempty"`
-	AdmissionToken string     `json:"admission_token,omitempty"`
-	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
-	ClosedReason   string     `json:"closed_reason,omitempty"` // "sold_out" when the room closed by itself
-	// What is left to buy behind the room, when an event sells there.
-	TicketsAvailable *int64 `json:"tickets_available,omitempty"`
-	TicketsHeld      *int64 `json:"tickets_held,omitempty"`
-}
-
-func toTicketJSON(t admission.Ticket) ticketJSON {
-	out := ticketJSON{
+// toTicket is a fan's view of their place.
+func toTicket(t admission.Ticket) api.Ticket {
+	out := api.Ticket{
 		Room: t.Room, Status: t.Status, Position: t.Position, QueueID: t.QueueID,
 		QueueToken: t.QueueToken, AdmissionToken: t.AdmissionToken, ClosedReason: t.ClosedReason,
 	}
@@ -48,20 +32,6 @@ func toTicketJSON(t admission.Ticket) ticketJSON {
 		out.ExpiresAt = &exp
 	}
 	return out
-}
-
-// joinBody is the (optional) body of a join. Keep settles two places (see
-// twoPlaces): "bearer" keeps the place the Authorization header names and
-// gives up the cookie's; "cookie" keeps the cookie's and gives up the
-// other. Unknown fields are refused like everywhere else.
-type joinBody struct {
-	Keep string `json:"keep"`
-}
-
-// placesJSON are the two places of a join that must choose, for the 409.
-type placesJSON struct {
-	Cookie ticketJSON `json:"cookie"`
-	Bearer ticketJSON `json:"bearer"`
 }
 
 // twoPlaces returns the tokens of a request whose bearer queue token and
@@ -95,7 +65,7 @@ func queueToken(c echo.Context, room string) string {
 }
 
 func (s *Server) join(c echo.Context) error {
-	var b joinBody
+	var b api.JoinRequest
 	if err := decodeJSON(c, &b, true); err != nil {
 		return err
 	}
@@ -137,8 +107,8 @@ func (s *Server) choosePlace(c echo.Context, room, bearerToken, cookieToken, kee
 	case "cookie":
 		return cookieToken, s.ctl.Leave(ctx, room, bearerToken)
 	}
-	places := &placesJSON{Cookie: toTicketJSON(mine), Bearer: toTicketJSON(theirs)}
-	for _, p := range []*ticketJSON{&places.Cookie, &places.Bearer} {
+	places := &api.Places{Cookie: toTicket(mine), Bearer: toTicket(theirs)}
+	for _, p := range []*api.Ticket{&places.Cookie, &places.Bearer} {
 		p.QueueToken, p.AdmissionToken = "", ""
 	}
 	return "", &apiError{Status: http.StatusConflict, Code: "conflict", Places: places,
@@ -192,7 +162,7 @@ func (s *Server) writeTicket(c echo.Context, t admission.Ticket, cookies bool) e
 		s.setCookie(c, admissionCookie(t.Room), t.AdmissionToken, time.Until(t.Admission.Expires))
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	out := toTicketJSON(t)
+	out := toTicket(t)
 	if s.cfg.Booking != nil && t.Status != admission.StatusAdmitted {
 		if left, ok := s.cfg.Booking.Tickets(t.Room); ok {
 			out.TicketsAvailable, out.TicketsHeld = &left.Available, &left.Held

@@ -15,6 +15,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crowdgate/crowdgate/api"
 )
 
 func TestShedTurnsAwayBeyondConcurrency(t *testing.T) {
@@ -121,7 +123,7 @@ func TestSlowBodyTakesNoSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ = io.ReadAll(slow.Body)
-	var eb errorBody
+	var eb api.ErrorResponse
 	if slow.StatusCode != http.StatusRequestTimeout || json.Unmarshal(b, &eb) != nil || eb.Error.Code != "request_timeout" || eb.Error.Message == "" || !slow.Close {
 		t.Fatalf("trickled body: %d %s (close %v), want 408 request_timeout and the connection closed", slow.StatusCode, b, slow.Close)
 	}

@@ -2,10 +2,10 @@ package gateway
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -13,12 +13,6 @@ import (
 // close the page; the booking core's notifier tells them when their turn
 // is near and when they are admitted, with a link back to their place,
 // and the place is kept without signs of life for queue.NotifyKeep.
-
-// notifyBody is POST /api/v1/rooms/{room}/notify.
-type notifyBody struct {
-	Email string `json:"email"`
-	Phone string `json:"phone"`
-}
 
 func (s *Server) notifyRoutes(fan *echo.Group) {
 	if s.cfg.Booking == nil { // the notifier runs with the booking core
@@ -39,7 +33,7 @@ func (s *Server) waiterID(c echo.Context) (string, error) {
 }
 
 func (s *Server) setNotify(c echo.Context) error {
-	var b notifyBody
+	var b api.NotifyRequest
 	if err := decodeJSON(c, &b, false); err != nil {
 		return err
 	}
@@ -51,10 +45,7 @@ func (s *Server) setNotify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, struct {
-		Notify        bool      `json:"notify"`
-		PlaceKeptTill time.Time `json:"place_kept_until"`
-	}{true, until.UTC()})
+	return c.JSON(http.StatusOK, api.Notify{Notify: true, PlaceKeptUntil: until.UTC()})
 }
 
 func (s *Server) cancelNotify(c echo.Context) error {

@@ -18,31 +18,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/queue"
 )
-
-// revocationsJSON is a room's public list of the admissions ended early
-// whose tokens have not expired: what an origin that verifies tokens
-// itself (package guard, jose, PyJWT) polls to refuse them as Crowdgate
-// does. It names tokens by jti only, which is no credential.
-type revocationsJSON struct {
-	Room string `json:"room"`
-	// Exists is false for a room that does not exist (deleted, or never
-	// made): no token for it admits. A 404 could not say so safely: a
-	// Crowdgate without this endpoint, or a proxy, answers 404 too.
-	Exists bool `json:"exists"`
-	// MinIAT (unix seconds): a token issued earlier is of a room of the
-	// same name that was deleted since, and admits no more.
-	MinIAT int64 `json:"min_iat"`
-	// Revoked lists the ended admissions, by exp then jti, so that every
-	// instance renders the same bytes and the same ETag.
-	Revoked []revokedJSON `json:"revoked"`
-}
-
-type revokedJSON struct {
-	JTI string `json:"jti"`
-	Exp int64  `json:"exp"` // the token's: drop the entry after it
-}
 
 const (
 	// revocationsEvery is how often a room's list is rendered at most,
@@ -167,12 +145,12 @@ func renderRevocations(room queue.Room, exists bool, revs []admission.Revocation
 	slices.SortFunc(revs, func(a, b admission.Revocation) int {
 		return cmp.Or(a.Expires.Compare(b.Expires), strings.Compare(a.ID, b.ID))
 	})
-	doc := revocationsJSON{Room: room.Name, Exists: exists, Revoked: make([]revokedJSON, len(revs))}
+	doc := api.Revocations{Room: room.Name, Exists: exists, Revoked: make([]api.Revocation, len(revs))}
 	if exists {
 		doc.MinIAT = room.CreatedAt.Unix()
 	}
 	for i, r := range revs {
-		doc.Revoked[i] = revokedJSON{JTI: r.ID, Exp: r.Expires.Unix()}
+		doc.Revoked[i] = api.Revocation{JTI: r.ID, Exp: r.Expires.Unix()}
 	}
 	body, _ := json.Marshal(doc) // strings and numbers only: cannot fail
 	sum := sha256.Sum256(body)

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/crowdgate/crowdgate/api"
 )
 
 // maxAdminResponse bounds what the CLI reads from one answer, so a wrong
@@ -277,27 +279,11 @@ type adminClient struct {
 	hc      *http.Client
 }
 
-// adminAPIError is the contract's error body. Its text is "code: message",
-// which main prints as "crowdgate: code: message", so scripts can match the
-// code.
-type adminAPIError struct {
-	Status    int
-	Code      string
-	Message   string
-	RequestID string
-}
-
-func (e *adminAPIError) Error() string {
-	if e.RequestID != "" {
-		return e.Code + ": " + e.Message + " (request id " + e.RequestID + ")"
-	}
-	return e.Code + ": " + e.Message
-}
-
 // do sends one request and returns the body of a 2xx answer. Any other
-// answer becomes an *adminAPIError, or a plain error when it is not the
-// contract's error shape (--url pointing at something else, a proxy's
-// error page).
+// answer becomes the contract's *api.Error, whose text main prints as
+// "crowdgate: code: message" so scripts can match the code, or a plain
+// error when it is not the contract's error shape (--url pointing at
+// something else, a proxy's error page).
 func (a *adminClient) do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
 	rctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
@@ -342,15 +328,9 @@ func (a *adminClient) do(ctx context.Context, method, path string, query url.Val
 	if res.StatusCode >= 200 && res.StatusCode < 300 {
 		return b, nil
 	}
-	var eb struct {
-		Error *struct {
-			Code      string `json:"code"`
-			Message   string `json:"message"`
-			RequestID string `json:"request_id"`
-		} `json:"error"`
-	}
-	if json.Unmarshal(b, &eb) == nil && eb.Error != nil && eb.Error.Code != "" {
-		return nil, &adminAPIError{Status: res.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message, RequestID: eb.Error.RequestID}
+	var eb api.ErrorResponse
+	if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
+		return nil, &eb.Error
 	}
 	return nil, fmt.Errorf("%s %s answered %s, not Crowdgate's admin API (check --url): %.200q", method, u.Redacted(), res.Status, b)
 }

@@ -4,7 +4,6 @@ package main
 // their definitions, log and audit.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/gateway"
 )
 
@@ -42,30 +42,6 @@ updated_at, and available, held, sold of each ticket type) are dropped from
 --file documents, so the output of get can be edited and set back.`)
 }
 
-// eventRow is what the event tables show of an event.
-type eventRow struct {
-	Event       string `json:"event"`
-	Room        string `json:"room"`
-	HoldSeconds int    `json:"hold_seconds"`
-	TicketTypes []struct {
-		ID            string `json:"id"`
-		Name          string `json:"name"`
-		Capacity      int64  `json:"capacity"`
-		PriceMinor    int64  `json:"price_minor"`
-		Currency      string `json:"currency"`
-		PerOrderLimit int    `json:"per_order_limit"`
-		Available     int64  `json:"available"`
-		Held          int64  `json:"held"`
-		Sold          int64  `json:"sold"`
-	} `json:"ticket_types"`
-	Totals struct {
-		Capacity  int64 `json:"capacity"`
-		Available int64 `json:"available"`
-		Held      int64 `json:"held"`
-		Sold      int64 `json:"sold"`
-	} `json:"totals"`
-}
-
 func eventList(ctx context.Context, s *session, _ []string) error {
 	raw, err := s.get(ctx, gateway.AdminEventsPath, nil)
 	if err != nil {
@@ -74,19 +50,30 @@ func eventList(ctx context.Context, s *session, _ []string) error {
 	if !s.table("table") {
 		return s.printJSON(raw)
 	}
-	var list struct {
-		Events []eventRow `json:"events"`
-	}
+	var list api.EventList
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return fmt.Errorf("unexpected event list: %w", err)
 	}
 	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "EVENT\tROOM\tHOLD\tTYPES\tCAPACITY\tAVAILABLE\tHELD\tSOLD")
 	for _, e := range list.Events {
+		var t api.Inventory // organizers' answers always have totals
+		if e.Totals != nil {
+			t = *e.Totals
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%ds\t%d\t%d\t%d\t%d\t%d\n", e.Event, e.Room, e.HoldSeconds, len(e.TicketTypes),
-			e.Totals.Capacity, e.Totals.Available, e.Totals.Held, e.Totals.Sold)
+			t.Capacity, t.Available, t.Held, t.Sold)
 	}
 	return tw.Flush()
+}
+
+// deref reads a field only the organizer's view of an event has (a ticket
+// type's capacity, held, sold); fans' answers leave it out.
+func deref(n *int64) int64 {
+	if n == nil {
+		return 0
+	}
+	return *n
 }
 
 // printEvent prints one event answer as JSON, or as a table of its ticket
@@ -95,7 +82,7 @@ func (s *session) printEvent(raw []byte) error {
 	if !s.table("json") {
 		return s.printJSON(raw)
 	}
-	var e eventRow
+	var e api.Event
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return fmt.Errorf("unexpected event answer: %w", err)
 	}
@@ -104,7 +91,7 @@ func (s *session) printEvent(raw []byte) error {
 	fmt.Fprintln(tw, "TYPE\tNAME\tPRICE_MINOR\tCURRENCY\tLIMIT\tCAPACITY\tAVAILABLE\tHELD\tSOLD")
 	for _, t := range e.TicketTypes {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%d\n", t.ID, t.Name, t.PriceMinor, t.Currency, t.PerOrderLimit,
-			t.Capacity, t.Available, t.Held, t.Sold)
+			deref(t.Capacity), t.Available, deref(t.Held), deref(t.Sold))
 	}
 	return tw.Flush()
 }
@@ -153,15 +140,6 @@ func eventSet(ctx context.Context, s *session, pos []string) error {
 	return s.printEvent(raw)
 }
 
-// logEntry is one entry of an event's log, as the API sends it.
-type logEntry struct {
-	ID     string            `json:"id"`
-	At     time.Time         `json:"at"`
-	What   string            `json:"what"`
-	Who    string            `json:"who"`
-	Fields map[string]string `json:"fields"`
-}
-
 // eventLog prints one page of the log or, with --follow, polls for new
 // entries until ctx ends; being interrupted is how a follow normally ends,
 // so it is not an error.
@@ -186,10 +164,7 @@ func eventLog(ctx context.Context, s *session, pos []string) error {
 			}
 			return err
 		}
-		var page struct {
-			Entries []json.RawMessage `json:"entries"`
-			Next    string            `json:"next"`
-		}
+		var page api.LogPage
 		if err := json.Unmarshal(raw, &page); err != nil {
 			return fmt.Errorf("unexpected log answer: %w", err)
 		}
@@ -220,15 +195,14 @@ func eventLog(ctx context.Context, s *session, pos []string) error {
 
 // printLog prints entries as table rows, or as one compact JSON object per
 // line so that a followed log can be piped into line-oriented tools.
-func (s *session) printLog(entries []json.RawMessage, asTable, header bool) error {
+func (s *session) printLog(entries []api.LogEntry, asTable, header bool) error {
 	if !asTable {
 		for _, e := range entries {
-			var buf bytes.Buffer
-			if err := json.Compact(&buf, e); err != nil {
-				return fmt.Errorf("unexpected log entry: %w", err)
+			line, err := json.Marshal(e)
+			if err != nil {
+				return err
 			}
-			buf.WriteByte('\n')
-			if _, err := s.stdout.Write(buf.Bytes()); err != nil {
+			if _, err := s.stdout.Write(append(line, '\n')); err != nil {
 				return err
 			}
 		}
@@ -238,11 +212,7 @@ func (s *session) printLog(entries []json.RawMessage, asTable, header bool) erro
 	if header {
 		fmt.Fprintln(tw, "ID\tAT\tWHAT\tWHO\tFIELDS")
 	}
-	for _, raw := range entries {
-		var e logEntry
-		if err := json.Unmarshal(raw, &e); err != nil {
-			return fmt.Errorf("unexpected log entry: %w", err)
-		}
+	for _, e := range entries {
 		fields := make([]string, 0, len(e.Fields))
 		for _, k := range slices.Sorted(maps.Keys(e.Fields)) {
 			fields = append(fields, k+"="+e.Fields[k])
@@ -259,22 +229,19 @@ func eventAudit(ctx context.Context, s *session, pos []string) error {
 	if err != nil {
 		return err
 	}
-	var a struct {
-		Balanced *bool    `json:"balanced"`
-		Problems []string `json:"problems"`
-	}
-	if err := json.Unmarshal(raw, &a); err != nil || a.Balanced == nil {
+	var a api.Audit
+	if err := json.Unmarshal(raw, &a); err != nil || a.Event == "" {
 		return fmt.Errorf("unexpected audit answer: %.200q", raw)
 	}
 	if s.table("json") {
-		fmt.Fprintf(s.stdout, "event %s balanced: %t\n", pos[0], *a.Balanced)
+		fmt.Fprintf(s.stdout, "event %s balanced: %t\n", pos[0], a.Balanced)
 		for _, p := range a.Problems {
 			fmt.Fprintln(s.stdout, "  "+p)
 		}
 	} else if err := s.printJSON(raw); err != nil {
 		return err
 	}
-	if !*a.Balanced {
+	if !a.Balanced {
 		return fmt.Errorf("event %s does not balance: %s", pos[0], strings.Join(a.Problems, "; "))
 	}
 	return nil

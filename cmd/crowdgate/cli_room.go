@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/gateway"
 )
 
@@ -21,9 +22,9 @@ func (c *adminCLI) room(ctx context.Context, args []string) error {
 		{name: "get", args: "ROOM", min: 1, max: 1, help: "one room with its stats, as JSON", run: roomGet},
 		{name: "set", args: "ROOM [--file FILE|-] [key=value ...]", min: 1, max: -1, flags: fileFlag, run: roomSet,
 			help: "with --file, create or replace the room (PUT); with key=value only, change just those fields (PATCH)"},
-		{name: "pause", args: "ROOM", min: 1, max: 1, help: "admit nobody; waiters keep their place", run: roomPatch(`{"paused":true}`)},
-		{name: "resume", args: "ROOM", min: 1, max: 1, help: "admit again after a pause", run: roomPatch(`{"paused":false}`)},
-		{name: "close", args: "ROOM", min: 1, max: 1, help: "end the sale; waiters are told so", run: roomPatch(`{"closed":true}`)},
+		{name: "pause", args: "ROOM", min: 1, max: 1, help: "admit nobody; waiters keep their place", run: roomPatch(api.RoomRequest{Paused: new(true)})},
+		{name: "resume", args: "ROOM", min: 1, max: 1, help: "admit again after a pause", run: roomPatch(api.RoomRequest{Paused: new(false)})},
+		{name: "close", args: "ROOM", min: 1, max: 1, help: "end the sale; waiters are told so", run: roomPatch(api.RoomRequest{Closed: new(true)})},
 	}, `Values of key=value are JSON when they parse as JSON (900, true, null, "007"),
 else strings: admit_per_minute=900 paused=false title=Hello.
 With both --file and key=value, the pairs replace fields of the document.
@@ -31,25 +32,9 @@ Fields the API reports but does not take (room, stats, created_at, updated_at)
 are dropped from --file documents, so the output of get can be edited and set back.`)
 }
 
-// roomRow is what the room table shows of a room.
-type roomRow struct {
-	Room           string `json:"room"`
-	Mode           string `json:"mode"`
-	AdmitPerMinute int64  `json:"admit_per_minute"`
-	Paused         bool   `json:"paused"`
-	Passthrough    bool   `json:"passthrough"`
-	Closed         bool   `json:"closed"`
-	Stats          *struct {
-		Waiting            int64 `json:"waiting"`
-		Active             int64 `json:"active"`
-		AdmittedTotal      int64 `json:"admitted_total"`
-		AdmitRatePerMinute int64 `json:"admit_rate_per_minute"`
-	} `json:"stats"`
-}
-
-// state names what the room does to a visitor now; closed outranks paused,
-// which outranks passthrough, as in the admission loop.
-func (r roomRow) state() string {
+// roomState names what the room does to a visitor now; closed outranks
+// paused, which outranks passthrough, as in the admission loop.
+func roomState(r api.Room) string {
 	switch {
 	case r.Closed:
 		return "closed"
@@ -61,7 +46,7 @@ func (r roomRow) state() string {
 	return "open"
 }
 
-func (s *session) roomTable(rooms []roomRow) error {
+func (s *session) roomTable(rooms []api.Room) error {
 	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROOM\tMODE\tRATE/MIN\tOBSERVED\tWAITING\tACTIVE\tADMITTED\tSTATE")
 	for _, r := range rooms {
@@ -70,7 +55,7 @@ func (s *session) roomTable(rooms []roomRow) error {
 			observed, waiting = strconv.FormatInt(st.AdmitRatePerMinute, 10), strconv.FormatInt(st.Waiting, 10)
 			active, admitted = strconv.FormatInt(st.Active, 10), strconv.FormatInt(st.AdmittedTotal, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Room, r.Mode, r.AdmitPerMinute, observed, waiting, active, admitted, r.state())
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Room, r.Mode, r.AdmitPerMinute, observed, waiting, active, admitted, roomState(r))
 	}
 	return tw.Flush()
 }
@@ -80,11 +65,11 @@ func (s *session) printRoom(raw []byte) error {
 	if !s.table("json") {
 		return s.printJSON(raw)
 	}
-	var r roomRow
+	var r api.Room
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return fmt.Errorf("unexpected room answer: %w", err)
 	}
-	return s.roomTable([]roomRow{r})
+	return s.roomTable([]api.Room{r})
 }
 
 func roomList(ctx context.Context, s *session, _ []string) error {
@@ -95,9 +80,7 @@ func roomList(ctx context.Context, s *session, _ []string) error {
 	if !s.table("table") {
 		return s.printJSON(raw)
 	}
-	var list struct {
-		Rooms []roomRow `json:"rooms"`
-	}
+	var list api.RoomList
 	if err := json.Unmarshal(raw, &list); err != nil {
 		return fmt.Errorf("unexpected room list: %w", err)
 	}
@@ -148,9 +131,13 @@ func roomSet(ctx context.Context, s *session, pos []string) error {
 }
 
 // roomPatch is a command that PATCHes fixed fields.
-func roomPatch(body string) func(context.Context, *session, []string) error {
+func roomPatch(change api.RoomRequest) func(context.Context, *session, []string) error {
 	return func(ctx context.Context, s *session, pos []string) error {
-		raw, err := s.api.do(ctx, http.MethodPatch, gateway.AdminRoomPath(pos[0]), nil, []byte(body))
+		body, err := json.Marshal(change)
+		if err != nil {
+			return err
+		}
+		raw, err := s.api.do(ctx, http.MethodPatch, gateway.AdminRoomPath(pos[0]), nil, body)
 		if err != nil {
 			return err
 		}

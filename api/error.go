@@ -1,0 +1,31 @@
+package api
+
+// ErrorResponse is the body of every error answer (4xx and 5xx) of the
+// fans' and the admin API.
+type ErrorResponse struct {
+	Error Error `json:"error"`
+	// HoldID names the visitor's live hold when the code is hold_exists
+	// (POST /api/v1/events/{event}/holds).
+	HoldID string `json:"hold_id,omitempty"`
+	// Places are the two places a join must choose between, when the code
+	// is conflict (POST /api/v1/rooms/{room}/join).
+	Places *Places `json:"places,omitempty"`
+}
+
+// Error is what failed: a stable code to match on (invalid_request,
+// not_found, sold_out, …), a sentence for people, and for a 5xx the request
+// id to quote.
+type Error struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Error is "code: message", with the request id when there is one, so a
+// script can match the code at the start.
+func (e *Error) Error() string {
+	if e.RequestID != "" {
+		return e.Code + ": " + e.Message + " (request id " + e.RequestID + ")"
+	}
+	return e.Code + ": " + e.Message
+}

@@ -1,0 +1,123 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Room is a room as organizers read it: GET, PUT and PATCH
+// /admin/v1/rooms/{room}, and each entry of GET /admin/v1/rooms.
+type Room struct {
+	Room                 string     `json:"room"`
+	AdmitPerMinute       int        `json:"admit_per_minute"`
+	MaxActive            int64      `json:"max_active"`
+	SessionSeconds       int        `json:"session_seconds"`
+	QueueOpensAt         *time.Time `json:"queue_opens_at"`
+	SaleStartsAt         *time.Time `json:"sale_starts_at"`
+	Mode                 string     `json:"mode"`
+	Paused               bool       `json:"paused"`
+	Passthrough          bool       `json:"passthrough"`
+	Closed               bool       `json:"closed"`
+	ClosedReason         string     `json:"closed_reason,omitempty"` // "sold_out" when it closed by itself
+	ClosedAt             *time.Time `json:"closed_at,omitempty"`     // when it closed by itself
+	OnStoreFailure       string     `json:"on_store_failure"`
+	Title                string     `json:"title"`
+	Message              string     `json:"message"`
+	PrimaryColor         string     `json:"primary_color"`
+	BackgroundColor      string     `json:"background_color"`
+	Language             string     `json:"language"`
+	Adaptive             bool       `json:"adaptive"`
+	AdaptiveMaxCheckouts int64      `json:"adaptive_max_checkouts"`
+	AdaptiveP99Ms        int        `json:"adaptive_p99_ms"`
+	CreatedAt            time.Time  `json:"created_at"`
+	UpdatedAt            time.Time  `json:"updated_at"`
+	// Stats are the live figures, in GET answers only.
+	Stats *Stats `json:"stats,omitempty"`
+}
+
+// Stats are a room's live figures (Room.Stats).
+type Stats struct {
+	Waiting            int64 `json:"waiting"`
+	Active             int64 `json:"active"`
+	AdmittedTotal      int64 `json:"admitted_total"`
+	AbandonedTotal     int64 `json:"abandoned_total"`
+	AdmitRatePerMinute int64 `json:"admit_rate_per_minute"`
+	// DrainETASeconds is how long the line takes to drain at the observed
+	// rate (the configured one before anyone was admitted); -1 when it never
+	// drains at that rate (paused, or a rate of 0).
+	DrainETASeconds int64 `json:"drain_eta_seconds"`
+}
+
+// RoomList is GET /admin/v1/rooms.
+type RoomList struct {
+	Rooms []Room `json:"rooms"`
+}
+
+// RoomRequest is the organizer's room document: the body of PUT and PATCH
+// /admin/v1/rooms/{room}, and of the rooms a configuration file declares.
+// Absent fields keep their value on PATCH and take the default on PUT; a
+// nil field is absent, so a Go client's PATCH sends only what it sets.
+type RoomRequest struct {
+	AdmitPerMinute  *int    `json:"admit_per_minute,omitempty"`
+	MaxActive       *int64  `json:"max_active,omitempty"`
+	SessionSeconds  *int    `json:"session_seconds,omitempty"`
+	QueueOpensAt    OptTime `json:"queue_opens_at,omitzero"`
+	SaleStartsAt    OptTime `json:"sale_starts_at,omitzero"`
+	Mode            *string `json:"mode,omitempty"`
+	Paused          *bool   `json:"paused,omitempty"`
+	Passthrough     *bool   `json:"passthrough,omitempty"`
+	Closed          *bool   `json:"closed,omitempty"`
+	OnStoreFailure  *string `json:"on_store_failure,omitempty"` // "open" or "closed"
+	Title           *string `json:"title,omitempty"`
+	Message         *string `json:"message,omitempty"`
+	PrimaryColor    *string `json:"primary_color,omitempty"`
+	BackgroundColor *string `json:"background_color,omitempty"`
+	Language        *string `json:"language,omitempty"`
+	// Adaptive admission.
+	Adaptive             *bool  `json:"adaptive,omitempty"`
+	AdaptiveMaxCheckouts *int64 `json:"adaptive_max_checkouts,omitempty"`
+	AdaptiveP99Ms        *int   `json:"adaptive_p99_ms,omitempty"`
+}
+
+// OptTime is a time field of a RoomRequest, which has three states: absent
+// (keep it), null (unset it) or an RFC 3339 time (set it).
+type OptTime struct {
+	Set  bool      // the field was given, null or a time
+	Time time.Time // zero for null; UTC when decoded
+}
+
+// IsZero reports whether the field is absent, so omitzero leaves it out.
+func (o OptTime) IsZero() bool { return !o.Set }
+
+// UnmarshalJSON reads null or an RFC 3339 string.
+func (o *OptTime) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New("times must be RFC 3339 strings")
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return errors.New("times must be RFC 3339, e.g. 2026-12-01T10:00:00Z")
+	}
+	o.Time = t.UTC()
+	return nil
+}
+
+// MarshalJSON writes null for the zero time, else the time in RFC 3339.
+func (o OptTime) MarshalJSON() ([]byte, error) {
+	if o.Time.IsZero() {
+		return []byte("null"), nil
+	}
+	return json.Marshal(o.Time.Format(time.RFC3339Nano))
+}
+
+// KeyRotation is POST /admin/v1/keys/rotate: the new signing key's id.
+type KeyRotation struct {
+	Kid string `json:"kid"`
+}

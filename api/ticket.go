@@ -1,0 +1,52 @@
+package api
+
+import "time"
+
+// Ticket is a fan's place in a room's line: POST /api/v1/rooms/{room}/join
+// and GET /api/v1/rooms/{room}/status.
+type Ticket struct {
+	Room           string     `json:"room"`
+	Status         string     `json:"status"`
+	Position       int64      `json:"position"`
+	ETASeconds     int64      `json:"eta_seconds"`
+	ETALowSeconds  int64      `json:"eta_low_seconds"`
+	ETAHighSeconds int64      `json:"eta_high_seconds"`
+	QueueID        string     `json:"queue_id,omitempty"`
+	QueueToken     string     `json:"queue_token,omitempty"`
+	AdmissionToken string     `json:"admission_token,omitempty"`
+	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
+	ClosedReason   string     `json:"closed_reason,omitempty"` // "sold_out" when the room closed by itself
+	// What is left to buy behind the room, when an event sells there.
+	TicketsAvailable *int64 `json:"tickets_available,omitempty"`
+	TicketsHeld      *int64 `json:"tickets_held,omitempty"`
+}
+
+// JoinRequest is the optional body of POST /api/v1/rooms/{room}/join. Keep
+// settles two places (a bearer queue token and the browser's cookie naming
+// different places): "bearer" keeps the place the Authorization header
+// names and gives up the cookie's; "cookie" keeps the cookie's and gives
+// up the other.
+type JoinRequest struct {
+	Keep string `json:"keep"`
+}
+
+// Places are the two places of a join that must choose (ErrorResponse of
+// a 409 conflict), without their tokens.
+type Places struct {
+	Cookie Ticket `json:"cookie"`
+	Bearer Ticket `json:"bearer"`
+}
+
+// NotifyRequest is the body of POST /api/v1/rooms/{room}/notify: where to
+// tell a waiter that their turn is near.
+type NotifyRequest struct {
+	Email string `json:"email"`
+	Phone string `json:"phone"`
+}
+
+// Notify is POST /api/v1/rooms/{room}/notify: the waiter will be told, and
+// their place is kept without signs of life until PlaceKeptUntil.
+type Notify struct {
+	Notify         bool      `json:"notify"`
+	PlaceKeptUntil time.Time `json:"place_kept_until"`
+}
