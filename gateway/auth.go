@@ -22,7 +22,7 @@ var originalURIHeaders = []string{"X-Original-Uri", "X-Forwarded-Uri", "X-Envoy-
 
 // checkPathPrefix starts Envoy's path form of the check: the original path
 // follows it.
-const checkPathPrefix = "/auth/v1/check/"
+const checkPathPrefix = checkRoute + "/"
 
 // check answers forward-auth requests: 200 when the request carries a valid
 // admission token for every room protecting it, else 401 naming the waiting
@@ -150,7 +150,7 @@ func (s *Server) allow(h http.Header, room string, p admission.Pass) {
 // echo: no router, no context, no middleware; everything else, including
 // every check that does not pass, takes the full path.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/auth/v1/check" {
+	if r.URL.Path == checkRoute {
 		start := time.Now()
 		var buf [4]string
 		if rooms, _, err := s.checkedRooms(buf[:0], r); err == nil && len(rooms) > 0 {
@@ -159,7 +159,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				h[echo.HeaderXRequestID] = []string{s.requestID(r)}
 				s.allow(h, rooms[0], p)
 				w.WriteHeader(http.StatusOK)
-				s.observer("/auth/v1/check", http.StatusOK).Observe(time.Since(start).Seconds())
+				s.observer(checkRoute, http.StatusOK).Observe(time.Since(start).Seconds())
 				return
 			}
 		}

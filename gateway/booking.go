@@ -21,18 +21,18 @@ func (s *Server) bookingRoutes(e *echo.Echo, admin *echo.Group) {
 	if s.cfg.Booking == nil {
 		return
 	}
-	admin.GET("/events", s.listEvents)
-	ev := admin.Group("/events/:event", idParam("event"))
+	admin.GET(adminEventsRoute, s.listEvents)
+	ev := admin.Group(adminEventRoute, idParam("event"))
 	ev.PUT("", s.putEvent)
 	ev.GET("", s.getEvent)
-	ev.GET("/log", s.eventLog)
-	ev.GET("/audit", s.auditEvent)
+	ev.GET(eventLogRoute, s.eventLog)
+	ev.GET(eventAuditRoute, s.auditEvent)
 	ev.GET("/notifications/dead", s.deadLetters)
 	admin.DELETE("/holds/:hold", s.adminRelease, idParam("hold"))
 
 	// The body first, then a slot: a client trickling its body must not
 	// hold one of the slots every other visitor's request needs.
-	fan := e.Group("/api/v1", bodyFirst(bodyTimeout), s.shed)
+	fan := e.Group(fanAPI, bodyFirst(bodyTimeout), s.shed)
 	fan.GET("/events/:event", s.publicEvent, idParam("event"))
 	fan.POST("/events/:event/holds", s.placeHold, idParam("event"))
 	fan.GET("/holds/:hold", s.getHold, idParam("hold"))
@@ -40,7 +40,7 @@ func (s *Server) bookingRoutes(e *echo.Echo, admin *echo.Group) {
 	fan.POST("/holds/:hold/checkout", s.checkout, idParam("hold"))
 	fan.GET("/orders/:order", s.getOrder, idParam("order"))
 	// Providers are not fans: no shedding in front of a payment.
-	e.POST("/api/v1/payments/:provider/webhook", s.paymentWebhook, idParam("provider"))
+	e.POST(paymentWebhookRoute, s.paymentWebhook, idParam("provider"))
 }
 
 // idParam refuses a path id outside the contract's pattern before any
@@ -323,7 +323,7 @@ func (s *Server) checkout(c echo.Context) error {
 	}
 	o, err := s.cfg.Booking.Checkout(c.Request().Context(), booking.CheckoutRequest{
 		HoldID: h.ID, Visitor: visitor(p), Provider: b.Provider, Email: b.Email, Phone: b.Phone,
-		ReturnURL: func(id string) string { return s.publicBase(c.Request()) + "/orders/" + id },
+		ReturnURL: func(id string) string { return s.publicBase(c.Request()) + orderPagePath(id) },
 	})
 	if errors.Is(err, booking.ErrUnknownProvider) {
 		return invalid("unknown payment provider " + strconv.Quote(b.Provider))

@@ -62,7 +62,7 @@ func isWrite(method string) bool {
 // admin API (a bearer token, or the dashboard's session with its own CSRF
 // token).
 func fanWritePath(p string) bool {
-	return strings.HasPrefix(p, "/api/v1/") && !strings.HasPrefix(p, "/api/v1/payments/")
+	return strings.HasPrefix(p, fanAPI+"/") && !strings.HasPrefix(p, paymentsRoute)
 }
 
 func isJSON(contentType string) bool {

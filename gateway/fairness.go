@@ -59,7 +59,7 @@ func (dc *drawnCache) put(k drawnRoom, p *drawnProof) {
 //	GET /api/v1/rooms/{room}/fairness/participants  the queue ids drawn (409 before)
 func (s *Server) fairnessRoutes(e *echo.Echo) {
 	dc := &drawnCache{rooms: map[drawnRoom]*drawnProof{}}
-	g := e.Group("/api/v1/rooms/:room/fairness", s.roomParam)
+	g := e.Group(fanRoomRoute+"/fairness", s.roomParam)
 	g.GET("", func(c echo.Context) error { return s.fairness(c, dc) })
 	g.GET("/participants", func(c echo.Context) error { return s.fairnessParticipants(c, dc) })
 }

@@ -135,7 +135,7 @@ func mustLoadStrings(dir string) map[string]map[string]string {
 
 // pageRoutes registers the fans' waiting-room page and its assets.
 func (s *Server) pageRoutes(e *echo.Echo) {
-	e.Match([]string{http.MethodGet, http.MethodHead}, "/rooms/:room", s.page)
+	e.Match([]string{http.MethodGet, http.MethodHead}, roomPageRoute, s.page)
 	e.Match([]string{http.MethodGet, http.MethodHead}, assetPrefix+":file", pageAssets.serve(assetPrefix))
 }
 

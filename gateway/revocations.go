@@ -66,7 +66,7 @@ type renderedRevocations struct {
 // with exists false.
 func (s *Server) revocationRoutes(e *echo.Echo) {
 	l := &revocationLists{s: s, rooms: map[string]*revocationList{}}
-	e.GET("/api/v1/rooms/:room/revocations", l.serve, s.roomParam)
+	e.GET(fanRoomRoute+"/revocations", l.serve, s.roomParam)
 }
 
 func (l *revocationLists) serve(c echo.Context) error {

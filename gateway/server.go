@@ -241,19 +241,19 @@ func (s *Server) routes() *echo.Echo {
 	s.revocationRoutes(e)
 	s.wsRoutes(e)
 
-	e.Any("/auth/v1/check", s.check)
-	e.Any("/auth/v1/check/*", s.check) // Envoy ext_authz appends the original path
+	e.Any(checkRoute, s.check)
+	e.Any(checkPathPrefix+"*", s.check) // Envoy ext_authz appends the original path
 
-	fan := e.Group("/api/v1/rooms/:room", s.roomParam)
+	fan := e.Group(fanRoomRoute, s.roomParam)
 	fan.POST("/join", s.join)
 	fan.GET("/status", s.status)
 	fan.DELETE("/ticket", s.leave)
 	fan.POST("/release", s.release)
 	s.notifyRoutes(fan)
 
-	admin := e.Group("/admin/v1", s.admin.middleware)
-	admin.GET("/rooms", s.listRooms)
-	rooms := admin.Group("/rooms/:room", s.roomParam)
+	admin := e.Group(adminAPI, s.admin.middleware)
+	admin.GET(adminRoomsRoute, s.listRooms)
+	rooms := admin.Group(adminRoomRoute, s.roomParam)
 	rooms.PUT("", s.putRoom)
 	rooms.PATCH("", s.patchRoom)
 	rooms.GET("", s.getRoom)

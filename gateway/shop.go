@@ -58,14 +58,14 @@ func (s *Server) shopRoutes(e *echo.Echo) {
 	get := []string{http.MethodGet, http.MethodHead}
 	if s.cfg.Booking != nil {
 		e.Match(get, "/events/:event", s.eventPage)
-		e.Match(get, "/orders/:order", s.orderPage)
+		e.Match(get, orderPageRoute, s.orderPage)
 	}
 	if s.cfg.Booking != nil || s.cfg.Sandbox != nil {
 		e.Match(get, shopAssetPrefix+":file", shopAssets.serve(shopAssetPrefix))
 	}
 	if s.cfg.Sandbox != nil {
-		e.Match(get, "/pay/sandbox/:payment", s.sandboxPage)
-		e.POST("/pay/sandbox/:payment", s.sandboxDecide)
+		e.Match(get, sandboxPayRoute, s.sandboxPage)
+		e.POST(sandboxPayRoute, s.sandboxDecide)
 	}
 }
 
