@@ -240,6 +240,7 @@ func (s *Server) routes() *echo.Echo {
 	s.fairnessRoutes(e)
 	s.revocationRoutes(e)
 	s.wsRoutes(e)
+	s.apiDocRoutes(e)
 
 	e.Any(checkRoute, s.check)
 	e.Any(checkPathPrefix+"*", s.check) // Envoy ext_authz appends the original path
