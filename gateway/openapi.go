@@ -34,7 +34,7 @@ var openapiYAML []byte
 const (
 	openapiYAMLPath  = "/api/v1/openapi.yaml"
 	openapiJSONPath  = "/api/v1/openapi.json"
-	apiReferencePath = "/docs/api"
+	apiReferencePath = "/api/v1/docs"
 )
 
 // apiDoc is the document in the forms the gateway serves it, made on the

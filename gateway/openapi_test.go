@@ -296,7 +296,7 @@ func TestOpenAPI(t *testing.T) {
 	if got, want := (&apiCheck{model: &jm.Model}).operations(), a.operations(); !slices.Equal(got, want) {
 		t.Errorf("openapi.json has operations %v, openapi.yaml %v", got, want)
 	}
-	page := a.call(apiCall{method: "GET", path: "/docs/api", status: 200})
+	page := a.call(apiCall{method: "GET", path: "/api/v1/docs", status: 200})
 	checkReferencePage(t, a, page)
 
 	// Health, metrics, keys.
@@ -504,7 +504,7 @@ func TestOpenAPI(t *testing.T) {
 	}
 }
 
-// checkReferencePage holds /docs/api to the document: every operation
+// checkReferencePage holds /api/v1/docs to the document: every operation
 // and path on it, every page, and nothing it would fetch from elsewhere.
 func checkReferencePage(t *testing.T, a *apiCheck, r response) {
 	t.Helper()
