@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/queue"
 )
@@ -26,6 +27,9 @@ var (
 	ErrShuttingDown = errors.New("ws: shutting down")
 	ErrTooMany      = errors.New("ws: too many sockets from this address")
 	ErrOrigin       = errors.New("ws: cross-site WebSocket refused")
+	// ErrNotUpgrade is a plain request to a socket's path: refused before
+	// the upgrader would answer it in text.
+	ErrNotUpgrade error = &crowdgate.Error{Kind: crowdgate.Invalid, Message: "this path takes a WebSocket upgrade (Connection: Upgrade, Upgrade: websocket)"}
 )
 
 // Close codes the hub sends.
@@ -265,6 +269,9 @@ func (h *Hub) checkOrigin(r *http.Request) bool {
 func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, clientIP string) error {
 	if !h.checkOrigin(r) {
 		return ErrOrigin
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		return ErrNotUpgrade
 	}
 	ip := clientIP
 	if ip == "" {

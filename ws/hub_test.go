@@ -275,6 +275,17 @@ func TestRefusedBeforeUpgrade(t *testing.T) {
 			t.Errorf("%s: %v %v, want %d", c.name, res, err, c.status)
 		}
 	}
+	// A plain GET, no upgrade: the contract's JSON error, not the
+	// upgrader's text.
+	res, err := http.Get(s.srv.URL + "/ws/v1/rooms/launch?queue_token=" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Error struct{ Code string } }
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != 400 || body.Error.Code != "invalid_request" {
+		t.Errorf("plain GET: %d %+v %v, want 400 invalid_request", res.StatusCode, body, err)
+	}
+	res.Body.Close()
 	var open []*websocket.Conn
 	for range 2 {
 		c := s.connect("launch", token)
