@@ -90,7 +90,10 @@ type Config struct {
 	Notify *notify.Outbox
 	// ResumeURL builds the link in those messages that brings a waiter
 	// back to their place, from the room and the waiter's queue token.
-	ResumeURL  func(room, queueToken string) string
+	ResumeURL func(room, queueToken string) string
+	// PhoneCodes are the country codes ("+91", "+44") whose phone numbers
+	// waiters may leave; none: email only.
+	PhoneCodes []string
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer

@@ -2,18 +2,21 @@ package admission_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
 
-// TestWaitersAreToldTheirTurn: a waiter who left a contact is told once
-// that their turn is near and once that it has come, with a link that
+// TestWaitersAreToldTheirTurn: a waiter who left a contact is sent a
+// confirmation and nothing else until they confirm; then they are told
+// once that their turn is near and once that it has come, with a link that
 // brings them back to their place, through notify's channels.
 func TestWaitersAreToldTheirTurn(t *testing.T) {
 	t.Parallel()
@@ -30,7 +33,7 @@ func TestWaitersAreToldTheirTurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctl, err := admission.NewController(store, keys, admission.Config{
-		Now: clock.Now, Notify: notify.NewOutbox(rdb),
+		Now: clock.Now, Notify: notify.NewOutbox(rdb), PhoneCodes: []string{"+91"},
 		ResumeURL: func(room, token string) string { return "https://tickets.example/rooms/" + room + "#resume=" + token },
 	})
 	if err != nil {
@@ -48,20 +51,40 @@ func TestWaitersAreToldTheirTurn(t *testing.T) {
 		ids = append(ids, p.ID)
 	}
 	last := ids[11] // 12th in line at 1/min: 12 minutes away, not near
-	if _, err := store.SetNotify(ctx, "launch", last, queue.Contact{Email: "fan@example.com"}); err != nil {
+	token := keys.QueueToken("launch", last)
+	if err := ctl.AskToNotify(ctx, "launch", token, queue.Contact{Email: "fan@example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	outbox := notify.Named("waiters.launch").Outbox()
 	if err := admission.NotifyWaiters(ctl, ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := rdb.XLen(ctx, outbox).Val(); n != 0 {
-		t.Fatalf("told the 12th in line at 1/min that the turn is near (%d messages)", n)
+	if n := rdb.XLen(ctx, outbox).Val(); n != 1 {
+		t.Fatalf("%d messages, want only the confirmation", n)
 	}
 	for _, id := range ids[:2] {
 		if _, err := store.Leave(ctx, "launch", id); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Near now, but unconfirmed: still nothing.
+	if err := admission.NotifyWaiters(ctl, ctx); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := rdb.XRange(ctx, outbox, "-", "+").Result()
+	if err != nil || len(msgs) != 1 || msgs[0].Values["kind"] != "contact.confirm" {
+		t.Fatalf("before confirming: %v %v", msgs, err)
+	}
+	link, _ := msgs[0].Values["link"].(string)
+	_, code, ok := strings.Cut(link, "&confirm=")
+	if !ok || !strings.HasPrefix(link, "https://tickets.example/rooms/launch#resume="+token) {
+		t.Fatalf("confirmation link %q", link)
+	}
+	if _, err := ctl.ConfirmNotify(ctx, "launch", token, code+"x"); !errors.Is(err, queue.ErrBadConfirmation) {
+		t.Fatalf("a wrong code: %v", err)
+	}
+	if _, err := ctl.ConfirmNotify(ctx, "launch", token, code); err != nil {
+		t.Fatal(err)
 	}
 	for range 3 { // asked again, told once
 		if err := admission.NotifyWaiters(ctl, ctx); err != nil {
@@ -94,7 +117,8 @@ func TestWaitersAreToldTheirTurn(t *testing.T) {
 	var kinds []string
 	for _, m := range got {
 		kinds = append(kinds, m.Kind)
-		token, ok := strings.CutPrefix(m.Link, "https://tickets.example/rooms/launch#resume=")
+		token, _, _ := strings.Cut(m.Link, "&")
+		token, ok := strings.CutPrefix(token, "https://tickets.example/rooms/launch#resume=")
 		if !ok || m.Room != "launch" || m.Stream != "waiters.launch" || m.Email != "fan@example.com" {
 			t.Errorf("message %+v", m)
 			continue
@@ -103,11 +127,63 @@ func TestWaitersAreToldTheirTurn(t *testing.T) {
 			t.Errorf("link's token names %q (%v), want the waiter %q", id, err, last)
 		}
 	}
-	if strings.Join(kinds, " ") != "queue.near queue.admitted" {
-		t.Fatalf("told %v, want near then admitted, once each", kinds)
+	if strings.Join(kinds, " ") != "contact.confirm queue.near queue.admitted" {
+		t.Fatalf("told %v, want the confirmation, then near and admitted, once each", kinds)
 	}
-	if got[0].Position != 10 {
-		t.Errorf("near at position %d, want 10", got[0].Position)
+	if got[1].Position != 10 {
+		t.Errorf("near at position %d, want 10", got[1].Position)
+	}
+}
+
+// TestAskToNotifyRefusals: a phone number of a country not allowed, a
+// closed room, a forged token and a spent budget are refused, and nothing
+// is sent.
+func TestAskToNotifyRefusals(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := queuetest.Run(t).Client(t)
+	store, err := queue.NewStore(rdb, queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := admission.NewController(store, keys, admission.Config{Notify: notify.NewOutbox(rdb), PhoneCodes: []string{"+91", "+44"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ctl.PutRoom(ctx, queue.Room{Name: "r", AdmitPerMinute: 0}.WithDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.Join(ctx, "r", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := keys.QueueToken("r", p.ID)
+	if err := ctl.AskToNotify(ctx, "r", token, queue.Contact{Phone: "+15550100"}); !errors.Is(err, queue.ErrInvalidContact) {
+		t.Errorf("a US number with +91 and +44 allowed: %v", err)
+	}
+	if err := ctl.AskToNotify(ctx, "r", "1.AAAAAAAAAAAAAAAAAAAAAA", queue.Contact{Email: "a@example.com"}); !errors.Is(err, admission.ErrQueueToken) {
+		t.Errorf("a forged token: %v", err)
+	}
+	// The budget of a room admitting nobody is 100 an hour.
+	if ok, err := store.TakeNotifyBudget(ctx, "r", 100, 100); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if err := ctl.AskToNotify(ctx, "r", token, queue.Contact{Phone: "+447700900123"}); crowdgate.KindOf(err) != crowdgate.RateLimited {
+		t.Errorf("over the budget: %v", err)
+	}
+	if _, err := ctl.UpdateRoom(ctx, "r", func(r queue.Room) queue.Room { r.Closed = true; return r }); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctl.AskToNotify(ctx, "r", token, queue.Contact{Email: "a@example.com"}); crowdgate.KindOf(err) != crowdgate.RoomClosed {
+		t.Errorf("a closed room: %v", err)
+	}
+	if n := rdb.XLen(ctx, notify.Named("waiters.r").Outbox()).Val(); n != 0 {
+		t.Errorf("%d messages sent", n)
 	}
 }
 

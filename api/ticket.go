@@ -44,9 +44,19 @@ type NotifyRequest struct {
 	Phone string `json:"phone"`
 }
 
-// Notify is POST /api/v1/rooms/{room}/notify: the waiter will be told, and
-// their place is kept without signs of life until PlaceKeptUntil.
+// NotifyConfirmRequest is the body of POST
+// /api/v1/rooms/{room}/notify/confirm: the code the confirmation's link
+// carried.
+type NotifyConfirmRequest struct {
+	Code string `json:"code"`
+}
+
+// Notify answers POST /api/v1/rooms/{room}/notify (202: a confirmation was
+// sent to the contact, nothing else will be until it is confirmed) and
+// POST .../notify/confirm (200: confirmed; the waiter will be told, and
+// their place is kept without signs of life until PlaceKeptUntil).
 type Notify struct {
-	Notify         bool      `json:"notify"`
-	PlaceKeptUntil time.Time `json:"place_kept_until"`
+	Notify         bool       `json:"notify"`
+	Confirmed      bool       `json:"confirmed"`
+	PlaceKeptUntil *time.Time `json:"place_kept_until,omitempty"`
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crowdgate/crowdgate/notify"
+	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/webhooksig"
 )
 
@@ -385,12 +387,34 @@ func TestNotifyMe(t *testing.T) {
 			}
 		})
 	}
+	if r := s.do("POST", "/api/v1/rooms/launch/notify", `{"phone":"+15550100"}`, bearer...); r.status != 400 {
+		t.Fatalf("a phone number of a country not allowed: %d %s", r.status, r.body)
+	}
 	r := s.do("POST", "/api/v1/rooms/launch/notify", `{"phone":"+919800000000"}`, bearer...)
-	if r.status != 200 || r.json(t)["notify"] != true || r.json(t)["place_kept_until"] == nil {
+	if r.status != 202 || r.json(t)["notify"] != true || r.json(t)["confirmed"] != false || r.json(t)["place_kept_until"] != nil {
 		t.Fatalf("notify: %d %s", r.status, r.body)
 	}
-	if ws, err := s.store.NotifyWaiters(context.Background(), "launch"); err != nil || len(ws) != 1 || ws[0].Phone != "+919800000000" {
+	ws, err := s.store.NotifyWaiters(context.Background(), "launch")
+	if err != nil || len(ws) != 1 || ws[0].Phone != "+919800000000" || ws[0].Stage != queue.NotifyUnconfirmed {
 		t.Fatalf("stored: %+v %v", ws, err)
+	}
+	// The one message sent: the confirmation, whose link brings the code.
+	msgs, err := s.redis.Client(t).XRange(context.Background(), notify.Named("waiters.launch").Outbox(), "-", "+").Result()
+	if err != nil || len(msgs) != 1 || msgs[0].Values["kind"] != "contact.confirm" {
+		t.Fatalf("sent %v %v, want one confirmation", msgs, err)
+	}
+	_, code, _ := strings.Cut(msgs[0].Values["link"].(string), "&confirm=")
+	if r := s.do("POST", "/api/v1/rooms/launch/notify/confirm", `{"code":"nope"}`, bearer...); r.status != 400 {
+		t.Fatalf("a wrong code: %d %s", r.status, r.body)
+	}
+	r = s.do("POST", "/api/v1/rooms/launch/notify/confirm", `{"code":"`+code+`"}`, bearer...)
+	if r.status != 200 || r.json(t)["confirmed"] != true || r.json(t)["place_kept_until"] == nil {
+		t.Fatalf("confirm: %d %s", r.status, r.body)
+	}
+	// One contact, one place.
+	other := s.do("POST", "/api/v1/rooms/launch/join", "").json(t)["queue_token"].(string)
+	if r := s.do("POST", "/api/v1/rooms/launch/notify", `{"phone":"+919800000000"}`, "Authorization", "Bearer "+other, "Content-Type", "application/json"); r.status != 409 {
+		t.Fatalf("the same phone for a second place: %d %s", r.status, r.body)
 	}
 	if r := s.do("DELETE", "/api/v1/rooms/launch/notify", "", bearer...); r.status != 204 {
 		t.Fatalf("cancel: %d %s", r.status, r.body)

@@ -17,6 +17,7 @@ import (
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 	"github.com/crowdgate/crowdgate/ws"
@@ -75,6 +76,11 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	}
 	reg := prometheus.NewRegistry()
 	ccfg := admission.Config{Refresh: 50 * time.Millisecond}
+	if o.booking {
+		// "Notify me", as serve offers it with a channel that reaches
+		// people.
+		ccfg.Notify, ccfg.PhoneCodes, ccfg.ResumeURL = notify.NewOutbox(rs.Client(t)), []string{"+91"}, gateway.ResumePath
+	}
 	if o.metered {
 		ccfg.Registerer = reg
 	}
@@ -118,7 +124,7 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Booking, cfg.Sandbox = st.core, st.sandbox
+		cfg.Booking, cfg.Sandbox, cfg.Notify = st.core, st.sandbox, true
 	}
 	if o.sockets {
 		wcfg := ws.Config{}

@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/ws"
 )
 
@@ -341,8 +342,17 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "GET", path: "/api/v1/rooms/line/status", header: bearer(qt), status: 200})
 	a.call(apiCall{method: "GET", path: "/api/v1/rooms/line/status", header: []string{"Cookie", "cg_q_line=" + qt}, status: 200})
 	a.call(apiCall{method: "GET", path: "/api/v1/rooms/line/status", status: 401, broken: true})
-	a.call(apiCall{method: "POST", path: "/api/v1/rooms/line/notify", body: `{"email": "fan@example.com"}`, header: as(qt), status: 200})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/line/notify", body: `{"email": "fan@example.com"}`, header: as(qt), status: 202})
 	a.call(apiCall{method: "POST", path: "/api/v1/rooms/line/notify", body: `{}`, header: as(qt), status: 400, broken: true})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/line/notify", body: `{"email": "fan@example.com"}`, header: as(other), status: 409})
+	sent, err := s.redis.Client(t).XRange(context.Background(), notify.Named("waiters.line").Outbox(), "-", "+").Result()
+	if err != nil || len(sent) != 1 {
+		t.Fatalf("confirmations sent: %v %v", sent, err)
+	}
+	_, code, _ := strings.Cut(sent[0].Values["link"].(string), "&confirm=")
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/line/notify/confirm", body: `{"code": "` + code + `"}`, header: as(qt), status: 200})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/line/notify/confirm", body: `{"code": "wrong"}`, header: as(qt), status: 400})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/line/notify/confirm", body: `{}`, header: as(qt), status: 400, broken: true})
 	a.call(apiCall{method: "DELETE", path: "/api/v1/rooms/line/notify", header: bearer(qt), status: 204})
 	a.call(apiCall{method: "DELETE", path: "/api/v1/rooms/line/notify", status: 401, broken: true})
 	a.call(apiCall{method: "DELETE", path: "/api/v1/rooms/line/ticket", header: bearer(other), status: 204})
@@ -602,7 +612,7 @@ func documentedRoutes(t *testing.T) routeSet {
 }
 
 // TestOpenAPINamesEveryRoute: every route a gateway with every part
-// (booking, the sandbox, WebSockets, the reverse proxy) registers is in
+// (booking, the sandbox, WebSockets, notifications, the reverse proxy) registers is in
 // the document, as an operation, a page or the proxy's catch-all, and the
 // document names no route the gateway does not have.
 func TestOpenAPINamesEveryRoute(t *testing.T) {
@@ -615,7 +625,7 @@ func TestOpenAPINamesEveryRoute(t *testing.T) {
 	origin, _ := url.Parse("http://origin.invalid")
 	g, err := gateway.New(gateway.Config{
 		AdminToken: adminToken, Ready: s.store.Ping, Store: s.store, Booking: s.core, Sandbox: s.sandbox,
-		Sockets: hub, Upstream: origin, Registry: prometheus.NewRegistry(),
+		Sockets: hub, Upstream: origin, Notify: true, Registry: prometheus.NewRegistry(),
 	}, s.ctl, s.keys)
 	if err != nil {
 		t.Fatal(err)

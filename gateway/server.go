@@ -62,6 +62,9 @@ type Config struct {
 	Upstream *url.URL
 	// Sockets serves the fans' WebSocket; without it the route is absent.
 	Sockets *ws.Hub
+	// Notify says a notification channel that reaches people (email, a
+	// webhook) is configured: only then are waiters offered "notify me".
+	Notify bool
 	// Booking serves events, holds, orders and payment webhooks; without
 	// it those routes are absent.
 	Booking *booking.Core

@@ -288,6 +288,13 @@ func notificationText(n Message) (subject, body string) {
 			"We refunded " + amount + " for order " + n.Order + when + ".",
 			"Depending on your bank, it may take a few days to appear on your statement.",
 		}
+	case "contact.confirm":
+		subject = "Confirm to hear when it's your turn in " + n.Room
+		lines = []string{
+			"Someone, we hope you, asked" + when + " to be told here when their turn comes in the line for " + n.Room + ".",
+			"To confirm, open this link: " + n.Link,
+			"If it was not you, ignore this message: you will hear nothing more from us.",
+		}
 	case "queue.near":
 		subject = "Your turn is near in " + n.Room
 		lines = []string{

@@ -170,6 +170,7 @@ func TestWaiterMessagesText(t *testing.T) {
 	for _, tc := range []struct{ kind, subject string }{
 		{"queue.near", "Your turn is near in launch"},
 		{"queue.admitted", "It's your turn: launch"},
+		{"contact.confirm", "Confirm to hear when it's your turn in launch"},
 	} {
 		m := Message{ID: "1-0", Stream: "waiters.launch", Kind: tc.kind, Room: "launch", Position: 10,
 			Link: "https://tickets.example/rooms/launch#resume=x.y", At: channelTestTime}

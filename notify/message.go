@@ -21,8 +21,8 @@ type Message struct {
 	// is read.
 	Stream string
 	// Kind is "order.paid", "payment.failed", "hold.expiring",
-	// "order.expired", "order.refunded", "queue.near" or "queue.admitted";
-	// channels treat others generically.
+	// "order.expired", "order.refunded", "contact.confirm", "queue.near"
+	// or "queue.admitted"; channels treat others generically.
 	Kind  string
 	Event string // "" for waiters' messages
 	Order string // "" for hold-only messages
@@ -35,7 +35,8 @@ type Message struct {
 	// At is when the state changed (millisecond precision), not when the
 	// message is delivered.
 	At time.Time
-	// For waiters' messages (kinds "queue.near" and "queue.admitted"):
+	// For waiters' messages (kinds "contact.confirm", "queue.near" and
+	// "queue.admitted"):
 	// the room, the waiter's place when it was written, and the link back
 	// to it.
 	Room     string

@@ -42,8 +42,14 @@ func TestOnRedisCluster(t *testing.T) {
 		if _, err := s.Leave(ctx, room, ids[3]); err != nil {
 			t.Fatalf("%s: leave: %v", room, err)
 		}
-		if _, err := s.SetNotify(ctx, room, ids[5], queue.Contact{Email: "fan@example.com"}); err != nil {
+		if err := s.SetNotify(ctx, room, ids[5], queue.Contact{Email: "fan@example.com"}, "code"); err != nil {
 			t.Fatalf("%s: notify: %v", room, err)
+		}
+		if _, err := s.ConfirmNotify(ctx, room, ids[5], "code"); err != nil {
+			t.Fatalf("%s: confirm: %v", room, err)
+		}
+		if ok, err := s.TakeNotifyBudget(ctx, room, 1, 10); err != nil || !ok {
+			t.Fatalf("%s: budget: %v %v", room, ok, err)
 		}
 		if room == "draw" {
 			clk.Add(time.Minute)

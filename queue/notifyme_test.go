@@ -10,10 +10,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crowdgate/crowdgate/queue"
+	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
 
-// TestNotifyKeepsThePlace: a waiter who left a contact keeps their place
-// with no sign of life until queue.NotifyKeep, then loses it like anyone.
+// TestNotifyKeepsThePlace: a waiter who confirmed a contact keeps their
+// place with no sign of life until queue.NotifyKeep, then loses it like
+// anyone; one who only asked keeps nothing.
 func TestNotifyKeepsThePlace(t *testing.T) {
 	t.Parallel()
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
@@ -22,10 +24,20 @@ func TestNotifyKeepsThePlace(t *testing.T) {
 		s := mustStore(t, rdb, clk)
 		mustRoom(t, s, queue.Room{Name: "r"})
 		away := mustJoin(t, s, "r", "")
+		unconfirmed := mustJoin(t, s, "r", "")
 		silent := mustJoin(t, s, "r", "")
-		until, err := s.SetNotify(ctx, "r", away.ID, queue.Contact{Email: "fan@example.com"})
+		if err := s.SetNotify(ctx, "r", away.ID, queue.Contact{Email: "fan@example.com"}, "code-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetNotify(ctx, "r", unconfirmed.ID, queue.Contact{Email: "other@example.com"}, "code-2"); err != nil {
+			t.Fatal(err)
+		}
+		if ws, _ := s.NotifyWaiters(ctx, "r"); len(ws) != 2 || ws[0].Stage != queue.NotifyUnconfirmed {
+			t.Fatalf("before confirming: %+v", ws)
+		}
+		until, err := s.ConfirmNotify(ctx, "r", away.ID, "code-1")
 		if err != nil || !until.Equal(clk.Now().Add(queue.NotifyKeep)) {
-			t.Fatalf("SetNotify = %v, %v", until, err)
+			t.Fatalf("ConfirmNotify = %v, %v", until, err)
 		}
 		sweepFor := func(d time.Duration) {
 			t.Helper()
@@ -43,11 +55,13 @@ func TestNotifyKeepsThePlace(t *testing.T) {
 		}
 		sweepFor(queue.NotifyKeep - time.Minute)
 		ws, err := s.NotifyWaiters(ctx, "r")
-		if err != nil || len(ws) != 1 || ws[0].ID != away.ID || ws[0].Position != 1 || ws[0].Email != "fan@example.com" {
+		if err != nil || len(ws) != 1 || ws[0].ID != away.ID || ws[0].Position != 1 || ws[0].Email != "fan@example.com" || ws[0].Stage != "" {
 			t.Fatalf("after %v away: %+v %v", queue.NotifyKeep-time.Minute, ws, err)
 		}
-		if _, err := s.Status(ctx, "r", silent.ID); !errors.Is(err, queue.ErrNotInLine) {
-			t.Fatalf("a silent waiter without a contact kept the place: %v", err)
+		for _, id := range []string{silent.ID, unconfirmed.ID} {
+			if _, err := s.Status(ctx, "r", id); !errors.Is(err, queue.ErrNotInLine) {
+				t.Fatalf("a silent waiter with no confirmed contact kept the place: %v", err)
+			}
 		}
 		if err := s.MarkNotified(ctx, "r", ws[0], queue.NotifyNear); err != nil {
 			t.Fatal(err)
@@ -55,12 +69,24 @@ func TestNotifyKeepsThePlace(t *testing.T) {
 		if ws, _ := s.NotifyWaiters(ctx, "r"); len(ws) != 1 || ws[0].Stage != queue.NotifyNear {
 			t.Fatalf("stage not kept: %+v", ws)
 		}
-		sweepFor(3 * time.Minute)
+		// The link clicked again still works, and keeps the place from now.
+		if _, err := s.ConfirmNotify(ctx, "r", away.ID, "code-1"); err != nil {
+			t.Fatalf("second confirmation: %v", err)
+		}
+		if ws, _ := s.NotifyWaiters(ctx, "r"); len(ws) != 1 || ws[0].Stage != queue.NotifyNear {
+			t.Fatalf("a second confirmation reset the stage: %+v", ws)
+		}
+		sweepFor(queue.NotifyKeep + 3*time.Minute)
 		if _, err := s.Status(ctx, "r", away.ID); !errors.Is(err, queue.ErrNotInLine) {
 			t.Fatalf("kept past NotifyKeep: %v", err)
 		}
 		if ws, _ := s.NotifyWaiters(ctx, "r"); len(ws) != 0 {
 			t.Fatalf("a gone waiter is still to be notified: %+v", ws)
+		}
+		// Gone, the contact is free for another place.
+		p := mustJoin(t, s, "r", "")
+		if err := s.SetNotify(ctx, "r", p.ID, queue.Contact{Email: "FAN@example.com"}, "code-3"); err != nil {
+			t.Fatalf("the contact of a gone place: %v", err)
 		}
 	})
 }
@@ -72,27 +98,80 @@ func TestNotifyRefusals(t *testing.T) {
 		s := mustStore(t, rdb, newClock())
 		mustRoom(t, s, queue.Room{Name: "r"})
 		p := mustJoin(t, s, "r", "")
+		other := mustJoin(t, s, "r", "")
 		for _, c := range []queue.Contact{
 			{}, {Email: "not an address"}, {Email: "Fan <fan@example.com>"}, {Email: "a@b.c\r\nBcc: x@y.z"},
 			{Phone: "12"}, {Phone: "+91 98000 00000"}, {Phone: "++919800000000"},
 		} {
-			if _, err := s.SetNotify(ctx, "r", p.ID, c); !errors.Is(err, queue.ErrInvalidContact) {
+			if err := s.SetNotify(ctx, "r", p.ID, c, "c"); !errors.Is(err, queue.ErrInvalidContact) {
 				t.Errorf("%+v: %v", c, err)
 			}
 		}
-		if _, err := s.SetNotify(ctx, "r", "zzz", queue.Contact{Phone: "+919800000000"}); !errors.Is(err, queue.ErrNotInLine) {
+		if err := s.SetNotify(ctx, "r", "zzz", queue.Contact{Phone: "+919800000000"}, "c"); !errors.Is(err, queue.ErrNotInLine) {
 			t.Errorf("unknown id: %v", err)
 		}
-		if _, err := s.SetNotify(ctx, "r", p.ID, queue.Contact{Phone: "+919800000000"}); err != nil {
+		if err := s.SetNotify(ctx, "r", p.ID, queue.Contact{Phone: "+919800000000", Email: "fan@example.com"}, "c1"); err != nil {
 			t.Fatal(err)
 		}
+		// One contact, one place: by phone or by email, any case.
+		for _, c := range []queue.Contact{{Phone: "+919800000000"}, {Email: "Fan@Example.com"}} {
+			if err := s.SetNotify(ctx, "r", other.ID, c, "c2"); !errors.Is(err, queue.ErrContactTaken) {
+				t.Errorf("%+v for a second place: %v", c, err)
+			}
+		}
+		for _, code := range []string{"", "c2", "C1"} {
+			if _, err := s.ConfirmNotify(ctx, "r", p.ID, code); !errors.Is(err, queue.ErrBadConfirmation) {
+				t.Errorf("code %q: %v", code, err)
+			}
+		}
+		if _, err := s.ConfirmNotify(ctx, "r", other.ID, "c1"); !errors.Is(err, queue.ErrBadConfirmation) {
+			t.Errorf("another place's code: %v", err)
+		}
+		// A place that changes its contact frees the old one.
+		if err := s.SetNotify(ctx, "r", p.ID, queue.Contact{Email: "new@example.com"}, "c3"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetNotify(ctx, "r", other.ID, queue.Contact{Phone: "+919800000000"}, "c4"); err != nil {
+			t.Errorf("a contact given up: %v", err)
+		}
+		// Asking, canceling and asking again is counted.
 		if err := s.CancelNotify(ctx, "r", p.ID); err != nil {
 			t.Fatal(err)
 		}
-		if ws, _ := s.NotifyWaiters(ctx, "r"); len(ws) != 0 {
+		if ws, _ := s.NotifyWaiters(ctx, "r"); len(ws) != 1 || ws[0].ID != other.ID {
 			t.Fatalf("after cancel: %+v", ws)
 		}
+		if err := s.SetNotify(ctx, "r", p.ID, queue.Contact{Email: "new@example.com"}, "c5"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetNotify(ctx, "r", p.ID, queue.Contact{Email: "new@example.com"}, "c6"); !errors.Is(err, queue.ErrTooManyAsks) {
+			t.Errorf("ask %d: %v", queue.MaxNotifyAsks+1, err)
+		}
 	})
+}
+
+// TestNotifyBudget: a room's messages an hour stop at its budget, and the
+// next hour starts afresh.
+func TestNotifyBudget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := newClock()
+	s := mustStore(t, queuetest.NewClient(t), clk)
+	for i, want := range []bool{true, true, false} {
+		if ok, err := s.TakeNotifyBudget(ctx, "r", 2, 5); err != nil || ok != want {
+			t.Fatalf("take %d: %v %v, want %v", i, ok, err, want)
+		}
+	}
+	if ok, _ := s.TakeNotifyBudget(ctx, "r", 1, 5); !ok {
+		t.Fatal("the last one that fits")
+	}
+	if ok, _ := s.TakeNotifyBudget(ctx, "r", 1, 0); !ok {
+		t.Fatal("no budget refused")
+	}
+	clk.Add(time.Hour)
+	if ok, _ := s.TakeNotifyBudget(ctx, "r", 5, 5); !ok {
+		t.Fatal("a new hour")
+	}
 }
 
 // FuzzContact: whatever is accepted is safe in a mail header and in an SMS

@@ -13,9 +13,10 @@ import (
 )
 
 // TestNotificationsThroughServe: serve wires notify to both of its
-// producers. A waiter who left a phone number hears, on the operator's
-// webhook, that they are admitted, with a link back to their place; a
-// buyer hears that their order is paid. Every message is signed.
+// producers. A waiter who left a phone number is sent a confirmation,
+// confirms it, and hears, on the operator's webhook, that they are
+// admitted, with a link back to their place; a buyer hears that their
+// order is paid. Every message is signed.
 func TestNotificationsThroughServe(t *testing.T) {
 	t.Parallel()
 	const secret = "notify-secret-0123456789"
@@ -38,6 +39,7 @@ func TestNotificationsThroughServe(t *testing.T) {
 	inst := startServe(t, map[string]string{
 		"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_SANDBOX_WEBHOOK_SECRET": paySecret,
 		"CROWDGATE_NOTIFY_WEBHOOK_URL": rcv.URL, "CROWDGATE_NOTIFY_WEBHOOK_SECRET": secret,
+		"CROWDGATE_NOTIFY_PHONE_CODES": "+91,+44",
 	})
 	admin := []string{"Authorization", "Bearer tok"}
 	wait := func(kind string) map[string]any {
@@ -60,13 +62,22 @@ func TestNotificationsThroughServe(t *testing.T) {
 	_, j := call(t, "POST", inst.base+"/api/v1/rooms/launch/join", "")
 	qt, _ := j["queue_token"].(string)
 	fan := []string{"Authorization", "Bearer " + qt, "Content-Type", "application/json"}
-	if code, m := call(t, "POST", inst.base+"/api/v1/rooms/launch/notify", `{"phone":"+919800000000"}`, fan...); code != 200 {
+	if code, m := call(t, "POST", inst.base+"/api/v1/rooms/launch/notify", `{"phone":"+919800000000"}`, fan...); code != 202 {
 		t.Fatalf("notify me: %d %v", code, m)
+	}
+	m := wait("contact.confirm")
+	link, _ := m["link"].(string)
+	_, confirm, ok := strings.Cut(link, "&confirm=")
+	if !ok || m["phone"] != "+919800000000" || !strings.HasPrefix(link, inst.base+"/rooms/launch#resume=") {
+		t.Fatalf("confirmation %v", m)
+	}
+	if code, m := call(t, "POST", inst.base+"/api/v1/rooms/launch/notify/confirm", `{"code":"`+confirm+`"}`, fan...); code != 200 {
+		t.Fatalf("confirm: %d %v", code, m)
 	}
 	if code, m := call(t, "PATCH", inst.base+"/admin/v1/rooms/launch", `{"paused":false}`, admin...); code != 200 {
 		t.Fatalf("unpause: %d %v", code, m)
 	}
-	m := wait("queue.admitted")
+	m = wait("queue.admitted")
 	if link, _ := m["link"].(string); m["room"] != "launch" || m["phone"] != "+919800000000" || !strings.HasPrefix(link, inst.base+"/rooms/launch#resume=") {
 		t.Errorf("admitted message %v", m)
 	}

@@ -21,6 +21,7 @@ type options struct {
 	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
 	publicURL, logLevel, logFormat, debugAddr, cookieDomain, trusted            string
 	smtpAddr, smtpFrom, smtpUser, smtpPassword, notifyURL, notifySecret         string
+	phoneCodes                                                                  string
 	metricsAddr                                                                 string
 	routes                                                                      multiFlag
 	grace, drain                                                                time.Duration
@@ -69,6 +70,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.smtpUser, "smtp-user", env("CROWDGATE_SMTP_USER", ""), "SMTP AUTH user; empty = no AUTH (CROWDGATE_SMTP_USER)")
 	fs.StringVar(&o.smtpPassword, "smtp-password", env("CROWDGATE_SMTP_PASSWORD", ""), "SMTP AUTH password (CROWDGATE_SMTP_PASSWORD)")
 	fs.StringVar(&o.notifyURL, "notify-webhook-url", env("CROWDGATE_NOTIFY_WEBHOOK_URL", ""), "URL that receives every notification as signed JSON, e.g. an SMS or WhatsApp gateway (CROWDGATE_NOTIFY_WEBHOOK_URL)")
+	fs.StringVar(&o.phoneCodes, "notify-phone-codes", env("CROWDGATE_NOTIFY_PHONE_CODES", ""), "comma list of country codes (+91,+44) whose phone numbers waiters may leave for \"notify me\"; empty = email only (CROWDGATE_NOTIFY_PHONE_CODES)")
 	fs.StringVar(&o.notifySecret, "notify-webhook-secret", env("CROWDGATE_NOTIFY_WEBHOOK_SECRET", ""), "HMAC secret of the notification webhook's Crowdgate-Signature (CROWDGATE_NOTIFY_WEBHOOK_SECRET)")
 	fs.StringVar(&o.publicURL, "public-url", env("CROWDGATE_PUBLIC_URL", ""), "URL fans reach Crowdgate at, for absolute links; empty = from each request's Host (CROWDGATE_PUBLIC_URL)")
 	fs.StringVar(&o.cookieDomain, "cookie-domain", env("CROWDGATE_COOKIE_DOMAIN", ""), "Domain of the queue and admission cookies, so origins on other hosts of the site receive them; empty = Crowdgate's host only (CROWDGATE_COOKIE_DOMAIN)")
@@ -130,6 +132,10 @@ type serveConfig struct {
 	keyPEM   []byte // nil: a signing key generated and shared through the store
 	// connsPerIP is gateway's MaxConnsPerIP: serve's 0 (no cap) is its -1.
 	connsPerIP int
+	// notify: a channel that reaches people is configured, so waiters are
+	// offered "notify me", with phone numbers of phoneCodes.
+	notify     bool
+	phoneCodes []string
 }
 
 // config parses and checks o, reading the signing key's file; logs go to w.
@@ -169,6 +175,16 @@ func (o options) config(w io.Writer) (serveConfig, error) {
 	}
 	if o.notifyURL != "" && o.notifySecret == "" {
 		return c, errors.New("--notify-webhook-url needs --notify-webhook-secret, so receivers can verify what they get")
+	}
+	c.notify = o.smtpAddr != "" || o.notifyURL != ""
+	for cc := range strings.SplitSeq(o.phoneCodes, ",") {
+		if cc = strings.TrimSpace(cc); cc == "" {
+			continue
+		}
+		if len(cc) < 2 || len(cc) > 5 || cc[0] != '+' || strings.Trim(cc[1:], "0123456789") != "" {
+			return c, fmt.Errorf("--notify-phone-codes: %q is not a country code like +91", cc)
+		}
+		c.phoneCodes = append(c.phoneCodes, cc)
 	}
 	c.connsPerIP = o.connsPerIP
 	if c.connsPerIP <= 0 {

@@ -125,6 +125,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// Waiters who left their contact hear when their turn is near and
 		// when it has come, with a link that brings them back to their place.
 		Notify: notify.NewOutbox(rdb), ResumeURL: resumeURL(c.public, lns.public.Addr()),
+		PhoneCodes: c.phoneCodes,
 	})
 	if err != nil {
 		return err
@@ -146,6 +147,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv, err := gateway.New(gateway.Config{
 		Sockets:        hub,
+		Notify:         c.notify,
 		Booking:        book.core,
 		Sandbox:        book.sandbox,
 		Upstream:       c.upstream,

@@ -370,6 +370,8 @@ func TestBadFlags(t *testing.T) {
 		{"serve", "extra"},
 		{"serve", "--pprof"}, // needs --metrics-addr
 		{"serve", "--metrics-addr", "nowhere"},
+		{"serve", "--notify-phone-codes", "91"},
+		{"serve", "--notify-phone-codes", "+91,+4x"},
 		{"launch"},
 		{},
 	} {
