@@ -26,6 +26,10 @@ const (
 	RateLimited  Kind = "rate_limited" // too many requests; retry later
 	RoomClosed   Kind = "room_closed"  // the room takes nobody now
 	Unavailable  Kind = "unavailable"  // a dependency is not answering; retry later
+
+	// LimitReached: the buyer may hold no more, or not that many, tickets
+	// of the sale (a per-admission or per-user purchase limit).
+	LimitReached Kind = "limit_reached"
 )
 
 // Error is the one error type that carries a failure's kind and the message

@@ -2,6 +2,7 @@ package booking
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +57,13 @@ func TestOnRedisCluster(t *testing.T) {
 		hd, body := pay.webhook(t, "evt-"+ev, WebhookSucceeded, o.Payment.ID, clock.Now())
 		if what, err := core.Webhook(ctx, "fake", hd, body); err != nil || what != "paid" {
 			t.Fatalf("webhook on %s: %q %v", ev, what, err)
+		}
+		// The buyer's count lives in the event's slot: a bought the
+		// per-admission limit (the per-order limit, 2) and may buy no more.
+		more := f.holdReq("a", 1)
+		more.Event = ev
+		if _, _, err := core.PlaceHold(ctx, more); !errors.Is(err, ErrLimitReached) {
+			t.Fatalf("hold past the limit on %s: %v", ev, err)
 		}
 		other := f.holdReq("b", 1)
 		other.Event = ev

@@ -154,6 +154,7 @@ func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) 
 	for _, t := range e.TicketTypes {
 		args = append(args, t.ID, t.Name, t.Capacity, t.PriceMinor, t.Currency, t.PerOrderLimit)
 	}
+	args = append(args, e.PerAdmissionLimit)
 	res, err := c.scripts.putEvent.Run(ctx, c.rdb, []string{k.cfg}, args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("booking: put event: %w", err)
@@ -264,6 +265,14 @@ func viewOf(cfg, inv, st map[string]string) (EventView, error) {
 	for name, n := range st {
 		v.Stats[name] = atoi64(n)
 	}
+	// An event stored before the limit existed has the default, as
+	// scripts/prelude.lua's admission_limit reads it.
+	v.PerAdmissionLimit = atoi(cfg["plimit"])
+	if v.PerAdmissionLimit == 0 {
+		for _, t := range v.TicketTypes {
+			v.PerAdmissionLimit = max(v.PerAdmissionLimit, t.PerOrderLimit)
+		}
+	}
 	return v, nil
 }
 
@@ -310,6 +319,12 @@ type HoldRequest struct {
 	// first answer (the same hold) for IdempotencyTTL.
 	IdempotencyKey string
 	Email, Phone   string // optional contact for notifications
+	// UserID, when set, is the site's own id of the person behind the
+	// admission (from an enqueue token): the event's per-admission limit
+	// then counts per user id, over every admission and device of theirs,
+	// instead of per visitor. At most 255 bytes of UTF-8, no control
+	// characters.
+	UserID string
 }
 
 // Hold is tickets kept for one visitor until they pay or ExpiresAt passes.
@@ -341,6 +356,8 @@ func (r HoldRequest) validate() error {
 		return invalidf("no visitor")
 	case r.IdempotencyKey != "" && !validIdempotencyKey(r.IdempotencyKey):
 		return invalidf("Idempotency-Key must be 1 to 255 printable ASCII characters")
+	case !validUserID(r.UserID):
+		return invalidf("the user id must be at most 255 bytes of UTF-8 without control characters")
 	}
 	return validContact(r.Email, r.Phone)
 }
@@ -349,7 +366,8 @@ func (r HoldRequest) validate() error {
 // request repeated an Idempotency-Key and the first answer is returned.
 // Errors: ErrInvalid (bad quantity or type, over the per-order limit),
 // ErrEventNotFound, ErrAdmissionExpired, ErrWrongRoom, ErrSoldOut,
-// *HoldExistsError.
+// *HoldExistsError, *LimitReachedError (the buyer's tickets in live holds
+// and paid orders would pass the event's PerAdmissionLimit).
 func (c *Core) PlaceHold(ctx context.Context, r HoldRequest) (h Hold, replay bool, err error) {
 	start := time.Now()
 	defer func() {
@@ -366,7 +384,7 @@ func (c *Core) PlaceHold(ctx context.Context, r HoldRequest) (h Hold, replay boo
 	id := newID("hld")
 	now := c.now()
 	args := []any{now, r.Visitor, r.TicketType, r.Quantity, id, r.AdmissionExpires.UnixMilli(),
-		r.IdempotencyKey, int64(c.cfg.IdempotencyTTL / time.Second), r.Email, r.Phone, r.Room}
+		r.IdempotencyKey, int64(c.cfg.IdempotencyTTL / time.Second), r.Email, r.Phone, r.Room, r.UserID}
 	// The id's index entry is written in the same round trip as the hold.
 	// On Redis Cluster the two can land on different nodes and fail apart:
 	// a hold that was taken is answered as taken even when its entry was
@@ -420,6 +438,9 @@ func holdError(code, detail string) error {
 		return invalidf("quantity is over the per-order limit of %s", detail)
 	case "hold_exists":
 		return &HoldExistsError{HoldID: detail}
+	case "limit_reached":
+		left, limit, _ := strings.Cut(detail, "/")
+		return &LimitReachedError{Limit: atoi64(limit), Left: atoi64(left)}
 	case "sold_out":
 		return failf(crowdgate.SoldOut, ErrSoldOut, "not enough tickets left (%s left)", detail)
 	}

@@ -18,15 +18,32 @@
 // A hold is tickets kept for one admitted visitor (the admission token's
 // subject). hold.lua checks, all at once: the idempotency key (a repeat
 // returns the first hold), the event, the admission's expiry, the ticket
-// type, the per-order limit, the visitor's one live hold, and the
-// inventory. Its expiry time goes into a sorted set; the sweeper (Run,
-// every 500 ms on every instance) returns expired holds' tickets. Keyspace
-// notifications are never relied on: they are lost while nobody listens.
+// type, the per-order limit, the visitor's one live hold, the buyer's
+// per-admission limit, and the inventory. Its expiry time goes into a
+// sorted set; the sweeper (Run, every 500 ms on every instance) returns
+// expired holds' tickets. Keyspace notifications are never relied on: they
+// are lost while nobody listens.
 //
 // Hold states: active → checkout (an order is waiting for payment) →
 // paid; active|checkout → released (the fan let go) | expired (time up).
 // A failed payment puts a checkout hold back to active, so the fan may try
 // again while it lasts.
+//
+// # Purchase limits
+//
+// A per-order limit that a fan can repeat is no limit, so an event also
+// caps what one buyer may have at it (Event.PerAdmissionLimit, by default
+// the largest per-order limit). The buyer is the admission's visitor, or
+// the site's user id when the hold names one (HoldRequest.UserID). Each
+// buyer has a count, in the event's slot ("buy" in scripts/prelude.lua),
+// of their tickets in live holds and paid orders: hold.lua checks and
+// takes it with the tickets, so no race of holds passes the limit; a hold
+// that is released or expires gives its tickets back, a paid one keeps
+// them, and a late payment takes them again only within the limit (it is
+// refunded otherwise). Audit recounts it from the holds and orders. A
+// hold made before the counts existed counts for nobody; in a rolling
+// upgrade an older instance that ends a newer hold leaves its buyer's
+// count high (they may buy less, never more), which Audit reports.
 //
 // # Orders
 //

@@ -28,6 +28,9 @@ var (
 	ErrHoldExists error = &crowdgate.Error{Kind: crowdgate.HoldExists, Message: "you already hold tickets; pay for them or release them first", Err: errors.New("booking: visitor already holds tickets")}
 	// ErrHoldExpired: the hold's time is up; its tickets went back.
 	ErrHoldExpired error = &crowdgate.Error{Kind: crowdgate.HoldExpired, Message: "the hold expired and its tickets went back; hold again", Err: errors.New("booking: hold expired")}
+	// ErrLimitReached: the hold would take the buyer past the event's
+	// per-admission limit (see LimitReachedError).
+	ErrLimitReached error = &crowdgate.Error{Kind: crowdgate.LimitReached, Message: "that is more tickets than one admission may buy at this event", Err: errors.New("booking: per-admission limit reached")}
 	// ErrConflict: the change contradicts what is stored (a capacity below
 	// the tickets already taken, a paid hold released); kind Conflict.
 	ErrConflict = errors.New("booking: conflict")
@@ -63,15 +66,35 @@ func (e *HoldExistsError) Error() string { return ErrHoldExists.Error() + " (" +
 // Unwrap makes errors.Is(err, ErrHoldExists) true.
 func (e *HoldExistsError) Unwrap() error { return ErrHoldExists }
 
+// LimitReachedError says how many tickets the buyer may still hold at the
+// event (Left) under its per-admission limit (Limit): tickets in live
+// holds and paid orders count against it.
+type LimitReachedError struct{ Limit, Left int64 }
+
+func (e *LimitReachedError) Error() string {
+	return fmt.Sprintf("%s (%d of %d left)", ErrLimitReached.Error(), e.Left, e.Limit)
+}
+
+// Unwrap makes errors.Is(err, ErrLimitReached) true, and gives the kind.
+func (e *LimitReachedError) Unwrap() error {
+	msg := fmt.Sprintf("one admission may buy at most %d tickets at this event; you may hold %d more", e.Limit, e.Left)
+	if e.Left == 0 {
+		msg = fmt.Sprintf("one admission may buy at most %d tickets at this event, and yours has them", e.Limit)
+	}
+	return &crowdgate.Error{Kind: crowdgate.LimitReached, Message: msg, Err: ErrLimitReached}
+}
+
 // Limits that keep an event sane; they exist so that a typo is an error.
 const (
-	MaxTicketTypes     = 50
-	MaxCapacity        = 10_000_000
-	MaxPriceMinor      = 10_000_000_000 // 100 million in a two-decimal currency
-	MaxPerOrderLimit   = 100
-	MinHoldSeconds     = 1
-	MaxHoldSeconds     = 24 * 3600
-	DefaultHoldSeconds = 600
+	MaxTicketTypes   = 50
+	MaxCapacity      = 10_000_000
+	MaxPriceMinor    = 10_000_000_000 // 100 million in a two-decimal currency
+	MaxPerOrderLimit = 100
+	// MaxPerAdmissionLimit bounds Event.PerAdmissionLimit.
+	MaxPerAdmissionLimit = 1000
+	MinHoldSeconds       = 1
+	MaxHoldSeconds       = 24 * 3600
+	DefaultHoldSeconds   = 600
 )
 
 var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
@@ -92,6 +115,14 @@ type Event struct {
 	Room        string // the room whose admission tokens may buy
 	HoldSeconds int    // how long an unpaid hold keeps its tickets
 	TicketTypes []TicketType
+	// PerAdmissionLimit is the most tickets one buyer may have at the
+	// event at once, over all their holds and orders: in live holds plus
+	// in paid orders. The buyer is the admission's visitor, or the site's
+	// user id when the hold names one (HoldRequest.UserID). 0 means the
+	// default, the largest PerOrderLimit of the types: a per-order limit
+	// that a fan can repeat with the same admission is no limit. It may
+	// be set higher, never below a type's PerOrderLimit.
+	PerAdmissionLimit int
 }
 
 // WithDefaults returns e with unset fields filled in.
@@ -99,7 +130,20 @@ func (e Event) WithDefaults() Event {
 	if e.HoldSeconds == 0 {
 		e.HoldSeconds = DefaultHoldSeconds
 	}
+	if e.PerAdmissionLimit == 0 {
+		e.PerAdmissionLimit = maxPerOrder(e.TicketTypes)
+	}
 	return e
+}
+
+// maxPerOrder is the largest per-order limit of types, the default
+// per-admission limit.
+func maxPerOrder(types []TicketType) int {
+	most := 0
+	for _, t := range types {
+		most = max(most, t.PerOrderLimit)
+	}
+	return most
 }
 
 // Validate reports the first thing wrong with e, wrapping ErrInvalid.
@@ -137,6 +181,9 @@ func (e Event) Validate() error {
 		}
 		seen[t.ID] = true
 	}
+	if most := maxPerOrder(e.TicketTypes); e.PerAdmissionLimit < most || e.PerAdmissionLimit > MaxPerAdmissionLimit {
+		return bad("per_admission_limit must be between the largest per_order_limit (%d) and %d, or 0 for the default (%d)", most, MaxPerAdmissionLimit, most)
+	}
 	return nil
 }
 
@@ -159,8 +206,12 @@ type EventView struct {
 	Room        string
 	HoldSeconds int
 	TicketTypes []TicketTypeView
+	// PerAdmissionLimit is the limit in force (Event.PerAdmissionLimit,
+	// defaults filled in).
+	PerAdmissionLimit int
 	// Stats counts what happened: holds, released, expired, checkouts,
-	// paid, paid_late, failed, refunded, sold_out, webhook_duplicates.
+	// paid, paid_late, failed, refunded, sold_out, limit_reached,
+	// webhook_duplicates.
 	Stats     map[string]int64
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -20,6 +20,7 @@ type eventKeys struct {
 	refunds string // sorted set: order id → when its refund was requested (ms), until the provider confirms
 	log     string // stream: the event log, every state change of holds, orders, payments
 	stats   string // hash: counters (holds, expired, paid, failed, refunded, ...)
+	buyers  string // hash: buyer ("v:<visitor>" or "u:<user id>") → tickets in live holds and paid orders
 }
 
 func keysFor(event string) eventKeys {
@@ -32,6 +33,7 @@ func keysFor(event string) eventKeys {
 		refunds: p + "refund",
 		log:     p + "log",
 		stats:   p + "st",
+		buyers:  p + "buy",
 	}
 }
 

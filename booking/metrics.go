@@ -63,6 +63,8 @@ func (m *metrics) observeHold(start time.Time, err error, replay bool) {
 		result = "sold_out"
 	case errors.Is(err, ErrHoldExists):
 		result = "hold_exists"
+	case errors.Is(err, ErrLimitReached):
+		result = "limit_reached"
 	case errors.Is(err, ErrInvalid), errors.Is(err, ErrEventNotFound), errors.Is(err, ErrAdmissionExpired), errors.Is(err, ErrWrongRoom):
 		result = "refused"
 	case err != nil:

@@ -3,6 +3,8 @@ package booking
 import (
 	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/queue"
@@ -32,6 +34,21 @@ func validIdempotencyKey(k string) bool {
 	}
 	for i := 0; i < len(k); i++ {
 		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// validUserID accepts "" (no user id) or up to 255 bytes of UTF-8 without
+// control characters: the id is a key in Redis and a word in the event
+// log, never a line break.
+func validUserID(id string) bool {
+	if len(id) > 255 || !utf8.ValidString(id) {
+		return false
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
 			return false
 		}
 	}

@@ -1,14 +1,18 @@
 -- Take tickets for one admitted visitor, all or nothing.
 -- ARGV: now, visitor, ticket type, quantity, new hold id, admission expiry
 --       (ms), idempotency key ('' = none), idempotency ttl (s), email, phone,
---       the admission's room.
+--       the admission's room, the site's user id ('' = none).
 -- Checks, in order: idempotent replay, the event, the admission's expiry,
 -- the ticket type, the per-order limit, the visitor's one live hold, the
--- inventory. A visitor's hold whose time is up is expired here rather than
+-- buyer's per-admission limit, the inventory. The buyer is the user id
+-- when there is one, else the visitor; their count (K.buyers, see
+-- prelude.lua) is tickets in live holds and paid orders, checked and
+-- taken here in the same step as the tickets, so no race of holds, on any
+-- number of instances, takes a buyer past the limit. A visitor's hold whose time is up is expired here rather than
 -- waiting for the sweeper.
 -- With an idempotency key, the first answer is the answer: a hold is
 -- replayed as {'replay', hold id}, and a refusal of the sale itself
--- (unknown type, over the limit, a live hold, sold out) is refused again
+-- (unknown type, over a limit, a live hold, sold out) is refused again
 -- the same way, even if tickets came back meanwhile. Refusals of the
 -- request's standing (no event, admission over, another room) are not
 -- kept: they say nothing about the sale.
@@ -50,6 +54,13 @@ if prev then
     redis.call('HDEL', K.byuser, visitor)
   end
 end
+local buyer = ARGV[12] ~= '' and 'u:' .. ARGV[12] or 'v:' .. visitor
+local most = admission_limit(cfg)
+local left = math.max(most - taken(buyer), 0)
+if qty > left then
+  redis.call('HINCRBY', K.stats, 'limit_reached', 1)
+  return refuse('limit_reached', left .. '/' .. most)
+end
 local avail = tonumber(redis.call('HGET', K.inv, t .. ':avail'))
 if avail < qty then
   redis.call('HINCRBY', K.stats, 'sold_out', 1)
@@ -61,8 +72,9 @@ local amount = string.format('%d', price * qty)
 local cur = redis.call('HGET', K.inv, t .. ':cur')
 local expires = now + tonumber(cfg.hold_seconds) * 1000
 move(t, 'avail', 'held', qty)
+take(buyer, qty)
 redis.call('HSET', hold_key(id), 'id', id, 'event', cfg.event, 'room', cfg.room,
-  'visitor', visitor, 'type', t, 'qty', qty, 'price', price, 'amount', amount, 'cur', cur,
+  'visitor', visitor, 'buyer', buyer, 'type', t, 'qty', qty, 'price', price, 'amount', amount, 'cur', cur,
   'state', 'active', 'created', now, 'expires', expires, 'email', ARGV[9], 'phone', ARGV[10])
 redis.call('HSET', K.byuser, visitor, id)
 redis.call('ZADD', K.expiry, expires, id)

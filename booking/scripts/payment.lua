@@ -4,7 +4,8 @@
 -- Each provider event id is applied once: it is remembered for the ttl.
 -- A success on a live order sells the held tickets. A success on an order
 -- that expired or was canceled meanwhile takes the tickets again if they
--- are still available, else the order is refunded: never an oversell.
+-- are still available and within the buyer's per-admission limit, else
+-- the order is refunded: never an oversell, never past the limit.
 -- Returns {'ok', what} or {'err', code}; what is duplicate, paid, paid_late,
 -- refunded, failed or ignored (an outcome for an order already settled).
 local now, provider, evid, outcome = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
@@ -58,13 +59,16 @@ if live(h) and h.order == oid then
   notify(now, 'order.paid', h, oid)
   return {'ok', 'paid'}
 end
--- Late: the hold ended (expired or released). Take the tickets again if
--- they are there, unless the hold is live or paid through a newer order:
--- that would charge the fan twice.
+-- Late: the hold ended (expired or released), and its tickets went back
+-- to the buyer's count. Take the tickets again if they are there and the
+-- buyer's limit still has room for them, unless the hold is live or paid
+-- through a newer order: that would charge the fan twice.
 local q = tonumber(o.qty)
 local avail = tonumber(redis.call('HGET', K.inv, o.type .. ':avail') or '0')
-if not live(h) and h.state ~= 'paid' and avail >= q then
+local within = not h.buyer or taken(h.buyer) + q <= admission_limit(hgetall(K.cfg) or {})
+if not live(h) and h.state ~= 'paid' and avail >= q and within then
   move(o.type, 'avail', 'sold', q)
+  take(h.buyer, q)
   redis.call('HSET', ok, 'paid', now, 'late', 1)
   settle('paid', 'paid_late')
   notify(now, 'order.paid', h, oid)

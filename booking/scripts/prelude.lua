@@ -8,7 +8,7 @@ local P = string.sub(KEYS[1], 1, -4)
 local K = {
   cfg = KEYS[1], inv = P .. 'inv', byuser = P .. 'vh', expiry = P .. 'exp',
   warn = P .. 'warn', pend = P .. 'pend', refunds = P .. 'refund',
-  outbox = P .. 'outbox', log = P .. 'log', stats = P .. 'st',
+  outbox = P .. 'outbox', log = P .. 'log', stats = P .. 'st', buyers = P .. 'buy',
 }
 local function hold_key(id) return P .. 'hold:' .. id end
 local function order_key(id) return P .. 'order:' .. id end
@@ -52,11 +52,51 @@ local function move(t, from, to, n)
   redis.call('HINCRBY', K.inv, t .. ':' .. to, n)
 end
 
+-- Each buyer (the admission's visitor, "v:<visitor>", or the site's user
+-- id, "u:<user>", when the hold named one) has a count in K.buyers of the
+-- tickets committed to them at this event: in live holds and in paid
+-- orders. A hold records its buyer, so whatever ends it gives the tickets
+-- back to the same count; a hold made before the counts existed has no
+-- buyer and counts for nobody. A count that reaches 0 is deleted, so the
+-- hash holds only buyers with tickets.
+
+-- admission_limit is the most tickets one buyer may commit at this event:
+-- the event's per_admission_limit, or, for an event stored before it
+-- existed, the largest per-order limit of its types (what PutEvent
+-- defaults it to).
+local function admission_limit(cfg)
+  local n = tonumber(cfg.plimit)
+  if n then return n end
+  n = 0
+  for t in string.gmatch(cfg.types or '', '[^,]+') do
+    n = math.max(n, tonumber(redis.call('HGET', K.inv, t .. ':limit') or '0'))
+  end
+  return n
+end
+
+local function taken(buyer)
+  return tonumber(redis.call('HGET', K.buyers, buyer) or '0')
+end
+
+-- take adds n tickets to a buyer's count; give_back removes them.
+local function take(buyer, n)
+  if buyer and buyer ~= '' then redis.call('HINCRBY', K.buyers, buyer, n) end
+end
+
+local function give_back(buyer, n)
+  if not buyer or buyer == '' then return end
+  if redis.call('HINCRBY', K.buyers, buyer, -n) <= 0 then
+    redis.call('HDEL', K.buyers, buyer)
+  end
+end
+
 -- end_hold takes a live hold (active or checkout) off the books: its
 -- tickets go from held to `to` (avail or sold), and the visitor may hold
--- again.
+-- again. Tickets that go back to avail go back to the buyer's count too;
+-- sold ones stay counted, in the paid order.
 local function end_hold(h, state, to, now)
   move(h.type, 'held', to, tonumber(h.qty))
+  if to == 'avail' then give_back(h.buyer, tonumber(h.qty)) end
   redis.call('HSET', hold_key(h.id), 'state', state, 'ended', now)
   h.state = state
   redis.call('ZREM', K.expiry, h.id)

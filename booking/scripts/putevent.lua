@@ -1,6 +1,6 @@
 -- Create or change an event and its ticket types.
 -- ARGV: now, event, room, hold_seconds, n, then n × (id, name, capacity,
---       price_minor, currency, per_order_limit).
+--       price_minor, currency, per_order_limit), then per_admission_limit.
 -- A capacity change moves only available tickets: it fails when the new
 -- capacity is below what is already held or sold, and a type with tickets
 -- held or sold cannot be removed.
@@ -44,8 +44,10 @@ for i = 0, n - 1 do
     t .. ':price', ARGV[b + 3], t .. ':cur', ARGV[b + 4], t .. ':limit', ARGV[b + 5])
   types[#types + 1] = t
 end
+-- A lower limit takes nothing back from buyers already past it: they may
+-- buy no more.
 redis.call('HSET', K.cfg, 'event', event, 'room', room, 'hold_seconds', hold_seconds,
-  'types', table.concat(types, ','), 'updated', now)
+  'types', table.concat(types, ','), 'plimit', ARGV[6 + n * 6], 'updated', now)
 if created == 1 then redis.call('HSET', K.cfg, 'created', now) end
 log_event(now, created == 1 and 'event.created' or 'event.changed', 'organizer', {'room', room})
 return {'ok', created}
