@@ -10,6 +10,16 @@ type ErrorResponse struct {
 	// Places are the two places a join must choose between, when the code
 	// is conflict (POST /api/v1/rooms/{room}/join).
 	Places *Places `json:"places,omitempty"`
+	// Limit says how many tickets the buyer may still hold when the code
+	// is limit_reached (POST /api/v1/events/{event}/holds).
+	Limit *PurchaseLimit `json:"limit,omitempty"`
+}
+
+// PurchaseLimit is an event's per-admission limit and what is left of it
+// to one buyer: tickets in live holds and paid orders count against it.
+type PurchaseLimit struct {
+	PerAdmission int64 `json:"per_admission"`
+	Left         int64 `json:"left"`
 }
 
 // Error is what failed: a stable code to match on (invalid_request,

@@ -10,6 +10,11 @@ type Event struct {
 	Room        string       `json:"room"`
 	HoldSeconds int          `json:"hold_seconds"`
 	TicketTypes []TicketType `json:"ticket_types"`
+	// PerAdmissionLimit is the most tickets one admission (or one user,
+	// when the room uses enqueue tokens) may have at the event at once, in
+	// live holds and paid orders together: the organizer's, or the
+	// default, the largest per_order_limit of the types.
+	PerAdmissionLimit int `json:"per_admission_limit"`
 	// Organizers only.
 	Totals    *Inventory       `json:"totals,omitempty"`
 	Stats     map[string]int64 `json:"stats,omitempty"`
@@ -50,6 +55,9 @@ type EventRequest struct {
 	Room        string              `json:"room"`
 	HoldSeconds int                 `json:"hold_seconds"`
 	TicketTypes []TicketTypeRequest `json:"ticket_types"`
+	// PerAdmissionLimit is Event.PerAdmissionLimit; 0 or absent is the
+	// default, the largest per_order_limit of the types.
+	PerAdmissionLimit int `json:"per_admission_limit,omitempty"`
 }
 
 // TicketTypeRequest is a ticket type of an EventRequest.

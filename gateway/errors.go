@@ -22,9 +22,10 @@ type apiError struct {
 	Status     int
 	Code       string
 	Message    string
-	RetryAfter int         // seconds; sent as Retry-After when > 0
-	HoldID     string      // the live hold, for hold_exists
-	Places     *api.Places // the two places of a join that must choose
+	RetryAfter int                // seconds; sent as Retry-After when > 0
+	HoldID     string             // the live hold, for hold_exists
+	Places     *api.Places        // the two places of a join that must choose
+	Limit      *api.PurchaseLimit // what is left to the buyer, for limit_reached
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -63,6 +64,7 @@ var kinds = map[crowdgate.Kind]struct {
 	crowdgate.Conflict:     {http.StatusConflict, "conflict", 0},
 	crowdgate.SoldOut:      {http.StatusConflict, "sold_out", 0},
 	crowdgate.HoldExists:   {http.StatusConflict, "hold_exists", 0},
+	crowdgate.LimitReached: {http.StatusConflict, "limit_reached", 0},
 	crowdgate.HoldExpired:  {http.StatusConflict, "hold_expired", 0},
 	crowdgate.RateLimited:  {http.StatusTooManyRequests, "rate_limited", 1},
 	crowdgate.RoomClosed:   {http.StatusConflict, "room_closed", 0},
@@ -91,6 +93,7 @@ func toAPIError(err error) *apiError {
 	var notOpen *admission.NotOpenError
 	var typeErr *json.UnmarshalTypeError
 	var holdExists *booking.HoldExistsError
+	var limit *booking.LimitReachedError
 	var ce *crowdgate.Error
 	switch {
 	case errors.As(err, &ae):
@@ -102,6 +105,9 @@ func toAPIError(err error) *apiError {
 		ae := fromKind(ce)
 		if ae != nil && errors.As(err, &holdExists) {
 			ae.HoldID = holdExists.HoldID
+		}
+		if ae != nil && errors.As(err, &limit) {
+			ae.Limit = &api.PurchaseLimit{PerAdmission: limit.Limit, Left: limit.Left}
 		}
 		return ae
 	case errors.Is(err, ws.ErrTooMany):
@@ -159,7 +165,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if ae.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}
-	body := api.ErrorResponse{Error: api.Error{Code: ae.Code, Message: ae.Message}, HoldID: ae.HoldID, Places: ae.Places}
+	body := api.ErrorResponse{Error: api.Error{Code: ae.Code, Message: ae.Message}, HoldID: ae.HoldID, Places: ae.Places, Limit: ae.Limit}
 	if ae.Status >= 500 {
 		body.Error.RequestID = id
 	}

@@ -419,6 +419,9 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/gig", body: eventDoc, header: admin, status: 200})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/tiny", body: `{"room": "launch", "ticket_types": [{"id": "ga", "name": "GA", "capacity": 1, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`, header: admin, status: 201})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/bad", body: `{"ticket_types": []}`, header: admin, status: 400, broken: true})
+	a.call(apiCall{method: "PUT", path: "/admin/v1/events/more", body: `{"room": "launch", "per_admission_limit": 6, "ticket_types": [{"id": "ga", "name": "GA", "capacity": 9, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`, header: admin, status: 201})
+	a.call(apiCall{method: "PUT", path: "/admin/v1/events/more", body: `{"room": "launch", "per_admission_limit": 3, "ticket_types": [{"id": "ga", "name": "GA", "capacity": 9, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`, header: admin, status: 400})
+	a.call(apiCall{method: "PUT", path: "/admin/v1/events/more", body: `{"room": "launch", "per_admission_limit": -1, "ticket_types": [{"id": "ga", "name": "GA", "capacity": 9, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`, header: admin, status: 400, broken: true})
 	a.call(apiCall{method: "GET", path: "/admin/v1/events/gig", header: admin, status: 200})
 	a.call(apiCall{method: "GET", path: "/admin/v1/events/nope", header: admin, status: 404})
 	a.call(apiCall{method: "GET", path: "/admin/v1/events", header: admin, status: 200})
@@ -465,6 +468,9 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "POST", path: "/api/v1/payments/nope/webhook", body: paid, header: signed(paid), status: 404})
 	a.call(apiCall{method: "GET", path: "/api/v1/orders/" + orderID, status: 200})
 	a.call(apiCall{method: "POST", path: "/api/v1/holds/" + holdID + "/checkout", body: `{"provider": "sandbox"}`, header: as(fan), status: 409})
+	if r := a.call(apiCall{method: "POST", path: "/api/v1/events/gig/holds", body: `{"ticket_type": "ga", "quantity": 3}`, header: as(fan), status: 409}); r.errorCode(t) != "limit_reached" {
+		t.Errorf("past the per-admission limit: %s", r.body)
+	}
 	back := str(t, a.call(apiCall{method: "POST", path: "/api/v1/events/gig/holds", body: `{"ticket_type": "ga", "quantity": 1}`, header: as(second), status: 201}), "hold_id")
 	a.call(apiCall{method: "DELETE", path: "/api/v1/holds/" + back, header: bearer(second), status: 204})
 	a.call(apiCall{method: "DELETE", path: "/api/v1/holds/" + back, header: bearer(fan), status: 404})

@@ -55,13 +55,13 @@ func eventList(ctx context.Context, s *session, _ []string) error {
 		return fmt.Errorf("unexpected event list: %w", err)
 	}
 	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "EVENT\tROOM\tHOLD\tTYPES\tCAPACITY\tAVAILABLE\tHELD\tSOLD")
+	fmt.Fprintln(tw, "EVENT\tROOM\tHOLD\tPER_ADMISSION\tTYPES\tCAPACITY\tAVAILABLE\tHELD\tSOLD")
 	for _, e := range list.Events {
 		var t api.Inventory // organizers' answers always have totals
 		if e.Totals != nil {
 			t = *e.Totals
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%ds\t%d\t%d\t%d\t%d\t%d\n", e.Event, e.Room, e.HoldSeconds, len(e.TicketTypes),
+		fmt.Fprintf(tw, "%s\t%s\t%ds\t%d\t%d\t%d\t%d\t%d\t%d\n", e.Event, e.Room, e.HoldSeconds, e.PerAdmissionLimit, len(e.TicketTypes),
 			t.Capacity, t.Available, t.Held, t.Sold)
 	}
 	return tw.Flush()
@@ -86,7 +86,8 @@ func (s *session) printEvent(raw []byte) error {
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return fmt.Errorf("unexpected event answer: %w", err)
 	}
-	fmt.Fprintf(s.stdout, "event %s in room %s, holds last %ds\n", e.Event, e.Room, e.HoldSeconds)
+	fmt.Fprintf(s.stdout, "event %s in room %s, holds last %ds, at most %d tickets per admission\n",
+		e.Event, e.Room, e.HoldSeconds, e.PerAdmissionLimit)
 	tw := tabwriter.NewWriter(s.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TYPE\tNAME\tPRICE_MINOR\tCURRENCY\tLIMIT\tCAPACITY\tAVAILABLE\tHELD\tSOLD")
 	for _, t := range e.TicketTypes {

@@ -181,14 +181,14 @@ func TestCLIEvents(t *testing.T) {
 	if row := tableRow(t, mustCLI(t, env, "event", "get", "show", "--output", "table"), "ga"); row[2] != "150000" || row[3] != "INR" || row[6] != "100" {
 		t.Fatalf("event get --output table: %q", row)
 	}
-	if row := tableRow(t, mustCLI(t, env, "event", "list"), "show"); strings.Join(row, " ") != "show launch 600s 1 100 100 0 0" {
+	if row := tableRow(t, mustCLI(t, env, "event", "list"), "show"); strings.Join(row, " ") != "show launch 600s 4 1 100 100 0 0" {
 		t.Fatalf("event list row %q", row)
 	}
 
 	// The output of get goes back in as is, with an override.
 	saved := mustCLI(t, env, "event", "get", "show")
-	if m := mustJSON(t, mustCLI(t, env, "event", "set", "show", "hold_seconds=300", "--file", mustWrite(t, "saved.json", saved))); m["hold_seconds"] != 300.0 {
-		t.Fatalf("set back with override: %v", m)
+	if m := mustJSON(t, mustCLI(t, env, "event", "set", "show", "hold_seconds=300", "per_admission_limit=6", "--file", mustWrite(t, "saved.json", saved))); m["hold_seconds"] != 300.0 || m["per_admission_limit"] != 6.0 {
+		t.Fatalf("set back with overrides: %v", m)
 	}
 
 	audit := mustCLI(t, env, "event", "audit", "show")
