@@ -87,6 +87,19 @@ type Room struct {
 	// latency, in milliseconds; 0: not a target.
 	AdaptiveP99Ms int
 
+	// Challenge is when a new place needs a solved proof-of-work challenge
+	// (gate.go): ChallengeOff, ChallengeAuto (under pressure; the default)
+	// or ChallengeAlways.
+	Challenge string
+	// ChallengeBits is the base difficulty; 0: DefaultChallengeBits.
+	ChallengeBits int
+	// AddressJoinsPerMinute caps new places per address (IPv4, or IPv6
+	// /64) per minute in this room; 0: DefaultAddressJoinsPerMinute.
+	AddressJoinsPerMinute int
+	// AddressLivePlaces caps the live places one address holds in this
+	// room; 0: DefaultAddressLivePlaces.
+	AddressLivePlaces int
+
 	// Appearance of the waiting-room page.
 	Title           string // heading; default: the room id
 	Message         string // organizer's note under the heading
@@ -105,6 +118,24 @@ func (r Room) WithDefaults() Room {
 	}
 	if r.Mode == "" {
 		r.Mode = ModeFIFO
+	}
+	return r.withGateDefaults()
+}
+
+// withGateDefaults fills in the gate's settings (gate.go); rooms stored
+// before they existed read with them too.
+func (r Room) withGateDefaults() Room {
+	if r.Challenge == "" {
+		r.Challenge = ChallengeAuto
+	}
+	if r.ChallengeBits == 0 {
+		r.ChallengeBits = DefaultChallengeBits
+	}
+	if r.AddressJoinsPerMinute == 0 {
+		r.AddressJoinsPerMinute = DefaultAddressJoinsPerMinute
+	}
+	if r.AddressLivePlaces == 0 {
+		r.AddressLivePlaces = DefaultAddressLivePlaces
 	}
 	return r
 }
@@ -135,6 +166,14 @@ func (r Room) Validate() error {
 		return bad("adaptive_p99_ms must be 0 (no target) or between %d and %d", MinAdaptiveP99Ms, MaxAdaptiveP99Ms)
 	case r.Adaptive && r.AdaptiveMaxCheckouts == 0 && r.AdaptiveP99Ms == 0:
 		return bad("adaptive admission needs a target: adaptive_max_checkouts or adaptive_p99_ms")
+	case r.Challenge != "" && r.Challenge != ChallengeOff && r.Challenge != ChallengeAuto && r.Challenge != ChallengeAlways:
+		return bad("challenge must be %q, %q or %q", ChallengeOff, ChallengeAuto, ChallengeAlways)
+	case r.ChallengeBits != 0 && (r.ChallengeBits < MinChallengeBits || r.ChallengeBits > MaxChallengeBits):
+		return bad("challenge_bits must be between %d and %d", MinChallengeBits, MaxChallengeBits)
+	case r.AddressJoinsPerMinute < 0 || r.AddressJoinsPerMinute > MaxAddressLimit:
+		return bad("address_joins_per_minute must be between 1 and %d (0: the default, %d)", MaxAddressLimit, DefaultAddressJoinsPerMinute)
+	case r.AddressLivePlaces < 0 || r.AddressLivePlaces > MaxAddressLimit:
+		return bad("address_live_places must be between 1 and %d (0: the default, %d)", MaxAddressLimit, DefaultAddressLivePlaces)
 	case utf8.RuneCountInString(r.Title) > 120 || !utf8.ValidString(r.Title):
 		return bad("title must be valid UTF-8 of at most 120 characters")
 	case utf8.RuneCountInString(r.Message) > 1000 || !utf8.ValidString(r.Message):
@@ -203,6 +242,10 @@ func (r Room) fields() map[string]string {
 		"adaptive":     flag(r.Adaptive),
 		"ad_checkouts": strconv.FormatInt(r.AdaptiveMaxCheckouts, 10),
 		"ad_p99_ms":    strconv.Itoa(r.AdaptiveP99Ms),
+		"challenge":    r.Challenge,
+		"ch_bits":      strconv.Itoa(r.ChallengeBits),
+		"ip_rate":      strconv.Itoa(r.AddressJoinsPerMinute),
+		"ip_live":      strconv.Itoa(r.AddressLivePlaces),
 		"title":        r.Title,
 		"message":      r.Message,
 		"color":        r.PrimaryColor,
@@ -238,31 +281,35 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		closedAt = at("closed_at_ms")
 	}
 	r := Room{
-		Name:                 name,
-		AdmitPerMinute:       int(num("rate")),
-		MaxActive:            num("max_active"),
-		SessionSeconds:       int(num("session")),
-		QueueOpensAt:         at("opens_ms"),
-		SaleStartsAt:         at("sale_ms"),
-		Mode:                 h["mode"],
-		Paused:               h["paused"] == "1",
-		Passthrough:          h["passthrough"] == "1",
-		Closed:               h["closed"] == "1",
-		ClosedReason:         h["closed_why"],
-		ClosedAt:             closedAt,
-		FailOpen:             h["fail_open"] == "1",
-		Adaptive:             h["adaptive"] == "1",
-		AdaptiveMaxCheckouts: opt("ad_checkouts"),
-		AdaptiveP99Ms:        int(opt("ad_p99_ms")),
-		Title:                h["title"],
-		Message:              h["message"],
-		PrimaryColor:         h["color"],
-		BackgroundColor:      h["bg"],
-		Language:             h["lang"],
-		CreatedAt:            at("created_ms"),
-		UpdatedAt:            at("updated_ms"),
+		Name:                  name,
+		AdmitPerMinute:        int(num("rate")),
+		MaxActive:             num("max_active"),
+		SessionSeconds:        int(num("session")),
+		QueueOpensAt:          at("opens_ms"),
+		SaleStartsAt:          at("sale_ms"),
+		Mode:                  h["mode"],
+		Paused:                h["paused"] == "1",
+		Passthrough:           h["passthrough"] == "1",
+		Closed:                h["closed"] == "1",
+		ClosedReason:          h["closed_why"],
+		ClosedAt:              closedAt,
+		FailOpen:              h["fail_open"] == "1",
+		Adaptive:              h["adaptive"] == "1",
+		AdaptiveMaxCheckouts:  opt("ad_checkouts"),
+		AdaptiveP99Ms:         int(opt("ad_p99_ms")),
+		Challenge:             h["challenge"],
+		ChallengeBits:         int(opt("ch_bits")),
+		AddressJoinsPerMinute: int(opt("ip_rate")),
+		AddressLivePlaces:     int(opt("ip_live")),
+		Title:                 h["title"],
+		Message:               h["message"],
+		PrimaryColor:          h["color"],
+		BackgroundColor:       h["bg"],
+		Language:              h["lang"],
+		CreatedAt:             at("created_ms"),
+		UpdatedAt:             at("updated_ms"),
 	}
-	return r, err
+	return r.withGateDefaults(), err
 }
 
 // closedAtField is the stored closed_at_ms of r: kept only beside a reason, so

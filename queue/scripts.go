@@ -21,7 +21,7 @@ type scripts struct {
 func loadScripts() (*scripts, error) {
 	set := NewScriptSet(scriptFS)
 	s := &scripts{
-		join:      set.Load("join"),
+		join:      set.LoadWith("join", gateHeader),
 		admit:     set.Load("admit"),
 		leave:     set.Load("leave"),
 		sweep:     set.Load("sweep"),
@@ -57,7 +57,11 @@ func NewScriptSet(fsys fs.FS) *ScriptSet {
 }
 
 // Load returns scripts/<name>.lua behind the prelude.
-func (s *ScriptSet) Load(name string) *redis.Script {
+func (s *ScriptSet) Load(name string) *redis.Script { return s.LoadWith(name, "") }
+
+// LoadWith returns scripts/<name>.lua behind the prelude and header: Go
+// constants the script reads, spelled once in Go.
+func (s *ScriptSet) LoadWith(name, header string) *redis.Script {
 	if s.err != nil {
 		return nil
 	}
@@ -66,7 +70,7 @@ func (s *ScriptSet) Load(name string) *redis.Script {
 		s.err = fmt.Errorf("script %s: %w", name, err)
 		return nil
 	}
-	return redis.NewScript(string(s.prelude) + "\n" + string(body))
+	return redis.NewScript(header + string(s.prelude) + "\n" + string(body))
 }
 
 // Err is the first error of NewScriptSet or Load.

@@ -136,26 +136,35 @@ type Place struct {
 // none. It never makes a second place for an id that still has one.
 // Errors: ErrRoomNotFound, ErrClosed (no place made), ErrNotOpen.
 func (s *Store) Join(ctx context.Context, room, id string) (Place, error) {
-	return s.place(ctx, room, id, true)
+	return s.place(ctx, room, id, true, Gate{})
+}
+
+// JoinGated is Join for a caller the gate weighs (gate.go): a new place is
+// made only when the address's limits and the room's challenge setting allow
+// it. A refused join changes nothing but the room's refusal count, and
+// returns a *Refusal. An existing place is returned whatever the gate says.
+func (s *Store) JoinGated(ctx context.Context, room, id string, g Gate) (Place, error) {
+	return s.place(ctx, room, id, true, g)
 }
 
 // Status returns the place of queue id and counts as a sign of life.
 // Errors: ErrRoomNotFound, ErrNotInLine (never joined, left, dropped, or the
 // admission expired).
 func (s *Store) Status(ctx context.Context, room, id string) (Place, error) {
-	return s.place(ctx, room, id, false)
+	return s.place(ctx, room, id, false, Gate{})
 }
 
-func (s *Store) place(ctx context.Context, room, id string, create bool) (Place, error) {
+func (s *Store) place(ctx context.Context, room, id string, create bool, g Gate) (Place, error) {
 	k := keysFor(room)
 	var res []any
 	var kind string
 	for try := 0; ; try++ {
 		now := s.cfg.Now()
+		gk, addr, prefix := k.gateKeys(now, g)
+		keys := append([]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epochOf(now)), k.stats, k.rate, k.log, k.fair}, gk...)
+		args := append([]any{now.UnixMilli(), id, bitmapTTL, flag(create), s.cfg.LogLength}, gateArgs(g, addr, prefix)...)
 		var err error
-		res, err = s.batch.run(ctx, s.scripts.join,
-			[]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epochOf(now)), k.stats, k.rate, k.log, k.fair},
-			now.UnixMilli(), id, bitmapTTL, flag(create), s.cfg.LogLength).Slice()
+		res, err = s.batch.run(ctx, s.scripts.join, keys, args...).Slice()
 		if err != nil {
 			return Place{}, fmt.Errorf("queue: join %s: %w", room, err)
 		}
@@ -168,6 +177,9 @@ func (s *Store) place(ctx context.Context, room, id string, create bool) (Place,
 		if _, err := s.commit(ctx, room); err != nil {
 			return Place{}, err
 		}
+	}
+	if r, ok := refusal(res); ok {
+		return Place{}, r
 	}
 	switch kind {
 	case "r":

@@ -441,6 +441,7 @@ func TestRoomRoundTrip(t *testing.T) {
 			Name: "launch", AdmitPerMinute: 900, MaxActive: 50, SessionSeconds: 600,
 			QueueOpensAt: clk.Now().Add(time.Hour), SaleStartsAt: clk.Now().Add(2 * time.Hour),
 			Mode: queue.ModeRandomPrequeue, Paused: true, FailOpen: true,
+			Challenge: queue.ChallengeAlways, ChallengeBits: 20, AddressJoinsPerMinute: 50, AddressLivePlaces: 9,
 			Title: "Launch <b>", Message: "नमस्ते", PrimaryColor: "#112233", BackgroundColor: "#fafafa", Language: "hi",
 		}
 		created, err := s.PutRoom(ctx, want)

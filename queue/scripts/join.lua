@@ -1,8 +1,13 @@
 -- join: find the caller's place, or (ARGV[4] == '1') make a new one.
 -- KEYS: 1 cfg, 2 line, 3 seq, 4 active, 5 admitted-at, 6 heartbeat bitmap
---       (this epoch), 7 stats, 8 rate ring, 9 log, 10 fair
+--       (this epoch), 7 stats, 8 rate ring, 9 log, 10 fair; the gate's
+--       (gate.go): 11 challenge used mark, 12/13 new places per address this
+--       and last window, 14/15 per prefix, 16/17 the room's, 18 the address's
+--       live places
 -- ARGV: 1 now (ms), 2 queue id from the caller's token or '', 3 heartbeat
---       bitmap ttl (s), 4 '1' to create a place when there is none, 5 log length
+--       bitmap ttl (s), 4 '1' to create a place when there is none, 5 log
+--       length, 6 address ('' = not counted), 7 its prefix, 8 solved
+--       challenge id or '', 9 its bits, 10 its expiry (ms)
 -- Returns {kind, id, a, b, closed}:
 --   'w' waiting: a = position, b = 1 while a random_prequeue room has not
 --       drawn yet (the position is the join order, not the drawn place);
@@ -11,8 +16,13 @@
 --   (create off); 'r' no such room; 'f' a random_prequeue room has no
 --   commitment yet: make one (fair.lua commit) and ask again, so nobody
 --   joins a pre-queue before its seed is committed.
+--   Refusals of a new place by the gate, nothing changed but the refusal
+--   count: {'q', bits} solve a challenge of that many bits; {'u'} the
+--   challenge was used already; {'l', retry ms} too many new places from the
+--   address; {'m', retry ms} too many live places of the address.
 local now = tonumber(ARGV[1])
-local cfg = redis.call('HMGET', KEYS[1], 'session', 'closed', 'passthrough', 'opens_ms', 'mode', 'sale_ms')
+local cfg = redis.call('HMGET', KEYS[1], 'session', 'closed', 'passthrough', 'opens_ms', 'mode', 'sale_ms',
+  'rate', 'challenge', 'ch_bits', 'ip_rate', 'ip_live')
 if not cfg[1] then return {'r'} end
 local closed = cfg[2] == '1' and 1 or 0
 local random = cfg[5] == 'random_prequeue'
@@ -39,8 +49,82 @@ if now < tonumber(cfg[4] or 0) then return {'e'} end
 local presale = random and now < tonumber(cfg[6] or 0)
 if presale and not fair then return {'f'} end
 
+-- The gate (gate.go). Every refusal comes before the first write.
+local addr, prefix = ARGV[6], ARGV[7]
+local elapsed = (now % G.window) / G.window
+local function refuse(reason, ...)
+  redis.call('HINCRBY', KEYS[7], 'refused:' .. reason, 1)
+  return {...}
+end
+-- setting is a room's number, or the default when unset or 0.
+local function setting(v, default)
+  local n = tonumber(v or 0) or 0
+  if n <= 0 then return default end
+  return n
+end
+local function windowed(cur, prev, member)
+  return tonumber(redis.call('ZSCORE', cur, member) or 0) + tonumber(redis.call('ZSCORE', prev, member) or 0) * (1 - elapsed)
+end
+local function alive(qid)
+  if redis.call('ZSCORE', KEYS[2], qid) then return true end
+  local exp = redis.call('ZSCORE', KEYS[4], qid)
+  return exp and tonumber(exp) > now
+end
+local roomRate = tonumber(redis.call('GET', KEYS[16]) or 0) + tonumber(redis.call('GET', KEYS[17]) or 0) * (1 - elapsed)
+local pressure = math.min(roomRate / math.max(G.surge_floor, G.surge_factor * tonumber(cfg[7] or 0)), G.surge_max)
+if addr ~= '' then
+  local addrRate = windowed(KEYS[12], KEYS[13], addr)
+  local limit = setting(cfg[10], G.ip_rate)
+  if addrRate + 1 > limit then
+    -- Until enough of the last window has slid out of the minute.
+    return refuse('rate_limited', 'l', math.max(1000, G.window - (now % G.window)))
+  end
+  local live, cap = redis.call('ZCARD', KEYS[18]), setting(cfg[11], G.ip_live)
+  if live >= math.min(G.live, cap) then
+    for _, qid in ipairs(redis.call('ZRANGE', KEYS[18], 0, G.prune - 1)) do
+      if not alive(qid) then redis.call('ZREM', KEYS[18], qid) end
+    end
+    live = redis.call('ZCARD', KEYS[18])
+  end
+  if live + 1 > cap then
+    return refuse('place_cap', 'm', 60000)
+  end
+  pressure = math.max(pressure, addrRate / G.addr, windowed(KEYS[14], KEYS[15], prefix) / G.prefix, live / G.live)
+end
+local mode = cfg[8] or 'auto'
+local solved = ARGV[8] ~= ''
+if mode == 'always' or (mode ~= 'off' and pressure >= 1) then
+  local base = setting(cfg[9], G.bits)
+  local bits, p = base, pressure
+  while p >= 2 and bits < G.max_bits and bits - base < G.extra do
+    bits, p = bits + 1, p / 2
+  end
+  if not solved or tonumber(ARGV[9]) < bits - 1 then return refuse('challenge_required', 'q', bits) end
+end
+if solved then
+  -- Used once: the mark lives until the challenge expires anyway.
+  if not redis.call('SET', KEYS[11], '1', 'NX', 'PX', math.max(1, tonumber(ARGV[10]) - now)) then
+    return refuse('challenge_failed', 'u')
+  end
+end
+
 local seq = redis.call('INCR', KEYS[3])
 id = b36(seq)
+-- Count the new place.
+local function bump(key, member)
+  if tonumber(redis.call('ZINCRBY', key, 1, member)) == 1 then
+    redis.call('PEXPIRE', key, 2 * G.window)
+    local n = redis.call('ZCARD', key)
+    if n > G.members then redis.call('ZREMRANGEBYRANK', key, 0, n - G.members / 2 - 1) end
+  end
+end
+if redis.call('INCR', KEYS[16]) == 1 then redis.call('PEXPIRE', KEYS[16], 2 * G.window) end
+if addr ~= '' then
+  bump(KEYS[12], addr)
+  bump(KEYS[14], prefix)
+  redis.call('ZADD', KEYS[18], seq, id)
+  redis.call('PEXPIRE', KEYS[18], G.live_ttl)
+end
 if presale and fair == 'open' then
   -- The draw's cutoff: the last sequence number that joined before the
   -- sale. Frozen once the draw begins (the state leaves 'open').
