@@ -30,6 +30,13 @@ const (
 	// LimitReached: the buyer may hold no more, or not that many, tickets
 	// of the sale (a per-admission or per-user purchase limit).
 	LimitReached Kind = "limit_reached"
+
+	// ChallengeRequired: a new place needs a solved proof-of-work challenge
+	// (the refusal carries one to solve).
+	ChallengeRequired Kind = "challenge_required"
+	// ChallengeFailed: the challenge or its solution is wrong, expired, for
+	// another room, or already used.
+	ChallengeFailed Kind = "challenge_failed"
 )
 
 // Error is the one error type that carries a failure's kind and the message

@@ -58,24 +58,32 @@ type macState struct {
 }
 
 func queueMAC(secret []byte, room, queueID string) string {
+	// The version prefix separates this use of the secret from any later one; NUL cannot
+	// occur in a queue id, so room and id cannot be shifted into each other.
+	sum := keyedMAC(secret, "q1\x00", room, queueID)
+	// 17 bytes encode to 23 characters whose first 22 are all MAC bits.
+	var enc [23]byte
+	base64.RawURLEncoding.Encode(enc[:], sum[:17])
+	return string(enc[:queueMACChars])
+}
+
+// keyedMAC is HMAC-SHA256 under secret of domain, a, NUL, b, with a pooled keyed state.
+// domain names the use (queue tokens, challenges), so one secret serves each without a
+// MAC of one ever passing for the other; a must not contain NUL.
+func keyedMAC(secret []byte, domain, a, b string) [sha256.Size]byte {
 	st, _ := macs.Get().(*macState)
 	if st == nil || !bytes.Equal(st.secret, secret) {
 		st = &macState{secret: bytes.Clone(secret), h: hmac.New(sha256.New, secret)}
 	}
 	st.h.Reset()
-	// The version prefix separates this use of the secret from any later one; NUL cannot
-	// occur in a queue id, so room and id cannot be shifted into each other.
-	io.WriteString(st.h, "q1\x00")
-	io.WriteString(st.h, room)
+	io.WriteString(st.h, domain)
+	io.WriteString(st.h, a)
 	io.WriteString(st.h, "\x00")
-	io.WriteString(st.h, queueID)
+	io.WriteString(st.h, b)
 	var sum [sha256.Size]byte
 	st.h.Sum(sum[:0])
 	macs.Put(st)
-	// 17 bytes encode to 23 characters whose first 22 are all MAC bits.
-	var enc [23]byte
-	base64.RawURLEncoding.Encode(enc[:], sum[:17])
-	return string(enc[:queueMACChars])
+	return sum
 }
 
 func validQueueID(id string) bool {
