@@ -220,6 +220,7 @@ type Controller struct {
 	waiting   *prometheus.GaugeVec
 	active    *prometheus.GaugeVec
 	joins     *prometheus.CounterVec
+	refusals  *prometheus.CounterVec
 	tickErrs  prometheus.Counter
 	adaptRate *prometheus.GaugeVec
 	// joinsUnknown counts joins to rooms not known to exist: a label per
@@ -258,6 +259,9 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		joins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_joins_total", Help: "Join requests served by this instance, by outcome.",
 		}, []string{"room", "status"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crowdgate_joins_refused_total", Help: "Joins this instance refused a new place, by reason (challenge_required, challenge_failed, rate_limited, place_cap).",
+		}, []string{"room", "reason"}),
 		tickErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crowdgate_admission_errors_total", Help: "Failed admission, sweep or refresh steps.",
 		}),
@@ -269,7 +273,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 	c.adaptRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "crowdgate_adaptive_rate_per_minute", Help: "Adaptive rooms' rate as the controller set it; the room admits at the lower of it and admit_per_minute.",
 	}, []string{"room"})
-	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.joins, c.tickErrs, c.adaptRate, c.joinsUnknown} {
+	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.joins, c.refusals, c.tickErrs, c.adaptRate, c.joinsUnknown} {
 		if err := cfg.Registerer.Register(m); err != nil {
 			return nil, fmt.Errorf("admission: register metrics: %w", err)
 		}
@@ -362,6 +366,7 @@ func (c *Controller) refresh(ctx context.Context) error {
 			c.admitted.DeleteLabelValues(name)
 			c.abandoned.DeleteLabelValues(name)
 			c.joins.DeletePartialMatch(prometheus.Labels{"room": name})
+			c.refusals.DeletePartialMatch(prometheus.Labels{"room": name})
 		}
 		return true
 	})
@@ -553,8 +558,21 @@ func (c *Controller) Stats(ctx context.Context, room string) (queue.Stats, error
 // Join returns the caller's ticket: their existing place when queueToken
 // names one, else a new place at the end of the line.
 // Errors: queue.ErrRoomNotFound, ErrQueueToken, *NotOpenError.
-func (c *Controller) Join(ctx context.Context, room, queueToken string) (Ticket, error) {
-	t, err := c.ticket(ctx, room, queueToken, true)
+//
+// A join that would make a new place goes through the room's gate
+// (queue/gate.go) with e: it may be refused with a *JoinRefused (a
+// challenge to solve, a used or wrong one, or a per-address limit), which
+// changes nothing. A join with the token of a place still held never is.
+func (c *Controller) Join(ctx context.Context, room, queueToken string, e Entry) (Ticket, error) {
+	g, err := c.gate(room, e)
+	if err != nil {
+		c.countJoin(room, "", err)
+		return Ticket{}, err
+	}
+	t, err := c.ticket(ctx, room, queueToken, true, g)
+	if err != nil {
+		err = c.refused(ctx, room, err)
+	}
 	c.countJoin(room, t.Status, err)
 	return t, err
 }
@@ -573,7 +591,11 @@ func (c *Controller) countJoin(room, status string, err error) {
 		c.joinsUnknown.Inc()
 		return
 	}
-	if err != nil {
+	var refused *JoinRefused
+	switch {
+	case errors.As(err, &refused):
+		status = "refused"
+	case err != nil:
 		status = "error"
 	}
 	c.label(room)
@@ -592,7 +614,7 @@ func (c *Controller) label(room string) {
 // sign of life. Errors: queue.ErrRoomNotFound, ErrQueueToken,
 // queue.ErrNotInLine.
 func (c *Controller) Status(ctx context.Context, room, queueToken string) (Ticket, error) {
-	return c.ticket(ctx, room, queueToken, false)
+	return c.ticket(ctx, room, queueToken, false, queue.Gate{})
 }
 
 // Leave gives up the place (or ends the admission) queueToken names.
@@ -731,7 +753,7 @@ func (c *Controller) syncRevocations(ctx context.Context, rooms map[string]roomS
 	return nil
 }
 
-func (c *Controller) ticket(ctx context.Context, name, queueToken string, create bool) (Ticket, error) {
+func (c *Controller) ticket(ctx context.Context, name, queueToken string, create bool, g queue.Gate) (Ticket, error) {
 	var id string
 	if queueToken != "" {
 		var err error
@@ -747,7 +769,7 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 	}
 	var p queue.Place
 	if create {
-		p, err = c.store.Join(ctx, name, id)
+		p, err = c.store.JoinGated(ctx, name, id, g)
 	} else {
 		p, err = c.store.Status(ctx, name, id)
 	}

@@ -67,7 +67,7 @@ func TestControllerAdmitsAndRevokes(t *testing.T) {
 	if _, err := store.PutRoom(ctx, queue.Room{Name: "r", AdmitPerMinute: 60000}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
-	first, err := ctl.Join(ctx, "r", "")
+	first, err := ctl.Join(ctx, "r", "", admission.Entry{})
 	if err != nil || first.Status != admission.StatusWaiting && first.Status != admission.StatusAdmitted {
 		t.Fatalf("join: %+v %v", first, err)
 	}
@@ -76,7 +76,7 @@ func TestControllerAdmitsAndRevokes(t *testing.T) {
 		tk, err = ctl.Status(ctx, "r", first.QueueToken)
 		return err == nil && tk.Status == admission.StatusAdmitted
 	})
-	again, _ := ctl.Join(ctx, "r", first.QueueToken)
+	again, _ := ctl.Join(ctx, "r", first.QueueToken, admission.Entry{})
 	if again.AdmissionToken != tk.AdmissionToken || tk.AdmittedAt.IsZero() {
 		t.Fatalf("second ask: a different admission")
 	}
@@ -97,7 +97,7 @@ func TestControllerAdmitsAndRevokes(t *testing.T) {
 func TestControllerErrors(t *testing.T) {
 	ctl, store, rs := newController(t)
 	ctx := context.Background()
-	if _, err := ctl.Join(ctx, "nope", ""); !errors.Is(err, queue.ErrRoomNotFound) {
+	if _, err := ctl.Join(ctx, "nope", "", admission.Entry{}); !errors.Is(err, queue.ErrRoomNotFound) {
 		t.Fatalf("missing room: %v", err)
 	}
 	// A room created through the controller is found at once, whatever
@@ -105,7 +105,7 @@ func TestControllerErrors(t *testing.T) {
 	if _, _, err := ctl.PutRoom(ctx, queue.Room{Name: "r"}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ctl.Join(ctx, "r", "1.forged0000000000000000"); !errors.Is(err, admission.ErrQueueToken) {
+	if _, err := ctl.Join(ctx, "r", "1.forged0000000000000000", admission.Entry{}); !errors.Is(err, admission.ErrQueueToken) {
 		t.Fatalf("forged token: %v", err)
 	}
 	if _, err := ctl.Status(ctx, "r", ""); !errors.Is(err, admission.ErrQueueToken) {
@@ -115,7 +115,7 @@ func TestControllerErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	var notOpen *admission.NotOpenError
-	if _, err := ctl.Join(ctx, "later", ""); !errors.As(err, &notOpen) || !errors.Is(err, queue.ErrNotOpen) {
+	if _, err := ctl.Join(ctx, "later", "", admission.Entry{}); !errors.As(err, &notOpen) || !errors.Is(err, queue.ErrNotOpen) {
 		t.Fatalf("before opening: %v", err)
 	}
 	if ctl.StoreDown() {

@@ -61,7 +61,7 @@ func TestControllersDrawThePrequeueOnce(t *testing.T) {
 
 	var tickets []admission.Ticket
 	for i := range 30 {
-		tk, err := ctls[i%3].Join(ctx, "r", "")
+		tk, err := ctls[i%3].Join(ctx, "r", "", admission.Entry{})
 		if err != nil || tk.Status != admission.StatusPrequeue {
 			t.Fatalf("join %d: %+v %v", i, tk, err)
 		}

@@ -86,7 +86,7 @@ func (f *fleet) patch(name string, sessionSeconds int) {
 // admitted joins a passthrough room on instance i and returns the ticket.
 func (f *fleet) admitted(i int, room string) admission.Ticket {
 	f.t.Helper()
-	tk, err := f.ctls[i].Join(f.ctx, room, "")
+	tk, err := f.ctls[i].Join(f.ctx, room, "", admission.Entry{})
 	if err != nil || tk.Status != admission.StatusAdmitted {
 		f.t.Fatalf("join: %+v %v", tk, err)
 	}

@@ -10,6 +10,9 @@ type ErrorResponse struct {
 	// Places are the two places a join must choose between, when the code
 	// is conflict (POST /api/v1/rooms/{room}/join).
 	Places *Places `json:"places,omitempty"`
+	// Challenge is the puzzle to solve before joining again, when the code
+	// is challenge_required (POST /api/v1/rooms/{room}/join).
+	Challenge *Challenge `json:"challenge,omitempty"`
 	// Limit says how many tickets the buyer may still hold when the code
 	// is limit_reached (POST /api/v1/events/{event}/holds).
 	Limit *PurchaseLimit `json:"limit,omitempty"`

@@ -30,8 +30,15 @@ type Room struct {
 	Adaptive             bool       `json:"adaptive"`
 	AdaptiveMaxCheckouts int64      `json:"adaptive_max_checkouts"`
 	AdaptiveP99Ms        int        `json:"adaptive_p99_ms"`
-	CreatedAt            time.Time  `json:"created_at"`
-	UpdatedAt            time.Time  `json:"updated_at"`
+	// The gate against scripts (docs/organizer.md): when a new place needs
+	// a proof-of-work challenge ("off", "auto", "always"), its base
+	// difficulty, and the per-address limits.
+	Challenge             string    `json:"challenge"`
+	ChallengeBits         int       `json:"challenge_bits"`
+	AddressJoinsPerMinute int       `json:"address_joins_per_minute"`
+	AddressLivePlaces     int       `json:"address_live_places"`
+	CreatedAt             time.Time `json:"created_at"`
+	UpdatedAt             time.Time `json:"updated_at"`
 	// Stats are the live figures, in GET answers only.
 	Stats *Stats `json:"stats,omitempty"`
 }
@@ -78,6 +85,11 @@ type RoomRequest struct {
 	Adaptive             *bool  `json:"adaptive,omitempty"`
 	AdaptiveMaxCheckouts *int64 `json:"adaptive_max_checkouts,omitempty"`
 	AdaptiveP99Ms        *int   `json:"adaptive_p99_ms,omitempty"`
+	// The gate against scripts; 0 for a number: the default.
+	Challenge             *string `json:"challenge,omitempty"`
+	ChallengeBits         *int    `json:"challenge_bits,omitempty"`
+	AddressJoinsPerMinute *int    `json:"address_joins_per_minute,omitempty"`
+	AddressLivePlaces     *int    `json:"address_live_places,omitempty"`
 }
 
 // OptTime is a time field of a RoomRequest, which has three states: absent

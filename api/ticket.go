@@ -26,8 +26,25 @@ type Ticket struct {
 // different places): "bearer" keeps the place the Authorization header
 // names and gives up the cookie's; "cookie" keeps the cookie's and gives
 // up the other.
+//
+// Challenge and Solution answer a 428 challenge_required: the challenge's
+// token as given, and a decimal nonce such that SHA-256(challenge + ":" +
+// solution) starts with at least Challenge.Bits zero bits.
 type JoinRequest struct {
-	Keep string `json:"keep"`
+	Keep      string `json:"keep"`
+	Challenge string `json:"challenge,omitempty"`
+	Solution  string `json:"solution,omitempty"`
+}
+
+// Challenge is a proof-of-work puzzle a join must solve before it gets a
+// new place (ErrorResponse of a 428 challenge_required).
+type Challenge struct {
+	Token string `json:"token"`
+	// Bits is how many leading zero bits SHA-256(token + ":" + solution) needs.
+	Bits int `json:"bits"`
+	// Algorithm is "sha256-leading-zero-bits".
+	Algorithm string    `json:"algorithm"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 // Places are the two places of a join that must choose (ErrorResponse of

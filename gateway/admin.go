@@ -101,6 +101,9 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 	set(&r.AdmitPerMinute, b.AdmitPerMinute)
 	set(&r.SessionSeconds, b.SessionSeconds)
 	set(&r.AdaptiveP99Ms, b.AdaptiveP99Ms)
+	set(&r.ChallengeBits, b.ChallengeBits)
+	set(&r.AddressJoinsPerMinute, b.AddressJoinsPerMinute)
+	set(&r.AddressLivePlaces, b.AddressLivePlaces)
 	if b.AdaptiveMaxCheckouts != nil {
 		r.AdaptiveMaxCheckouts = *b.AdaptiveMaxCheckouts
 	}
@@ -116,7 +119,7 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 	for _, f := range []struct {
 		dst *string
 		src *string
-	}{{&r.Mode, b.Mode}, {&r.Title, b.Title}, {&r.Message, b.Message}, {&r.PrimaryColor, b.PrimaryColor}, {&r.BackgroundColor, b.BackgroundColor}, {&r.Language, b.Language}} {
+	}{{&r.Mode, b.Mode}, {&r.Title, b.Title}, {&r.Message, b.Message}, {&r.PrimaryColor, b.PrimaryColor}, {&r.BackgroundColor, b.BackgroundColor}, {&r.Language, b.Language}, {&r.Challenge, b.Challenge}} {
 		if f.src != nil {
 			*f.dst = *f.src
 		}
@@ -152,6 +155,7 @@ func toRoom(r queue.Room) api.Room {
 		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason, ClosedAt: opt(r.ClosedAt),
 		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
 		Adaptive: r.Adaptive, AdaptiveMaxCheckouts: r.AdaptiveMaxCheckouts, AdaptiveP99Ms: r.AdaptiveP99Ms,
+		Challenge: r.Challenge, ChallengeBits: r.ChallengeBits, AddressJoinsPerMinute: r.AddressJoinsPerMinute, AddressLivePlaces: r.AddressLivePlaces,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }

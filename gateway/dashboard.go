@@ -486,7 +486,27 @@ type dashRoomJSON struct {
 	// AdaptiveState is where adaptive admission stands, in rooms that use
 	// it (api.Room's adaptive is the switch).
 	AdaptiveState *dashAdaptiveJSON `json:"adaptive_state,omitempty"`
+	// Pressure is what the room's gate refused and who takes the most
+	// places; left out with brief=1, like the history.
+	Pressure *dashPressureJSON `json:"pressure,omitempty"`
 }
+
+// dashPressureJSON is the pressure on a room's gate (queue/gate.go).
+type dashPressureJSON struct {
+	// JoinsRefused counts refused joins by reason, deployment-wide.
+	JoinsRefused map[string]int64 `json:"joins_refused"`
+	// BusiestPrefixes are the dashboardPrefixes IPv4 /24s and IPv6 /48s
+	// with the most new places over the last minute.
+	BusiestPrefixes []dashPrefixJSON `json:"busiest_prefixes"`
+}
+
+type dashPrefixJSON struct {
+	Prefix    string `json:"prefix"`
+	PerMinute int64  `json:"per_minute"`
+}
+
+// dashboardPrefixes is how many busiest prefixes a room card lists.
+const dashboardPrefixes = 5
 
 // dashAdaptiveJSON is an adaptive room's controller: its rate, its last
 // reading and its latest changes.
@@ -611,6 +631,9 @@ func (s *Server) dashboard(c echo.Context) error {
 			if j.History, err = store.History(ctx, r.Name, now.Add(-queue.HistoryWindow)); err != nil {
 				return err
 			}
+			if j.Pressure, err = s.pressure(ctx, r.Name); err != nil {
+				return err
+			}
 		}
 		out.Rooms = append(out.Rooms, j)
 	}
@@ -690,4 +713,21 @@ func (s *Server) SampleHistory(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// pressure reads a room's refused joins and busiest prefixes.
+func (s *Server) pressure(ctx context.Context, room string) (*dashPressureJSON, error) {
+	refused, err := s.cfg.Store.Refusals(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	busy, err := s.cfg.Store.BusiestPrefixes(ctx, room, dashboardPrefixes)
+	if err != nil {
+		return nil, err
+	}
+	out := &dashPressureJSON{JoinsRefused: refused, BusiestPrefixes: make([]dashPrefixJSON, len(busy))}
+	for i, b := range busy {
+		out.BusiestPrefixes[i] = dashPrefixJSON{Prefix: b.Prefix, PerMinute: b.PerMinute}
+	}
+	return out, nil
 }

@@ -26,6 +26,9 @@ type apiError struct {
 	HoldID     string             // the live hold, for hold_exists
 	Places     *api.Places        // the two places of a join that must choose
 	Limit      *api.PurchaseLimit // what is left to the buyer, for limit_reached
+
+	// Challenge is the puzzle a join must solve, for challenge_required.
+	Challenge *api.Challenge
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -69,6 +72,9 @@ var kinds = map[crowdgate.Kind]struct {
 	crowdgate.RateLimited:  {http.StatusTooManyRequests, "rate_limited", 1},
 	crowdgate.RoomClosed:   {http.StatusConflict, "room_closed", 0},
 	crowdgate.Unavailable:  {http.StatusServiceUnavailable, "unavailable", 1},
+
+	crowdgate.ChallengeRequired: {http.StatusPreconditionRequired, "challenge_required", 0},
+	crowdgate.ChallengeFailed:   {http.StatusBadRequest, "challenge_failed", 0},
 }
 
 // fromKind is the contract form of a *crowdgate.Error, or nil for a kind
@@ -91,6 +97,7 @@ func toAPIError(err error) *apiError {
 	var ae *apiError
 	var he *echo.HTTPError
 	var notOpen *admission.NotOpenError
+	var refused *admission.JoinRefused
 	var typeErr *json.UnmarshalTypeError
 	var holdExists *booking.HoldExistsError
 	var limit *booking.LimitReachedError
@@ -98,6 +105,8 @@ func toAPIError(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &refused):
+		return joinRefusal(refused)
 	case errors.As(err, &notOpen):
 		wait := int(time.Until(notOpen.OpensAt).Seconds()) + 1
 		return &apiError{Status: http.StatusConflict, Code: "conflict", Message: notOpen.Error(), RetryAfter: max(wait, 1)}
@@ -166,6 +175,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}
 	body := api.ErrorResponse{Error: api.Error{Code: ae.Code, Message: ae.Message}, HoldID: ae.HoldID, Places: ae.Places, Limit: ae.Limit}
+	body.Challenge = ae.Challenge
 	if ae.Status >= 500 {
 		body.Error.RequestID = id
 	}

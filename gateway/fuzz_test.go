@@ -152,7 +152,9 @@ func FuzzFanRequests(f *testing.F) {
 var fanSeeds = []struct{ method, body, token string }{
 	{"POST", "", ""}, {"POST", "{}", ""}, {"POST", `{"a":1}`, ""}, {"POST", "null", ""},
 	{"POST", "[", ""}, {"GET", "", "1.AAAAAAAAAAAAAAAAAAAAAA"}, {"DELETE", "", "x"},
-	{"POST", "", "1..."}, {"GET", "", "\x00"}, {"POST", `{"` + strings.Repeat("a", 70000) + `":1}`, ""},
+	{"POST", "", "1..."}, {"GET", "", "\x00"},
+	{"POST", `{"challenge":"c1.launch.1.8.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA","solution":"12"}`, ""},
+	{"POST", `{"challenge":"","solution":"-1"}`, ""}, {"POST", `{"solution":12}`, ""}, {"POST", `{"` + strings.Repeat("a", 70000) + `":1}`, ""},
 }
 
 func checkFanRequest(t *testing.T, base, method, body, token string) {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -52,6 +53,7 @@ type stackOptions struct {
 	running  bool     // run the admission controller's loops (fast refresh)
 	domain   string   // cookie domain
 	trusted  string   // trusted proxy CIDR
+	bypass   string   // a network no per-address limit counts
 	booking  bool     // serve the booking core with the sandbox provider
 	// redis, when set, is another stack's Redis: this stack is a second
 	// instance beside it, with its own store client, keyring and controller.
@@ -105,6 +107,9 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 			t.Fatal(err)
 		}
 		cfg.TrustedProxies = []*net.IPNet{n}
+	}
+	if o.bypass != "" {
+		cfg.LimitBypass = []netip.Prefix{netip.MustParsePrefix(o.bypass)}
 	}
 	// The server's address is known before its handler, so the sandbox
 	// can post its webhooks back to it.

@@ -45,6 +45,10 @@ type Config struct {
 	// proxy's address (for the per-address socket cap and the admin
 	// brute-force limit). Empty: the connection's address, always.
 	TrustedProxies []*net.IPNet
+	// LimitBypass are networks whose joins no per-address limit counts
+	// and whose address never raises a room's challenge (venues' kiosks,
+	// partners' servers): see queue/gate.go.
+	LimitBypass []netip.Prefix
 	// Routes map paths to rooms for forward auth.
 	Routes Routes
 	// Ready reports whether the store answers (/readyz).

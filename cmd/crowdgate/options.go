@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 type options struct {
 	addr, redisURL, adminToken, signingKey, upstream, webhookSecret, configFile string
 	publicURL, logLevel, logFormat, debugAddr, cookieDomain, trusted            string
+	limitBypass                                                                 string
 	smtpAddr, smtpFrom, smtpUser, smtpPassword, notifyURL, notifySecret         string
 	phoneCodes                                                                  string
 	metricsAddr                                                                 string
@@ -81,6 +83,7 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.DurationVar(&o.drain, "drain", envDur("CROWDGATE_DRAIN", 10*time.Second), "how long shutdown waits for in-flight requests (CROWDGATE_DRAIN)")
 	fs.StringVar(&o.debugAddr, "debug-addr", env("CROWDGATE_DEBUG_ADDR", ""), "if set, serve Go profiling (/debug/pprof/) on this separate address; keep it private (CROWDGATE_DEBUG_ADDR)")
 	fs.IntVar(&o.wsPerIP, "ws-max-per-ip", envInt("CROWDGATE_WS_MAX_PER_IP", 64), "concurrent WebSockets allowed from one address (CROWDGATE_WS_MAX_PER_IP)")
+	fs.StringVar(&o.limitBypass, "limit-bypass", env("CROWDGATE_LIMIT_BYPASS", ""), "comma-separated CIDRs whose joins no per-address limit counts and whose joins never raise a room's challenge: venues, partners (CROWDGATE_LIMIT_BYPASS)")
 	fs.IntVar(&o.connsPerIP, "max-conns-per-ip", envInt("CROWDGATE_MAX_CONNS_PER_IP", 256), "open connections allowed from one address; --trusted-proxies and loopback are exempt; 0 = no cap (CROWDGATE_MAX_CONNS_PER_IP)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", env("CROWDGATE_METRICS_ADDR", ""), "if set, serve /metrics on this separate, private address only; empty = /metrics on --addr, to loopback and private networks only (CROWDGATE_METRICS_ADDR)")
 	fs.BoolVar(&o.pprof, "pprof", getenv("CROWDGATE_PPROF") == "1", "also serve Go profiling (/debug/pprof/) on --metrics-addr (CROWDGATE_PPROF=1)")
@@ -129,7 +132,9 @@ type serveConfig struct {
 	public   *url.URL // nil: from each request's Host
 	upstream *url.URL // nil: no origin to proxy to
 	trusted  []*net.IPNet
-	keyPEM   []byte // nil: a signing key generated and shared through the store
+	// bypass: networks the rooms' per-address limits do not count.
+	bypass []netip.Prefix
+	keyPEM []byte // nil: a signing key generated and shared through the store
 	// connsPerIP is gateway's MaxConnsPerIP: serve's 0 (no cap) is its -1.
 	connsPerIP int
 	// notify: a channel that reaches people is configured, so waiters are
@@ -167,6 +172,16 @@ func (o options) config(w io.Writer) (serveConfig, error) {
 			return c, fmt.Errorf("--trusted-proxies: %w", err)
 		}
 		c.trusted = append(c.trusted, n)
+	}
+	for _, cidr := range strings.Split(o.limitBypass, ",") {
+		if cidr = strings.TrimSpace(cidr); cidr == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return c, fmt.Errorf("--limit-bypass: %w", err)
+		}
+		c.bypass = append(c.bypass, p.Masked())
 	}
 	if o.signingKey != "" {
 		if c.keyPEM, err = os.ReadFile(o.signingKey); err != nil {

@@ -155,6 +155,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		PublicURL:      c.public,
 		CookieDomain:   o.cookieDomain,
 		TrustedProxies: c.trusted,
+		LimitBypass:    c.bypass,
 		MaxConnsPerIP:  c.connsPerIP,
 		PrivateMetrics: lns.metrics != nil,
 		Routes:         c.routes,

@@ -362,6 +362,7 @@ func TestBadFlags(t *testing.T) {
 		{"serve", "--route", "/checkout=Launch"},
 		{"serve", "--log-level", "loud"},
 		{"serve", "--trusted-proxies", "10.0.0.0/33"},
+		{"serve", "--limit-bypass", "10.0.0.0/8,not-a-cidr"},
 		{"serve", "--redis", "not a url"},
 		{"serve", "--redis", "redis-sentinel://127.0.0.1:26379"},          // no master name
 		{"serve", "--redis", "redis-sentinel://127.0.0.1:26379/m?x=1"},    // unknown option

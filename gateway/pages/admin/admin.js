@@ -81,6 +81,7 @@
       var c = cards[r.room] || addCard(r.room);
       c.room = r;
       if (full) c.hist = r.history || [];
+      if (full) c.pressure = r.pressure;
       oldest = Math.min(oldest, Date.parse(r.stats.as_of));
       fill(c, full);
     });
@@ -137,6 +138,7 @@
     Array.prototype.forEach.call(c.el.querySelectorAll('form[data-form]'), function (f) { if (!f.dataset.dirty) fillForm(f, r); });
     renderEvents(field(c, 'events'), r.events);
     adaptive(c, r);
+    pressure(c, r);
     if (full) chart(c);
     preview(c);
   }
@@ -235,6 +237,20 @@
     ol.dataset.key = key;
     ol.textContent = '';
     rows.forEach(function (t) { ol.appendChild(el('li', t)); });
+  }
+
+  // pressure shows the joins the room's gate refused, by reason, and the
+  // networks taking the most new places.
+  var REASONS = { challenge_required: 'challenge asked', challenge_failed: 'challenge failed', rate_limited: 'rate-limited',
+    place_cap: 'place cap', captcha_failed: 'CAPTCHA failed', bad_code: 'bad code' };
+  function pressure(c, r) {
+    var p = c.pressure, box = field(c, 'pressure');
+    box.hidden = !p;
+    if (!p) return;
+    set(field(c, 'refused'), Object.keys(REASONS).filter(function (k) { return p.joins_refused[k]; })
+      .map(function (k) { return REASONS[k] + ' ' + num(p.joins_refused[k]); }).join(', ') || 'none');
+    field(c, 'busiest-p').hidden = !p.busiest_prefixes.length;
+    set(field(c, 'busiest'), p.busiest_prefixes.map(function (b) { return b.prefix + ' ' + num(b.per_minute) + '/min'; }).join(', '));
   }
 
   function renderEvents(box, evs) {

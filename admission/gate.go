@@ -1,0 +1,96 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/crowdgate/crowdgate"
+	"github.com/crowdgate/crowdgate/queue"
+)
+
+// Entry is who asks for a new place, as a room's gate weighs them
+// (queue/gate.go).
+type Entry struct {
+	// Addr is the client's real address. The zero Addr is not counted
+	// against per-address limits: an address the operator exempts (a venue,
+	// a partner), or a caller inside the deployment.
+	Addr netip.Addr
+	// Challenge and Solution are a challenge token the caller was given
+	// and the nonce that solves it; "" when the caller brings none.
+	Challenge, Solution string
+}
+
+// JoinRefused is a join refused a new place by the room's gate; nothing
+// changed. It wraps a *crowdgate.Error of kind ChallengeRequired (Challenge
+// is the one to solve), ChallengeFailed or RateLimited (RetryAfter says when).
+type JoinRefused struct {
+	// Reason is one of queue.RefusedReasons.
+	Reason     string
+	Challenge  *Challenge
+	RetryAfter time.Duration
+	err        *crowdgate.Error
+}
+
+func (e *JoinRefused) Error() string { return e.err.Error() }
+func (e *JoinRefused) Unwrap() error { return e.err }
+
+// gate turns e into what join.lua checks, verifying the challenge (MAC,
+// room, expiry, solution) here, so a wrong one never reaches the store.
+func (c *Controller) gate(room string, e Entry) (queue.Gate, error) {
+	g := queue.Gate{Address: e.Addr}
+	if e.Challenge == "" && e.Solution == "" {
+		return g, nil
+	}
+	s, err := c.keys.VerifyChallenge(room, e.Challenge, e.Solution, c.cfg.Now())
+	if err != nil {
+		var ce *crowdgate.Error
+		errors.As(err, &ce)
+		c.countRefusal(context.Background(), room, queue.RefusedChallengeFailed, true)
+		return g, &JoinRefused{Reason: queue.RefusedChallengeFailed, err: ce}
+	}
+	g.ChallengeID, g.ChallengeBits, g.ChallengeExpires = s.ID, s.Bits, s.Expires
+	return g, nil
+}
+
+// refused turns the store's refusal of a new place into a *JoinRefused (with
+// a fresh challenge when one is needed) and counts it; other errors pass.
+func (c *Controller) refused(ctx context.Context, room string, err error) error {
+	var r *queue.Refusal
+	if !errors.As(err, &r) {
+		return err
+	}
+	c.countRefusal(ctx, room, r.Reason, false)
+	out := &JoinRefused{Reason: r.Reason, RetryAfter: r.RetryAfter}
+	switch r.Reason {
+	case queue.RefusedChallengeRequired:
+		ch := c.keys.Challenge(room, r.Bits, c.cfg.Now())
+		out.Challenge = &ch
+		out.err = &crowdgate.Error{Kind: crowdgate.ChallengeRequired, Message: fmt.Sprintf("solve the challenge (%d bits) and join again with it", ch.Bits), Err: err}
+	case queue.RefusedChallengeFailed:
+		out.err = &crowdgate.Error{Kind: crowdgate.ChallengeFailed, Message: "this challenge was used already; join again for a new one", Err: err}
+	case queue.RefusedPlaceCap:
+		out.err = &crowdgate.Error{Kind: crowdgate.RateLimited, Message: "too many places in this line from your network; try again later", Err: err}
+	default:
+		out.err = &crowdgate.Error{Kind: crowdgate.RateLimited, Message: "too many new places from your network; try again shortly", Err: err}
+	}
+	return out
+}
+
+// countRefusal counts a refused join in the metrics and, for refusals
+// join.lua did not count itself (inStore), in the room's deployment-wide
+// count the dashboard shows. Only rooms known to exist get a label.
+func (c *Controller) countRefusal(ctx context.Context, room, reason string, inStore bool) {
+	if _, known := (*c.rooms.Load())[room]; !known && inStore {
+		return
+	}
+	c.label(room)
+	c.refusals.WithLabelValues(room, reason).Inc()
+	if inStore {
+		if err := c.store.CountRefusal(ctx, room, reason); err != nil {
+			c.log.Debug("count refusal", "room", room, "err", err)
+		}
+	}
+}
