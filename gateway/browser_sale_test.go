@@ -124,6 +124,20 @@ func (f *fanTab) waitFor(what string, within time.Duration, ok func(shownState) 
 	return st
 }
 
+// waitNote waits until the page's note (#cg-note) starts with prefix.
+func (f *fanTab) waitNote(what, prefix string, within time.Duration) {
+	f.t.Helper()
+	var note string
+	var err error
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		note, err = chromedp.Run(f.ctx, chromedp.Evaluate[string](`document.getElementById('cg-note').textContent`))
+		if err == nil && strings.HasPrefix(note, prefix) {
+			return
+		}
+	}
+	f.t.Fatalf("%s: not within %v; the note says %q (%v)", what, within, note, err)
+}
+
 // seen is every state the page has shown since it was loaded.
 func (f *fanTab) seen() []shownState {
 	f.t.Helper()

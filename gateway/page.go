@@ -60,7 +60,7 @@ const (
 // catches, rather than carry an error no caller could handle.
 var (
 	pageTemplates = template.Must(template.ParseFS(pageFiles, "pages/*.tmpl"))
-	pageAssets    = mustLoadAssets(assetPrefix, "pages/room.css", "pages/room.js")
+	pageAssets    = mustLoadAssets(assetPrefix, "pages/room.css", "pages/room.js", "pages/pow.js")
 	pageStrings   = mustLoadStrings("pages/i18n")
 	hexColor      = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 )
@@ -147,6 +147,7 @@ type pageData struct {
 	T       map[string]string
 	Nonce   string
 	CSS, JS string // asset URLs
+	PowJS   string // the proof-of-work solver (pow.js): a Web Worker, and the page's fallback
 
 	Title, Message        string
 	Primary, OnPrimary    template.CSS
@@ -157,6 +158,7 @@ type pageData struct {
 	Room, ReturnTo       string
 	OpensAt, SaleAt, Now string // RFC 3339, or empty
 	Mode                 string
+	Notify               bool // "notify me" is offered: a channel reaches people
 
 	// The message page (unknown room, or trouble).
 	NotFound     bool
@@ -191,7 +193,7 @@ func (s *Server) page(c echo.Context) error {
 	d.Message = room.Message
 	d.Primary, d.OnPrimary = colorPair(room.PrimaryColor, defaultPrimary)
 	d.Background, d.OnBgColor = colorPair(room.BackgroundColor, defaultBackground)
-	d.Room, d.ReturnTo, d.Mode = room.Name, returnTo, room.Mode
+	d.Room, d.ReturnTo, d.Mode, d.Notify = room.Name, returnTo, room.Mode, s.cfg.Notify
 	d.Now = s.cfg.Now().UTC().Format(pageTime)
 	if !room.QueueOpensAt.IsZero() {
 		d.OpensAt = room.QueueOpensAt.UTC().Format(pageTime)
@@ -252,6 +254,7 @@ func (s *Server) basePageData(lang string) pageData {
 		Nonce: base64.RawURLEncoding.EncodeToString(nonce),
 		CSS:   pageAssets["room.css"].url,
 		JS:    pageAssets["room.js"].url,
+		PowJS: pageAssets["pow.js"].url,
 	}
 }
 
@@ -287,7 +290,7 @@ func (s *Server) renderFans(c echo.Context, status int, t *template.Template, na
 func (s *Server) pageCSP(r *http.Request, nonce string) string {
 	host := strings.TrimPrefix(strings.TrimPrefix(s.publicBase(r), "https://"), "http://")
 	return "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-" + nonce + "'; " +
-		"connect-src 'self' ws://" + host + " wss://" + host + "; img-src 'self' data:; " +
+		"connect-src 'self' ws://" + host + " wss://" + host + "; img-src 'self' data:; worker-src 'self'; " +
 		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }
 

@@ -43,8 +43,12 @@
   // this browser holds another place: then the fan chooses (choose). It
   // leaves the address bar at once, so it is not shared or bookmarked by
   // accident.
+  // A confirmation's link carries, beside it, the code that confirms the
+  // fan's contact (&confirm=): sent once the place is back (confirmContact).
   var params = new URLSearchParams(location.search);
-  var resume = new URLSearchParams(location.hash.slice(1)).get('resume') || params.get('resume');
+  var fragment = new URLSearchParams(location.hash.slice(1));
+  var resume = fragment.get('resume') || params.get('resume');
+  var confirmCode = fragment.get('confirm');
   if (resume) {
     params.delete('resume');
     history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''));
@@ -269,7 +273,7 @@
     wsTimer = 0;
     stopCountdown();
     if (ws) { ws.onclose = null; ws.close(); ws = null; }
-    $('place').hidden = $('tickets').hidden = true;
+    $('place').hidden = $('tickets').hidden = $('notify').hidden = true;
     if (st === 'sold_out' && !help) help = T.help_sold_out + ' ' + T.sold_out_watch;
     show(st, help);
     announce(sentence(T['state_' + st]) + ' ' + $('help').textContent, true);
@@ -350,7 +354,8 @@
       case 'admitted': return go();
       case 'closed': return finish(d.closed_reason === 'sold_out' ? 'sold_out' : 'closed');
       case 'waiting': case 'prequeue':
-        if (!$('notify').dataset.sent) $('notify').hidden = false;
+        if (B.dataset.notify && !$('notify').dataset.sent) $('notify').hidden = false;
+        if (confirmCode) confirmContact();
         tickets(d);
         update(d.status, d);
         connect();
@@ -360,13 +365,25 @@
   // join gets the fan's place: the same one on every call while the queue
   // cookie lives. A 401 means the cookie was bad and has been cleared, so
   // one more join starts afresh.
-  async function join(again, keep) {
+  async function join(again, keep, solved) {
     if (done || busy) return;
     busy = true;
-    var r = await request('POST', '/join', keep && { keep: keep });
+    var body = keep || solved ? {} : null;
+    if (keep) body.keep = keep;
+    if (solved && solved.challenge) { body.challenge = solved.challenge; body.solution = solved.solution; }
+    var r = await request('POST', '/join', body);
     busy = false;
+    var code = r.data.error && r.data.error.code;
     if (r.status === 200) {
+      limited(false);
       onTicket(r.data);
+    } else if (r.status === 428 && r.data.challenge) {
+      check(r.data.challenge, function (s) { join(again, keep, s); });
+    } else if (r.status === 400 && code === 'challenge_failed' && !(solved && solved.retried)) {
+      join(again, keep, { retried: true }); // expired or used meanwhile: a fresh one
+    } else if (r.status === 429 && code === 'rate_limited') {
+      trouble(join, r.retryAfter);
+      limited(true);
     } else if (r.status === 409 && r.data.places) {
       choose(r.data.places);
     } else if (r.status === 409 && r.data.error && r.data.error.code === 'conflict') {
@@ -378,6 +395,32 @@
     } else {
       trouble(join, r.retryAfter);
     }
+  }
+
+  // check solves the join's proof-of-work challenge (pow.js) in a Web
+  // Worker, or on this thread in slices where workers are unavailable,
+  // showing "Checking your browser…" meanwhile; then done({challenge,
+  // solution}).
+  function check(ch, done) {
+    show('checking', T.help_checking);
+    var finish = function (nonce) { done({ challenge: ch.token, solution: nonce }); };
+    var w = null;
+    try { w = new Worker(B.dataset.pow); } catch (e) { w = null; }
+    if (w) {
+      var fallback = function () { w.terminate(); w = null; self.cgPow.solve(ch.token, ch.bits, finish); };
+      w.onmessage = function (m) { w.terminate(); finish(m.data.nonce); };
+      w.onerror = fallback;
+      w.postMessage({ token: ch.token, bits: ch.bits });
+    } else {
+      self.cgPow.solve(ch.token, ch.bits, finish);
+    }
+  }
+
+  // limited says (or stops saying) that too many places were taken from
+  // the fan's network, so the wait before the next try is explained.
+  function limited(on) {
+    if (on) note(T.rate_limited);
+    else if ($('note').textContent === T.rate_limited) note('');
   }
 
   // choose asks the fan which place to keep when a resume link names
@@ -540,6 +583,22 @@
     e.preventDefault();
     var v = $('contact').value.trim();
     var r = await request('POST', '/notify', /@/.test(v) ? { email: v } : { phone: v.replace(/[\s()-]/g, '') });
+    if (r.status === 202) {
+      $('notify').hidden = true;
+      $('notify').dataset.sent = '1';
+      note(t('notify_check', { contact: v }));
+    } else {
+      note(r.data.error ? r.data.error.message : T.trouble);
+    }
+  });
+
+  // confirmContact sends the code of a confirmation's link, once: until it
+  // comes back, nothing but the confirmation is sent and the place is kept
+  // only while the page is open.
+  async function confirmContact() {
+    var code = confirmCode;
+    confirmCode = '';
+    var r = await request('POST', '/notify/confirm', { code: code });
     if (r.status === 200) {
       $('notify').hidden = true;
       $('notify').dataset.sent = '1';
@@ -547,7 +606,7 @@
     } else {
       note(r.data.error ? r.data.error.message : T.trouble);
     }
-  });
+  }
 
   join();
   tickTimer = setTimeout(tick, jitter(POLL_MS));
