@@ -41,6 +41,16 @@
 // one small write to each of that many loopback sockets, in a bare loop,
 // with the writer's CPU time per write; broadcast's figures sit on it.
 //
+//	crowdload joins -target http://127.0.0.1:8080 -admin-token T -mode bot -solve -seconds 30
+//
+// joins drives new joins at a room's gate (per-address limits and the
+// proof-of-work challenge): -mode bot is a script that throws its cookies
+// away (-solve: and solves each challenge; -addresses spreads it over many
+// client addresses, for throughput), -mode fans is a crowd behind one
+// shared address that joins once each, solving and waiting out 429s like
+// the page. Client addresses travel as X-Forwarded-For: run the gateway
+// with --trusted-proxies 127.0.0.1/32.
+//
 // A process may hold 20,000 files, so a run of more than 15,000 fans is
 // split over worker processes: the parent re-executes itself with a hidden
 // -worker flag carrying its share as JSON, reads JSON lines from each
@@ -72,7 +82,7 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: crowdload rate|ws|holds|broadcast|floor [flags]")
+		return fmt.Errorf("usage: crowdload rate|ws|holds|broadcast|floor|joins [flags]")
 	}
 	switch args[0] {
 	case "rate":
@@ -85,6 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return broadcastCmd(ctx, args[1:], stdout, stderr)
 	case "floor":
 		return floorCmd(ctx, args[1:], stdout, stderr)
+	case "joins":
+		return joinsCmd(ctx, args[1:], stdout, stderr)
 	}
-	return fmt.Errorf("unknown command %q (want rate, ws, holds, broadcast or floor)", args[0])
+	return fmt.Errorf("unknown command %q (want rate, ws, holds, broadcast, floor or joins)", args[0])
 }
