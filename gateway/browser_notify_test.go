@@ -9,12 +9,15 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/crowdgate/crowdgate/notify"
+	"github.com/crowdgate/crowdgate/queue"
 )
 
-// TestBrowserNotifyMe: a fan leaves an email address on the page, and the
-// link a message would carry (#resume=<queue token>) brings a browser that
-// has lost its cookie back to the same place; a browser that holds another
-// place is asked which to keep.
+// TestBrowserNotifyMe: a fan leaves an email address on the page and is
+// told to confirm it; the confirmation's link (#resume=<queue token>&
+// confirm=<code>) brings a browser that has lost its cookie back to the
+// same place and confirms the contact; a browser that holds another place
+// is asked which to keep.
 func TestBrowserNotifyMe(t *testing.T) {
 	tab := newFanTab(t)
 	s := newStackWith(t, stackOptions{booking: true, sockets: true, running: true})
@@ -24,34 +27,34 @@ func TestBrowserNotifyMe(t *testing.T) {
 	first := tab.waitFor("waiting", 5*time.Second, func(st shownState) bool { return st.Status == "waiting" && st.Position == "2" })
 
 	tab.do("leave an email", chromedp.SendKeys(chromedp.ID("cg-contact"), "fan@example.com"), chromedp.Click(chromedp.CSS("#cg-notify button")))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		note, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`document.getElementById('cg-note').textContent`))
-		if err == nil && strings.HasPrefix(note, "We will write to you when your turn is near.") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no confirmation; the note says %q (%v)", note, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	tab.waitNote("asked to confirm", "We sent a message to fan@example.com: open the link in it to confirm.", 5*time.Second)
 	ws, err := s.store.NotifyWaiters(context.Background(), "launch")
-	if err != nil || len(ws) != 1 || ws[0].ID != first.QueueID || ws[0].Email != "fan@example.com" {
-		t.Fatalf("stored %+v %v, want the fan's place %s", ws, err, first.QueueID)
+	if err != nil || len(ws) != 1 || ws[0].ID != first.QueueID || ws[0].Email != "fan@example.com" || ws[0].Stage != queue.NotifyUnconfirmed {
+		t.Fatalf("stored %+v %v, want the fan's place %s, unconfirmed", ws, err, first.QueueID)
 	}
+	sent, err := s.redis.Client(t).XRange(context.Background(), notify.Named("waiters.launch").Outbox(), "-", "+").Result()
+	if err != nil || len(sent) != 1 {
+		t.Fatalf("sent %v %v, want the confirmation", sent, err)
+	}
+	link := sent[0].Values["link"].(string)
 
-	// The fan's phone lost the cookie; the link from the message brings
-	// them back to the same place, and leaves the address bar clean.
+	// The fan's phone lost the cookie; the confirmation's link brings them
+	// back to the same place, confirms the contact, and leaves the address
+	// bar clean.
 	if _, err := chromedp.Call(tab.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
 		t.Fatalf("forget the cookies: %v", err)
 	}
-	tab.do("follow the link", chromedp.Navigate("about:blank"), chromedp.Navigate(s.srv.URL+"/rooms/launch#resume="+s.keys.QueueToken("launch", first.QueueID)))
+	tab.do("follow the link", chromedp.Navigate("about:blank"), chromedp.Navigate(s.srv.URL+link))
 	back := tab.waitFor("back in line", 5*time.Second, func(st shownState) bool { return st.Status == "waiting" && st.Position != "" })
 	if back.QueueID != first.QueueID || back.Position != "2" {
 		t.Fatalf("after the link: queue id %q at %q, want %q at 2", back.QueueID, back.Position, first.QueueID)
 	}
-	if u, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`location.href`)); err != nil || strings.Contains(u, "resume") {
-		t.Errorf("the address bar still has the token: %q %v", u, err)
+	tab.waitNote("confirmed", "We will write to you when your turn is near.", 5*time.Second)
+	if ws, _ := s.store.NotifyWaiters(context.Background(), "launch"); len(ws) != 1 || ws[0].Stage != "" {
+		t.Fatalf("after the link: %+v, want the contact confirmed", ws)
+	}
+	if u, err := chromedp.Run(tab.ctx, chromedp.Evaluate[string](`location.href`)); err != nil || strings.Contains(u, "resume") || strings.Contains(u, "confirm") {
+		t.Errorf("the address bar still has the token or the code: %q %v", u, err)
 	}
 	// Without the link, a browser without the cookie is a new fan: the
 	// link, not luck, brought the place back.

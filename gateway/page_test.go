@@ -57,6 +57,8 @@ func TestPageRenders(t *testing.T) {
 		`role="progressbar"`,
 		`data-room="launch"`,
 		`data-return-to="/"`,
+		// No channel reaches people: no "notify me" offered.
+		`data-notify=""`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %s", want)
@@ -76,6 +78,15 @@ func TestPageRenders(t *testing.T) {
 	}
 	if r := s.do("HEAD", "/rooms/plain", ""); r.status != 200 {
 		t.Errorf("HEAD: %d", r.status)
+	}
+	// With one, it is.
+	n := newStackWith(t, stackOptions{booking: true})
+	n.putRoom("launch", `{}`)
+	if got := attr(t, n.getPage("/rooms/launch").body, "data-notify"); got != "1" {
+		t.Errorf("data-notify %q with a channel that reaches people", got)
+	}
+	if r := s.do("POST", "/api/v1/rooms/launch/notify", `{"email":"fan@example.com"}`, "Content-Type", "application/json"); r.status != 404 {
+		t.Errorf("notify me without such a channel: %d %s", r.status, r.body)
 	}
 }
 
