@@ -12,6 +12,7 @@ import (
 	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestWaitersAreToldTheirTurn: a waiter who left a contact is sent a
@@ -21,24 +22,8 @@ import (
 func TestWaitersAreToldTheirTurn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := queuetest.Run(t).Client(t)
 	clock := queuetest.NewClock(time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
-	store, err := queue.NewStore(rdb, queue.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := admission.NewController(store, keys, admission.Config{
-		Now: clock.Now, Notify: notify.NewOutbox(rdb), PhoneCodes: []string{"+91"},
-		ResumeURL: func(room, token string) string { return "https://tickets.example/rooms/" + room + "#resume=" + token },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctl, store, keys, rdb := newNotifier(t, clock)
 	if _, _, err := ctl.PutRoom(ctx, queue.Room{Name: "launch", AdmitPerMinute: 1}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
@@ -141,20 +126,7 @@ func TestWaitersAreToldTheirTurn(t *testing.T) {
 func TestAskToNotifyRefusals(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	rdb := queuetest.Run(t).Client(t)
-	store, err := queue.NewStore(rdb, queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := admission.NewController(store, keys, admission.Config{Notify: notify.NewOutbox(rdb), PhoneCodes: []string{"+91", "+44"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctl, store, keys, rdb := newNotifier(t, queuetest.NewClock(time.Now()))
 	if _, _, err := ctl.PutRoom(ctx, queue.Room{Name: "r", AdmitPerMinute: 0}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
@@ -185,6 +157,30 @@ func TestAskToNotifyRefusals(t *testing.T) {
 	if n := rdb.XLen(ctx, notify.Named("waiters.r").Outbox()).Val(); n != 0 {
 		t.Errorf("%d messages sent", n)
 	}
+}
+
+// newNotifier is a Controller (its loops not running) that tells waiters
+// through notify, on clock, with phone numbers of +91 and +44.
+func newNotifier(t *testing.T, clock *queuetest.Clock) (*admission.Controller, *queue.Store, *admission.Keyring, redis.UniversalClient) {
+	t.Helper()
+	rdb := queuetest.Run(t).Client(t)
+	store, err := queue.NewStore(rdb, queue.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	keys, err := admission.NewKeyring(context.Background(), store, admission.KeyringConfig{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := admission.NewController(store, keys, admission.Config{
+		Now: clock.Now, Notify: notify.NewOutbox(rdb), PhoneCodes: []string{"+91", "+44"},
+		ResumeURL: func(room, token string) string { return "https://tickets.example/rooms/" + room + "#resume=" + token },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctl, store, keys, rdb
 }
 
 // recorder keeps every message it is given.
