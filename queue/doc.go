@@ -40,6 +40,9 @@
 //	cg:{r}:lv:<a> zset    address a's places: member = queue id, score = sequence (24 h TTL);
 //	                      dead ones are pruned, oldest first, when it nears its cap
 //	cg:{r}:ch:<id> string a used challenge, until the challenge expires
+//	cg:{r}:users  hash    enqueue tokens: user id → the queue id of their live place
+//	cg:{r}:owners hash    the same, queue id → user id; join.lua writes both, and the
+//	                      scripts that end places (leave, sweep, admit's expiry) drop both
 //
 // and, for all rooms, besides cg:rooms and cg:keyring: cg:audit, the
 // organizers' audit log (stream, MAXLEN ~ 10000; auditlog.go),

@@ -102,6 +102,11 @@ type Gate struct {
 	ChallengeID      string
 	ChallengeBits    int
 	ChallengeExpires time.Time
+	// UserID is the user id of an enqueue token the caller verified ("" for
+	// none): the user's live place is theirs, whatever device asks, and a
+	// new place is made in their name (one place per user id). A room that
+	// requires enqueue tokens makes no place without one.
+	UserID string
 }
 
 // AddressKey is the unit per-address limits count for ip: the address itself
@@ -121,12 +126,15 @@ const (
 	RefusedChallengeFailed   = "challenge_failed"
 	RefusedRateLimited       = "rate_limited"
 	RefusedPlaceCap          = "place_cap"
+	// RefusedBadEnqueueToken: the room requires an enqueue token for a new
+	// place, and the join brought none, or one that does not verify.
+	RefusedBadEnqueueToken = "bad_enqueue_token"
 )
 
 // RefusedReasons are every reason a join may be refused for, in the order
 // dashboards show them. captcha_failed and bad_code are kept for the
 // CAPTCHA and access-code gates.
-var RefusedReasons = []string{RefusedChallengeRequired, RefusedChallengeFailed, RefusedRateLimited, RefusedPlaceCap, "captcha_failed", "bad_code"}
+var RefusedReasons = []string{RefusedChallengeRequired, RefusedChallengeFailed, RefusedRateLimited, RefusedPlaceCap, "captcha_failed", "bad_code", RefusedBadEnqueueToken}
 
 // Refusal is join.lua's refusal of a new place: nothing was changed.
 type Refusal struct {
@@ -149,16 +157,16 @@ func (k roomKeys) gateKeys(now time.Time, g Gate) (keys []string, addr, prefix s
 		addr, prefix = a.String(), p.String()
 	}
 	return []string{k.prefix + "ch:" + chID, k.prefix + "ga:" + cur, k.prefix + "ga:" + prev, k.prefix + "gp:" + cur, k.prefix + "gp:" + prev,
-		k.prefix + "gr:" + cur, k.prefix + "gr:" + prev, k.prefix + "lv:" + addr}, addr, prefix
+		k.prefix + "gr:" + cur, k.prefix + "gr:" + prev, k.prefix + "lv:" + addr, k.users, k.owners}, addr, prefix
 }
 
-// gateArgs are join.lua's ARGV 6 to 10.
+// gateArgs are join.lua's ARGV 6 to 11.
 func gateArgs(g Gate, addr, prefix string) []any {
 	var exp int64
 	if g.ChallengeID != "" {
 		exp = g.ChallengeExpires.UnixMilli()
 	}
-	return []any{addr, prefix, g.ChallengeID, g.ChallengeBits, exp}
+	return []any{addr, prefix, g.ChallengeID, g.ChallengeBits, exp, g.UserID}
 }
 
 // refusal reads join.lua's refusal replies.
@@ -180,6 +188,8 @@ func refusal(res []any) (*Refusal, bool) {
 		return &Refusal{Reason: RefusedRateLimited, RetryAfter: time.Duration(num(1)) * time.Millisecond}, true
 	case "m":
 		return &Refusal{Reason: RefusedPlaceCap, RetryAfter: time.Duration(num(1)) * time.Millisecond}, true
+	case "k":
+		return &Refusal{Reason: RefusedBadEnqueueToken}, true
 	}
 	return nil, false
 }

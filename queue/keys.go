@@ -14,6 +14,7 @@ type roomKeys struct {
 	history                                                                            string // the dashboard's samples (history.go)
 	adapt, adaptLog                                                                    string // adaptive admission (adaptive.go)
 	notify, notifyKeep                                                                 string // "notify me" (notifyme.go)
+	users, owners                                                                      string // enqueue tokens' user ids (gate.go)
 	prefix                                                                             string
 }
 
@@ -60,6 +61,8 @@ func makeKeys(room string) roomKeys {
 		adaptLog:   p + "adlog",
 		notify:     p + "nm",
 		notifyKeep: p + "nmk",
+		users:      p + "users",
+		owners:     p + "owners",
 	}
 }
 

@@ -3,6 +3,8 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -35,8 +37,14 @@ const (
 	MaxSessionSeconds = 7 * 24 * 3600
 
 	MaxAdaptiveCheckouts = 10_000_000
-	MinAdaptiveP99Ms     = 10
-	MaxAdaptiveP99Ms     = 60_000
+
+	// Enqueue tokens' keys: an HS256 secret of at least 256 bits (RFC 7518
+	// §3.2), and bounds that catch a pasted file rather than a key or URL.
+	MinEnqueueSecretBytes = 32
+	MaxEnqueueSecretBytes = 512
+	MaxEnqueueJWKSURL     = 2048
+	MinAdaptiveP99Ms      = 10
+	MaxAdaptiveP99Ms      = 60_000
 )
 
 // DefaultSessionSeconds is the admission lifetime of a room that does not set one.
@@ -99,6 +107,17 @@ type Room struct {
 	// AddressLivePlaces caps the live places one address holds in this
 	// room; 0: DefaultAddressLivePlaces.
 	AddressLivePlaces int
+
+	// Enqueue tokens (gate.go, package admission): JWTs the organizer's own
+	// site signs with a user's id, so that one user id holds one place.
+	// EnqueueSecret (HS256, at least MinEnqueueSecretBytes) or
+	// EnqueueJWKSURL (EdDSA or ES256, keys from the site's JWKS) says how
+	// tokens are checked; at most one is set. With EnqueueTokenRequired a
+	// new place needs a valid token; without it a token is optional (a fan
+	// who brings one still holds one place per user id).
+	EnqueueTokenRequired bool
+	EnqueueSecret        string
+	EnqueueJWKSURL       string
 
 	// Appearance of the waiting-room page.
 	Title           string // heading; default: the room id
@@ -174,6 +193,14 @@ func (r Room) Validate() error {
 		return bad("address_joins_per_minute must be between 1 and %d (0: the default, %d)", MaxAddressLimit, DefaultAddressJoinsPerMinute)
 	case r.AddressLivePlaces < 0 || r.AddressLivePlaces > MaxAddressLimit:
 		return bad("address_live_places must be between 1 and %d (0: the default, %d)", MaxAddressLimit, DefaultAddressLivePlaces)
+	case r.EnqueueSecret != "" && (len(r.EnqueueSecret) < MinEnqueueSecretBytes || len(r.EnqueueSecret) > MaxEnqueueSecretBytes):
+		return bad("enqueue_token.hs256_secret must be %d to %d bytes", MinEnqueueSecretBytes, MaxEnqueueSecretBytes)
+	case r.EnqueueJWKSURL != "" && !ValidJWKSURL(r.EnqueueJWKSURL):
+		return bad("enqueue_token.jwks_url must be an https URL (http only to a loopback host) of at most %d bytes", MaxEnqueueJWKSURL)
+	case r.EnqueueSecret != "" && r.EnqueueJWKSURL != "":
+		return bad("enqueue_token: set hs256_secret or jwks_url, not both")
+	case r.EnqueueTokenRequired && r.EnqueueSecret == "" && r.EnqueueJWKSURL == "":
+		return bad("enqueue_token.required needs hs256_secret or jwks_url")
 	case utf8.RuneCountInString(r.Title) > 120 || !utf8.ValidString(r.Title):
 		return bad("title must be valid UTF-8 of at most 120 characters")
 	case utf8.RuneCountInString(r.Message) > 1000 || !utf8.ValidString(r.Message):
@@ -184,6 +211,26 @@ func (r Room) Validate() error {
 		return bad("language must be one of en, hi")
 	}
 	return nil
+}
+
+// ValidJWKSURL reports whether u may be a room's enqueue_token.jwks_url:
+// https, or http to a loopback host (a site on the same box, tests), with a
+// host and no userinfo or fragment. Whoever can change the key set in
+// transit can mint enqueue tokens.
+func ValidJWKSURL(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || len(u) > MaxEnqueueJWKSURL || p.Host == "" || p.User != nil || p.Fragment != "" {
+		return false
+	}
+	switch p.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := p.Hostname()
+		ip, err := netip.ParseAddr(h)
+		return h == "localhost" || err == nil && ip.IsLoopback()
+	}
+	return false
 }
 
 // Languages the waiting-room page is translated into.
@@ -246,6 +293,9 @@ func (r Room) fields() map[string]string {
 		"ch_bits":      strconv.Itoa(r.ChallengeBits),
 		"ip_rate":      strconv.Itoa(r.AddressJoinsPerMinute),
 		"ip_live":      strconv.Itoa(r.AddressLivePlaces),
+		"enq":          flag(r.EnqueueTokenRequired),
+		"enq_secret":   r.EnqueueSecret,
+		"enq_jwks":     r.EnqueueJWKSURL,
 		"title":        r.Title,
 		"message":      r.Message,
 		"color":        r.PrimaryColor,
@@ -301,6 +351,9 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		ChallengeBits:         int(opt("ch_bits")),
 		AddressJoinsPerMinute: int(opt("ip_rate")),
 		AddressLivePlaces:     int(opt("ip_live")),
+		EnqueueTokenRequired:  h["enq"] == "1",
+		EnqueueSecret:         h["enq_secret"],
+		EnqueueJWKSURL:        h["enq_jwks"],
 		Title:                 h["title"],
 		Message:               h["message"],
 		PrimaryColor:          h["color"],

@@ -129,6 +129,9 @@ type Place struct {
 	// Undrawn: a random_prequeue room has not drawn its pre-queue yet, so
 	// Position is the order of joining, not the place the draw will give.
 	Undrawn bool
+	// UserID is the user id (of an enqueue token) that holds the place, ""
+	// for none.
+	UserID string
 }
 
 // Join returns the place of queue id (from the caller's queue token, or ""
@@ -191,10 +194,11 @@ func (s *Store) place(ctx context.Context, room, id string, create bool, g Gate)
 	case "n":
 		return Place{}, ErrNotInLine
 	}
-	if len(res) != 5 {
+	if len(res) != 6 {
 		return Place{}, fmt.Errorf("queue: join %s: unexpected reply %v", room, res)
 	}
 	p := Place{ID: res[1].(string), RoomClosed: res[4].(int64) == 1}
+	p.UserID, _ = res[5].(string)
 	switch kind {
 	case "w":
 		p.Position = res[2].(int64)
@@ -222,7 +226,7 @@ func (s *Store) Leave(ctx context.Context, room, id string) (ended bool, err err
 // announced on RevocationChannel, in the same script.
 func (s *Store) Release(ctx context.Context, room, id string) (rev Revocation, ended bool, err error) {
 	k := keysFor(room)
-	res, err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log, k.stats, k.revoked},
+	res, err := s.scripts.leave.Run(ctx, s.rdb, []string{k.line, k.active, k.admittedAt, k.log, k.stats, k.revoked, k.users, k.owners},
 		id, s.cfg.LogLength, s.cfg.Now().UnixMilli(), room, RevocationChannel, revocationSlack.Milliseconds()).Int64Slice()
 	if err != nil {
 		return Revocation{}, false, fmt.Errorf("queue: leave %s: %w", room, err)
@@ -355,7 +359,7 @@ type Admission struct {
 func (s *Store) Admit(ctx context.Context, room string, max int) (Admission, error) {
 	k := keysFor(room)
 	res, err := s.scripts.admit.Run(ctx, s.rdb,
-		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.fair, k.adapt, k.adaptLog},
+		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.fair, k.adapt, k.adaptLog, k.users, k.owners},
 		s.cfg.Now().UnixMilli(), max, s.cfg.LogLength).Slice()
 	if err != nil {
 		return Admission{}, fmt.Errorf("queue: admit %s: %w", room, err)
@@ -374,7 +378,7 @@ func (s *Store) Sweep(ctx context.Context, room string) (dropped int, done bool,
 	k := keysFor(room)
 	now := s.cfg.Now()
 	epoch := epochOf(now)
-	keys := []string{k.line, k.sweep, k.stats, k.log, k.notifyKeep}
+	keys := []string{k.line, k.sweep, k.stats, k.log, k.notifyKeep, k.users, k.owners}
 	for e := epoch; e >= epoch-s.epochsAlive(); e-- {
 		keys = append(keys, k.heartbeat(e))
 	}
@@ -562,7 +566,7 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	// With the cfg gone no script touches the rest; remove it.
-	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep).Err(); err != nil {
+	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep, k.users, k.owners).Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, notifyRoomsKey, name).Err(); err != nil {

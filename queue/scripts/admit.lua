@@ -2,7 +2,7 @@
 -- it on its tick; the token bucket lives here, so the rate is the room's,
 -- not the instance's, however many instances tick.
 -- KEYS: 1 cfg, 2 line, 3 active, 4 admitted-at, 5 bucket, 6 stats, 7 rate ring, 8 log, 9 fair,
---       10 adapt, 11 adapt log
+--       10 adapt, 11 adapt log, 12 users, 13 owners (enqueue tokens' user ids)
 -- ARGV: 1 now (ms), 2 most to admit in one call, 3 log length
 -- Returns {admitted, expired, id...}.
 local now = tonumber(ARGV[1])
@@ -14,6 +14,7 @@ local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 10
 if #expired > 0 then
   redis.call('ZREM', KEYS[3], unpack(expired))
   redis.call('HDEL', KEYS[4], unpack(expired))
+  forget_users(KEYS[12], KEYS[13], expired)
 end
 
 local b = redis.call('HMGET', KEYS[5], 'tokens', 'last')

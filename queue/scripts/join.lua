@@ -3,12 +3,17 @@
 --       (this epoch), 7 stats, 8 rate ring, 9 log, 10 fair; the gate's
 --       (gate.go): 11 challenge used mark, 12/13 new places per address this
 --       and last window, 14/15 per prefix, 16/17 the room's, 18 the address's
---       live places
+--       live places; 19 users (user id → queue id), 20 owners (queue id →
+--       user id): one place per user id (enqueue tokens)
 -- ARGV: 1 now (ms), 2 queue id from the caller's token or '', 3 heartbeat
 --       bitmap ttl (s), 4 '1' to create a place when there is none, 5 log
 --       length, 6 address ('' = not counted), 7 its prefix, 8 solved
---       challenge id or '', 9 its bits, 10 its expiry (ms)
--- Returns {kind, id, a, b, closed}:
+--       challenge id or '', 9 its bits, 10 its expiry (ms), 11 the user id
+--       of a verified enqueue token or ''
+-- A user id's live place is the caller's, whatever the queue token says
+-- (a second device gets the same place); a queue token's place is the
+-- caller's unless another user id holds it; a new place takes the user id.
+-- Returns {kind, id, a, b, closed, user id or ''}:
 --   'w' waiting: a = position, b = 1 while a random_prequeue room has not
 --       drawn yet (the position is the join order, not the drawn place);
 --   'a' admitted: a = expires (ms), b = admitted at (ms)
@@ -19,10 +24,11 @@
 --   Refusals of a new place by the gate, nothing changed but the refusal
 --   count: {'q', bits} solve a challenge of that many bits; {'u'} the
 --   challenge was used already; {'l', retry ms} too many new places from the
---   address; {'m', retry ms} too many live places of the address.
+--   address; {'m', retry ms} too many live places of the address; {'k'} the
+--   room needs an enqueue token for a new place.
 local now = tonumber(ARGV[1])
 local cfg = redis.call('HMGET', KEYS[1], 'session', 'closed', 'passthrough', 'opens_ms', 'mode', 'sale_ms',
-  'rate', 'challenge', 'ch_bits', 'ip_rate', 'ip_live')
+  'rate', 'challenge', 'ch_bits', 'ip_rate', 'ip_live', 'enq')
 if not cfg[1] then return {'r'} end
 local closed = cfg[2] == '1' and 1 or 0
 local random = cfg[5] == 'random_prequeue'
@@ -30,17 +36,45 @@ local fair = false -- the draw's state in a random_prequeue room
 if random then fair = redis.call('HGET', KEYS[10], 'state') end
 local undrawn = (random and fair ~= 'done') and 1 or 0
 
-local id = ARGV[2]
-if id ~= '' then
-  local rank = redis.call('ZRANK', KEYS[2], id)
+-- found is the reply for place qid, held by user id uid, or nil when the
+-- place has ended.
+local function found(qid, uid)
+  local rank = redis.call('ZRANK', KEYS[2], qid)
   if rank then
-    redis.call('SETBIT', KEYS[6], tonumber(id, 36), 1)
+    redis.call('SETBIT', KEYS[6], tonumber(qid, 36), 1)
     redis.call('EXPIRE', KEYS[6], ARGV[3])
-    return {'w', id, rank + 1, undrawn, closed}
+    return {'w', qid, rank + 1, undrawn, closed, uid}
   end
-  local exp = redis.call('ZSCORE', KEYS[4], id)
+  local exp = redis.call('ZSCORE', KEYS[4], qid)
   if exp and tonumber(exp) > now then
-    return {'a', id, tonumber(exp), tonumber(redis.call('HGET', KEYS[5], id) or now), closed}
+    return {'a', qid, tonumber(exp), tonumber(redis.call('HGET', KEYS[5], qid) or now), closed, uid}
+  end
+  return nil
+end
+local id, user = ARGV[2], ARGV[11]
+if user ~= '' then
+  local held = redis.call('HGET', KEYS[19], user)
+  if held then
+    local r = found(held, user)
+    if r then return r end
+    -- Ended, and not swept yet (a closed room's admissions expire unswept).
+    redis.call('HDEL', KEYS[19], user)
+    redis.call('HDEL', KEYS[20], held)
+  end
+end
+if id ~= '' then
+  local owner = redis.call('HGET', KEYS[20], id)
+  if user == '' or not owner or owner == user then
+    local r = found(id, owner or '')
+    if r then
+      if user ~= '' and not owner then
+        -- A place made without a token becomes the user's.
+        redis.call('HSET', KEYS[19], user, id)
+        redis.call('HSET', KEYS[20], id, user)
+        r[6] = user
+      end
+      return r
+    end
   end
 end
 if ARGV[4] ~= '1' then return {'n'} end
@@ -70,6 +104,7 @@ local function alive(qid)
   local exp = redis.call('ZSCORE', KEYS[4], qid)
   return exp and tonumber(exp) > now
 end
+if cfg[12] == '1' and user == '' then return refuse('bad_enqueue_token', 'k') end
 local roomRate = tonumber(redis.call('GET', KEYS[16]) or 0) + tonumber(redis.call('GET', KEYS[17]) or 0) * (1 - elapsed)
 local pressure = math.min(roomRate / math.max(G.surge_floor, G.surge_factor * tonumber(cfg[7] or 0)), G.surge_max)
 if addr ~= '' then
@@ -118,6 +153,10 @@ local function bump(key, member)
     if n > G.members then redis.call('ZREMRANGEBYRANK', key, 0, n - G.members / 2 - 1) end
   end
 end
+if user ~= '' then
+  redis.call('HSET', KEYS[19], user, id)
+  redis.call('HSET', KEYS[20], id, user)
+end
 if redis.call('INCR', KEYS[16]) == 1 then redis.call('PEXPIRE', KEYS[16], 2 * G.window) end
 if addr ~= '' then
   bump(KEYS[12], addr)
@@ -140,9 +179,9 @@ if cfg[3] == '1' then
   count_admissions(KEYS[8], now, 1)
   -- The sequence number never joined the line: trackers must count it gone.
   log_append(KEYS[7], KEYS[9], ARGV[5], 'r', seq)
-  return {'a', id, exp, now, 0}
+  return {'a', id, exp, now, 0, user}
 end
 redis.call('ZADD', KEYS[2], seq, id)
 redis.call('SETBIT', KEYS[6], seq, 1)
 redis.call('EXPIRE', KEYS[6], ARGV[3])
-return {'w', id, redis.call('ZCARD', KEYS[2]), undrawn, 0}
+return {'w', id, redis.call('ZCARD', KEYS[2]), undrawn, 0, user}

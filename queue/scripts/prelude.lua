@@ -55,3 +55,16 @@ local function adaptive_start(cfg, adapt, alog, now_ms)
   adaptive_log(alog, now_ms, string.format('%.3f', cap), rate, why)
   return tonumber(rate)
 end
+
+-- forget_users ends the user ids of places that ended (enqueue tokens,
+-- gate.go): owners maps queue id → user id, users user id → queue id. A
+-- user id is dropped only while it still names that place.
+local function forget_users(users, owners, ids)
+  if #ids == 0 or redis.call('EXISTS', owners) == 0 then return end
+  local uids = redis.call('HMGET', owners, unpack(ids))
+  for i = 1, #ids do
+    local u = uids[i]
+    if u and redis.call('HGET', users, u) == ids[i] then redis.call('HDEL', users, u) end
+  end
+  redis.call('HDEL', owners, unpack(ids))
+end

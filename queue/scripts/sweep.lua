@@ -5,7 +5,8 @@
 -- A waiter who asked to be notified (notifyme.go) is kept, without signs of
 -- life, until their keep-until time in KEYS[5].
 -- KEYS: 1 line, 2 sweep state, 3 stats, 4 log, 5 notify keep-until (zset),
---       6.. bitmaps of epochs e, e-1, ...
+--       6 users, 7 owners (enqueue tokens' user ids: forget_users),
+--       8.. bitmaps of epochs e, e-1, ...
 -- ARGV: 1 epoch e, 2 step size, 3 log length, 4 now (ms)
 -- Returns {dropped, done}.
 local st = redis.call('HMGET', KEYS[2], 'epoch', 'cursor')
@@ -17,7 +18,7 @@ end
 local batch = redis.call('ZRANGEBYSCORE', KEYS[1], cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 local dead, scores = {}, {}
 local function alive(seq)
-  for k = 6, #KEYS do
+  for k = 8, #KEYS do
     if redis.call('GETBIT', KEYS[k], seq) == 1 then return true end
   end
   return false
@@ -33,6 +34,7 @@ if #dead > 0 then
   redis.call('ZREM', KEYS[1], unpack(dead))
   redis.call('HINCRBY', KEYS[3], 'abandoned_total', #dead)
   log_append(KEYS[3], KEYS[4], ARGV[3], 'r', table.concat(scores, ' '))
+  forget_users(KEYS[6], KEYS[7], dead)
 end
 local done = #batch < 2 * tonumber(ARGV[2])
 if done then
