@@ -37,6 +37,13 @@ const (
 	// ChallengeFailed: the challenge or its solution is wrong, expired, for
 	// another room, or already used.
 	ChallengeFailed Kind = "challenge_failed"
+
+	// CaptchaRequired: a new place in this room needs a CAPTCHA response
+	// from the room's provider (the refusal says which, and its site key).
+	CaptchaRequired Kind = "captcha_required"
+	// CaptchaFailed: the provider, or a check of its answer (hostname,
+	// action, age), rejected the CAPTCHA response.
+	CaptchaFailed Kind = "captcha_failed"
 )
 
 // Error is the one error type that carries a failure's kind and the message
