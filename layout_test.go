@@ -28,6 +28,8 @@ func TestDependenciesPointOneWay(t *testing.T) {
 		// (guard's TestImportsOnlyStdlibAndJWT checks the whole list).
 		"guard":           {mod + "admission", mod + "gateway", mod + "queue", mod + "ws", mod + "booking", "github.com/labstack/echo", "github.com/redis/go-redis"},
 		"internal/claims": {mod + "admission", mod + "gateway", mod + "queue", mod + "ws", mod + "booking", mod + "guard", "github.com/labstack/echo", "github.com/redis/go-redis"},
+		// The key-set reader guard shares with the gateway: like claims.
+		"internal/jwks": {mod + "admission", mod + "gateway", mod + "queue", mod + "ws", mod + "booking", mod + "guard", mod + "internal/claims", "github.com/labstack/echo", "github.com/redis/go-redis", "github.com/prometheus"},
 		// The root package holds what every domain package shares (the
 		// kinded crowdgate.Error), so it imports nothing of ours and no
 		// third party: anything may import it without a cycle.

@@ -41,11 +41,12 @@
 // another host only apps that send the bearer token get through. For the same reason the
 // waiting room sends an admitted visitor back to a return_to path on its own host.
 //
-// guard imports no Crowdgate package but internal/claims, nor echo, so an origin that uses
-// it pulls in only the standard library and golang-jwt. internal/claims holds the claim
-// checks guard shares with Crowdgate's admission package (payload, clock skew, parser
-// options, key choice by kid, what counts as expired), and imports only golang-jwt itself;
-// the tests verify tokens minted by admission.Keyring as well.
+// guard imports no Crowdgate package but internal/claims and internal/jwks, nor echo, so
+// an origin that uses it pulls in only the standard library and golang-jwt.
+// internal/claims holds the claim checks guard shares with Crowdgate's admission package
+// (payload, clock skew, parser options, key choice by kid, what counts as expired), and
+// internal/jwks the key-set reader it shares with the gateway; both import only
+// golang-jwt themselves; the tests verify tokens minted by admission.Keyring as well.
 //
 // Concurrency: a Verifier is safe for concurrent use. New, Verify and Middleware start no
 // goroutines; Run is the only loop (key set and revocation list), owned by its caller,

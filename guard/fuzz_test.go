@@ -36,21 +36,21 @@ func FuzzParseJWKS(f *testing.F) {
 			}
 			return
 		}
-		if len(set.byKID) == 0 {
+		if len(set.ByKID) == 0 {
 			t.Fatal("an empty set without an error")
 		}
-		for kid, k := range set.byKID {
-			if kid == "" || k.kid != kid {
-				t.Fatalf("key filed under %q has kid %q", kid, k.kid)
+		for kid, k := range set.ByKID {
+			if kid == "" || k.KID != kid {
+				t.Fatalf("key filed under %q has kid %q", kid, k.KID)
 			}
-			switch pub := k.pub.(type) {
+			switch pub := k.Pub.(type) {
 			case ed25519.PublicKey:
-				if k.alg != "EdDSA" || len(pub) != ed25519.PublicKeySize {
-					t.Fatalf("Ed25519 key with alg %s, %d bytes", k.alg, len(pub))
+				if k.Alg != "EdDSA" || len(pub) != ed25519.PublicKeySize {
+					t.Fatalf("Ed25519 key with alg %s, %d bytes", k.Alg, len(pub))
 				}
 			case *ecdsa.PublicKey:
-				if k.alg != "ES256" || pub.Curve.Params().Name != "P-256" {
-					t.Fatalf("ECDSA key with alg %s on %s", k.alg, pub.Curve.Params().Name)
+				if k.Alg != "ES256" || pub.Curve.Params().Name != "P-256" {
+					t.Fatalf("ECDSA key with alg %s on %s", k.Alg, pub.Curve.Params().Name)
 				}
 				if _, err := pub.Bytes(); err != nil {
 					t.Fatalf("kept an invalid P-256 point: %v", err)
@@ -117,12 +117,12 @@ func signedByPublishedKey(token string, set *keySet) bool {
 	if json.Unmarshal(hdr, &h) != nil {
 		return false
 	}
-	k := set.byKID[h.Kid]
-	if k == nil || k.alg != h.Alg {
+	k := set.ByKID[h.Kid]
+	if k == nil || k.Alg != h.Alg {
 		return false
 	}
 	signed := []byte(parts[0] + "." + parts[1])
-	switch pub := k.pub.(type) {
+	switch pub := k.Pub.(type) {
 	case ed25519.PublicKey:
 		return ed25519.Verify(pub, signed, sig)
 	case *ecdsa.PublicKey:

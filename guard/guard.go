@@ -270,7 +270,7 @@ func (v *Verifier) fetchLocked(ctx context.Context) error {
 		v.log.Debug("guard: key ignored", "room", v.cfg.Room, "reason", why)
 	}
 	if old := v.keys.Load(); old != nil {
-		set.reuse(old)
+		set.Reuse(old)
 	}
 	v.keys.Store(set)
 	return nil
@@ -289,7 +289,7 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: token too long", ErrInvalid)
 	}
 	if e, ok := v.cache.get(token); ok && v.cfg.Now().Before(e.claims.Expires) &&
-		v.keys.Load().byKID[e.key.kid] == e.key {
+		v.keys.Load().ByKID[e.key.KID] == e.key {
 		return v.admits(e.claims)
 	}
 	c, k, err := v.verify(token)
@@ -324,7 +324,7 @@ func (v *Verifier) verify(token string) (Claims, *key, error) {
 			return "", nil, false
 		}
 		used = k
-		return k.alg, k.pub, true
+		return k.Alg, k.Pub, true
 	}))
 	if err != nil {
 		return Claims{}, nil, classify(err)
@@ -343,13 +343,13 @@ func (v *Verifier) verify(token string) (Claims, *key, error) {
 // (Crowdgate may have rotated) and no unknown kid caused a fetch within MinRefreshInterval.
 // Concurrent callers wait for that one fetch instead of starting their own.
 func (v *Verifier) lookup(kid string) *key {
-	if k := v.keys.Load().byKID[kid]; k != nil {
+	if k := v.keys.Load().ByKID[kid]; k != nil {
 		return k
 	}
 	v.fetchMu.Lock()
 	defer v.fetchMu.Unlock()
 	// The fetch we waited for may have brought it.
-	if k := v.keys.Load().byKID[kid]; k != nil {
+	if k := v.keys.Load().ByKID[kid]; k != nil {
 		return k
 	}
 	now := v.cfg.Now()
@@ -362,7 +362,7 @@ func (v *Verifier) lookup(kid string) *key {
 	if err := v.fetchLocked(context.Background()); err != nil {
 		v.log.Warn("guard: key set fetch for an unknown kid failed; keeping the last good set", "room", v.cfg.Room, "err", err)
 	}
-	return v.keys.Load().byKID[kid]
+	return v.keys.Load().ByKID[kid]
 }
 
 // classify turns the parser's error into one of our sentinels. A token that fails for a

@@ -533,7 +533,8 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 
 // TestImportsOnlyStdlibAndJWT keeps the promise of the package comment: an origin that
 // imports guard pulls in nothing of Crowdgate but internal/claims (the claim checks it
-// shares with admission, which import only golang-jwt) and nothing but golang-jwt.
+// shares with admission) and internal/jwks (the key-set reader it shares with the
+// gateway), which import only golang-jwt, and nothing but golang-jwt.
 func TestImportsOnlyStdlibAndJWT(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").Output()
 	if err != nil {
@@ -541,6 +542,7 @@ func TestImportsOnlyStdlibAndJWT(t *testing.T) {
 	}
 	for _, dep := range strings.Fields(string(out)) {
 		if dep != "github.com/crowdgate/crowdgate/guard" && dep != "github.com/crowdgate/crowdgate/internal/claims" &&
+			dep != "github.com/crowdgate/crowdgate/internal/jwks" &&
 			!strings.HasPrefix(dep, "github.com/golang-jwt/jwt/v5") {
 			t.Errorf("guard depends on %s", dep)
 		}
