@@ -180,7 +180,7 @@ func (g *adminGuard) sessionAuth(c echo.Context, next echo.HandlerFunc) error {
 	if !safeMethod(r.Method) {
 		want := g.csrfToken(nonce)
 		if got := r.Header.Get(csrfHeader); subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-			return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "a change made with the dashboard session needs the page's " + csrfHeader + " header"}
+			return forbidden("a change made with the dashboard session needs the page's " + csrfHeader + " header")
 		}
 	}
 	return g.audited(c, queue.ActorDashboard, next)
@@ -403,7 +403,7 @@ func (s *Server) login(c echo.Context) error {
 func (s *Server) logout(c echo.Context) error {
 	r := c.Request()
 	if err := sameSiteForms.Check(r); err != nil {
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "log out from this site's own page"}
+		return forbidden("log out from this site's own page")
 	}
 	if nonce, ok := s.admin.cookieSession(r); ok {
 		r.Body = http.MaxBytesReader(c.Response(), r.Body, maxLoginForm)
@@ -413,7 +413,7 @@ func (s *Server) logout(c echo.Context) error {
 			got = r.PostForm.Get("csrf")
 		}
 		if subtle.ConstantTimeCompare([]byte(got), []byte(s.admin.csrfToken(nonce))) != 1 {
-			return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: "logging out needs the page's CSRF token"}
+			return forbidden("logging out needs the page's CSRF token")
 		}
 		s.auditLogin(c, "/admin/logout", "logged out")
 	}

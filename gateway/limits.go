@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net/http"
 	"sync"
 	"time"
 
@@ -71,7 +70,7 @@ func (s *Server) shed(next echo.HandlerFunc) echo.HandlerFunc {
 				t.Stop()
 			case <-t.C:
 				s.shedTotal.Inc()
-				return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "the booking system is busy; try again in a moment", RetryAfter: 1}
+				return rateLimited("the booking system is busy; try again in a moment")
 			}
 		}
 		defer func() { <-s.inflight }()

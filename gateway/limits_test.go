@@ -38,8 +38,8 @@ func TestShedTurnsAwayBeyondConcurrency(t *testing.T) {
 
 	start := time.Now()
 	err := s.shed(func(echo.Context) error { t.Error("ran beyond the limit"); return nil })(ctx())
-	var ae *apiError
-	if !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests || ae.Code != "rate_limited" || ae.RetryAfter < 1 {
+	ae := toAPIError(err)
+	if ae == nil || ae.Status != http.StatusTooManyRequests || ae.Code != "rate_limited" || ae.RetryAfter < 1 {
 		t.Fatalf("over the limit: %v", err)
 	}
 	if waited := time.Since(start); waited < shedWait {

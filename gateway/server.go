@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue"
@@ -373,7 +374,7 @@ func (s *Server) ServePrivate(ctx context.Context, ln net.Listener, metrics, pro
 // and their figures.
 func (s *Server) publicMetrics(c echo.Context) error {
 	if s.cfg.PrivateMetrics || !privateClient(c.RealIP()) {
-		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "not found"}
+		return notFound("not found")
 	}
 	s.metrics.ServeHTTP(c.Response(), c.Request())
 	return nil
@@ -490,7 +491,7 @@ func (s *Server) readyz(c echo.Context) error {
 	}
 	if err != nil {
 		s.readiness.Fail("readiness check", err)
-		return &apiError{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "the store is not reachable", RetryAfter: 1}
+		return &crowdgate.Error{Kind: crowdgate.Unavailable, Message: "the store is not reachable"}
 	}
 	s.readiness.OK()
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
