@@ -820,6 +820,7 @@ func (c *Controller) pass(room string, p queue.Place) Pass {
 		IssuedAt:  p.AdmittedAt.Truncate(time.Second),
 		NotBefore: p.AdmittedAt.Truncate(time.Second),
 		Expires:   p.Expires.Truncate(time.Second),
+		UserID:    p.UserID,
 	}
 }
 

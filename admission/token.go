@@ -34,11 +34,14 @@ type Pass struct {
 	IssuedAt  time.Time // iat, second precision
 	NotBefore time.Time // nbf, second precision
 	Expires   time.Time // exp, second precision
+	// UserID is uid: the user id of the enqueue token the place was made
+	// with, "" for none.
+	UserID string
 }
 
 // Sign returns p as a JWT signed with this instance's current key: header alg (EdDSA, or
 // ES256 for a P-256 key file), typ and kid; claims iss, sub, aud (a single string), iat,
-// nbf, exp and jti. Times are truncated to seconds. With an Ed25519 key the result is
+// nbf, exp and jti, and uid when the place has a user id. Times are truncated to seconds. With an Ed25519 key the result is
 // deterministic: the same Pass gives the same token.
 func (k *Keyring) Sign(p Pass) (string, error) {
 	if p.Room == "" || p.Subject == "" || p.ID == "" ||
@@ -57,6 +60,7 @@ func (k *Keyring) Sign(p Pass) (string, error) {
 		NotBefore: p.NotBefore.Unix(),
 		Expires:   p.Expires.Unix(),
 		ID:        p.ID,
+		UserID:    p.UserID,
 	})
 	t.Header["kid"] = signer.kid
 	s, err := t.SignedString(signer.priv)
@@ -97,6 +101,7 @@ func (k *Keyring) verify(token string) (Pass, error) {
 		IssuedAt:  time.Unix(c.IssuedAt, 0).UTC(),
 		NotBefore: time.Unix(c.NotBefore, 0).UTC(),
 		Expires:   time.Unix(c.Expires, 0).UTC(),
+		UserID:    c.UserID,
 	}, nil
 }
 

@@ -168,6 +168,9 @@ type Claims struct {
 	IssuedAt  time.Time // iat
 	NotBefore time.Time // nbf
 	Expires   time.Time // exp: the admission ends then
+	// UserID is uid: the user id the organizer's site signed into the enqueue token
+	// the place was made with (one place per user id); "" for a room without them.
+	UserID string
 }
 
 // Verifier verifies admission tokens for one room against Crowdgate's published keys.
@@ -336,6 +339,7 @@ func (v *Verifier) verify(token string) (Claims, *key, error) {
 		IssuedAt:  time.Unix(c.IssuedAt, 0).UTC(),
 		NotBefore: time.Unix(c.NotBefore, 0).UTC(),
 		Expires:   time.Unix(c.Expires, 0).UTC(),
+		UserID:    c.UserID,
 	}, used, nil
 }
 

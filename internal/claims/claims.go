@@ -32,6 +32,9 @@ type Payload struct {
 	NotBefore int64  `json:"nbf"`
 	Expires   int64  `json:"exp"`
 	ID        string `json:"jti"`
+	// UserID is the user id of the enqueue token the place was made with
+	// (the organizer's site vouched for it); absent for an anonymous place.
+	UserID string `json:"uid,omitempty"`
 }
 
 var _ jwt.Claims = Payload{}
