@@ -33,12 +33,13 @@
 //	cg:{r}:adlog  list    the adaptive rate's last 50 changes (adaptive.go)
 //	cg:{r}:nm     hash    "notify me": queue id → contact and what they were told (notifyme.go)
 //	cg:{r}:nmk    zset    "notify me": queue id → keep-until (ms); the sweep spares them till then
-//	cg:{r}:ga:<w> zset    the gate (gate.go): new places per address in minute w (2 min TTL; the
-//	                      least busy half dropped past 100,000 members)
-//	cg:{r}:gp:<w> zset    the same per prefix (IPv4 /24, IPv6 /48): the dashboard's busiest networks
+//	cg:{r}:gh:<w> hash    the gate (gate.go): address → new places in minute w (2 min TTL)
+//	cg:{r}:gp:<w> zset    the same per prefix (IPv4 /24, IPv6 /48), the least busy half dropped
+//	                      past 100,000 members: the dashboard's busiest networks
 //	cg:{r}:gr:<w> string  the room's new places in minute w (its surge)
-//	cg:{r}:lv:<a> zset    address a's places: member = queue id, score = sequence (24 h TTL);
-//	                      dead ones are pruned, oldest first, when it nears its cap
+//	cg:{r}:lv:<a> zset    address a's places while it joins again within 2 min: member = queue
+//	                      id, score = sequence (24 h TTL); dead ones are pruned, oldest first,
+//	                      when it nears its cap
 //	cg:{r}:ch:<id> string a used challenge, until the challenge expires
 //	cg:{r}:users  hash    enqueue tokens: user id → the queue id of their live place
 //	cg:{r}:owners hash    the same, queue id → user id; join.lua writes both, and the

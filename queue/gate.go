@@ -69,14 +69,19 @@ const (
 	DefaultAddressLivePlaces = 2000
 	MaxAddressLimit          = 1_000_000
 
-	// gateWindow is the counting window; gateMembers bounds each window's
-	// per-address and per-prefix counts: beyond it the least busy half is
-	// dropped (they count from 0 again), so memory stays bounded whatever
-	// the number of addresses.
+	// gateWindow is the counting window. Per-address counts are a hash per
+	// window (about 60 bytes per address that joined, gone two windows
+	// later); gateMembers bounds each window's per-prefix counts, a sorted
+	// set for the busiest prefixes: beyond it the least busy half is
+	// dropped (they count from 0 again).
 	gateWindow  = time.Minute
 	gateMembers = 100_000
 	// livePrune is how many of an address's oldest places a join checks
-	// for liveness once it has LivePressure of them.
+	// for liveness once it has LivePressure of them. Places are tracked
+	// per address only while it joins again within two windows: the first
+	// place of an address quiet for two minutes is not (most fans join
+	// once, and this spares them the set), so at most one place in two
+	// minutes escapes the live count.
 	livePrune = 8
 	// liveTTL bounds how long an address's set of places outlives its last
 	// new place.
@@ -156,7 +161,7 @@ func (k roomKeys) gateKeys(now time.Time, g Gate) (keys []string, addr, prefix s
 		a, p := AddressKey(g.Address)
 		addr, prefix = a.String(), p.String()
 	}
-	return []string{k.prefix + "ch:" + chID, k.prefix + "ga:" + cur, k.prefix + "ga:" + prev, k.prefix + "gp:" + cur, k.prefix + "gp:" + prev,
+	return []string{k.prefix + "ch:" + chID, k.prefix + "gh:" + cur, k.prefix + "gh:" + prev, k.prefix + "gp:" + cur, k.prefix + "gp:" + prev,
 		k.prefix + "gr:" + cur, k.prefix + "gr:" + prev, k.prefix + "lv:" + addr, k.users, k.owners}, addr, prefix
 }
 

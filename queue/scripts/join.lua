@@ -2,8 +2,8 @@
 -- KEYS: 1 cfg, 2 line, 3 seq, 4 active, 5 admitted-at, 6 heartbeat bitmap
 --       (this epoch), 7 stats, 8 rate ring, 9 log, 10 fair; the gate's
 --       (gate.go): 11 challenge used mark, 12/13 new places per address this
---       and last window, 14/15 per prefix, 16/17 the room's, 18 the address's
---       live places; 19 users (user id → queue id), 20 owners (queue id →
+--       and last window (hash), 14/15 per prefix (zset), 16/17 the room's,
+--       18 the address's live places; 19 users (user id → queue id), 20 owners (queue id →
 --       user id): one place per user id (enqueue tokens)
 -- ARGV: 1 now (ms), 2 queue id from the caller's token or '', 3 heartbeat
 --       bitmap ttl (s), 4 '1' to create a place when there is none, 5 log
@@ -107,19 +107,28 @@ end
 if cfg[12] == '1' and user == '' then return refuse('bad_enqueue_token', 'k') end
 local roomRate = tonumber(redis.call('GET', KEYS[16]) or 0) + tonumber(redis.call('GET', KEYS[17]) or 0) * (1 - elapsed)
 local pressure = math.min(roomRate / math.max(G.surge_floor, G.surge_factor * tonumber(cfg[7] or 0)), G.surge_max)
+-- recent: the address joined within the last two windows, so its live
+-- places are tracked (an address that joins at most once in two minutes is
+-- not: at most 30 places an hour go uncounted, and most fans join once).
+local recent = false
 if addr ~= '' then
-  local addrRate = windowed(KEYS[12], KEYS[13], addr)
+  local cur, prev = tonumber(redis.call('HGET', KEYS[12], addr) or 0), tonumber(redis.call('HGET', KEYS[13], addr) or 0)
+  local addrRate = cur + prev * (1 - elapsed)
+  recent = cur + prev > 0
   local limit = setting(cfg[10], G.ip_rate)
   if addrRate + 1 > limit then
     -- Until enough of the last window has slid out of the minute.
     return refuse('rate_limited', 'l', math.max(1000, G.window - (now % G.window)))
   end
-  local live, cap = redis.call('ZCARD', KEYS[18]), setting(cfg[11], G.ip_live)
-  if live >= math.min(G.live, cap) then
-    for _, qid in ipairs(redis.call('ZRANGE', KEYS[18], 0, G.prune - 1)) do
-      if not alive(qid) then redis.call('ZREM', KEYS[18], qid) end
-    end
+  local live, cap = 0, setting(cfg[11], G.ip_live)
+  if recent then
     live = redis.call('ZCARD', KEYS[18])
+    if live >= math.min(G.live, cap) then
+      for _, qid in ipairs(redis.call('ZRANGE', KEYS[18], 0, G.prune - 1)) do
+        if not alive(qid) then redis.call('ZREM', KEYS[18], qid) end
+      end
+      live = redis.call('ZCARD', KEYS[18])
+    end
   end
   if live + 1 > cap then
     return refuse('place_cap', 'm', 60000)
@@ -145,24 +154,26 @@ end
 
 local seq = redis.call('INCR', KEYS[3])
 id = b36(seq)
--- Count the new place.
-local function bump(key, member)
-  if tonumber(redis.call('ZINCRBY', key, 1, member)) == 1 then
-    redis.call('PEXPIRE', key, 2 * G.window)
-    local n = redis.call('ZCARD', key)
-    if n > G.members then redis.call('ZREMRANGEBYRANK', key, 0, n - G.members / 2 - 1) end
-  end
-end
+-- Count the new place: the room's and the address's counts for this window
+-- (each key expires a window after it ends), and the prefix's in a sorted
+-- set for the busiest prefixes, its least busy half dropped past G.members.
 if user ~= '' then
   redis.call('HSET', KEYS[19], user, id)
   redis.call('HSET', KEYS[20], id, user)
 end
-if redis.call('INCR', KEYS[16]) == 1 then redis.call('PEXPIRE', KEYS[16], 2 * G.window) end
+local joined = redis.call('INCR', KEYS[16])
+if joined == 1 then redis.call('PEXPIRE', KEYS[16], 2 * G.window) end
 if addr ~= '' then
-  bump(KEYS[12], addr)
-  bump(KEYS[14], prefix)
-  redis.call('ZADD', KEYS[18], seq, id)
-  redis.call('PEXPIRE', KEYS[18], G.live_ttl)
+  if redis.call('HINCRBY', KEYS[12], addr, 1) == 1 then redis.call('PEXPIRE', KEYS[12], 2 * G.window) end
+  if tonumber(redis.call('ZINCRBY', KEYS[14], 1, prefix)) == 1 then redis.call('PEXPIRE', KEYS[14], 2 * G.window) end
+  if joined % 1024 == 0 then
+    local n = redis.call('ZCARD', KEYS[14])
+    if n > G.members then redis.call('ZREMRANGEBYRANK', KEYS[14], 0, n - G.members / 2 - 1) end
+  end
+  if recent then
+    redis.call('ZADD', KEYS[18], seq, id)
+    redis.call('PEXPIRE', KEYS[18], G.live_ttl)
+  end
 end
 if presale and fair == 'open' then
   -- The draw's cutoff: the last sequence number that joined before the
