@@ -38,6 +38,13 @@ const (
 	// another room, or already used.
 	ChallengeFailed Kind = "challenge_failed"
 
+	// EnqueueTokenRequired: the room makes new places only for fans its
+	// organizer's site sends with an enqueue token.
+	EnqueueTokenRequired Kind = "enqueue_token_required"
+	// EnqueueTokenInvalid: the enqueue token is forged, expired, lives too
+	// long, is for another room, or names no usable user id.
+	EnqueueTokenInvalid Kind = "enqueue_token_invalid"
+
 	// CaptchaRequired: a new place in this room needs a CAPTCHA response
 	// from the room's provider (the refusal says which, and its site key).
 	CaptchaRequired Kind = "captcha_required"

@@ -94,9 +94,13 @@ type Config struct {
 	// PhoneCodes are the country codes ("+91", "+44") whose phone numbers
 	// waiters may leave; none: email only.
 	PhoneCodes []string
-	Now        func() time.Time
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	// EnqueueKeys fetches the key sets of sites that sign enqueue tokens
+	// with EdDSA or ES256 (enqueue.go). Without it, the tokens of rooms
+	// with a JWKS URL cannot be checked (503); HS256 rooms need nothing.
+	EnqueueKeys EnqueueKeys
+	Now         func() time.Time
+	Logger      *slog.Logger
+	Registerer  prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -260,7 +264,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 			Name: "crowdgate_joins_total", Help: "Join requests served by this instance, by outcome.",
 		}, []string{"room", "status"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crowdgate_joins_refused_total", Help: "Joins this instance refused a new place, by reason (challenge_required, challenge_failed, rate_limited, place_cap).",
+			Name: "crowdgate_joins_refused_total", Help: "Joins this instance refused a new place, by reason (challenge_required, challenge_failed, rate_limited, place_cap, bad_enqueue_token).",
 		}, []string{"room", "reason"}),
 		tickErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crowdgate_admission_errors_total", Help: "Failed admission, sweep or refresh steps.",
@@ -564,7 +568,7 @@ func (c *Controller) Stats(ctx context.Context, room string) (queue.Stats, error
 // challenge to solve, a used or wrong one, or a per-address limit), which
 // changes nothing. A join with the token of a place still held never is.
 func (c *Controller) Join(ctx context.Context, room, queueToken string, e Entry) (Ticket, error) {
-	g, err := c.gate(room, e)
+	g, err := c.gate(ctx, room, e)
 	if err != nil {
 		c.countJoin(room, "", err)
 		return Ticket{}, err

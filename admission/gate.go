@@ -21,11 +21,15 @@ type Entry struct {
 	// Challenge and Solution are a challenge token the caller was given
 	// and the nonce that solves it; "" when the caller brings none.
 	Challenge, Solution string
+	// EnqueueToken is the enqueue token the organizer's site gave the fan
+	// (enqueue.go); "" when the caller brings none.
+	EnqueueToken string
 }
 
 // JoinRefused is a join refused a new place by the room's gate; nothing
 // changed. It wraps a *crowdgate.Error of kind ChallengeRequired (Challenge
-// is the one to solve), ChallengeFailed or RateLimited (RetryAfter says when).
+// is the one to solve), ChallengeFailed, RateLimited (RetryAfter says when),
+// EnqueueTokenRequired or EnqueueTokenInvalid.
 type JoinRefused struct {
 	// Reason is one of queue.RefusedReasons.
 	Reason     string
@@ -37,10 +41,28 @@ type JoinRefused struct {
 func (e *JoinRefused) Error() string { return e.err.Error() }
 func (e *JoinRefused) Unwrap() error { return e.err }
 
-// gate turns e into what join.lua checks, verifying the challenge (MAC,
-// room, expiry, solution) here, so a wrong one never reaches the store.
-func (c *Controller) gate(room string, e Entry) (queue.Gate, error) {
+// gate turns e into what join.lua checks, verifying the enqueue token
+// (signature, room, lifetime, user id) and the challenge (MAC, room,
+// expiry, solution) here, so a wrong one never reaches the store.
+func (c *Controller) gate(ctx context.Context, room string, e Entry) (queue.Gate, error) {
 	g := queue.Gate{Address: e.Addr}
+	if e.EnqueueToken != "" {
+		r, err := c.Room(ctx, room)
+		if err != nil {
+			return g, err
+		}
+		uid, err := VerifyEnqueueToken(ctx, r, e.EnqueueToken, c.cfg.Now(), c.cfg.EnqueueKeys)
+		if errors.Is(err, ErrEnqueueToken) {
+			var ce *crowdgate.Error
+			errors.As(err, &ce)
+			c.countRefusal(ctx, room, queue.RefusedBadEnqueueToken, true)
+			return g, &JoinRefused{Reason: queue.RefusedBadEnqueueToken, err: ce}
+		}
+		if err != nil {
+			return g, err
+		}
+		g.UserID = uid
+	}
 	if e.Challenge == "" && e.Solution == "" {
 		return g, nil
 	}
@@ -73,6 +95,8 @@ func (c *Controller) refused(ctx context.Context, room string, err error) error 
 		out.err = &crowdgate.Error{Kind: crowdgate.ChallengeFailed, Message: "this challenge was used already; join again for a new one", Err: err}
 	case queue.RefusedPlaceCap:
 		out.err = &crowdgate.Error{Kind: crowdgate.RateLimited, Message: "too many places in this line from your network; try again later", Err: err}
+	case queue.RefusedBadEnqueueToken:
+		out.err = &crowdgate.Error{Kind: crowdgate.EnqueueTokenRequired, Message: "this line is for fans the organizer's site sends: open the link it gave you", Err: err}
 	default:
 		out.err = &crowdgate.Error{Kind: crowdgate.RateLimited, Message: "too many new places from your network; try again shortly", Err: err}
 	}
