@@ -38,14 +38,14 @@ const (
 // implementation fetches them over HTTPS with a cache; admission knows no
 // HTTP.
 type EnqueueKeys interface {
-	// EnqueueKey returns the key named kid in the key set at jwksURL and
+	// Key returns the key named kid in the key set at jwksURL and
 	// the one algorithm it verifies ("EdDSA" or "ES256"). found is false
 	// when the set has no such key (an unknown kid may cause a fetch, at a
 	// bounded rate). err is for a set that cannot be had at all
 	// (unreachable, or not a key set, and none fetched before): the join
 	// is not refused for it but answered as unavailable. Safe for
 	// concurrent use.
-	EnqueueKey(ctx context.Context, jwksURL, kid string) (alg string, pub crypto.PublicKey, found bool, err error)
+	Key(ctx context.Context, jwksURL, kid string) (alg string, pub crypto.PublicKey, found bool, err error)
 }
 
 // ErrEnqueueToken is wrapped by every reason an enqueue token is refused: a
@@ -83,7 +83,7 @@ func VerifyEnqueueToken(ctx context.Context, r queue.Room, token string, now tim
 		}
 		methods = []string{jwt.SigningMethodEdDSA.Alg(), jwt.SigningMethodES256.Alg()}
 		keyFunc = claims.KeyFunc(func(kid string) (string, any, bool) {
-			alg, pub, found, err := keys.EnqueueKey(ctx, r.EnqueueJWKSURL, kid)
+			alg, pub, found, err := keys.Key(ctx, r.EnqueueJWKSURL, kid)
 			keysErr = err
 			return alg, pub, found && err == nil
 		})

@@ -27,7 +27,7 @@ var enqueueNow = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 // siteKeys is a site's key set as EnqueueKeys gives it: kid → key.
 type siteKeys map[string]crypto.PublicKey
 
-func (s siteKeys) EnqueueKey(_ context.Context, _, kid string) (string, crypto.PublicKey, bool, error) {
+func (s siteKeys) Key(_ context.Context, _, kid string) (string, crypto.PublicKey, bool, error) {
 	switch k := s[kid].(type) {
 	case ed25519.PublicKey:
 		return "EdDSA", k, true, nil
@@ -40,7 +40,7 @@ func (s siteKeys) EnqueueKey(_ context.Context, _, kid string) (string, crypto.P
 // downKeys is a key set that cannot be fetched.
 type downKeys struct{}
 
-func (downKeys) EnqueueKey(context.Context, string, string) (string, crypto.PublicKey, bool, error) {
+func (downKeys) Key(context.Context, string, string) (string, crypto.PublicKey, bool, error) {
 	return "", nil, false, errors.New("connection refused")
 }
 

@@ -41,6 +41,10 @@ type Room struct {
 	UpdatedAt             time.Time `json:"updated_at"`
 	// Stats are the live figures, in GET answers only.
 	Stats *Stats `json:"stats,omitempty"`
+
+	// EnqueueToken is how the room takes enqueue tokens; its secret is
+	// never shown.
+	EnqueueToken EnqueueToken `json:"enqueue_token"`
 }
 
 // Stats are a room's live figures (Room.Stats).
@@ -81,6 +85,8 @@ type RoomRequest struct {
 	PrimaryColor    *string `json:"primary_color,omitempty"`
 	BackgroundColor *string `json:"background_color,omitempty"`
 	Language        *string `json:"language,omitempty"`
+	// EnqueueToken sets how the room takes enqueue tokens.
+	EnqueueToken *EnqueueTokenRequest `json:"enqueue_token,omitempty"`
 	// Adaptive admission.
 	Adaptive             *bool  `json:"adaptive,omitempty"`
 	AdaptiveMaxCheckouts *int64 `json:"adaptive_max_checkouts,omitempty"`
@@ -90,6 +96,33 @@ type RoomRequest struct {
 	ChallengeBits         *int    `json:"challenge_bits,omitempty"`
 	AddressJoinsPerMinute *int    `json:"address_joins_per_minute,omitempty"`
 	AddressLivePlaces     *int    `json:"address_live_places,omitempty"`
+}
+
+// EnqueueToken is a room's enqueue-token setting as organizers read it
+// (docs/organizer.md): short JWTs the organizer's site signs with a user's
+// id, so that one user id holds one place.
+type EnqueueToken struct {
+	// Required: a new place needs a valid token; otherwise a token is
+	// optional (a fan who brings one still holds one place per user id).
+	Required bool `json:"required"`
+	// HS256SecretSet says that tokens are checked with an HS256 secret,
+	// which is never shown.
+	HS256SecretSet bool `json:"hs256_secret_set"`
+	// JWKSURL is the site's key set, for EdDSA and ES256 tokens.
+	JWKSURL string `json:"jwks_url"`
+}
+
+// EnqueueTokenRequest is the enqueue_token of a RoomRequest. An absent
+// field keeps its value on PATCH; "" clears a secret or URL. At most one of
+// HS256Secret and JWKSURL may be set, and Required needs one of them.
+type EnqueueTokenRequest struct {
+	Required    *bool   `json:"required,omitempty"`
+	HS256Secret *string `json:"hs256_secret,omitempty"` // at least 32 bytes
+	JWKSURL     *string `json:"jwks_url,omitempty"`     // https (http only to a loopback host)
+	// HS256SecretSet, without HS256Secret, is what GET shows: true keeps
+	// the stored secret (so a document read back can be set again, also
+	// with PUT), false clears it.
+	HS256SecretSet *bool `json:"hs256_secret_set,omitempty"`
 }
 
 // OptTime is a time field of a RoomRequest, which has three states: absent

@@ -34,6 +34,9 @@ type JoinRequest struct {
 	Keep      string `json:"keep"`
 	Challenge string `json:"challenge,omitempty"`
 	Solution  string `json:"solution,omitempty"`
+	// EnqueueToken is the JWT the organizer's site signed for the fan
+	// (user id, room, expiry), for rooms that take enqueue tokens.
+	EnqueueToken string `json:"enqueue_token,omitempty"`
 }
 
 // Challenge is a proof-of-work puzzle a join must solve before it gets a

@@ -127,6 +127,19 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 	if b.OnStoreFailure != nil {
 		r.FailOpen = *b.OnStoreFailure == "open"
 	}
+	if e := b.EnqueueToken; e != nil {
+		if e.Required != nil {
+			r.EnqueueTokenRequired = *e.Required
+		}
+		if e.HS256Secret != nil {
+			r.EnqueueSecret = *e.HS256Secret
+		} else if e.HS256SecretSet != nil && !*e.HS256SecretSet {
+			r.EnqueueSecret = ""
+		}
+		if e.JWKSURL != nil {
+			r.EnqueueJWKSURL = *e.JWKSURL
+		}
+	}
 	for _, f := range []struct {
 		dst *bool
 		src *bool
@@ -151,6 +164,7 @@ func toRoom(r queue.Room) api.Room {
 	}
 	return api.Room{
 		Room: r.Name, AdmitPerMinute: r.AdmitPerMinute, MaxActive: r.MaxActive, SessionSeconds: r.SessionSeconds,
+		EnqueueToken: api.EnqueueToken{Required: r.EnqueueTokenRequired, HS256SecretSet: r.EnqueueSecret != "", JWKSURL: r.EnqueueJWKSURL},
 		QueueOpensAt: opt(r.QueueOpensAt), SaleStartsAt: opt(r.SaleStartsAt), Mode: r.Mode,
 		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason, ClosedAt: opt(r.ClosedAt),
 		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
@@ -199,6 +213,17 @@ func (s *Server) putRoom(c echo.Context) error {
 	}
 	r := applyRoom(b, queue.Room{Name: c.Param("room")}).WithDefaults()
 	ctx := c.Request().Context()
+	if keepsSecret(b) {
+		// The document was read back from GET, which never shows the
+		// secret: keep the stored one.
+		cur, err := s.cfg.Store.GetRoom(ctx, r.Name)
+		if err != nil && !errors.Is(err, queue.ErrRoomNotFound) {
+			return err
+		}
+		if r.EnqueueSecret = cur.EnqueueSecret; r.EnqueueSecret == "" {
+			return invalidRoom("enqueue_token.hs256_secret_set is true but no secret is stored: give hs256_secret")
+		}
+	}
 	stored, created, err := s.ctl.PutRoom(ctx, r)
 	if err != nil {
 		return err
@@ -296,6 +321,17 @@ func DecodeRoom(name string, doc []byte) (queue.Room, error) {
 	if err := checkRoom(b); err != nil {
 		return queue.Room{}, err
 	}
+	if keepsSecret(b) {
+		return queue.Room{}, invalidRoom("enqueue_token: a configuration file gives hs256_secret itself, not hs256_secret_set")
+	}
 	r := applyRoom(b, queue.Room{Name: name}).WithDefaults()
 	return r, r.Validate()
+}
+
+// keepsSecret reports whether b asks to keep the room's stored HS256
+// secret (hs256_secret_set true, no hs256_secret): a document read back
+// from GET, which shows only that a secret is set.
+func keepsSecret(b api.RoomRequest) bool {
+	e := b.EnqueueToken
+	return e != nil && e.HS256Secret == nil && e.HS256SecretSet != nil && *e.HS256SecretSet
 }

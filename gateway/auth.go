@@ -137,13 +137,21 @@ func (s *Server) admit(c echo.Context, rooms []string) (p admission.Pass, admitt
 	return p, admitted, ""
 }
 
-// allow sets the headers of a passing check: the proxy can hand the room
-// and queue id on to the origin.
+// allow sets the headers of a passing check: the proxy can hand the room,
+// queue id and (enqueue tokens) user id on to the origin.
 func (s *Server) allow(h http.Header, room string, p admission.Pass) {
 	s.allowed.Inc()
 	h["X-Crowdgate-Room"] = []string{room} // canonical already: skip the canonicalizing Set
 	h["X-Crowdgate-Queue-Id"] = []string{p.Subject}
+	if p.UserID != "" {
+		h[UserHeader] = []string{p.UserID}
+	}
 }
+
+// UserHeader carries to the origin the user id of an admission made with an
+// enqueue token (the site's own id for the fan), from forward auth and the
+// reverse proxy; like every X-Crowdgate-* header, a client's own is dropped.
+const UserHeader = "X-Crowdgate-User"
 
 // ServeHTTP serves the gateway. The passing forward-auth check, the one
 // request an admitted visitor makes on every page view, is answered before

@@ -260,6 +260,9 @@ func (s *Server) placeHold(c echo.Context) error {
 		Event: event, Visitor: visitor(p), Room: p.Room, TicketType: b.TicketType, Quantity: b.Quantity,
 		AdmissionExpires: p.Expires, IdempotencyKey: c.Request().Header.Get("Idempotency-Key"),
 		Email: b.Email, Phone: b.Phone,
+		// The site vouched for this user id (an enqueue token): the event's
+		// per-user limit spans every device and admission of theirs.
+		UserID: p.UserID,
 	})
 	if err != nil {
 		return err

@@ -75,6 +75,9 @@ var kinds = map[crowdgate.Kind]struct {
 
 	crowdgate.ChallengeRequired: {http.StatusPreconditionRequired, "challenge_required", 0},
 	crowdgate.ChallengeFailed:   {http.StatusBadRequest, "challenge_failed", 0},
+
+	crowdgate.EnqueueTokenRequired: {http.StatusUnauthorized, "enqueue_token_required", 0},
+	crowdgate.EnqueueTokenInvalid:  {http.StatusUnauthorized, "enqueue_token_invalid", 0},
 }
 
 // fromKind is the contract form of a *crowdgate.Error, or nil for a kind

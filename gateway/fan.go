@@ -80,7 +80,7 @@ func (s *Server) join(c echo.Context) error {
 			return err
 		}
 	}
-	t, err := s.ctl.Join(c.Request().Context(), room, token, admission.Entry{Addr: s.gateAddr(c), Challenge: b.Challenge, Solution: b.Solution})
+	t, err := s.ctl.Join(c.Request().Context(), room, token, admission.Entry{Addr: s.gateAddr(c), Challenge: b.Challenge, Solution: b.Solution, EnqueueToken: b.EnqueueToken})
 	if err != nil {
 		return s.ticketError(c, room, err)
 	}

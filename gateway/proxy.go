@@ -124,6 +124,9 @@ func newReverseProxy(upstream *url.URL, s *Server) *httputil.ReverseProxy {
 			if call, ok := pr.In.Context().Value(proxyCallKey{}).(*proxyCall); ok && call.admitted {
 				h["X-Crowdgate-Room"] = []string{call.pass.Room}
 				h["X-Crowdgate-Queue-Id"] = []string{call.pass.Subject}
+				if call.pass.UserID != "" {
+					h[UserHeader] = []string{call.pass.UserID}
+				}
 			}
 		},
 		Transport:  transport,

@@ -22,6 +22,7 @@ import (
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/internal/jwks"
 	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/ws"
@@ -122,6 +123,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	ctl, err := admission.NewController(store, keys, admission.Config{
 		Logger: log, Registerer: reg, Health: bookingHealth(book.core),
+		// Sites that sign enqueue tokens with EdDSA or ES256 publish their
+		// keys; they are fetched when a token first needs them.
+		EnqueueKeys: jwks.NewCache(jwks.CacheConfig{}),
 		// Waiters who left their contact hear when their turn is near and
 		// when it has come, with a link that brings them back to their place.
 		Notify: notify.NewOutbox(rdb), ResumeURL: resumeURL(c.public, lns.public.Addr()),
