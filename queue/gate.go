@@ -26,7 +26,7 @@ import (
 //   - the address's live places in the room / LivePressure;
 //   - the room's new places over the last minute / its surge level,
 //     max(SurgeFloor, SurgeFactor × admit_per_minute), counted for at most
-//     SurgeMaxPressure.
+//     SurgeMaxPressure, for joins from a counted address.
 //
 // A room whose challenge is "auto" asks for a challenge at a pressure of 1
 // or more; "always" asks for one at every new place. The difficulty is the
@@ -99,8 +99,9 @@ var gateHeader = fmt.Sprintf(`local G = {window = %d, members = %d, prune = %d, 
 // Gate is who asks for a new place, as join.lua weighs them.
 type Gate struct {
 	// Address is the unit limits count: an IPv4 address or an IPv6 /64.
-	// Invalid (the zero Addr): not counted and not limited (bypassed, or an
-	// internal caller); the room's surge and an "always" challenge still apply.
+	// Invalid (the zero Addr): not counted, not limited and not weighed by
+	// the room's surge (bypassed, loopback, or an internal caller); only an
+	// "always" challenge applies. Its places still count in the surge.
 	Address netip.Addr
 	// ChallengeID, ChallengeBits and ChallengeExpires describe a solved
 	// challenge whose MAC and solution the caller verified; "" for none.

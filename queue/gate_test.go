@@ -139,6 +139,16 @@ func TestGateAlwaysAndOff(t *testing.T) {
 				t.Fatalf("join %d: %v", i, err)
 			}
 		}
+		// A surge in an "auto" room weighs on counted addresses only.
+		mustRoom(t, s, queue.Room{Name: "auto"})
+		for i := range queue.SurgeFloor + 1 {
+			if _, err := s.JoinGated(ctx, "auto", "", queue.Gate{}); err != nil {
+				t.Fatalf("join %d from no counted address: %v", i, err)
+			}
+		}
+		if _, err := s.JoinGated(ctx, "auto", "", gate("198.51.100.7")); refusalOf(t, err).Reason != queue.RefusedChallengeRequired {
+			t.Fatal("a counted address in a surging room was not asked for a challenge")
+		}
 	})
 }
 

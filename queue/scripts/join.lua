@@ -105,8 +105,13 @@ local function alive(qid)
   return exp and tonumber(exp) > now
 end
 if cfg[12] == '1' and user == '' then return refuse('bad_enqueue_token', 'k') end
-local roomRate = tonumber(redis.call('GET', KEYS[16]) or 0) + tonumber(redis.call('GET', KEYS[17]) or 0) * (1 - elapsed)
-local pressure = math.min(roomRate / math.max(G.surge_floor, G.surge_factor * tonumber(cfg[7] or 0)), G.surge_max)
+-- The room's surge weighs on counted addresses only: loopback (the box
+-- itself) and bypassed networks meet a challenge only when it is "always".
+local pressure = 0
+if addr ~= '' then
+  local roomRate = tonumber(redis.call('GET', KEYS[16]) or 0) + tonumber(redis.call('GET', KEYS[17]) or 0) * (1 - elapsed)
+  pressure = math.min(roomRate / math.max(G.surge_floor, G.surge_factor * tonumber(cfg[7] or 0)), G.surge_max)
+end
 -- recent: the address joined within the last two windows, so its live
 -- places are tracked (an address that joins at most once in two minutes is
 -- not: at most 30 places an hour go uncounted, and most fans join once).
