@@ -242,7 +242,7 @@
   // pressure shows the joins the room's gate refused, by reason, and the
   // networks taking the most new places.
   var REASONS = { challenge_required: 'challenge asked', challenge_failed: 'challenge failed', rate_limited: 'rate-limited',
-    place_cap: 'place cap', captcha_failed: 'CAPTCHA failed', bad_code: 'bad code' };
+    place_cap: 'place cap', captcha_failed: 'CAPTCHA failed', bad_code: 'bad code', bad_enqueue_token: 'bad enqueue token' };
   function pressure(c, r) {
     var p = c.pressure, box = field(c, 'pressure');
     box.hidden = !p;
