@@ -55,7 +55,13 @@ func (c *Controller) gate(ctx context.Context, room string, e Entry) (queue.Gate
 		if errors.Is(err, ErrEnqueueToken) {
 			var ce *crowdgate.Error
 			errors.As(err, &ce)
-			c.countRefusal(ctx, room, queue.RefusedBadEnqueueToken, true)
+			// Counted whether or not the cache holds the room yet: it was
+			// just read, so it exists.
+			c.label(room)
+			c.refusals.WithLabelValues(room, queue.RefusedBadEnqueueToken).Inc()
+			if err := c.store.CountRefusal(ctx, room, queue.RefusedBadEnqueueToken); err != nil {
+				c.log.Debug("count refusal", "room", room, "err", err)
+			}
 			return g, &JoinRefused{Reason: queue.RefusedBadEnqueueToken, err: ce}
 		}
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/internal/jwks"
 	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
@@ -86,6 +87,8 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	if o.metered {
 		ccfg.Registerer = reg
 	}
+	// As serve does: sites' key sets for enqueue tokens.
+	ccfg.EnqueueKeys = jwks.NewCache(jwks.CacheConfig{})
 	ctl, err := admission.NewController(store, keys, ccfg)
 	if err != nil {
 		t.Fatal(err)
