@@ -53,6 +53,14 @@
     params.delete('resume');
     history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''));
   }
+  // The organizer's site's link (#/?enqueue_token=): sent until a join
+  // gets a place, and out of the address bar at once.
+  var enqueueToken = fragment.get('enqueue_token') || params.get('enqueue_token');
+  if (enqueueToken) {
+    params.delete('enqueue_token');
+    ['enqueue_token', 'resume', 'confirm'].forEach(function (k) { fragment.delete(k); });
+    history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : '') + (fragment.toString() ? '#' + fragment : ''));
+  }
 
   function t(key, vars) {
     return (T[key] || '').replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
@@ -371,9 +379,12 @@
     var body = keep || solved ? {} : null;
     if (keep) body.keep = keep;
     if (solved && solved.challenge) { body.challenge = solved.challenge; body.solution = solved.solution; }
+    if (enqueueToken) { body = body || {}; body.enqueue_token = enqueueToken; }
     var r = await request('POST', '/join', body);
     busy = false;
     var code = r.data.error && r.data.error.code;
+    if (r.status === 200) enqueueToken = null;
+    if (r.status === 401 && /^enqueue_token/.test(code)) return finish('signin');
     if (r.status === 200) {
       limited(false);
       onTicket(r.data);
