@@ -247,12 +247,17 @@ func TestNginxForwardAuth(t *testing.T) {
 	// The site's X-Crowdgate-* headers come from Crowdgate only: a client's
 	// own, underscore spellings included, never reach it.
 	forged := []string{"X-Crowdgate-Room: forged", "X_Crowdgate_Queue_Id: forged", "x_crowdgate_room: forged",
-		"X-Crowdgate-Fail-Open: 1", "X-Crowdgate-Queue_Id: forged"}
+		"X-Crowdgate-Fail-Open: 1", "X-Crowdgate-Queue_Id: forged", "X-Crowdgate-User: forged", "X_Crowdgate_User: forged"}
 	if code, h := rawDo(t, ngx, "/about", forged...); code != 200 || h.Get("X-Seen-Crowdgate") != "" {
 		t.Errorf("unprotected path with forged headers: %d, the site saw %q", code, h.Get("X-Seen-Crowdgate"))
 	}
 	if code, h := rawDo(t, ngx, "/checkout/pay", append(forged, admitted)...); code != 200 || h.Get("X-Seen-Crowdgate") != "X-Crowdgate-Room=launch" {
 		t.Errorf("admitted, with forged headers: %d, the site saw %q", code, h.Get("X-Seen-Crowdgate"))
+	}
+	// An admission made with an enqueue token: the site learns the user id.
+	member := "Cookie: cg_a_launch=" + userAdmission(t, cg.base, "launch", "fan-7")
+	if code, h := rawDo(t, ngx, "/checkout/pay", append(forged, member)...); code != 200 || h.Get("X-Seen-Crowdgate") != "X-Crowdgate-Room=launch X-Crowdgate-User=fan-7" {
+		t.Errorf("admitted with a user id, with forged headers: %d, the site saw %q", code, h.Get("X-Seen-Crowdgate"))
 	}
 
 	// Without Crowdgate nginx fails closed, for every path behind the check.
@@ -396,7 +401,8 @@ func TestCaddyForwardAuth(t *testing.T) {
 		}
 	}
 
-	forged := []string{"X-Crowdgate-Room: forged", "X_Crowdgate_Queue_Id: forged", "x_crowdgate-room: forged", "X-Crowdgate-Queue_Id: forged"}
+	forged := []string{"X-Crowdgate-Room: forged", "X_Crowdgate_Queue_Id: forged", "x_crowdgate-room: forged", "X-Crowdgate-Queue_Id: forged",
+		"X-Crowdgate-User: forged", "X_Crowdgate_User: forged"}
 	if code, h := rawDo(t, addr, "/about", forged...); code != 200 || h.Get("X-Seen-Crowdgate") != "" {
 		t.Errorf("unprotected path with forged headers: %d, the site saw %q", code, h.Get("X-Seen-Crowdgate"))
 	}
@@ -404,6 +410,11 @@ func TestCaddyForwardAuth(t *testing.T) {
 	seen := h.Get("X-Seen-Crowdgate")
 	if code != 200 || strings.Contains(seen, "forged") || !strings.HasPrefix(seen, "X-Crowdgate-Queue-Id=") || !strings.HasSuffix(seen, " X-Crowdgate-Room=launch") || strings.Count(seen, "=") != 2 {
 		t.Errorf("admitted, with forged headers: %d, the site saw %q", code, seen)
+	}
+	// An admission made with an enqueue token: the site learns the user id.
+	code, h = rawDo(t, addr, "/checkout/pay", append(forged, "Cookie: cg_a_launch="+userAdmission(t, cg.base, "launch", "fan-7"))...)
+	if seen := h.Get("X-Seen-Crowdgate"); code != 200 || strings.Contains(seen, "forged") || !strings.HasSuffix(seen, " X-Crowdgate-Room=launch X-Crowdgate-User=fan-7") {
+		t.Errorf("admitted with a user id, with forged headers: %d, the site saw %q", code, seen)
 	}
 }
 
@@ -481,8 +492,8 @@ func TestTraefikConfig(t *testing.T) {
 				t.Errorf("middleware %s: a client's %s reaches Crowdgate", name, h)
 			}
 		}
-		if out := nameSet(fa["authResponseHeaders"]); !out["x-crowdgate-queue-id"] || !out["x-crowdgate-room"] {
-			t.Errorf("middleware %s: X-Crowdgate-Queue-Id and -Room are not passed on", name)
+		if out := nameSet(fa["authResponseHeaders"]); !out["x-crowdgate-queue-id"] || !out["x-crowdgate-room"] || !out["x-crowdgate-user"] {
+			t.Errorf("middleware %s: X-Crowdgate-Queue-Id, -Room and -User are not passed on", name)
 		}
 		if u, ok := fa["authSigninURL"].(string); ok && !strings.HasPrefix(u, "/rooms/") {
 			t.Errorf("middleware %s: authSigninURL %q is not a waiting room", name, u)
@@ -550,7 +561,7 @@ func TestEnvoyConfig(t *testing.T) {
 	for _, p := range yamlAt(t, authz, "http_service", "authorization_response", "allowed_upstream_headers", "patterns").([]any) {
 		up[yamlAt(t, p, "exact").(string)] = true
 	}
-	if len(up) != 2 || !up["x-crowdgate-queue-id"] || !up["x-crowdgate-room"] {
+	if len(up) != 3 || !up["x-crowdgate-queue-id"] || !up["x-crowdgate-room"] || !up["x-crowdgate-user"] {
 		t.Errorf("allowed_upstream_headers %v", up)
 	}
 	// A client's X-Crowdgate-* never reach the site: removed before the
@@ -572,7 +583,7 @@ func TestEnvoyConfig(t *testing.T) {
 			}
 		}
 	}
-	for _, h := range []string{"x-crowdgate-queue-id", "x-crowdgate-room"} {
+	for _, h := range []string{"x-crowdgate-queue-id", "x-crowdgate-room", "x-crowdgate-user"} {
 		if !removed[h] {
 			t.Errorf("a client's %s reaches the site", h)
 		}
@@ -599,6 +610,7 @@ func TestCaddyConfig(t *testing.T) {
 		"header_up X-Forwarded-Uri {uri}",
 		"request_header X-Crowdgate-Room {rp.header.X-Crowdgate-Room}",
 		"request_header X-Crowdgate-Queue-Id {rp.header.X-Crowdgate-Queue-Id}",
+		"request_header X-Crowdgate-User {rp.header.X-Crowdgate-User}",
 	} {
 		i := strings.Index(conf, line+"\n")
 		if i < 0 {
@@ -614,7 +626,7 @@ func TestCaddyConfig(t *testing.T) {
 // WSGI sites read every spelling as the same header.
 func crowdgateHeaderSpellings() []string {
 	var all []string
-	for _, name := range []string{"x-crowdgate-queue-id", "x-crowdgate-room"} {
+	for _, name := range []string{"x-crowdgate-queue-id", "x-crowdgate-room", "x-crowdgate-user"} {
 		parts := strings.Split(name, "-")
 		for mask := 0; mask < 1<<(len(parts)-1); mask++ {
 			v := parts[0]
