@@ -60,12 +60,19 @@ type Solved struct {
 // Challenge mints a challenge of the given difficulty for room, valid ChallengeTTL from
 // now. bits is clamped to queue.MinChallengeBits..queue.MaxChallengeBits.
 func (k *Keyring) Challenge(room string, bits int, now time.Time) Challenge {
+	return k.challenge(challengeMACDomain, room, bits, now)
+}
+
+// challenge mints a challenge MACed in domain: challengeMACDomain for the
+// gate's, captchaFallbackDomain for those that stand in for a CAPTCHA
+// (captcha.go), so neither passes for the other.
+func (k *Keyring) challenge(domain, room string, bits int, now time.Time) Challenge {
 	bits = min(max(bits, queue.MinChallengeBits), queue.MaxChallengeBits)
 	var raw [challengeIDChars * 3 / 4]byte
 	rand.Read(raw[:])
 	exp := now.Add(ChallengeTTL).Truncate(time.Second)
 	rest := strconv.FormatInt(exp.Unix(), 10) + "." + strconv.Itoa(bits) + "." + base64.RawURLEncoding.EncodeToString(raw[:])
-	return Challenge{Token: "c1." + room + "." + rest + "." + challengeMAC(k.current().queueSecret, room, rest), Bits: bits, Expires: exp}
+	return Challenge{Token: "c1." + room + "." + rest + "." + challengeMAC(k.current().queueSecret, domain, room, rest), Bits: bits, Expires: exp}
 }
 
 // VerifyChallenge checks that token is a challenge this keyring's instances minted for
@@ -73,6 +80,11 @@ func (k *Keyring) Challenge(room string, bits int, now time.Time) Challenge {
 // Whether the challenge was used already is join.lua's to say. Errors are
 // *crowdgate.Error of kind ChallengeFailed wrapping ErrChallenge.
 func (k *Keyring) VerifyChallenge(room, token, solution string, now time.Time) (Solved, error) {
+	return k.verifyChallenge(challengeMACDomain, room, token, solution, now)
+}
+
+// verifyChallenge is VerifyChallenge for challenges MACed in domain.
+func (k *Keyring) verifyChallenge(domain, room, token, solution string, now time.Time) (Solved, error) {
 	fail := func(msg string) (Solved, error) {
 		return Solved{}, &crowdgate.Error{Kind: crowdgate.ChallengeFailed, Message: msg, Err: ErrChallenge}
 	}
@@ -97,7 +109,7 @@ func (k *Keyring) VerifyChallenge(room, token, solution string, now time.Time) (
 		return fail("malformed challenge")
 	}
 	signed := token[len("c1.")+len(part[1])+1 : len(token)-queueMACChars-1]
-	if !hmac.Equal([]byte(part[5]), []byte(challengeMAC(k.current().queueSecret, part[1], signed))) {
+	if !hmac.Equal([]byte(part[5]), []byte(challengeMAC(k.current().queueSecret, domain, part[1], signed))) {
 		return fail("challenge not issued here")
 	}
 	if part[1] != room {
@@ -132,8 +144,8 @@ func LeadingZeroBits(token, nonce string) int {
 	return z
 }
 
-func challengeMAC(secret []byte, room, rest string) string {
-	sum := keyedMAC(secret, challengeMACDomain, room, rest)
+func challengeMAC(secret []byte, domain, room, rest string) string {
+	sum := keyedMAC(secret, domain, room, rest)
 	var enc [23]byte
 	base64.RawURLEncoding.Encode(enc[:], sum[:17])
 	return string(enc[:queueMACChars])

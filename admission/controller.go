@@ -98,9 +98,13 @@ type Config struct {
 	// with EdDSA or ES256 (enqueue.go). Without it, the tokens of rooms
 	// with a JWKS URL cannot be checked (503); HS256 rooms need nothing.
 	EnqueueKeys EnqueueKeys
-	Now         func() time.Time
-	Logger      *slog.Logger
-	Registerer  prometheus.Registerer
+	// Captcha verifies the responses of rooms that require a CAPTCHA
+	// (captcha.go); nil: no provider is configured, and no room may name
+	// one.
+	Captcha    CaptchaVerifier
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -234,6 +238,9 @@ type Controller struct {
 	storeLog *queue.Outage
 	// labelled holds the rooms with series of their own (room → struct{}).
 	labelled sync.Map
+	// captchaSaid is when an unreachable CAPTCHA provider was last logged
+	// (Unix ns).
+	captchaSaid atomic.Int64
 }
 
 // NewController returns a Controller; call Run to start its loops.
@@ -494,6 +501,9 @@ func (c *Controller) Room(ctx context.Context, name string) (queue.Room, error) 
 // and returns it as stored, and whether it was created. This instance
 // sees the change at once; others at their next refresh (Config.Refresh).
 func (c *Controller) PutRoom(ctx context.Context, r queue.Room) (stored queue.Room, created bool, err error) {
+	if err := c.checkCaptcha(r); err != nil {
+		return queue.Room{}, false, err
+	}
 	created, err = c.store.PutRoom(ctx, r)
 	c.forget(r.Name) // even on an error: the write may have landed
 	if err != nil {
@@ -514,7 +524,13 @@ func (c *Controller) UpdateRoom(ctx context.Context, name string, change func(qu
 	if err != nil {
 		return queue.Room{}, err
 	}
-	err = c.store.UpdateRoom(ctx, prev, change(prev))
+	next := change(prev)
+	if next.Captcha != prev.Captcha {
+		if err := c.checkCaptcha(next); err != nil {
+			return queue.Room{}, err
+		}
+	}
+	err = c.store.UpdateRoom(ctx, prev, next)
 	c.forget(name)
 	if err != nil {
 		return queue.Room{}, err
@@ -568,7 +584,19 @@ func (c *Controller) Stats(ctx context.Context, room string) (queue.Stats, error
 // challenge to solve, a used or wrong one, or a per-address limit), which
 // changes nothing. A join with the token of a place still held never is.
 func (c *Controller) Join(ctx context.Context, room, queueToken string, e Entry) (Ticket, error) {
-	g, err := c.gate(ctx, room, e)
+	var g queue.Gate
+	var err error
+	r, captcha := c.captchaRoom(ctx, room)
+	if captcha {
+		var t Ticket
+		var done bool
+		if g, t, done, err = c.captchaGate(ctx, r, queueToken, e); done {
+			c.countJoin(room, t.Status, err)
+			return t, err
+		}
+	} else {
+		g, err = c.gate(ctx, room, e)
+	}
 	if err != nil {
 		c.countJoin(room, "", err)
 		return Ticket{}, err
@@ -576,6 +604,9 @@ func (c *Controller) Join(ctx context.Context, room, queueToken string, e Entry)
 	t, err := c.ticket(ctx, room, queueToken, true, g)
 	if err != nil {
 		err = c.refused(ctx, room, err)
+		if captcha {
+			c.captchaRefused(room, g, err)
+		}
 	}
 	c.countJoin(room, t.Status, err)
 	return t, err

@@ -24,6 +24,13 @@ type Entry struct {
 	// EnqueueToken is the enqueue token the organizer's site gave the fan
 	// (enqueue.go); "" when the caller brings none.
 	EnqueueToken string
+	// Captcha is the response of the room's CAPTCHA widget ("" for none);
+	// RemoteIP (the client's address even where Addr is not counted) and
+	// Host (the host the page was served on) are checked with it
+	// (captcha.go).
+	Captcha  string
+	RemoteIP netip.Addr
+	Host     string
 }
 
 // JoinRefused is a join refused a new place by the room's gate; nothing
@@ -35,7 +42,10 @@ type JoinRefused struct {
 	Reason     string
 	Challenge  *Challenge
 	RetryAfter time.Duration
-	err        *crowdgate.Error
+	// Captcha is the room's CAPTCHA, when the refusal concerns it: the
+	// widget to draw and solve before joining again.
+	Captcha *CaptchaAsk
+	err     *crowdgate.Error
 }
 
 func (e *JoinRefused) Error() string { return e.err.Error() }
@@ -116,6 +126,11 @@ func (c *Controller) countRefusal(ctx context.Context, room, reason string, inSt
 	if _, known := (*c.rooms.Load())[room]; !known && inStore {
 		return
 	}
+	c.tallyRefusal(ctx, room, reason, inStore)
+}
+
+// tallyRefusal is countRefusal for a room known to exist.
+func (c *Controller) tallyRefusal(ctx context.Context, room, reason string, inStore bool) {
 	c.label(room)
 	c.refusals.WithLabelValues(room, reason).Inc()
 	if inStore {

@@ -13,6 +13,10 @@ type ErrorResponse struct {
 	// Challenge is the puzzle to solve before joining again, when the code
 	// is challenge_required (POST /api/v1/rooms/{room}/join).
 	Challenge *Challenge `json:"challenge,omitempty"`
+	// Captcha is the widget to solve before joining again, when the code
+	// is captcha_required (and captcha_failed, or unavailable while the
+	// provider cannot be reached).
+	Captcha *Captcha `json:"captcha,omitempty"`
 	// Limit says how many tickets the buyer may still hold when the code
 	// is limit_reached (POST /api/v1/events/{event}/holds).
 	Limit *PurchaseLimit `json:"limit,omitempty"`

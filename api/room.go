@@ -33,12 +33,20 @@ type Room struct {
 	// The gate against scripts (docs/organizer.md): when a new place needs
 	// a proof-of-work challenge ("off", "auto", "always"), its base
 	// difficulty, and the per-address limits.
-	Challenge             string    `json:"challenge"`
-	ChallengeBits         int       `json:"challenge_bits"`
-	AddressJoinsPerMinute int       `json:"address_joins_per_minute"`
-	AddressLivePlaces     int       `json:"address_live_places"`
-	CreatedAt             time.Time `json:"created_at"`
-	UpdatedAt             time.Time `json:"updated_at"`
+	Challenge             string `json:"challenge"`
+	ChallengeBits         int    `json:"challenge_bits"`
+	AddressJoinsPerMinute int    `json:"address_joins_per_minute"`
+	AddressLivePlaces     int    `json:"address_live_places"`
+	// The CAPTCHA a new place needs (docs/organizer.md): the provider
+	// ("turnstile", "hcaptcha", "recaptcha"; "" for none), its public site
+	// key, the action the widget is given (checked in the answer), and
+	// what a join does while the provider is down ("pow" or "refuse").
+	Captcha         string    `json:"captcha"`
+	CaptchaSiteKey  string    `json:"captcha_site_key"`
+	CaptchaAction   string    `json:"captcha_action"`
+	CaptchaFallback string    `json:"captcha_fallback"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
 	// Stats are the live figures, in GET answers only.
 	Stats *Stats `json:"stats,omitempty"`
 
@@ -96,6 +104,11 @@ type RoomRequest struct {
 	ChallengeBits         *int    `json:"challenge_bits,omitempty"`
 	AddressJoinsPerMinute *int    `json:"address_joins_per_minute,omitempty"`
 	AddressLivePlaces     *int    `json:"address_live_places,omitempty"`
+	// The CAPTCHA; "" for captcha turns it off.
+	Captcha         *string `json:"captcha,omitempty"`
+	CaptchaSiteKey  *string `json:"captcha_site_key,omitempty"`
+	CaptchaAction   *string `json:"captcha_action,omitempty"`
+	CaptchaFallback *string `json:"captcha_fallback,omitempty"`
 }
 
 // EnqueueToken is a room's enqueue-token setting as organizers read it

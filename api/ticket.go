@@ -37,6 +37,20 @@ type JoinRequest struct {
 	// EnqueueToken is the JWT the organizer's site signed for the fan
 	// (user id, room, expiry), for rooms that take enqueue tokens.
 	EnqueueToken string `json:"enqueue_token,omitempty"`
+	// Captcha answers a 428 captcha_required: the response (token) of the
+	// room's CAPTCHA widget.
+	Captcha string `json:"captcha,omitempty"`
+}
+
+// Captcha is the CAPTCHA a join must solve before it gets a new place
+// (ErrorResponse of a 428 captcha_required, and of the refusals that
+// concern it): the provider whose widget to draw ("turnstile", "hcaptcha",
+// "recaptcha"), the room's public site key, and the action to give the
+// widget ("" for none).
+type Captcha struct {
+	Provider string `json:"provider"`
+	SiteKey  string `json:"site_key"`
+	Action   string `json:"action,omitempty"`
 }
 
 // Challenge is a proof-of-work puzzle a join must solve before it gets a

@@ -108,6 +108,20 @@ type Room struct {
 	// room; 0: DefaultAddressLivePlaces.
 	AddressLivePlaces int
 
+	// Captcha names the CAPTCHA provider every new place needs a solved
+	// widget of (one of CaptchaProviders); "" for none. The deployment
+	// holds the provider's secret; the room only its public site key.
+	Captcha string
+	// CaptchaSiteKey is the provider's public site key the page's widget
+	// uses.
+	CaptchaSiteKey string
+	// CaptchaAction, when set, is the action the widget is given and the
+	// provider's answer must report (Turnstile, reCAPTCHA v3).
+	CaptchaAction string
+	// CaptchaFallback is what a join does while the provider cannot be
+	// reached: CaptchaFallbackPoW (the default) or CaptchaFallbackRefuse.
+	CaptchaFallback string
+
 	// Enqueue tokens (gate.go, package admission): JWTs the organizer's own
 	// site signs with a user's id, so that one user id holds one place.
 	// EnqueueSecret (HS256, at least MinEnqueueSecretBytes) or
@@ -156,7 +170,39 @@ func (r Room) withGateDefaults() Room {
 	if r.AddressLivePlaces == 0 {
 		r.AddressLivePlaces = DefaultAddressLivePlaces
 	}
+	if r.Captcha != "" && r.CaptchaFallback == "" {
+		r.CaptchaFallback = CaptchaFallbackPoW
+	}
 	return r
+}
+
+// CAPTCHA settings of a room (Room.Captcha and the fields after it).
+const (
+	// CaptchaFallbackPoW: while the provider cannot be reached, a new
+	// place needs a solved proof-of-work challenge instead.
+	CaptchaFallbackPoW = "pow"
+	// CaptchaFallbackRefuse: while the provider cannot be reached, no new
+	// places (503 with Retry-After).
+	CaptchaFallbackRefuse = "refuse"
+)
+
+// CaptchaProviders are the providers a room may name (package captcha
+// speaks to them).
+var CaptchaProviders = map[string]bool{"turnstile": true, "hcaptcha": true, "recaptcha": true}
+
+// validCaptchaWord reports whether s is a site key or an action as the
+// providers spell them: 1 to max letters, digits, '-' and '_'.
+func validCaptchaWord(s string, max int) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // Validate reports the first thing wrong with r, wrapping ErrInvalidRoom.
@@ -201,6 +247,18 @@ func (r Room) Validate() error {
 		return bad("enqueue_token: set hs256_secret or jwks_url, not both")
 	case r.EnqueueTokenRequired && r.EnqueueSecret == "" && r.EnqueueJWKSURL == "":
 		return bad("enqueue_token.required needs hs256_secret or jwks_url")
+	case r.Captcha != "" && !CaptchaProviders[r.Captcha]:
+		return bad("captcha must be \"turnstile\", \"hcaptcha\" or \"recaptcha\" (or \"\" for none)")
+	case r.Captcha != "" && r.CaptchaSiteKey == "":
+		return bad("captcha needs captcha_site_key, the provider's public site key")
+	case r.CaptchaSiteKey != "" && !validCaptchaWord(r.CaptchaSiteKey, 100):
+		return bad("captcha_site_key must be 1 to 100 letters, digits, '-' or '_'")
+	case r.CaptchaAction != "" && !validCaptchaWord(r.CaptchaAction, 32):
+		return bad("captcha_action must be 1 to 32 letters, digits, '-' or '_'")
+	case r.Captcha == "hcaptcha" && r.CaptchaAction != "":
+		return bad("captcha_action: hCaptcha reports no action; leave it empty")
+	case r.CaptchaFallback != "" && r.CaptchaFallback != CaptchaFallbackPoW && r.CaptchaFallback != CaptchaFallbackRefuse:
+		return bad("captcha_fallback must be %q or %q", CaptchaFallbackPoW, CaptchaFallbackRefuse)
 	case utf8.RuneCountInString(r.Title) > 120 || !utf8.ValidString(r.Title):
 		return bad("title must be valid UTF-8 of at most 120 characters")
 	case utf8.RuneCountInString(r.Message) > 1000 || !utf8.ValidString(r.Message):
@@ -293,6 +351,10 @@ func (r Room) fields() map[string]string {
 		"ch_bits":      strconv.Itoa(r.ChallengeBits),
 		"ip_rate":      strconv.Itoa(r.AddressJoinsPerMinute),
 		"ip_live":      strconv.Itoa(r.AddressLivePlaces),
+		"captcha":      r.Captcha,
+		"cap_key":      r.CaptchaSiteKey,
+		"cap_action":   r.CaptchaAction,
+		"cap_fallback": r.CaptchaFallback,
 		"enq":          flag(r.EnqueueTokenRequired),
 		"enq_secret":   r.EnqueueSecret,
 		"enq_jwks":     r.EnqueueJWKSURL,
@@ -351,6 +413,10 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		ChallengeBits:         int(opt("ch_bits")),
 		AddressJoinsPerMinute: int(opt("ip_rate")),
 		AddressLivePlaces:     int(opt("ip_live")),
+		Captcha:               h["captcha"],
+		CaptchaSiteKey:        h["cap_key"],
+		CaptchaAction:         h["cap_action"],
+		CaptchaFallback:       h["cap_fallback"],
 		EnqueueTokenRequired:  h["enq"] == "1",
 		EnqueueSecret:         h["enq_secret"],
 		EnqueueJWKSURL:        h["enq_jwks"],

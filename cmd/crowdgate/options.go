@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/crowdgate/crowdgate/captcha"
 	"github.com/crowdgate/crowdgate/gateway"
 )
 
@@ -29,6 +30,14 @@ type options struct {
 	grace, drain                                                                time.Duration
 	wsPerIP, connsPerIP                                                         int
 	demo, pprof                                                                 bool
+	// captcha are the CAPTCHA providers' settings, by provider name.
+	captcha map[string]*captchaOptions
+}
+
+// captchaOptions are one CAPTCHA provider's settings: its secret (given
+// as is, or in a file), and its siteverify URL when not the provider's.
+type captchaOptions struct {
+	secret, secretFile, verifyURL string
 }
 
 // multiFlag is a repeatable string flag.
@@ -88,6 +97,14 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.metricsAddr, "metrics-addr", env("CROWDGATE_METRICS_ADDR", ""), "if set, serve /metrics on this separate, private address only; empty = /metrics on --addr, to loopback and private networks only (CROWDGATE_METRICS_ADDR)")
 	fs.BoolVar(&o.pprof, "pprof", getenv("CROWDGATE_PPROF") == "1", "also serve Go profiling (/debug/pprof/) on --metrics-addr (CROWDGATE_PPROF=1)")
 	fs.BoolVar(&o.demo, "demo", getenv("CROWDGATE_DEMO") == "1", "create a demo room and print how to use it (CROWDGATE_DEMO=1)")
+	o.captcha = map[string]*captchaOptions{}
+	for _, p := range []string{captcha.Turnstile, captcha.HCaptcha, captcha.ReCAPTCHA} {
+		co, env := &captchaOptions{}, func(k string) string { return getenv("CROWDGATE_" + strings.ToUpper(p) + "_" + k) }
+		o.captcha[p] = co
+		fs.StringVar(&co.secret, p+"-secret", env("SECRET"), "secret key of "+p+", for rooms whose captcha is "+p+"; prefer the env var or the file (CROWDGATE_"+strings.ToUpper(p)+"_SECRET)")
+		fs.StringVar(&co.secretFile, p+"-secret-file", env("SECRET_FILE"), "file holding the secret key of "+p+" (CROWDGATE_"+strings.ToUpper(p)+"_SECRET_FILE)")
+		fs.StringVar(&co.verifyURL, p+"-verify-url", env("VERIFY_URL"), p+"'s siteverify URL; empty = "+captcha.Providers[p].VerifyURL+" (CROWDGATE_"+strings.ToUpper(p)+"_VERIFY_URL)")
+	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -141,6 +158,8 @@ type serveConfig struct {
 	// offered "notify me", with phone numbers of phoneCodes.
 	notify     bool
 	phoneCodes []string
+	// captcha verifies the responses of the providers given a secret.
+	captcha captcha.Set
 }
 
 // config parses and checks o, reading the signing key's file; logs go to w.
@@ -205,7 +224,42 @@ func (o options) config(w io.Writer) (serveConfig, error) {
 	if c.connsPerIP <= 0 {
 		c.connsPerIP = -1
 	}
+	if c.captcha, err = o.captchaSet(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// captchaSet builds a verifier for each CAPTCHA provider given a secret.
+func (o options) captchaSet() (captcha.Set, error) {
+	set := captcha.Set{}
+	for p, co := range o.captcha {
+		secret := co.secret
+		switch {
+		case co.secret != "" && co.secretFile != "":
+			return nil, fmt.Errorf("--%s-secret and --%s-secret-file: give one", p, p)
+		case co.secretFile != "":
+			b, err := os.ReadFile(co.secretFile)
+			if err != nil {
+				return nil, fmt.Errorf("--%s-secret-file: %w", p, err)
+			}
+			secret = strings.TrimSpace(string(b))
+			if secret == "" {
+				return nil, fmt.Errorf("--%s-secret-file: %s is empty", p, co.secretFile)
+			}
+		case secret == "":
+			if co.verifyURL != "" {
+				return nil, fmt.Errorf("--%s-verify-url needs a secret (--%s-secret-file)", p, p)
+			}
+			continue
+		}
+		v, err := captcha.New(captcha.Config{Provider: p, Secret: secret, VerifyURL: co.verifyURL})
+		if err != nil {
+			return nil, fmt.Errorf("--%s-secret: %w", p, err)
+		}
+		set[p] = v
+	}
+	return set, nil
 }
 func hasFlag(args []string, name string) bool {
 	for _, a := range args {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
+	"github.com/crowdgate/crowdgate/captcha"
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/internal/jwks"
 	"github.com/crowdgate/crowdgate/notify"
@@ -130,6 +131,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// when it has come, with a link that brings them back to their place.
 		Notify: notify.NewOutbox(rdb), ResumeURL: resumeURL(c.public, lns.public.Addr()),
 		PhoneCodes: c.phoneCodes,
+		Captcha:    captchaVerifier{c.captcha},
 	})
 	if err != nil {
 		return err
@@ -341,4 +343,11 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis client", "msg", fmt.Sprintf(format, v...))
+}
+
+// captchaVerifier hands admission the deployment's CAPTCHA verifiers.
+type captchaVerifier struct{ captcha.Set }
+
+func (v captchaVerifier) VerifyCaptcha(ctx context.Context, provider string, c admission.CaptchaCheck) error {
+	return v.Verify(ctx, provider, captcha.Check(c))
 }
