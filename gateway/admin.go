@@ -119,7 +119,8 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 	for _, f := range []struct {
 		dst *string
 		src *string
-	}{{&r.Mode, b.Mode}, {&r.Title, b.Title}, {&r.Message, b.Message}, {&r.PrimaryColor, b.PrimaryColor}, {&r.BackgroundColor, b.BackgroundColor}, {&r.Language, b.Language}, {&r.Challenge, b.Challenge}} {
+	}{{&r.Mode, b.Mode}, {&r.Title, b.Title}, {&r.Message, b.Message}, {&r.PrimaryColor, b.PrimaryColor}, {&r.BackgroundColor, b.BackgroundColor}, {&r.Language, b.Language}, {&r.Challenge, b.Challenge},
+		{&r.Captcha, b.Captcha}, {&r.CaptchaSiteKey, b.CaptchaSiteKey}, {&r.CaptchaAction, b.CaptchaAction}, {&r.CaptchaFallback, b.CaptchaFallback}} {
 		if f.src != nil {
 			*f.dst = *f.src
 		}
@@ -170,6 +171,7 @@ func toRoom(r queue.Room) api.Room {
 		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
 		Adaptive: r.Adaptive, AdaptiveMaxCheckouts: r.AdaptiveMaxCheckouts, AdaptiveP99Ms: r.AdaptiveP99Ms,
 		Challenge: r.Challenge, ChallengeBits: r.ChallengeBits, AddressJoinsPerMinute: r.AddressJoinsPerMinute, AddressLivePlaces: r.AddressLivePlaces,
+		Captcha: r.Captcha, CaptchaSiteKey: r.CaptchaSiteKey, CaptchaAction: r.CaptchaAction, CaptchaFallback: r.CaptchaFallback,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }

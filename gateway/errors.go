@@ -29,6 +29,8 @@ type apiError struct {
 
 	// Challenge is the puzzle a join must solve, for challenge_required.
 	Challenge *api.Challenge
+	// Captcha is the widget a join must solve, for captcha_required.
+	Captcha *api.Captcha
 }
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
@@ -75,6 +77,8 @@ var kinds = map[crowdgate.Kind]struct {
 
 	crowdgate.ChallengeRequired: {http.StatusPreconditionRequired, "challenge_required", 0},
 	crowdgate.ChallengeFailed:   {http.StatusBadRequest, "challenge_failed", 0},
+	crowdgate.CaptchaRequired:   {http.StatusPreconditionRequired, "captcha_required", 0},
+	crowdgate.CaptchaFailed:     {http.StatusBadRequest, "captcha_failed", 0},
 
 	crowdgate.EnqueueTokenRequired: {http.StatusUnauthorized, "enqueue_token_required", 0},
 	crowdgate.EnqueueTokenInvalid:  {http.StatusUnauthorized, "enqueue_token_invalid", 0},
@@ -179,6 +183,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	body := api.ErrorResponse{Error: api.Error{Code: ae.Code, Message: ae.Message}, HoldID: ae.HoldID, Places: ae.Places, Limit: ae.Limit}
 	body.Challenge = ae.Challenge
+	body.Captcha = ae.Captcha
 	if ae.Status >= 500 {
 		body.Error.RequestID = id
 	}

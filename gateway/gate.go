@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,12 +22,8 @@ import (
 // lock everyone out) and for the operator's bypass networks (venues,
 // partners).
 func (s *Server) gateAddr(c echo.Context) netip.Addr {
-	ip, err := netip.ParseAddr(c.RealIP())
-	if err != nil {
-		return netip.Addr{}
-	}
-	ip = ip.Unmap().WithZone("")
-	if ip.IsLoopback() {
+	ip := realAddr(c)
+	if !ip.IsValid() || ip.IsLoopback() {
 		return netip.Addr{}
 	}
 	for _, p := range s.cfg.LimitBypass {
@@ -34,6 +32,30 @@ func (s *Server) gateAddr(c echo.Context) netip.Addr {
 		}
 	}
 	return ip
+}
+
+// realAddr is the real client address (behind --trusted-proxies, the
+// forwarded one), or the zero Addr when it cannot be read.
+func realAddr(c echo.Context) netip.Addr {
+	ip, err := netip.ParseAddr(c.RealIP())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ip.Unmap().WithZone("")
+}
+
+// pageHost is the host name fans load the waiting-room page from, which a
+// CAPTCHA provider reports as where its widget was solved: the public
+// URL's, else the request's (without a port).
+func (s *Server) pageHost(r *http.Request) string {
+	if s.cfg.PublicURL != nil {
+		return s.cfg.PublicURL.Hostname()
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.Trim(host, "[]")
 }
 
 // joinRefusal is the contract form of a join the room's gate refused: 428
@@ -49,6 +71,9 @@ func joinRefusal(r *admission.JoinRefused) *apiError {
 	}
 	if r.RetryAfter > 0 {
 		ae.RetryAfter = int((r.RetryAfter + time.Second - 1) / time.Second)
+	}
+	if a := r.Captcha; a != nil {
+		ae.Captcha = &api.Captcha{Provider: a.Provider, SiteKey: a.SiteKey, Action: a.Action}
 	}
 	if ch := r.Challenge; ch != nil {
 		ae.Challenge = &api.Challenge{Token: ch.Token, Bits: ch.Bits, Algorithm: admission.ChallengeAlgorithm, ExpiresAt: ch.Expires.UTC()}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/booking"
+	"github.com/crowdgate/crowdgate/captcha"
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/internal/jwks"
 	"github.com/crowdgate/crowdgate/notify"
@@ -60,6 +61,8 @@ type stackOptions struct {
 	// instance beside it, with its own store client, keyring and controller.
 	redis   *queuetest.Server
 	metered bool // the controller's series on the gateway's /metrics, as in serve
+	// captcha verifies rooms' CAPTCHA responses (local providers).
+	captcha captcha.Set
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
@@ -86,6 +89,9 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	}
 	if o.metered {
 		ccfg.Registerer = reg
+	}
+	if o.captcha != nil {
+		ccfg.Captcha = captchaVerifier{o.captcha}
 	}
 	// As serve does: sites' key sets for enqueue tokens.
 	ccfg.EnqueueKeys = jwks.NewCache(jwks.CacheConfig{})

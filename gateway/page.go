@@ -23,6 +23,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crowdgate/crowdgate/captcha"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -159,6 +160,11 @@ type pageData struct {
 	OpensAt, SaleAt, Now string // RFC 3339, or empty
 	Mode                 string
 	Notify               bool // "notify me" is offered: a channel reaches people
+	// Captcha is the room's CAPTCHA provider ("" for none) and
+	// CaptchaScript its widget's script, which the page loads when a join
+	// asks for it; the CSP allows that provider's origins, and only on
+	// such a room's page.
+	Captcha, CaptchaScript string
 
 	// The message page (unknown room, or trouble).
 	NotFound     bool
@@ -195,6 +201,9 @@ func (s *Server) page(c echo.Context) error {
 	d.Background, d.OnBgColor = colorPair(room.BackgroundColor, defaultBackground)
 	d.Room, d.ReturnTo, d.Mode, d.Notify = room.Name, returnTo, room.Mode, s.cfg.Notify
 	d.Now = s.cfg.Now().UTC().Format(pageTime)
+	if p, ok := captcha.Providers[room.Captcha]; ok {
+		d.Captcha, d.CaptchaScript = p.Name, p.Script+"&onload=cgCaptchaReady"
+	}
 	if !room.QueueOpensAt.IsZero() {
 		d.OpensAt = room.QueueOpensAt.UTC().Format(pageTime)
 	}
@@ -260,22 +269,23 @@ func (s *Server) basePageData(lang string) pageData {
 
 // renderPage renders a fans' page (the waiting room's set).
 func (s *Server) renderPage(c echo.Context, status int, name string, d pageData) error {
-	return s.renderFans(c, status, pageTemplates, name, d, d.Nonce, "Accept, Accept-Language")
+	return s.renderFans(c, status, pageTemplates, name, d, d.Nonce, "Accept, Accept-Language", captcha.Providers[d.Captcha].CSP)
 }
 
 // renderFans executes a fans' page template into a buffer first, so a
 // template error is a clean 500 rather than half a page, and sends it with
 // the fans' pages' security headers: the CSP of pageCSP, so their scripts
-// may only talk to this site. The pages carry no secrets, but a cached copy
+// may only talk to this site (and to a CAPTCHA provider's origins, widget,
+// on the page of a room that uses one). The pages carry no secrets, but a cached copy
 // would show a stale state (and a stale return_to), and proxies must not
 // share it: nothing is cached.
-func (s *Server) renderFans(c echo.Context, status int, t *template.Template, name string, data any, nonce, vary string) error {
+func (s *Server) renderFans(c echo.Context, status int, t *template.Template, name string, data any, nonce, vary string, widget map[string][]string) error {
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, name, data); err != nil {
 		return err
 	}
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", s.pageCSP(c.Request(), nonce))
+	h.Set("Content-Security-Policy", s.pageCSP(c.Request(), nonce, widget))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store")
@@ -286,11 +296,22 @@ func (s *Server) renderFans(c echo.Context, status int, t *template.Template, na
 // pageCSP allows only this site's script and stylesheet, the one nonce'd
 // <style> carrying the room's colours, and fetch/WebSocket connections back
 // to this site. 'self' covers ws(s): in CSP 3, but older browsers need the
-// host spelled out.
-func (s *Server) pageCSP(r *http.Request, nonce string) string {
+// host spelled out. widget adds, per directive, the sources of a CAPTCHA
+// provider's widget (captcha.Provider.CSP): nil for pages without one.
+func (s *Server) pageCSP(r *http.Request, nonce string, widget map[string][]string) string {
 	host := strings.TrimPrefix(strings.TrimPrefix(s.publicBase(r), "https://"), "http://")
-	return "default-src 'none'; script-src 'self'; style-src 'self' 'nonce-" + nonce + "'; " +
-		"connect-src 'self' ws://" + host + " wss://" + host + "; img-src 'self' data:; worker-src 'self'; " +
+	more := func(directive string) string {
+		if len(widget[directive]) == 0 {
+			return ""
+		}
+		return " " + strings.Join(widget[directive], " ")
+	}
+	frames := ""
+	if f := more("frame-src"); f != "" {
+		frames = "frame-src" + f + "; "
+	}
+	return "default-src 'none'; script-src 'self'" + more("script-src") + "; style-src 'self' 'nonce-" + nonce + "'" + more("style-src") + "; " +
+		"connect-src 'self' ws://" + host + " wss://" + host + more("connect-src") + "; img-src 'self' data:; worker-src 'self'; " + frames +
 		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 }
 

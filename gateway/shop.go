@@ -300,7 +300,7 @@ func (s *Server) shopFailed(c echo.Context, err error) error {
 
 // renderShop renders a shop page as the room's pages are rendered.
 func (s *Server) renderShop(c echo.Context, status int, name string, d shopData) error {
-	return s.renderFans(c, status, shopTemplates, name, d, d.Nonce, "Accept, Accept-Language")
+	return s.renderFans(c, status, shopTemplates, name, d, d.Nonce, "Accept, Accept-Language", nil)
 }
 
 // minorDigits are the ISO 4217 currencies whose minor unit is not a

@@ -379,6 +379,7 @@
     var body = keep || solved ? {} : null;
     if (keep) body.keep = keep;
     if (solved && solved.challenge) { body.challenge = solved.challenge; body.solution = solved.solution; }
+    if (solved && solved.captcha) body.captcha = solved.captcha;
     if (enqueueToken) { body = body || {}; body.enqueue_token = enqueueToken; }
     var r = await request('POST', '/join', body);
     busy = false;
@@ -390,6 +391,8 @@
       onTicket(r.data);
     } else if (r.status === 428 && r.data.challenge) {
       check(r.data.challenge, function (s) { join(again, keep, s); });
+    } else if (r.data.captcha && r.status < 500 && code !== 'challenge_failed') {
+      human(r.data.captcha, function (tok) { join(again, keep, { captcha: tok }); });
     } else if (r.status === 400 && code === 'challenge_failed' && !(solved && solved.retried)) {
       join(again, keep, { retried: true }); // expired or used meanwhile: a fresh one
     } else if (r.status === 429 && code === 'rate_limited') {
@@ -425,6 +428,25 @@
     } else {
       self.cgPow.solve(ch.token, ch.bits, finish);
     }
+  }
+
+  // human draws the room's CAPTCHA widget as a step of its own, loading
+  // the provider's script once (the CSP allows it in such rooms only).
+  function human(ask, done) {
+    var g = { turnstile: 'turnstile', hcaptcha: 'hcaptcha', recaptcha: 'grecaptcha' }[ask.provider];
+    var box = $('captcha');
+    show('captcha');
+    box.hidden = false;
+    self.cgCaptchaReady = function () {
+      var el = document.createElement('div');
+      box.replaceChildren(el);
+      self[g].render(el, { sitekey: ask.site_key, action: ask.action, callback: function (tok) { box.hidden = true; done(tok); } });
+    };
+    if (self[g]) return self.cgCaptchaReady();
+    var s = document.createElement('script');
+    s.src = B.dataset.captchaScript;
+    s.onerror = function () { s.remove(); trouble(join); };
+    document.head.appendChild(s);
   }
 
   // limited says (or stops saying) that too many places were taken from
