@@ -179,3 +179,29 @@ func FuzzVerifyEnqueueToken(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkVerifyEnqueueToken is the cost an enqueue token adds to a join
+// that brings one (a new place, or a second device), by algorithm.
+func BenchmarkVerifyEnqueueToken(b *testing.B) {
+	edPub, edPriv, _ := ed25519.GenerateKey(rand.Reader)
+	ecPriv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	keys := siteKeys{"ed": edPub, "ec": &ecPriv.PublicKey}
+	jwksRoom := queue.Room{Name: "launch", EnqueueJWKSURL: "https://shop.example/jwks.json"}
+	for _, bc := range []struct {
+		name  string
+		room  queue.Room
+		token string
+	}{
+		{"HS256", queue.Room{Name: "launch", EnqueueSecret: testSecret}, sign(b, jwt.SigningMethodHS256, []byte(testSecret), "", enqueueClaims(nil))},
+		{"EdDSA", jwksRoom, sign(b, jwt.SigningMethodEdDSA, edPriv, "ed", enqueueClaims(nil))},
+		{"ES256", jwksRoom, sign(b, jwt.SigningMethodES256, ecPriv, "ec", enqueueClaims(nil))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := admission.VerifyEnqueueToken(context.Background(), bc.room, bc.token, enqueueNow, keys); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

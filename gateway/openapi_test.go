@@ -400,6 +400,19 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "GET", path: "/api/v1/rooms/launch/revocations", header: []string{"If-None-Match", revs.header.Get("ETag")}, status: 304})
 	a.call(apiCall{method: "GET", path: "/api/v1/rooms/Bad_Room/revocations", status: 400, broken: true})
 
+	// Enqueue tokens: the room's setting, the join with one and the
+	// refusals, and the user id forward auth hands on.
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/members", body: `{"passthrough": true, "enqueue_token": {"required": true, "hs256_secret": "` + siteSecret + `"}}`, header: admin, status: 201})
+	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/members", body: `{"enqueue_token": {"hs256_secret_set": true, "jwks_url": ""}}`, header: admin, status: 200})
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/members2", body: `{"enqueue_token": {"required": true}}`, header: admin, status: 400})
+	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/members", header: admin, status: 200})
+	member := str(t, a.call(apiCall{method: "POST", path: "/api/v1/rooms/members/join", body: `{"enqueue_token": "` + enqueueToken(t, "fan-1", "members", time.Minute) + `"}`, header: []string{"Content-Type", jsonType}, status: 200}), "admission_token")
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/members/join", status: 401})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/members/join", body: `{"enqueue_token": "` + enqueueToken(t, "fan-1", "other", time.Minute) + `"}`, header: []string{"Content-Type", jsonType}, status: 401})
+	if r := a.call(apiCall{method: "GET", path: "/auth/v1/check?room=members", header: bearer(member), status: 200}); r.header.Get("X-Crowdgate-User") != "fan-1" {
+		t.Errorf("forward auth for a member: X-Crowdgate-User %q", r.header.Get("X-Crowdgate-User"))
+	}
+
 	// Fairness: the commitment before the draw, the proof after.
 	opens := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/drop", body: `{"mode": "random_prequeue", "queue_opens_at": "` + opens + `", "sale_starts_at": "` + later + `"}`, header: admin, status: 201})

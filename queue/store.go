@@ -130,7 +130,8 @@ type Place struct {
 	// Position is the order of joining, not the place the draw will give.
 	Undrawn bool
 	// UserID is the user id (of an enqueue token) that holds the place, ""
-	// for none.
+	// for none. It is read for admissions, and for every place a join with
+	// a user id returns; a waiter's status (no user id) leaves it "".
 	UserID string
 }
 

@@ -42,8 +42,8 @@ func TestOneUserHoldsOnePlace(t *testing.T) {
 		if bob.ID == first.ID || bob.UserID != "bob" {
 			t.Fatalf("bob got %+v on alice's queue token", bob)
 		}
-		if st := mustStatus(t, s, "r", first.ID); st.UserID != "alice" {
-			t.Fatalf("status %+v lost the user", st)
+		if st := mustStatus(t, s, "r", first.ID); st.ID != first.ID {
+			t.Fatalf("status %+v", st)
 		}
 		if waiting(t, s, "r") != 2 {
 			t.Fatalf("waiting %d, want 2", waiting(t, s, "r"))
@@ -123,6 +123,10 @@ func TestAUsersPlaceEndsWithThePlace(t *testing.T) {
 		}
 		if p := mustJoinAs(t, s, "r", "", "buyer"); p.ID != admitted.ID || !p.Admitted {
 			t.Fatalf("second device got %+v, want the admission of %s", p, admitted.ID)
+		}
+		// An admission's status names its user (the admission token carries it).
+		if p := mustStatus(t, s, "r", admitted.ID); p.UserID != "buyer" {
+			t.Fatalf("status of the admission %+v, want user buyer", p)
 		}
 		clk.Add(61 * time.Second)
 		if _, err := s.Admit(ctx, "r", 0); err != nil {

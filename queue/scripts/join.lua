@@ -36,17 +36,19 @@ local fair = false -- the draw's state in a random_prequeue room
 if random then fair = redis.call('HGET', KEYS[10], 'state') end
 local undrawn = (random and fair ~= 'done') and 1 or 0
 
--- found is the reply for place qid, held by user id uid, or nil when the
--- place has ended.
+-- found is the reply for place qid, held by user id uid (nil: not looked
+-- up yet; a waiter's status needs none, an admission's token does), or nil
+-- when the place has ended.
 local function found(qid, uid)
   local rank = redis.call('ZRANK', KEYS[2], qid)
   if rank then
     redis.call('SETBIT', KEYS[6], tonumber(qid, 36), 1)
     redis.call('EXPIRE', KEYS[6], ARGV[3])
-    return {'w', qid, rank + 1, undrawn, closed, uid}
+    return {'w', qid, rank + 1, undrawn, closed, uid or ''}
   end
   local exp = redis.call('ZSCORE', KEYS[4], qid)
   if exp and tonumber(exp) > now then
+    if uid == nil then uid = redis.call('HGET', KEYS[20], qid) or '' end
     return {'a', qid, tonumber(exp), tonumber(redis.call('HGET', KEYS[5], qid) or now), closed, uid}
   end
   return nil
@@ -63,9 +65,10 @@ if user ~= '' then
   end
 end
 if id ~= '' then
-  local owner = redis.call('HGET', KEYS[20], id)
+  local owner = nil
+  if user ~= '' then owner = redis.call('HGET', KEYS[20], id) end
   if user == '' or not owner or owner == user then
-    local r = found(id, owner or '')
+    local r = found(id, owner or nil)
     if r then
       if user ~= '' and not owner then
         -- A place made without a token becomes the user's.
