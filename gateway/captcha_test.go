@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -288,4 +289,36 @@ func directive(csp, name string) string {
 		}
 	}
 	return ""
+}
+
+// FuzzCaptchaJoins throws arbitrary join bodies at a CAPTCHA room whose
+// provider never issued a token: the answer is always a 4xx in the
+// contract's shape, and nobody gets a place.
+func FuzzCaptchaJoins(f *testing.F) {
+	set, p := captcha.Set{}, captchatest.New(f, captcha.Turnstile, captchaSecret, nil)
+	v, err := captcha.New(captcha.Config{Provider: captcha.Turnstile, Secret: captchaSecret, VerifyURL: p.URL})
+	if err != nil {
+		f.Fatal(err)
+	}
+	set[captcha.Turnstile] = v
+	s := newStackWith(f, stackOptions{captcha: set})
+	s.putRoom("launch", `{"admit_per_minute": 0, "captcha": "turnstile", "captcha_site_key": "k", "captcha_action": "join"}`)
+	for _, seed := range []string{``, `{}`, `{"captcha":""}`, `{"captcha":"XXXX.DUMMY.TOKEN.XXXX"}`, `{"captcha":"a\u0000b"}`,
+		`{"captcha":"x","challenge":"c1.launch.1.8.AAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA","solution":"1"}`, `{"captcha":["x"]}`,
+		`{"captcha":"` + strings.Repeat("z", 9000) + `"}`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		res, err := http.Post(s.srv.URL+"/api/v1/rooms/launch/join", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		r := response{status: res.StatusCode, header: res.Header, body: b}
+		if r.status < 400 || r.status >= 500 {
+			t.Fatalf("body %.80q: %d %s", body, r.status, r.body)
+		}
+		r.errorCode(t)
+	})
 }

@@ -16,6 +16,8 @@ func FuzzDecodeRoom(f *testing.F) {
 		`{"admit_per_minute": 600, "max_active": 0, "session_seconds": 900, "queue_opens_at": "2026-12-01T10:00:00Z", "sale_starts_at": "2026-12-01T10:30:00Z", "mode": "fifo", "paused": false, "passthrough": false, "closed": false}`,
 		`{}`, `{"mode":"random_prequeue","sale_starts_at":"2026-12-01T10:30:00+05:30"}`, `{"queue_opens_at":null}`,
 		`{"admit_per_minute":1e99}`, `[]`, `null`, `{"x":1}`, `{"paused":"yes"}`,
+		`{"captcha":"turnstile","captcha_site_key":"0x4AAAAAAA","captcha_action":"join","captcha_fallback":"refuse"}`,
+		`{"captcha":"hcaptcha","captcha_site_key":"10000000-ffff","captcha_action":"x"}`, `{"captcha":"recaptcha"}`,
 	} {
 		f.Add("launch", s)
 	}
