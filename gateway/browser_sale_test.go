@@ -68,9 +68,9 @@ type fanTab struct {
 
 // newFanTab starts Chromium (skipping the test without one, unless in CI)
 // and opens a tab that records the page's states and problems.
-func newFanTab(t *testing.T) *fanTab {
+func newFanTab(t *testing.T, extra ...chromedp.ExecAllocatorOption) *fanTab {
 	t.Helper()
-	tab := startBrowser(t)
+	tab := startBrowser(t, extra...)
 	for _, src := range []string{watchProblems, recordStates} {
 		if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: src}); err != nil {
 			t.Fatal(err)
