@@ -217,7 +217,7 @@ func TestRevocationList(t *testing.T) {
 func TestRevocationListIsRenderedOncePerSecondAndCompressed(t *testing.T) {
 	t.Parallel()
 	a := newStackWith(t, stackOptions{running: true})
-	a.putRoom("launch", `{"passthrough": true, "session_seconds": 600}`)
+	a.putRoom("launch", `{"passthrough": true, "session_seconds": 600, "challenge": "off"}`)
 	rendered := time.Now() // no later than the first rendering
 	r0, _ := a.revocations(t, "launch")
 	if r := a.as(a.fan("launch"), "POST", "/api/v1/rooms/launch/release", ""); r.status != http.StatusNoContent {

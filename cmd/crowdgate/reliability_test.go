@@ -60,6 +60,11 @@ func report(t *testing.T, scenario string, figures map[string]any) {
 
 func ms(d time.Duration) int64 { return d.Milliseconds() }
 
+// simulatedCrowd is where the suite's fans come from: loopback, exempt from
+// the rooms' per-address limits and challenges, which are not what it
+// rehearses (the whole crowd would be one address).
+const simulatedCrowd = "127.0.0.0/8"
+
 // fanHTTP is the fans' client: a fan gives up on an answer after 10 s.
 var fanHTTP = &http.Client{Timeout: 10 * time.Second}
 
@@ -297,7 +302,7 @@ func TestReliabilityClusterFailover(t *testing.T) {
 
 func clusterFailover(t *testing.T, how string) {
 	cl := queuetest.StartCluster(t, queuetest.ClusterConfig{Replicas: 1, NodeTimeout: 3 * time.Second})
-	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": strings.Join(cl.Addrs, ","), "CROWDGATE_ADMIN_TOKEN": "tok"})
+	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": strings.Join(cl.Addrs, ","), "CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_LIMIT_BYPASS": simulatedCrowd})
 	mustAdmin(t, "PUT", inst.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 0}`)
 	held := joinFans(t, inst.base, "launch", 20)
 	master := cl.MasterOf(t, "cg:{launch}:q")
@@ -360,7 +365,7 @@ func TestReliabilitySentinelFailover(t *testing.T) {
 	reliability(t)
 	sen := queuetest.StartSentinel(t, queuetest.SentinelConfig{})
 	url := "redis-sentinel://" + strings.Join(sen.Sentinels, ",") + "/" + sen.MasterName
-	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": url, "CROWDGATE_ADMIN_TOKEN": "tok"})
+	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": url, "CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_LIMIT_BYPASS": simulatedCrowd})
 	mustAdmin(t, "PUT", inst.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 0}`)
 	held := joinFans(t, inst.base, "launch", 20)
 	switched := sen.WatchSwitch(t)
@@ -420,7 +425,7 @@ func TestReliabilityRedisKilled(t *testing.T) {
 	if !rs.Real {
 		t.Skip("needs redis-server")
 	}
-	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": "unix://" + strings.TrimPrefix(rs.Addr, "unix:"), "CROWDGATE_ADMIN_TOKEN": "tok"})
+	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": "unix://" + strings.TrimPrefix(rs.Addr, "unix:"), "CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_LIMIT_BYPASS": simulatedCrowd})
 	mustAdmin(t, "PUT", inst.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 0}`)
 	held := joinFans(t, inst.base, "launch", 20)
 
@@ -468,7 +473,7 @@ func TestReliabilityRedisFrozen(t *testing.T) {
 	if !rs.Real {
 		t.Skip("needs redis-server")
 	}
-	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": "unix://" + strings.TrimPrefix(rs.Addr, "unix:"), "CROWDGATE_ADMIN_TOKEN": "tok"})
+	inst := startServe(t, map[string]string{"CROWDGATE_REDIS_URL": "unix://" + strings.TrimPrefix(rs.Addr, "unix:"), "CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_LIMIT_BYPASS": simulatedCrowd})
 	mustAdmin(t, "PUT", inst.base+"/admin/v1/rooms/launch", `{"admit_per_minute": 0}`)
 	held := joinFans(t, inst.base, "launch", 20)
 
@@ -540,7 +545,7 @@ func TestReliabilityGatewayKilled(t *testing.T) {
 	const secret = "reliability-webhook-secret"
 	env := map[string]string{
 		"CROWDGATE_REDIS_URL":   "unix://" + strings.TrimPrefix(rs.Addr, "unix:"),
-		"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_SANDBOX_WEBHOOK_SECRET": secret,
+		"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_LIMIT_BYPASS": simulatedCrowd, "CROWDGATE_SANDBOX_WEBHOOK_SECRET": secret,
 	}
 	gws := []*process{startProcess(t, env), startProcess(t, env), startProcess(t, env)}
 	var dead atomic.Bool
@@ -709,7 +714,7 @@ func TestReliabilityMixedGraceRoll(t *testing.T) {
 	if !rs.Real {
 		t.Skip("needs redis-server")
 	}
-	env := map[string]string{"CROWDGATE_REDIS_URL": "unix://" + strings.TrimPrefix(rs.Addr, "unix:"), "CROWDGATE_ADMIN_TOKEN": "tok"}
+	env := map[string]string{"CROWDGATE_REDIS_URL": "unix://" + strings.TrimPrefix(rs.Addr, "unix:"), "CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_LIMIT_BYPASS": simulatedCrowd}
 	var mu sync.Mutex
 	gws := []*instance{startServe(t, env, "--grace", "1m"), startServe(t, env, "--grace", "1m")}
 	bases := func() []string {
