@@ -322,3 +322,33 @@ func FuzzCaptchaJoins(f *testing.F) {
 		r.errorCode(t)
 	})
 }
+
+// TestCaptchaFailuresAreLimited: an address whose CAPTCHA responses keep
+// failing is refused with 429 before the provider is asked again, so a
+// flood of made-up responses does not become a flood of siteverify calls;
+// other addresses are not affected.
+func TestCaptchaFailuresAreLimited(t *testing.T) {
+	t.Parallel()
+	s, providers := captchaStack(t, captcha.Turnstile)
+	p := providers[captcha.Turnstile]
+	s.putRoom("r", `{"admit_per_minute": 0, "captcha": "turnstile", "captcha_site_key": "k"}`)
+	join := func(from, tok string) response {
+		return s.do("POST", "/api/v1/rooms/r/join", captchaBody(tok), "X-Forwarded-For", from, "Content-Type", "application/json")
+	}
+	for i := range 20 {
+		if r := join("203.0.113.50", "made-up"); r.status != 400 || r.errorCode(t) != "captcha_failed" {
+			t.Fatalf("failure %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	calls := len(p.Forms())
+	r := join("203.0.113.50", "made-up")
+	if r.status != 429 || r.errorCode(t) != "rate_limited" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("the 21st failure in a row: %d %s", r.status, r.body)
+	}
+	if n := len(p.Forms()); n != calls {
+		t.Errorf("the provider was asked %d more times", n-calls)
+	}
+	if r := join("203.0.113.51", "made-up"); r.status != 400 || len(p.Forms()) != calls+1 {
+		t.Errorf("another address: %d %s", r.status, r.body)
+	}
+}

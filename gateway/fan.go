@@ -80,8 +80,13 @@ func (s *Server) join(c echo.Context) error {
 			return err
 		}
 	}
+	failed, err := s.captchaGuard(c, b.Captcha)
+	if err != nil {
+		return err
+	}
 	t, err := s.ctl.Join(c.Request().Context(), room, token, admission.Entry{Addr: s.gateAddr(c), Challenge: b.Challenge, Solution: b.Solution, EnqueueToken: b.EnqueueToken,
 		Captcha: b.Captcha, RemoteIP: realAddr(c), Host: s.pageHost(c.Request())})
+	failed(err)
 	if err != nil {
 		return s.ticketError(c, room, err)
 	}

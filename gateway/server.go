@@ -148,6 +148,9 @@ type Server struct {
 	shedTotal prometheus.Counter
 	conns     *connCap     // nil: no per-address connection cap
 	metrics   http.Handler // the registry, in Prometheus' format
+
+	// captchaFails are failed CAPTCHAs per address (captcha.go).
+	captchaFails *limiterSet
 }
 
 // New returns a Server over the admission controller and keyring.
@@ -206,6 +209,7 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 		}, []string{"result"}),
 	}
 	s.allowed = s.checks.WithLabelValues("allowed")
+	s.captchaFails = newLimiterSet(captchaFailEvery, captchaFailBurst)
 	refused := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "crowdgate_connections_refused_total", Help: "Connections closed at once because their address already held --max-conns-per-ip.",
 	})
