@@ -271,7 +271,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 			Name: "crowdgate_joins_total", Help: "Join requests served by this instance, by outcome.",
 		}, []string{"room", "status"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crowdgate_joins_refused_total", Help: "Joins this instance refused a new place, by reason (challenge_required, challenge_failed, rate_limited, place_cap, bad_enqueue_token).",
+			Name: "crowdgate_joins_refused_total", Help: "Joins this instance refused a new place, by reason (challenge_required, challenge_failed, rate_limited, place_cap, captcha_failed, bad_enqueue_token).",
 		}, []string{"room", "reason"}),
 		tickErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crowdgate_admission_errors_total", Help: "Failed admission, sweep or refresh steps.",
