@@ -352,3 +352,29 @@ func TestCaptchaFailuresAreLimited(t *testing.T) {
 		t.Errorf("another address: %d %s", r.status, r.body)
 	}
 }
+
+// TestCaptchaResponseUsedOnce: even a provider that would verify the same
+// response twice cannot make two places of it: join.lua marks each verified
+// response used, for every instance, and joining with it again is a failed
+// CAPTCHA.
+func TestCaptchaResponseUsedOnce(t *testing.T) {
+	t.Parallel()
+	s, providers := captchaStack(t, captcha.ReCAPTCHA)
+	p := providers[captcha.ReCAPTCHA]
+	v, err := captcha.New(captcha.Config{Provider: captcha.ReCAPTCHA, Secret: captchaSecret, VerifyURL: p.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newStackWith(t, stackOptions{redis: s.redis, trusted: "127.0.0.1/32", captcha: captcha.Set{captcha.ReCAPTCHA: v}})
+	s.putRoom("r", `{"admit_per_minute": 0, "captcha": "recaptcha", "captcha_site_key": "k"}`)
+	p.Reply("lenient", 200, `{"success":true,"hostname":"127.0.0.1","challenge_ts":"`+time.Now().UTC().Format(time.RFC3339)+`","error-codes":[]}`)
+	from := []string{"X-Forwarded-For", "203.0.113.60", "Content-Type", "application/json"}
+	if r := s.do("POST", "/api/v1/rooms/r/join", captchaBody("lenient"), from...); r.status != 200 {
+		t.Fatalf("first use: %d %s", r.status, r.body)
+	}
+	for _, inst := range []*stack{s, other} {
+		if r := inst.do("POST", "/api/v1/rooms/r/join", captchaBody("lenient"), from...); r.status != 400 || r.errorCode(t) != "captcha_failed" {
+			t.Fatalf("used again: %d %s", r.status, r.body)
+		}
+	}
+}
