@@ -23,7 +23,7 @@ const (
 // captchaGuard refuses, with 429 and before the provider is asked, a join
 // that brings a CAPTCHA response from an address whose responses keep
 // failing; failed records the join's outcome. Addresses no per-address
-// limit counts (loopback, --limit-bypass) are not limited here either.
+// limit counts (--limit-bypass) are not limited here either.
 func (s *Server) captchaGuard(c echo.Context, response string) (failed func(error), err error) {
 	addr := s.gateAddr(c)
 	if response == "" || !addr.IsValid() {
