@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,5 +300,41 @@ func TestPerUserLimitAcrossDevicesAndAdmissions(t *testing.T) {
 	r := s.as(again, "POST", "/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":1}`)
 	if r.status != http.StatusConflict || r.errorCode(t) != "limit_reached" {
 		t.Fatalf("a fifth ticket for the same user: %d %s, want 409 limit_reached", r.status, r.body)
+	}
+}
+
+// BenchmarkJoinHandlerWithEnqueueToken is BenchmarkJoinHandler in a room
+// that requires enqueue tokens: "new users" makes a place per join (each
+// with a token of its own, signed in the loop: the site's cost is in the
+// figure too), "one user" is a user's devices joining again and again.
+func BenchmarkJoinHandlerWithEnqueueToken(b *testing.B) {
+	s := newStackWith(b, stackOptions{bypass: "192.0.2.0/24"}) // httptest's address: no per-address limit
+	s.putRoom("launch", `{"admit_per_minute": 0, "session_seconds": 900, "challenge": "off", "enqueue_token": {"required": true, "hs256_secret": "`+siteSecret+`"}}`)
+	h := s.srv.Config.Handler
+	var n atomic.Int64
+	for _, bc := range []struct {
+		name  string
+		token func() string
+	}{
+		{"new users", func() string { return enqueueToken(b, fmt.Sprintf("user-%d", n.Add(1)), "launch", 5*time.Minute) }},
+		{"one user", func() string { return enqueueToken(b, "user-0", "launch", 5*time.Minute) }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetParallelism(32)
+			b.ReportAllocs()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequest("POST", "/api/v1/rooms/launch/join", strings.NewReader(`{"enqueue_token":"`+bc.token()+`"}`))
+					req.Header.Set("Content-Type", "application/json")
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("status %d: %s", w.Code, w.Body)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "joins/s")
+		})
 	}
 }
