@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -336,5 +337,23 @@ func BenchmarkJoinHandlerWithEnqueueToken(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "joins/s")
 		})
+	}
+}
+
+// TestConfigFilesDeclareEnqueueTokens: a configuration file's room takes
+// the same enqueue_token as the admin API, with its secret spelled out.
+func TestConfigFilesDeclareEnqueueTokens(t *testing.T) {
+	r, err := gateway.DecodeRoom("launch", []byte(`{"enqueue_token": {"required": true, "jwks_url": "https://shop.example/.well-known/jwks.json"}}`))
+	if err != nil || !r.EnqueueTokenRequired || r.EnqueueJWKSURL != "https://shop.example/.well-known/jwks.json" {
+		t.Fatalf("DecodeRoom = %+v, %v", r, err)
+	}
+	for _, doc := range []string{
+		`{"enqueue_token": {"required": true, "hs256_secret_set": true}}`,
+		`{"enqueue_token": {"required": true}}`,
+		`{"enqueue_token": {"hs256_secret": "too short"}}`,
+	} {
+		if _, err := gateway.DecodeRoom("launch", []byte(doc)); err == nil {
+			t.Errorf("DecodeRoom(%s) took it", doc)
+		}
 	}
 }
