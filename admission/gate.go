@@ -67,11 +67,7 @@ func (c *Controller) gate(ctx context.Context, room string, e Entry) (queue.Gate
 			errors.As(err, &ce)
 			// Counted whether or not the cache holds the room yet: it was
 			// just read, so it exists.
-			c.label(room)
-			c.refusals.WithLabelValues(room, queue.RefusedBadEnqueueToken).Inc()
-			if err := c.store.CountRefusal(ctx, room, queue.RefusedBadEnqueueToken); err != nil {
-				c.log.Debug("count refusal", "room", room, "err", err)
-			}
+			c.tallyRefusal(ctx, room, queue.RefusedBadEnqueueToken, true)
 			return g, &JoinRefused{Reason: queue.RefusedBadEnqueueToken, err: ce}
 		}
 		if err != nil {
