@@ -263,6 +263,11 @@ func TestRoomEnqueueTokenSettings(t *testing.T) {
 	if r := s.admin("PUT", "/admin/v1/rooms/fresh", `{"enqueue_token": {"hs256_secret_set": true}}`); r.status != http.StatusBadRequest {
 		t.Errorf("keeping a secret a new room does not have: %d %s", r.status, r.body)
 	}
+	// Neither is the audit log of those writes.
+	session, _ := s.login()
+	if r := s.withSession(session, "", "GET", "/admin/v1/audit?limit=50", ""); r.status != 200 || strings.Contains(string(r.body), siteSecret) || !strings.Contains(string(r.body), "/admin/v1/rooms/launch") {
+		t.Fatalf("audit log: %d %s", r.status, r.body)
+	}
 }
 
 // TestPerUserLimitAcrossDevicesAndAdmissions: holds carry the user id, so
