@@ -32,7 +32,10 @@
 //	cg:{r}:adapt  hash    adaptive admission: rate, time of the last step, why
 //	cg:{r}:adlog  list    the adaptive rate's last 50 changes (adaptive.go)
 //	cg:{r}:nm     hash    "notify me": queue id → contact and what they were told (notifyme.go)
-//	cg:{r}:nmk    zset    "notify me": queue id → keep-until (ms); the sweep spares them till then
+//	cg:{r}:nmk    zset    "notify me": queue id → keep-until (ms), once confirmed; the sweep spares them till then
+//	cg:{r}:nmc    hash    "notify me": contact ("e:<email>", "p:<phone>") → queue id: one place per contact
+//	cg:{r}:nma    hash    "notify me": queue id → confirmations asked for (at most 3)
+//	cg:{r}:nmb:H  string  "notify me": messages sent to the room's waiters in hour H (the budget)
 //	cg:{r}:gh:<w> hash    the gate (gate.go): address → new places in minute w (2 min TTL)
 //	cg:{r}:gp:<w> zset    the same per prefix (IPv4 /24, IPv6 /48), the least busy half dropped
 //	                      past 100,000 members: the dashboard's busiest networks
@@ -44,6 +47,9 @@
 //	cg:{r}:users  hash    enqueue tokens: user id → the queue id of their live place
 //	cg:{r}:owners hash    the same, queue id → user id; join.lua writes both, and the
 //	                      scripts that end places (leave, sweep, admit's expiry) drop both
+//	cg:{r}:codes  hash    access codes (codes.go): hex SHA-256 of room, NUL, code → uses left,
+//	                      and the counters #codes, #left, #used; join.lua takes a use
+//	cg:{r}:gb:<w> hash    wrong access codes per address in minute window w (2 min TTL)
 //
 // and, for all rooms, besides cg:rooms and cg:keyring: cg:audit, the
 // organizers' audit log (stream, MAXLEN ~ 10000; auditlog.go),
