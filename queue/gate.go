@@ -91,10 +91,10 @@ const (
 // gateHeader hands the constants above to join.lua, so they are written once.
 var gateHeader = fmt.Sprintf(`local G = {window = %d, members = %d, prune = %d, live_ttl = %d,
   addr = %d, prefix = %d, live = %d, surge_floor = %d, surge_factor = %d, surge_max = %d,
-  bits = %d, min_bits = %d, max_bits = %d, extra = %d, ip_rate = %d, ip_live = %d}
+  bits = %d, min_bits = %d, max_bits = %d, extra = %d, ip_rate = %d, ip_live = %d, bad_codes = %d}
 `, gateWindow.Milliseconds(), gateMembers, livePrune, liveTTL.Milliseconds(),
 	AddressPressure, PrefixPressure, LivePressure, SurgeFloor, SurgeFactor, SurgeMaxPressure,
-	DefaultChallengeBits, MinChallengeBits, MaxChallengeBits, MaxExtraBits, DefaultAddressJoinsPerMinute, DefaultAddressLivePlaces)
+	DefaultChallengeBits, MinChallengeBits, MaxChallengeBits, MaxExtraBits, DefaultAddressJoinsPerMinute, DefaultAddressLivePlaces, BadCodesPerMinute)
 
 // Gate is who asks for a new place, as join.lua weighs them.
 type Gate struct {
@@ -113,6 +113,9 @@ type Gate struct {
 	// new place is made in their name (one place per user id). A room that
 	// requires enqueue tokens makes no place without one.
 	UserID string
+	// Code is the access code the caller brings ("" for none), in a room
+	// that requires one (codes.go).
+	Code string
 }
 
 // AddressKey is the unit per-address limits count for ip: the address itself
@@ -138,9 +141,8 @@ const (
 )
 
 // RefusedReasons are every reason a join may be refused for, in the order
-// dashboards show them. captcha_failed and bad_code are kept for the
-// CAPTCHA and access-code gates.
-var RefusedReasons = []string{RefusedChallengeRequired, RefusedChallengeFailed, RefusedRateLimited, RefusedPlaceCap, "captcha_failed", "bad_code", RefusedBadEnqueueToken}
+// dashboards show them. captcha_failed is kept for the CAPTCHA gate.
+var RefusedReasons = []string{RefusedChallengeRequired, RefusedChallengeFailed, RefusedRateLimited, RefusedPlaceCap, "captcha_failed", RefusedBadCode, RefusedBadEnqueueToken}
 
 // Refusal is join.lua's refusal of a new place: nothing was changed.
 type Refusal struct {
@@ -149,6 +151,8 @@ type Refusal struct {
 	Bits int
 	// RetryAfter is when to try again (rate_limited, place_cap).
 	RetryAfter time.Duration
+	// NoCode: a bad_code refusal of a join that brought no code.
+	NoCode bool
 }
 
 func (r *Refusal) Error() string { return "queue: join refused: " + r.Reason }
@@ -162,17 +166,21 @@ func (k roomKeys) gateKeys(now time.Time, g Gate) (keys []string, addr, prefix s
 		a, p := AddressKey(g.Address)
 		addr, prefix = a.String(), p.String()
 	}
-	return []string{k.prefix + "ch:" + chID, k.prefix + "gh:" + cur, k.prefix + "gh:" + prev, k.prefix + "gp:" + cur, k.prefix + "gp:" + prev,
-		k.prefix + "gr:" + cur, k.prefix + "gr:" + prev, k.prefix + "lv:" + addr, k.users, k.owners}, addr, prefix
+	return append([]string{k.prefix + "ch:" + chID, k.prefix + "gh:" + cur, k.prefix + "gh:" + prev, k.prefix + "gp:" + cur, k.prefix + "gp:" + prev,
+		k.prefix + "gr:" + cur, k.prefix + "gr:" + prev, k.prefix + "lv:" + addr, k.users, k.owners, k.codes}, k.badCodeKeys(now)...), addr, prefix
 }
 
-// gateArgs are join.lua's ARGV 6 to 11.
-func gateArgs(g Gate, addr, prefix string) []any {
+// gateArgs are join.lua's ARGV 6 to 12.
+func gateArgs(room string, g Gate, addr, prefix string) []any {
 	var exp int64
 	if g.ChallengeID != "" {
 		exp = g.ChallengeExpires.UnixMilli()
 	}
-	return []any{addr, prefix, g.ChallengeID, g.ChallengeBits, exp, g.UserID}
+	var code string
+	if g.Code != "" {
+		code = codeHash(room, g.Code)
+	}
+	return []any{addr, prefix, g.ChallengeID, g.ChallengeBits, exp, g.UserID, code}
 }
 
 // refusal reads join.lua's refusal replies.
@@ -196,6 +204,10 @@ func refusal(res []any) (*Refusal, bool) {
 		return &Refusal{Reason: RefusedPlaceCap, RetryAfter: time.Duration(num(1)) * time.Millisecond}, true
 	case "k":
 		return &Refusal{Reason: RefusedBadEnqueueToken}, true
+	case "x":
+		return &Refusal{Reason: RefusedBadCode, NoCode: true}, true
+	case "b":
+		return &Refusal{Reason: RefusedBadCode}, true
 	}
 	return nil, false
 }

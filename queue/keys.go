@@ -15,6 +15,7 @@ type roomKeys struct {
 	adapt, adaptLog                                                                    string // adaptive admission (adaptive.go)
 	notify, notifyKeep                                                                 string // "notify me" (notifyme.go)
 	users, owners                                                                      string // enqueue tokens' user ids (gate.go)
+	codes                                                                              string // access codes (codes.go)
 	prefix                                                                             string
 }
 
@@ -63,6 +64,7 @@ func makeKeys(room string) roomKeys {
 		notifyKeep: p + "nmk",
 		users:      p + "users",
 		owners:     p + "owners",
+		codes:      p + "codes",
 	}
 }
 

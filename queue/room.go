@@ -132,6 +132,10 @@ type Room struct {
 	EnqueueTokenRequired bool
 	EnqueueSecret        string
 	EnqueueJWKSURL       string
+	// AccessCodeRequired: a new place needs one of the room's access codes
+	// with a use left (codes.go), which the join uses up. Invite-only rooms
+	// and presales.
+	AccessCodeRequired bool
 
 	// Appearance of the waiting-room page.
 	Title           string // heading; default: the room id
@@ -358,6 +362,7 @@ func (r Room) fields() map[string]string {
 		"enq":          flag(r.EnqueueTokenRequired),
 		"enq_secret":   r.EnqueueSecret,
 		"enq_jwks":     r.EnqueueJWKSURL,
+		"code_req":     flag(r.AccessCodeRequired),
 		"title":        r.Title,
 		"message":      r.Message,
 		"color":        r.PrimaryColor,
@@ -420,6 +425,7 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		EnqueueTokenRequired:  h["enq"] == "1",
 		EnqueueSecret:         h["enq_secret"],
 		EnqueueJWKSURL:        h["enq_jwks"],
+		AccessCodeRequired:    h["code_req"] == "1",
 		Title:                 h["title"],
 		Message:               h["message"],
 		PrimaryColor:          h["color"],

@@ -15,7 +15,7 @@ var scriptFS embed.FS
 // runs them with EVALSHA and falls back to EVAL once per connection after a
 // SCRIPT FLUSH or a failover, so callers never see NOSCRIPT.
 type scripts struct {
-	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt, soldOut *redis.Script
+	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt, soldOut, codes *redis.Script
 }
 
 func loadScripts() (*scripts, error) {
@@ -33,6 +33,7 @@ func loadScripts() (*scripts, error) {
 		fair:      set.Load("fair"),
 		adapt:     set.Load("adapt"),
 		soldOut:   set.Load("soldout"),
+		codes:     set.Load("codes"),
 	}
 	if err := set.Err(); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)

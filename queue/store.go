@@ -166,7 +166,7 @@ func (s *Store) place(ctx context.Context, room, id string, create bool, g Gate)
 		now := s.cfg.Now()
 		gk, addr, prefix := k.gateKeys(now, g)
 		keys := append([]string{k.cfg, k.line, k.seq, k.active, k.admittedAt, k.heartbeat(epochOf(now)), k.stats, k.rate, k.log, k.fair}, gk...)
-		args := append([]any{now.UnixMilli(), id, bitmapTTL, flag(create), s.cfg.LogLength}, gateArgs(g, addr, prefix)...)
+		args := append([]any{now.UnixMilli(), id, bitmapTTL, flag(create), s.cfg.LogLength}, gateArgs(room, g, addr, prefix)...)
 		var err error
 		res, err = s.batch.run(ctx, s.scripts.join, keys, args...).Slice()
 		if err != nil {
@@ -567,7 +567,7 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	// With the cfg gone no script touches the rest; remove it.
-	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep, k.users, k.owners).Err(); err != nil {
+	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep, k.users, k.owners, k.codes).Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, notifyRoomsKey, name).Err(); err != nil {

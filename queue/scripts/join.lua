@@ -4,12 +4,13 @@
 --       (gate.go): 11 challenge used mark, 12/13 new places per address this
 --       and last window (hash), 14/15 per prefix (zset), 16/17 the room's,
 --       18 the address's live places; 19 users (user id → queue id), 20 owners (queue id →
---       user id): one place per user id (enqueue tokens)
+--       user id): one place per user id (enqueue tokens); 21 access codes
+--       (codes.go), 22/23 wrong codes per address this and last window (hash)
 -- ARGV: 1 now (ms), 2 queue id from the caller's token or '', 3 heartbeat
 --       bitmap ttl (s), 4 '1' to create a place when there is none, 5 log
 --       length, 6 address ('' = not counted), 7 its prefix, 8 solved
 --       challenge id or '', 9 its bits, 10 its expiry (ms), 11 the user id
---       of a verified enqueue token or ''
+--       of a verified enqueue token or '', 12 the hashed access code or ''
 -- A user id's live place is the caller's, whatever the queue token says
 -- (a second device gets the same place); a queue token's place is the
 -- caller's unless another user id holds it; a new place takes the user id.
@@ -25,10 +26,11 @@
 --   count: {'q', bits} solve a challenge of that many bits; {'u'} the
 --   challenge was used already; {'l', retry ms} too many new places from the
 --   address; {'m', retry ms} too many live places of the address; {'k'} the
---   room needs an enqueue token for a new place.
+--   room needs an enqueue token for a new place; {'x'} the room needs an
+--   access code; {'b'} the access code is wrong or used up.
 local now = tonumber(ARGV[1])
 local cfg = redis.call('HMGET', KEYS[1], 'session', 'closed', 'passthrough', 'opens_ms', 'mode', 'sale_ms',
-  'rate', 'challenge', 'ch_bits', 'ip_rate', 'ip_live', 'enq')
+  'rate', 'challenge', 'ch_bits', 'ip_rate', 'ip_live', 'enq', 'code_req')
 if not cfg[1] then return {'r'} end
 local closed = cfg[2] == '1' and 1 or 0
 local random = cfg[5] == 'random_prequeue'
@@ -108,6 +110,22 @@ local function alive(qid)
   return exp and tonumber(exp) > now
 end
 if cfg[12] == '1' and user == '' then return refuse('bad_enqueue_token', 'k') end
+-- Access codes: an address that tried too many wrong ones is refused before
+-- any code is looked at; a wrong one is counted against its address.
+local code = ARGV[12]
+if cfg[13] == '1' then
+  if code == '' then return refuse('bad_code', 'x') end
+  if addr ~= '' then
+    local bad = tonumber(redis.call('HGET', KEYS[22], addr) or 0) + tonumber(redis.call('HGET', KEYS[23], addr) or 0) * (1 - elapsed)
+    if bad >= G.bad_codes then
+      return refuse('rate_limited', 'l', math.max(1000, G.window - (now % G.window)))
+    end
+  end
+  if tonumber(redis.call('HGET', KEYS[21], code) or 0) <= 0 then
+    if addr ~= '' and redis.call('HINCRBY', KEYS[22], addr, 1) == 1 then redis.call('PEXPIRE', KEYS[22], 2 * G.window) end
+    return refuse('bad_code', 'b')
+  end
+end
 -- The room's surge weighs on counted addresses only: loopback (the box
 -- itself) and bypassed networks meet a challenge only when it is "always".
 local pressure = 0
@@ -168,6 +186,11 @@ id = b36(seq)
 if user ~= '' then
   redis.call('HSET', KEYS[19], user, id)
   redis.call('HSET', KEYS[20], id, user)
+end
+if cfg[13] == '1' then
+  redis.call('HINCRBY', KEYS[21], code, -1)
+  redis.call('HINCRBY', KEYS[21], '#left', -1)
+  redis.call('HINCRBY', KEYS[21], '#used', 1)
 end
 local joined = redis.call('INCR', KEYS[16])
 if joined == 1 then redis.call('PEXPIRE', KEYS[16], 2 * G.window) end
