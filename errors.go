@@ -45,6 +45,12 @@ const (
 	// long, is for another room, or names no usable user id.
 	EnqueueTokenInvalid Kind = "enqueue_token_invalid"
 
+	// CodeRequired: a new place in this room needs one of the organizer's
+	// access codes (invite-only rooms, presales).
+	CodeRequired Kind = "code_required"
+	// BadCode: the access code is not the room's, or is used up.
+	BadCode Kind = "bad_code"
+
 	// CaptchaRequired: a new place in this room needs a CAPTCHA response
 	// from the room's provider (the refusal says which, and its site key).
 	CaptchaRequired Kind = "captcha_required"

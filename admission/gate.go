@@ -31,12 +31,15 @@ type Entry struct {
 	Captcha  string
 	RemoteIP netip.Addr
 	Host     string
+	// Code is the access code the fan brings ("" for none); only a room
+	// that requires one looks at it (queue/codes.go).
+	Code string
 }
 
 // JoinRefused is a join refused a new place by the room's gate; nothing
 // changed. It wraps a *crowdgate.Error of kind ChallengeRequired (Challenge
 // is the one to solve), ChallengeFailed, RateLimited (RetryAfter says when),
-// EnqueueTokenRequired or EnqueueTokenInvalid.
+// EnqueueTokenRequired, EnqueueTokenInvalid, CodeRequired or BadCode.
 type JoinRefused struct {
 	// Reason is one of queue.RefusedReasons.
 	Reason     string
@@ -55,7 +58,7 @@ func (e *JoinRefused) Unwrap() error { return e.err }
 // (signature, room, lifetime, user id) and the challenge (MAC, room,
 // expiry, solution) here, so a wrong one never reaches the store.
 func (c *Controller) gate(ctx context.Context, room string, e Entry) (queue.Gate, error) {
-	g := queue.Gate{Address: e.Addr}
+	g := queue.Gate{Address: e.Addr, Code: e.Code}
 	if e.EnqueueToken != "" {
 		r, err := c.Room(ctx, room)
 		if err != nil {
@@ -109,6 +112,12 @@ func (c *Controller) refused(ctx context.Context, room string, err error) error 
 		out.err = &crowdgate.Error{Kind: crowdgate.RateLimited, Message: "too many places in this line from your network; try again later", Err: err}
 	case queue.RefusedBadEnqueueToken:
 		out.err = &crowdgate.Error{Kind: crowdgate.EnqueueTokenRequired, Message: "this line is for fans the organizer's site sends: open the link it gave you", Err: err}
+	case queue.RefusedBadCode:
+		if r.NoCode {
+			out.err = &crowdgate.Error{Kind: crowdgate.CodeRequired, Message: "this sale needs an access code", Err: err}
+		} else {
+			out.err = &crowdgate.Error{Kind: crowdgate.BadCode, Message: "this access code is not valid, or has been used", Err: err}
+		}
 	default:
 		out.err = &crowdgate.Error{Kind: crowdgate.RateLimited, Message: "too many new places from your network; try again shortly", Err: err}
 	}

@@ -53,6 +53,9 @@ type Room struct {
 	// EnqueueToken is how the room takes enqueue tokens; its secret is
 	// never shown.
 	EnqueueToken EnqueueToken `json:"enqueue_token"`
+	// AccessCodeRequired: a new place needs one of the room's access codes
+	// (POST /admin/v1/rooms/{room}/codes), which the join uses up.
+	AccessCodeRequired bool `json:"access_code_required"`
 }
 
 // Stats are a room's live figures (Room.Stats).
@@ -95,6 +98,8 @@ type RoomRequest struct {
 	Language        *string `json:"language,omitempty"`
 	// EnqueueToken sets how the room takes enqueue tokens.
 	EnqueueToken *EnqueueTokenRequest `json:"enqueue_token,omitempty"`
+	// AccessCodeRequired makes the room invite-only: see Room.
+	AccessCodeRequired *bool `json:"access_code_required,omitempty"`
 	// Adaptive admission.
 	Adaptive             *bool  `json:"adaptive,omitempty"`
 	AdaptiveMaxCheckouts *int64 `json:"adaptive_max_checkouts,omitempty"`
@@ -178,4 +183,20 @@ func (o OptTime) MarshalJSON() ([]byte, error) {
 // KeyRotation is POST /admin/v1/keys/rotate: the new signing key's id.
 type KeyRotation struct {
 	Kid string `json:"kid"`
+}
+
+// CodesRequest is the body of POST /admin/v1/rooms/{room}/codes: access
+// codes to add (1 to 1,000, each 6 to 64 visible ASCII characters), each
+// good for Uses new places (1 to 1,000,000). A code added again gets Uses.
+type CodesRequest struct {
+	Codes []string `json:"codes"`
+	Uses  int      `json:"uses"`
+}
+
+// Codes counts a room's access codes (never shows them): GET
+// /admin/v1/rooms/{room}/codes, and the answer to adding some.
+type Codes struct {
+	Codes    int64 `json:"codes"`     // codes stored
+	UsesLeft int64 `json:"uses_left"` // new places they still allow
+	Used     int64 `json:"used"`      // new places made with a code, cleared ones included
 }

@@ -40,6 +40,10 @@ type JoinRequest struct {
 	// Captcha answers a 428 captcha_required: the response (token) of the
 	// room's CAPTCHA widget.
 	Captcha string `json:"captcha,omitempty"`
+	// Code is an access code the organizer gave out, for rooms that
+	// require one (403 code_required); a wrong or used-up one is 403
+	// bad_code. A join with the queue token of a place it holds needs none.
+	Code string `json:"code,omitempty"`
 }
 
 // Captcha is the CAPTCHA a join must solve before it gets a new place

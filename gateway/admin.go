@@ -144,7 +144,7 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 	for _, f := range []struct {
 		dst *bool
 		src *bool
-	}{{&r.Paused, b.Paused}, {&r.Passthrough, b.Passthrough}, {&r.Closed, b.Closed}, {&r.Adaptive, b.Adaptive}} {
+	}{{&r.Paused, b.Paused}, {&r.Passthrough, b.Passthrough}, {&r.Closed, b.Closed}, {&r.Adaptive, b.Adaptive}, {&r.AccessCodeRequired, b.AccessCodeRequired}} {
 		if f.src != nil {
 			*f.dst = *f.src
 		}
@@ -172,7 +172,8 @@ func toRoom(r queue.Room) api.Room {
 		Adaptive: r.Adaptive, AdaptiveMaxCheckouts: r.AdaptiveMaxCheckouts, AdaptiveP99Ms: r.AdaptiveP99Ms,
 		Challenge: r.Challenge, ChallengeBits: r.ChallengeBits, AddressJoinsPerMinute: r.AddressJoinsPerMinute, AddressLivePlaces: r.AddressLivePlaces,
 		Captcha: r.Captcha, CaptchaSiteKey: r.CaptchaSiteKey, CaptchaAction: r.CaptchaAction, CaptchaFallback: r.CaptchaFallback,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		AccessCodeRequired: r.AccessCodeRequired,
+		CreatedAt:          r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 

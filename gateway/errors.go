@@ -82,6 +82,9 @@ var kinds = map[crowdgate.Kind]struct {
 
 	crowdgate.EnqueueTokenRequired: {http.StatusUnauthorized, "enqueue_token_required", 0},
 	crowdgate.EnqueueTokenInvalid:  {http.StatusUnauthorized, "enqueue_token_invalid", 0},
+
+	crowdgate.CodeRequired: {http.StatusForbidden, "code_required", 0},
+	crowdgate.BadCode:      {http.StatusForbidden, "bad_code", 0},
 }
 
 // fromKind is the contract form of a *crowdgate.Error, or nil for a kind

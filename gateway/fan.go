@@ -85,7 +85,7 @@ func (s *Server) join(c echo.Context) error {
 		return err
 	}
 	t, err := s.ctl.Join(c.Request().Context(), room, token, admission.Entry{Addr: s.gateAddr(c), Challenge: b.Challenge, Solution: b.Solution, EnqueueToken: b.EnqueueToken,
-		Captcha: b.Captcha, RemoteIP: realAddr(c), Host: s.pageHost(c.Request())})
+		Captcha: b.Captcha, RemoteIP: realAddr(c), Host: s.pageHost(c.Request()), Code: b.Code})
 	failed(err)
 	if err != nil {
 		return s.ticketError(c, room, err)

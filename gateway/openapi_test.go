@@ -400,6 +400,21 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "GET", path: "/api/v1/rooms/launch/revocations", header: []string{"If-None-Match", revs.header.Get("ETag")}, status: 304})
 	a.call(apiCall{method: "GET", path: "/api/v1/rooms/Bad_Room/revocations", status: 400, broken: true})
 
+	// Access codes: upload, count, the joins they let in and refuse, revoke.
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/invite", body: `{"access_code_required": true}`, header: admin, status: 201})
+	a.call(apiCall{method: "POST", path: "/admin/v1/rooms/invite/codes", body: `{"codes": ["invite-0001", "invite-0002"], "uses": 1}`, header: admin, status: 201})
+	a.call(apiCall{method: "POST", path: "/admin/v1/rooms/invite/codes", body: `{"codes": ["short"], "uses": 1}`, header: admin, status: 400, broken: true})
+	a.call(apiCall{method: "POST", path: "/admin/v1/rooms/nope/codes", body: `{"codes": ["invite-0001"], "uses": 1}`, header: admin, status: 404})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/invite/join", status: 403})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/invite/join", body: `{"code": "invite-9999"}`, header: []string{"Content-Type", jsonType}, status: 403})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/invite/join", body: `{"code": "invite-0001"}`, header: []string{"Content-Type", jsonType}, status: 200})
+	if r := a.call(apiCall{method: "GET", path: "/admin/v1/rooms/invite/codes", header: admin, status: 200}); !bytes.Contains(r.body, []byte(`"used":1`)) {
+		t.Errorf("codes after one use: %s", r.body)
+	}
+	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/nope/codes", header: admin, status: 404})
+	a.call(apiCall{method: "DELETE", path: "/admin/v1/rooms/invite/codes", header: admin, status: 204})
+	a.call(apiCall{method: "DELETE", path: "/admin/v1/rooms/nope/codes", header: admin, status: 404})
+
 	// Enqueue tokens: the room's setting, the join with one and the
 	// refusals, and the user id forward auth hands on.
 	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/members", body: `{"passthrough": true, "enqueue_token": {"required": true, "hs256_secret": "` + siteSecret + `"}}`, header: admin, status: 201})

@@ -41,7 +41,9 @@ const (
 	adminRoomsRoute  = "/rooms"
 	adminRoomRoute   = adminRoomsRoute + "/:room"
 	adminEventsRoute = "/events"
-	adminEventRoute  = adminEventsRoute + "/:event"
+	// Registered on the room's group, under adminRoomRoute.
+	roomCodesRoute  = "/codes"
+	adminEventRoute = adminEventsRoute + "/:event"
 	// Registered on the event's group, under adminEventRoute.
 	eventLogRoute   = "/log"
 	eventAuditRoute = "/audit"
@@ -85,6 +87,10 @@ const AdminRoomsPath = adminAPI + adminRoomsRoute
 
 // AdminRoomPath is one room: GET, PUT, PATCH, DELETE.
 func AdminRoomPath(room string) string { return fill(adminAPI+adminRoomRoute, room) }
+
+// AdminRoomCodesPath is a room's access codes: POST adds, GET counts,
+// DELETE revokes them all.
+func AdminRoomCodesPath(room string) string { return AdminRoomPath(room) + roomCodesRoute }
 
 // AdminEventsPath lists the events.
 const AdminEventsPath = adminAPI + adminEventsRoute

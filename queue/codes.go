@@ -27,8 +27,9 @@ import (
 const (
 	MinCodeLength = 6
 	MaxCodeLength = 64
-	// MaxCodesPerUpload bounds one AddCodes call (one script call).
-	MaxCodesPerUpload = 10_000
+	// MaxCodesPerUpload bounds one AddCodes call (one script call, and
+	// one admin request within its 64 KiB body; the CLI sends more in batches).
+	MaxCodesPerUpload = 1000
 	MaxCodeUses       = 1_000_000
 	// BadCodesPerMinute is how many wrong access codes one address may try
 	// in a room over the last minute.
