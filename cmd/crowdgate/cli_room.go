@@ -25,6 +25,8 @@ func (c *adminCLI) room(ctx context.Context, args []string) error {
 		{name: "pause", args: "ROOM", min: 1, max: 1, help: "admit nobody; waiters keep their place", run: roomPatch(api.RoomRequest{Paused: new(true)})},
 		{name: "resume", args: "ROOM", min: 1, max: 1, help: "admit again after a pause", run: roomPatch(api.RoomRequest{Paused: new(false)})},
 		{name: "close", args: "ROOM", min: 1, max: 1, help: "end the sale; waiters are told so", run: roomPatch(api.RoomRequest{Closed: new(true)})},
+		{name: "codes", args: "[add|clear] ROOM [--uses N] [--file FILE|-]", min: 1, max: 2, flags: codesFlags, run: roomCodes,
+			help: "count the room's access codes; add reads codes, one per line, each good for --uses new places; clear revokes them all"},
 	}, `Values of key=value are JSON when they parse as JSON (900, true, null, "007"),
 else strings: admit_per_minute=900 paused=false title=Hello.
 With both --file and key=value, the pairs replace fields of the document.
