@@ -62,6 +62,9 @@ func TestAnInviteOnlyRoomLetsInOnlyCodeHolders(t *testing.T) {
 	if c := codesOf(t, s.admin("GET", "/admin/v1/rooms/presale/codes", "")); c != (api.Codes{Codes: 2, UsesLeft: 2, Used: 2}) {
 		t.Errorf("codes: %+v", c)
 	}
+	if r := s.admin("GET", "/admin/v1/dashboard", ""); !bytes.Contains(r.body, []byte(`"access_codes":{"codes":2,"uses_left":2,"used":2}`)) {
+		t.Errorf("the dashboard does not count the codes: %s", r.body)
+	}
 	if r := s.admin("DELETE", "/admin/v1/rooms/presale/codes", ""); r.status != http.StatusNoContent {
 		t.Fatalf("clear: %d %s", r.status, r.body)
 	}

@@ -498,6 +498,8 @@ type dashPressureJSON struct {
 	// BusiestPrefixes are the dashboardPrefixes IPv4 /24s and IPv6 /48s
 	// with the most new places over the last minute.
 	BusiestPrefixes []dashPrefixJSON `json:"busiest_prefixes"`
+	// AccessCodes counts the room's access codes, when it has or had any.
+	AccessCodes *api.Codes `json:"access_codes,omitempty"`
 }
 
 type dashPrefixJSON struct {
@@ -715,7 +717,7 @@ func (s *Server) SampleHistory(ctx context.Context) error {
 	return first
 }
 
-// pressure reads a room's refused joins and busiest prefixes.
+// pressure reads a room's refused joins, busiest prefixes and access codes.
 func (s *Server) pressure(ctx context.Context, room string) (*dashPressureJSON, error) {
 	refused, err := s.cfg.Store.Refusals(ctx, room)
 	if err != nil {
@@ -725,7 +727,15 @@ func (s *Server) pressure(ctx context.Context, room string) (*dashPressureJSON, 
 	if err != nil {
 		return nil, err
 	}
+	codes, err := s.cfg.Store.Codes(ctx, room)
+	if err != nil {
+		return nil, err
+	}
 	out := &dashPressureJSON{JoinsRefused: refused, BusiestPrefixes: make([]dashPrefixJSON, len(busy))}
+	if codes != (queue.CodeCounts{}) {
+		c := toCodes(codes)
+		out.AccessCodes = &c
+	}
 	for i, b := range busy {
 		out.BusiestPrefixes[i] = dashPrefixJSON{Prefix: b.Prefix, PerMinute: b.PerMinute}
 	}

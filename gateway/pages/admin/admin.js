@@ -251,6 +251,9 @@
       .map(function (k) { return REASONS[k] + ' ' + num(p.joins_refused[k]); }).join(', ') || 'none');
     field(c, 'busiest-p').hidden = !p.busiest_prefixes.length;
     set(field(c, 'busiest'), p.busiest_prefixes.map(function (b) { return b.prefix + ' ' + num(b.per_minute) + '/min'; }).join(', '));
+    var ac = p.access_codes;
+    field(c, 'codes-p').hidden = !ac;
+    if (ac) set(field(c, 'codes'), num(ac.used) + ' used, ' + num(ac.uses_left) + ' left (' + num(ac.codes) + ' codes)');
   }
 
   function renderEvents(box, evs) {
