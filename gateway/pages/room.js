@@ -62,6 +62,15 @@
     history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : '') + (fragment.toString() ? '#' + fragment : ''));
   }
 
+  // An invitation's link (?code=): the access code is sent with the join
+  // until it gets a place, and out of the address bar at once.
+  var accessCode = params.get('code') || fragment.get('code');
+  if (accessCode) {
+    params.delete('code');
+    fragment.delete('code');
+    history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : '') + (fragment.toString() ? '#' + fragment : ''));
+  }
+
   function t(key, vars) {
     return (T[key] || '').replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
   }
@@ -381,11 +390,13 @@
     if (solved && solved.challenge) { body.challenge = solved.challenge; body.solution = solved.solution; }
     if (solved && solved.captcha) body.captcha = solved.captcha;
     if (enqueueToken) { body = body || {}; body.enqueue_token = enqueueToken; }
+    if (accessCode) { body = body || {}; body.code = accessCode; }
     var r = await request('POST', '/join', body);
     busy = false;
     var code = r.data.error && r.data.error.code;
-    if (r.status === 200) enqueueToken = null;
+    if (r.status === 200) enqueueToken = accessCode = null;
     if (r.status === 401 && /^enqueue_token/.test(code)) return finish('signin');
+    if (r.status === 403 && (code === 'code_required' || code === 'bad_code')) return askCode(code === 'bad_code');
     if (r.status === 200) {
       limited(false);
       onTicket(r.data);
@@ -459,6 +470,27 @@
   // choose asks the fan which place to keep when a resume link names
   // another place than the one this browser holds; the server gives up the
   // other. Nothing changes until the fan answers.
+  // askCode shows the access-code form (a room with access_code_required)
+  // and joins again with what the fan types; bad says the last one failed.
+  function askCode(bad) {
+    accessCode = null;
+    show('code');
+    note(bad ? T.code_bad : '');
+    $('code').hidden = false;
+    $('code-input').focus();
+    announce(T.state_code + '. ' + (bad ? T.code_bad : T.help_code), true);
+  }
+  $('code').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var v = $('code-input').value.trim();
+    if (!v) return;
+    accessCode = v;
+    $('code').hidden = true;
+    note('');
+    show('joining', '');
+    join(false);
+  });
+
   function choose(places) {
     var name = function (p) { return p.status === 'admitted' ? T.choose_turn : t('choose_place', { n: nf.format(p.position) }); };
     var box = $('choose');
