@@ -38,6 +38,10 @@ func TestAnInviteOnlyRoomLetsInOnlyCodeHolders(t *testing.T) {
 	if r.status != http.StatusCreated || codesOf(t, r) != (api.Codes{Codes: 2, UsesLeft: 4}) {
 		t.Fatalf("add codes: %d %s", r.status, r.body)
 	}
+	// The codes are secrets: the audit log records the upload, not them.
+	if a := s.admin("GET", "/admin/v1/audit?limit=10", ""); !bytes.Contains(a.body, []byte("/codes")) || bytes.Contains(a.body, []byte("fan-club-1")) {
+		t.Fatalf("audit log: %s", a.body)
+	}
 	join := func(body string) response {
 		return s.do("POST", "/api/v1/rooms/presale/join", body, "Content-Type", "application/json")
 	}

@@ -245,7 +245,7 @@ type readCloser struct {
 }
 
 // secretFields are body fields an audit entry never copies.
-var secretFields = []string{"token", "secret", "password", "authorization", "signature", "key"}
+var secretFields = []string{"token", "secret", "password", "authorization", "signature", "key", "codes"}
 
 // auditSummary is an audit entry's copy of a request body: compact JSON,
 // secret-looking fields and the admin token blanked, at most
