@@ -74,9 +74,14 @@ func TestAnInviteOnlyRoomLetsInOnlyCodeHolders(t *testing.T) {
 	if r := join(`{"code": "fan-club-2"}`); r.status != http.StatusForbidden || r.errorCode(t) != "bad_code" {
 		t.Errorf("revoked code: %d %s", r.status, r.body)
 	}
+	// The presale ends: the room opens to everyone, places are kept.
+	if r := s.admin("PATCH", "/admin/v1/rooms/presale", `{"access_code_required": false}`); r.status != http.StatusOK {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	queueIDOf(t, join(""))
 	st, err := s.store.Stats(context.Background(), "presale")
-	if err != nil || st.Waiting != 2 {
-		t.Fatalf("waiting %d (%v), want 2", st.Waiting, err)
+	if err != nil || st.Waiting != 3 {
+		t.Fatalf("waiting %d (%v), want 3", st.Waiting, err)
 	}
 	refused, err := s.store.Refusals(context.Background(), "presale")
 	if err != nil || refused[queue.RefusedBadCode] != 4 {

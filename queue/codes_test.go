@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crowdgate/crowdgate/queue"
+	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
 
 func withCode(g queue.Gate, code string) queue.Gate {
@@ -177,4 +178,36 @@ func TestAddCodesRefusesBadInput(t *testing.T) {
 			t.Errorf("no room: err = %v", err)
 		}
 	})
+}
+
+// TestAccessCodesOnRedisCluster runs the codes script and the join that
+// uses a code on a cluster, for rooms on different nodes: every key the
+// join touches shares the room's hash tag.
+func TestAccessCodesOnRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	rdb := queuetest.ClusterClient(t)
+	ctx := context.Background()
+	s := mustStore(t, rdb, newClock())
+	for _, room := range []string{"launch", "final", "semi"} {
+		mustRoom(t, s, queue.Room{Name: room, AccessCodeRequired: true})
+		if _, err := s.AddCodes(ctx, room, []string{"cluster-code"}, 1); err != nil {
+			t.Fatalf("%s: add: %v", room, err)
+		}
+		g := gate("203.0.113.7")
+		if _, err := s.JoinGated(ctx, room, "", withCode(g, "cluster-code")); err != nil {
+			t.Fatalf("%s: join: %v", room, err)
+		}
+		_, err := s.JoinGated(ctx, room, "", withCode(g, "cluster-code"))
+		if r := refusalOf(t, err); r.Reason != queue.RefusedBadCode {
+			t.Fatalf("%s: used-up code: %+v", room, r)
+		}
+		if _, err := s.ClearCodes(ctx, room); err != nil {
+			t.Fatalf("%s: clear: %v", room, err)
+		}
+		if err := s.DeleteRoom(ctx, room); err != nil {
+			t.Fatalf("%s: delete: %v", room, err)
+		}
+	}
 }
