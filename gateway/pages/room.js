@@ -602,6 +602,11 @@
         ws = null;
         admittedBySocket();
       } else if (m.type === 'closed') {
+        // The server ends this socket too, with a close frame right
+        // behind this one: closing it from both ends at once is a
+        // protocol error the browser reports.
+        ws.onclose = ws.onmessage = null;
+        ws = null;
         if (m.reason === 'place_lost') lost();
         else finish(m.reason === 'sold_out' || m.reason === 'deleted' ? m.reason : 'closed');
       }
