@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -186,9 +187,22 @@ func walkFan(t *testing.T, browser context.Context, s *stack, transport string) 
 	// and returns the queue id it shows.
 	place := func(ctx context.Context, want int, within time.Duration) string {
 		t.Helper()
-		id, err := chromedp.Run(ctx, chromedp.Poll[string](
-			`document.body.dataset.status === 'waiting' && document.getElementById('cg-position').textContent === '`+strconv.Itoa(want)+`' && document.body.dataset.queueId`,
-			chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(within)))
+		var (
+			id       string
+			err      error
+			deadline = time.Now().Add(within)
+		)
+		for {
+			id, err = chromedp.Run(ctx, chromedp.Poll[string](
+				`document.body.dataset.status === 'waiting' && document.getElementById('cg-position').textContent === '`+strconv.Itoa(want)+`' && document.body.dataset.queueId`,
+				chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(time.Until(deadline))))
+			// A reload destroys the document the poll ran in; on a loaded
+			// box the poll can start before chromedp knows the new one.
+			if err == nil || !strings.Contains(err.Error(), "Cannot find context") || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		if err != nil {
 			shown, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.dataset.status + ' ' + document.getElementById('cg-position').textContent + ' ' + (document.body.dataset.transport || '')`))
 			t.Fatalf("after %v: waiting for position %d, the page shows %q: %v", time.Since(start).Round(time.Millisecond), want, shown, err)
