@@ -155,14 +155,18 @@ func (c *Controller) AskToNotify(ctx context.Context, room, queueToken string, c
 	if contact.Phone != "" && !phoneAllowed(contact.Phone, c.cfg.PhoneCodes) {
 		return errPhoneCode
 	}
-	if ok, err := c.store.TakeNotifyBudget(ctx, room, 1, notifyBudget(r)); err != nil {
-		return err
-	} else if !ok {
-		return errNotifyBudget
-	}
 	code := randomCode()
 	if err := c.store.SetNotify(ctx, room, id, contact, code); err != nil {
 		return err
+	}
+	// The budget is spent only on a confirmation that goes out: refused
+	// asks (a contact taken, too many asks) must not drain it.
+	if ok, err := c.store.TakeNotifyBudget(ctx, room, 1, notifyBudget(r)); err != nil || !ok {
+		_ = c.store.CancelNotify(ctx, room, id)
+		if err != nil {
+			return err
+		}
+		return errNotifyBudget
 	}
 	link := ""
 	if c.cfg.ResumeURL != nil {

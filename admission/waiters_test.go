@@ -159,6 +159,46 @@ func TestAskToNotifyRefusals(t *testing.T) {
 	}
 }
 
+// TestRefusedAsksSpendNoBudget: only a confirmation that goes out counts
+// against the room's budget; asks refused for a contact another place
+// holds do not drain it, and an ask the budget refuses leaves no contact
+// behind.
+func TestRefusedAsksSpendNoBudget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ctl, store, keys, _ := newNotifier(t, queuetest.NewClock(time.Now()))
+	if _, _, err := ctl.PutRoom(ctx, queue.Room{Name: "r", AdmitPerMinute: 0}.WithDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	var tokens []string
+	for range 3 {
+		p, err := store.Join(ctx, "r", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens = append(tokens, keys.QueueToken("r", p.ID))
+	}
+	if err := ctl.AskToNotify(ctx, "r", tokens[0], queue.Contact{Email: "a@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := ctl.AskToNotify(ctx, "r", tokens[1], queue.Contact{Email: "a@example.com"}); !errors.Is(err, queue.ErrContactTaken) {
+			t.Fatalf("a contact another place holds: %v", err)
+		}
+	}
+	// One confirmation went out: 99 of the 100 an hour are left.
+	if ok, err := store.TakeNotifyBudget(ctx, "r", 99, 100); err != nil || !ok {
+		t.Fatalf("the refusals spent budget: %v %v", ok, err)
+	}
+	if err := ctl.AskToNotify(ctx, "r", tokens[2], queue.Contact{Email: "c@example.com"}); crowdgate.KindOf(err) != crowdgate.RateLimited {
+		t.Fatalf("over the budget: %v", err)
+	}
+	ws, err := store.NotifyWaiters(ctx, "r")
+	if err != nil || len(ws) != 1 || ws[0].Email != "a@example.com" {
+		t.Fatalf("after the refusals: %+v %v, want only the first contact", ws, err)
+	}
+}
+
 // newNotifier is a Controller (its loops not running) that tells waiters
 // through notify, on clock, with phone numbers of +91 and +44.
 func newNotifier(t *testing.T, clock *queuetest.Clock) (*admission.Controller, *queue.Store, *admission.Keyring, redis.UniversalClient) {

@@ -211,11 +211,7 @@ func (s *Store) TakeNotifyBudget(ctx context.Context, room string, n, limit int)
 	}
 	hour := s.cfg.Now().Unix() / 3600
 	key := keysFor(room).notifyBudget(hour)
-	ok, err := s.rdb.Eval(ctx, `local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-if n + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
-redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('EXPIRE', KEYS[1], 7200)
-return 1`, []string{key}, n, limit).Int()
+	ok, err := takeBudgetScript.Run(ctx, s.rdb, []string{key}, n, limit).Int()
 	if err != nil {
 		return false, fmt.Errorf("queue: notify budget %s: %w", room, err)
 	}
@@ -286,9 +282,7 @@ func (s *Store) MarkNotified(ctx context.Context, room string, w NotifyWaiter, s
 	// contact is undone.
 	k := keysFor(room)
 	was := w.Email + contactSep + w.Phone + contactSep + w.Stage + contactSep
-	err := s.rdb.Eval(ctx, `local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v and string.sub(v, 1, #ARGV[2]) == ARGV[2] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
-return 0`, []string{k.notify}, w.ID, was, w.Email+contactSep+w.Phone+contactSep+stage+contactSep+w.code).Err()
+	err := markNotifiedScript.Run(ctx, s.rdb, []string{k.notify}, w.ID, was, w.Email+contactSep+w.Phone+contactSep+stage+contactSep+w.code).Err()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("queue: mark notified %s: %w", room, err)
 	}
@@ -340,6 +334,22 @@ if code ~= ARGV[2] then return 0 end
 if stage == 'unconfirmed' then redis.call('HSET', KEYS[1], ARGV[1], e .. '\31' .. p .. '\31\31' .. code) end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 return 1`)
+
+// takeBudgetScript counts ARGV[1] messages against the budget ARGV[2] of
+// KEYS[1], an hour's counter, when they fit. Returns 1 if they did.
+var takeBudgetScript = redis.NewScript(`
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return 0 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], 7200)
+return 1`)
+
+// markNotifiedScript sets waiter ARGV[1]'s entry to ARGV[3] only while it
+// still begins with ARGV[2], the contact and stage that were read.
+var markNotifiedScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and string.sub(v, 1, #ARGV[2]) == ARGV[2] then redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return 0`)
 
 // forgetNotifyScript drops waiters' entries, keep times and contacts, and
 // with ARGV[1] == '1' their asks. KEYS: 1 notify, 2 keep, 3 contacts,
