@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crowdgate/crowdgate"
 	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/queue"
 )
@@ -17,6 +20,12 @@ import (
 // without signs of life for queue.NotifyKeep. The routes exist only where
 // a channel reaches people (Config.Notify): offering the form with only
 // the log channel would make fans believe they will be told.
+//
+// Asks are counted against the asking address in the store's own call
+// (queue.NotifyAsksPerAddress a minute, and per /24 or /48), the address
+// the join's gate counts (gateAddr: the real client's behind
+// --trusted-proxies, none for --limit-bypass networks): past it, 429
+// rate_limited with Retry-After, and nothing is sent or changed.
 
 func (s *Server) notifyRoutes(fan *echo.Group) {
 	if !s.cfg.Notify {
@@ -46,7 +55,13 @@ func (s *Server) setNotify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.ctl.AskToNotify(c.Request().Context(), c.Param("room"), token, queue.Contact{Email: b.Email, Phone: b.Phone})
+	ctx := queue.WithNotifyAddress(c.Request().Context(), s.gateAddr(c))
+	err = s.ctl.AskToNotify(ctx, c.Param("room"), token, queue.Contact{Email: b.Email, Phone: b.Phone})
+	var lim *queue.NotifyLimited
+	if errors.As(err, &lim) {
+		return &apiError{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: crowdgate.MessageOf(err),
+			RetryAfter: max(1, int((lim.RetryAfter+time.Second-1)/time.Second))}
+	}
 	if err != nil {
 		return s.ticketError(c, c.Param("room"), err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -21,13 +22,15 @@ import (
 // comes back (the fan opened the link) is the place kept without signs of
 // life until NotifyKeep after that, and the admission controller tells
 // them, through package notify, when their turn is near and when they are
-// admitted. One contact holds at most one place in a room.
+// admitted. One contact holds at most one place in a room, and one
+// address asks for at most NotifyAsksPerAddress confirmations a minute.
 //
 //	cg:{r}:nm   hash  queue id → "email\x1fphone\x1fstage\x1fcode" (stage: unconfirmed, "", near, admitted)
 //	cg:{r}:nmk  zset  queue id → keep-until (ms), once confirmed
 //	cg:{r}:nmc  hash  contact ("e:<email>" or "p:<phone>") → queue id
 //	cg:{r}:nma  hash  queue id → how many confirmations were asked for
 //	cg:{r}:nmb:<hour>  string  messages sent to the room's waiters that hour
+//	cg:{r}:nmh:<minute>  hash  "a:<address>" and "p:<prefix>" → asks that minute (gone two minutes later)
 //	cg:notify-rooms set  the rooms with such waiters
 
 // NotifyKeep is how long a waiter who confirmed their contact keeps their
@@ -39,6 +42,48 @@ const NotifyKeep = 3 * time.Hour
 // MaxNotifyAsks is how many confirmations one place may ask for: enough
 // for a typo or two, too few to spray messages from one place.
 const MaxNotifyAsks = 3
+
+// Per-address limits on asks, shared by every instance (counted in the
+// ask's own script, under the room's hash tag), over the last minute as
+// the gate counts joins (gate.go: this minute's count plus the last one's,
+// weighted by the part of it still inside the minute). An address is an
+// IPv4 address or an IPv6 /64 (AddressKey), its prefix the /24 or /48.
+//
+// Each ask sends a message to a contact nobody has vouched for yet, so
+// these are far below the joins' limits: a real fan asks once or twice,
+// while a script would send a confirmation per ask to whoever it likes.
+// Carrier-grade NAT sized them. On a national sale of 100,000 joins a
+// minute, with a carrier's 100 million subscribers behind some 100,000
+// public IPv4 addresses (about 400 /24s), one address carries about one
+// join a minute and a /24 about 250, and only some of those fans ask to be
+// notified, spread over the wait: 10 a minute per address and 100 per /24
+// leave a margin of 10 and more at the address and about 4 at the prefix,
+// while a script on one address gets 10 confirmations a minute out of the
+// room, and one on a rented /24 100, where without the prefix limit it
+// would get 2,560. A fan refused is told to try again (429, Retry-After
+// under a minute). Networks the operator exempts (--limit-bypass), and
+// asks whose address is not known, are not counted.
+const (
+	NotifyAsksPerAddress = 10  // confirmations asked for from one address in one room per minute
+	NotifyAsksPerPrefix  = 100 // from one /24 (IPv6 /48) in one room per minute
+)
+
+// notifyAddrKey carries the address an ask comes from (WithNotifyAddress).
+type notifyAddrKey struct{}
+
+// WithNotifyAddress returns ctx carrying addr, the address a notify ask
+// comes from, for SetNotify's per-address limits. It is a Gate.Address: the
+// zero Addr (a bypassed network, an internal caller) is not counted, nor
+// is an ask whose ctx carries none. It travels in the context because the
+// ask passes through the admission controller, which has no use for it.
+func WithNotifyAddress(ctx context.Context, addr netip.Addr) context.Context {
+	return context.WithValue(ctx, notifyAddrKey{}, addr)
+}
+
+func notifyAddress(ctx context.Context) netip.Addr {
+	a, _ := ctx.Value(notifyAddrKey{}).(netip.Addr)
+	return a
+}
 
 // Notification stages of a waiter, in order.
 const (
@@ -66,7 +111,25 @@ var (
 	ErrTooManyAsks error = &crowdgate.Error{Kind: crowdgate.RateLimited, Message: "this place asked to be notified too many times"}
 	// ErrBadConfirmation: no confirmation was asked for, or the code is not its.
 	ErrBadConfirmation error = &crowdgate.Error{Kind: crowdgate.Invalid, Message: "that confirmation code is not this place's: ask to be notified again"}
+	// ErrNotifyLimited is wrapped by *NotifyLimited.
+	ErrNotifyLimited = errors.New("queue: too many notify asks from this address")
 )
+
+// NotifyLimited refuses an ask from an address, or its prefix, that asked
+// its limit of confirmations in the last minute (NotifyAsksPerAddress,
+// NotifyAsksPerPrefix). Nothing was changed or counted.
+type NotifyLimited struct {
+	// RetryAfter is when an ask from the address fits again.
+	RetryAfter time.Duration
+}
+
+func (e *NotifyLimited) Error() string { return ErrNotifyLimited.Error() }
+
+// Unwrap makes errors.Is(err, ErrNotifyLimited) true, and gives the kind.
+func (e *NotifyLimited) Unwrap() error {
+	return &crowdgate.Error{Kind: crowdgate.RateLimited, Err: ErrNotifyLimited,
+		Message: "many people on your network just asked to be notified; try again in a minute"}
+}
 
 // Validate checks a contact. It ends up in mail headers and in requests to
 // SMS gateways, so anything but a plain address or number is refused.
@@ -130,9 +193,12 @@ func (s *Store) NotifyRooms(ctx context.Context) ([]Room, error) {
 
 // SetNotify records where the waiter id wants to be notified, unconfirmed,
 // with code as the confirmation it must bring back (ConfirmNotify). It
-// does not keep the place: a confirmed contact does. Errors:
-// ErrNotInLine when id is not waiting in the room, ErrInvalidContact for a
-// bad or empty contact, ErrContactTaken, ErrTooManyAsks.
+// does not keep the place: a confirmed contact does. The ask counts
+// against the per-address limits of the address ctx carries
+// (WithNotifyAddress), whatever its outcome past them, so that probing
+// which contacts hold places is bounded too. Errors: ErrNotInLine when id
+// is not waiting in the room, ErrInvalidContact for a bad or empty
+// contact, *NotifyLimited, ErrContactTaken, ErrTooManyAsks.
 func (s *Store) SetNotify(ctx context.Context, room, id string, c Contact, code string) error {
 	if c.Email == "" && c.Phone == "" {
 		return invalidContact("give an email or a phone number")
@@ -141,18 +207,32 @@ func (s *Store) SetNotify(ctx context.Context, room, id string, c Contact, code 
 		return err
 	}
 	k := keysFor(room)
-	keys := c.keys()
-	args := []any{id, c.Email + contactSep + c.Phone + contactSep + NotifyUnconfirmed + contactSep + code, MaxNotifyAsks}
-	for _, ck := range keys {
+	now := s.cfg.Now().UnixMilli()
+	w := now / gateWindow.Milliseconds()
+	var addr, prefix string
+	if a := notifyAddress(ctx); a.IsValid() {
+		ak, pk := AddressKey(a)
+		addr, prefix = ak.String(), pk.String()
+	}
+	args := []any{id, c.Email + contactSep + c.Phone + contactSep + NotifyUnconfirmed + contactSep + code, MaxNotifyAsks,
+		now, gateWindow.Milliseconds(), addr, prefix, NotifyAsksPerAddress, NotifyAsksPerPrefix}
+	for _, ck := range c.keys() {
 		args = append(args, ck)
 	}
-	res, err := setNotifyScript.Run(ctx, s.rdb, []string{k.line, k.notify, k.notifyKeep, k.notifyContacts(), k.notifyAsks(), k.active}, args...).Text()
+	keys := []string{k.line, k.notify, k.notifyKeep, k.notifyContacts(), k.notifyAsks(), k.active, k.notifyAskers(w), k.notifyAskers(w - 1)}
+	res, err := setNotifyScript.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("queue: notify %s: %w", room, err)
 	}
-	switch res {
+	switch kind, _ := res[0].(string); kind {
 	case "n":
 		return ErrNotInLine
+	case "l":
+		var ms int64
+		if len(res) > 1 {
+			ms, _ = res[1].(int64)
+		}
+		return &NotifyLimited{RetryAfter: time.Duration(ms) * time.Millisecond}
 	case "t":
 		return ErrContactTaken
 	case "m":
@@ -295,22 +375,53 @@ func (k roomKeys) notifyAsks() string     { return k.prefix + "nma" }
 func (k roomKeys) notifyBudget(hour int64) string {
 	return k.prefix + "nmb:" + strconv.FormatInt(hour, 10)
 }
+func (k roomKeys) notifyAskers(window int64) string {
+	return k.prefix + "nmh:" + strconv.FormatInt(window, 10)
+}
 
 // setNotifyScript records an unconfirmed contact for a waiting place.
-// KEYS: 1 line, 2 notify, 3 keep, 4 contacts, 5 asks, 6 active
-// ARGV: 1 id, 2 entry, 3 max asks, 4.. the contact's index keys
-// Returns 'n' not in line, 't' contact taken, 'm' too many asks, 'ok'.
+// KEYS: 1 line, 2 notify, 3 keep, 4 contacts, 5 asks, 6 active, 7/8 asks
+// per address and prefix this and last window
+// ARGV: 1 id, 2 entry, 3 max asks, 4 now (ms), 5 window (ms), 6 address
+// (empty: not counted), 7 its prefix, 8 and 9 their limits a window, 10.. the
+// contact's index keys
+// Returns {'n'} not in line, {'l', retry ms} the address or its prefix
+// asked too often (nothing counted), {'t'} contact taken, {'m'} too many
+// asks, {'ok'}. An ask past the address's limit is counted whatever else
+// refuses it.
 var setNotifyScript = redis.NewScript(`
 local id = ARGV[1]
-if not redis.call('ZSCORE', KEYS[1], id) then return 'n' end
-for i = 4, #ARGV do
+if not redis.call('ZSCORE', KEYS[1], id) then return {'n'} end
+local addr, prefix = ARGV[6], ARGV[7]
+if addr ~= '' then
+  local now, window = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local into = now % window
+  local elapsed = into / window
+  -- wait is how long until one more ask fits limit, given the field's
+  -- counts: within this window, as the last one slides out, or else in
+  -- the next, as this one does.
+  local function wait(field, limit)
+    local cur = tonumber(redis.call('HGET', KEYS[7], field) or 0)
+    local prev = tonumber(redis.call('HGET', KEYS[8], field) or 0)
+    local room = limit - 1
+    if cur + prev * (1 - elapsed) <= room then return 0 end
+    if cur <= room then return (1 - (room - cur) / prev) * window - into end
+    return window - into + (1 - room / cur) * window
+  end
+  local ms = math.max(wait('a:' .. addr, tonumber(ARGV[8])), wait('p:' .. prefix, tonumber(ARGV[9])))
+  if ms > 0 then return {'l', math.max(1000, math.ceil(ms))} end
+  redis.call('HINCRBY', KEYS[7], 'a:' .. addr, 1)
+  redis.call('HINCRBY', KEYS[7], 'p:' .. prefix, 1)
+  redis.call('PEXPIRE', KEYS[7], 2 * window)
+end
+for i = 10, #ARGV do
   local other = redis.call('HGET', KEYS[4], ARGV[i])
   if other and other ~= id and redis.call('HEXISTS', KEYS[2], other) == 1
      and (redis.call('ZSCORE', KEYS[1], other) or redis.call('ZSCORE', KEYS[6], other)) then
-    return 't'
+    return {'t'}
   end
 end
-if tonumber(redis.call('HGET', KEYS[5], id) or '0') >= tonumber(ARGV[3]) then return 'm' end
+if tonumber(redis.call('HGET', KEYS[5], id) or '0') >= tonumber(ARGV[3]) then return {'m'} end
 redis.call('HINCRBY', KEYS[5], id, 1)
 -- The place's earlier contact, if any, is no longer its.
 local old = redis.call('HGET', KEYS[2], id)
@@ -321,8 +432,8 @@ if old then
 end
 redis.call('HSET', KEYS[2], id, ARGV[2])
 redis.call('ZREM', KEYS[3], id)
-for i = 4, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], id) end
-return 'ok'`)
+for i = 10, #ARGV do redis.call('HSET', KEYS[4], ARGV[i], id) end
+return {'ok'}`)
 
 // confirmNotifyScript confirms a waiter's contact and keeps their place.
 // KEYS: 1 notify, 2 keep, 3 line. ARGV: 1 id, 2 code, 3 keep until (ms).

@@ -3,6 +3,8 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -171,6 +173,154 @@ func TestNotifyBudget(t *testing.T) {
 	clk.Add(time.Hour)
 	if ok, _ := s.TakeNotifyBudget(ctx, "r", 5, 5); !ok {
 		t.Fatal("a new hour")
+	}
+}
+
+// TestNotifyAddressLimits: an address asks for at most
+// NotifyAsksPerAddress confirmations a minute in a room, and its /24 (or
+// /48) for NotifyAsksPerPrefix; a refused ask changes nothing and counts
+// nothing; an IPv6 address counts as its /64; an ask with no address (a
+// bypassed network) is not counted; the refusal says when to try again,
+// and then an ask fits.
+func TestNotifyAddressLimits(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		clk := newClock()
+		s := mustStore(t, rdb, clk)
+		mustRoom(t, s, queue.Room{Name: "r"})
+		n := 0
+		ask := func(from netip.Addr) (string, error) {
+			t.Helper()
+			n++
+			p := mustJoin(t, s, "r", "")
+			return p.ID, s.SetNotify(queue.WithNotifyAddress(ctx, from), "r", p.ID, queue.Contact{Email: fmt.Sprintf("fan%d@example.com", n)}, "code")
+		}
+		waiters := func() int {
+			t.Helper()
+			ws, err := s.NotifyWaiters(ctx, "r")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(ws)
+		}
+		script := netip.MustParseAddr("203.0.113.7")
+		for i := range queue.NotifyAsksPerAddress {
+			if _, err := ask(script); err != nil {
+				t.Fatalf("ask %d: %v", i+1, err)
+			}
+		}
+		id, err := ask(script)
+		var lim *queue.NotifyLimited
+		if !errors.As(err, &lim) || !errors.Is(err, queue.ErrNotifyLimited) || lim.RetryAfter < time.Second || lim.RetryAfter > 2*time.Minute {
+			t.Fatalf("ask %d from one address: %v", queue.NotifyAsksPerAddress+1, err)
+		}
+		if got := waiters(); got != queue.NotifyAsksPerAddress {
+			t.Fatalf("%d waiters after a refused ask, want %d", got, queue.NotifyAsksPerAddress)
+		}
+		// The refused place lost none of its asks, and its contact is free.
+		for i := range queue.MaxNotifyAsks {
+			if err := s.SetNotify(ctx, "r", id, queue.Contact{Email: fmt.Sprintf("fan%d@example.com", n)}, "code"); err != nil {
+				t.Fatalf("the refused place's ask %d: %v", i+1, err)
+			}
+		}
+		// An IPv4-mapped form of the address is the address.
+		if _, err := ask(netip.MustParseAddr("::ffff:203.0.113.7")); !errors.As(err, &lim) {
+			t.Fatalf("the same address, IPv4-mapped: %v", err)
+		}
+		// Its neighbours, the bypassed and the unknown are not limited by it.
+		if _, err := ask(netip.MustParseAddr("203.0.113.8")); err != nil {
+			t.Fatalf("another address of the /24: %v", err)
+		}
+		for i := range queue.NotifyAsksPerAddress + 1 {
+			if _, err := ask(netip.Addr{}); err != nil {
+				t.Fatalf("bypassed ask %d: %v", i+1, err)
+			}
+		}
+		n++
+		if err := s.SetNotify(ctx, "r", mustJoin(t, s, "r", "").ID, queue.Contact{Email: fmt.Sprintf("fan%d@example.com", n)}, "code"); err != nil {
+			t.Fatalf("an ask with no address: %v", err)
+		}
+		// When the refusal says, an ask fits again.
+		clk.Add(lim.RetryAfter)
+		if _, err := ask(script); err != nil {
+			t.Fatalf("after Retry-After %v: %v", lim.RetryAfter, err)
+		}
+		if _, err := ask(script); !errors.As(err, &lim) {
+			t.Fatalf("only one fitted: %v", err)
+		}
+
+		// IPv6: the /64 is one address.
+		v6 := netip.MustParseAddr("2001:db8:1:2::1")
+		for i := range queue.NotifyAsksPerAddress {
+			if _, err := ask(v6.Next()); err != nil {
+				t.Fatalf("v6 ask %d: %v", i+1, err)
+			}
+			v6 = v6.Next()
+		}
+		if _, err := ask(netip.MustParseAddr("2001:db8:1:2:ffff::9")); !errors.As(err, &lim) {
+			t.Fatalf("another address of the /64: %v", err)
+		}
+		if _, err := ask(netip.MustParseAddr("2001:db8:1:3::1")); err != nil {
+			t.Fatalf("another /64: %v", err)
+		}
+
+		// The prefix: NotifyAsksPerPrefix asks from many addresses of one
+		// /24, then no more from any of them.
+		clk.Add(2 * time.Minute)
+		net24 := netip.MustParseAddr("198.51.100.0")
+		for i := range queue.NotifyAsksPerPrefix {
+			if i%queue.NotifyAsksPerAddress == 0 {
+				net24 = net24.Next()
+			}
+			if _, err := ask(net24); err != nil {
+				t.Fatalf("prefix ask %d from %v: %v", i+1, net24, err)
+			}
+		}
+		if _, err := ask(netip.MustParseAddr("198.51.100.200")); !errors.As(err, &lim) {
+			t.Fatalf("ask %d from one /24: %v", queue.NotifyAsksPerPrefix+1, err)
+		}
+		if _, err := ask(netip.MustParseAddr("198.51.101.1")); err != nil {
+			t.Fatalf("the next /24: %v", err)
+		}
+	})
+}
+
+// TestNotifyLimitCountsRefusedContacts: an ask that passes the address's
+// limit counts, whatever refuses it then, so a script cannot probe which
+// contacts hold places faster than it could ask.
+func TestNotifyLimitCountsRefusedContacts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := mustStore(t, queuetest.NewClient(t), newClock())
+	mustRoom(t, s, queue.Room{Name: "r"})
+	if err := s.SetNotify(ctx, "r", mustJoin(t, s, "r", "").ID, queue.Contact{Email: "fan@example.com"}, "c"); err != nil {
+		t.Fatal(err)
+	}
+	from := queue.WithNotifyAddress(ctx, netip.MustParseAddr("192.0.2.1"))
+	for i := range queue.NotifyAsksPerAddress {
+		if err := s.SetNotify(from, "r", mustJoin(t, s, "r", "").ID, queue.Contact{Email: "fan@example.com"}, "c"); !errors.Is(err, queue.ErrContactTaken) {
+			t.Fatalf("probe %d: %v", i+1, err)
+		}
+	}
+	if err := s.SetNotify(from, "r", mustJoin(t, s, "r", "").ID, queue.Contact{Email: "fan@example.com"}, "c"); !errors.Is(err, queue.ErrNotifyLimited) {
+		t.Fatalf("probe %d: %v", queue.NotifyAsksPerAddress+1, err)
+	}
+}
+
+// TestNotifyLimitsOnRedisCluster: the ask and its address's counts are one
+// script call in the room's slot, for rooms on different nodes.
+func TestNotifyLimitsOnRedisCluster(t *testing.T) {
+	s := mustStore(t, queuetest.ClusterClient(t), newClock())
+	ctx := queue.WithNotifyAddress(context.Background(), netip.MustParseAddr("192.0.2.1"))
+	for _, room := range []string{"launch", "final", "semi"} {
+		mustRoom(t, s, queue.Room{Name: room})
+		for i := range queue.NotifyAsksPerAddress + 1 {
+			err := s.SetNotify(ctx, room, mustJoin(t, s, room, "").ID, queue.Contact{Email: fmt.Sprintf("fan%d@example.com", i)}, "c")
+			if want := i == queue.NotifyAsksPerAddress; errors.Is(err, queue.ErrNotifyLimited) != want || !want && err != nil {
+				t.Fatalf("%s: ask %d: %v", room, i+1, err)
+			}
+		}
 	}
 }
 
