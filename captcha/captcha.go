@@ -123,6 +123,11 @@ type Config struct {
 	MaxAge time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Observe, when set, hears the provider and the Outcome of every
+	// siteverify call (not of responses refused before one is made: empty,
+	// too long or malformed; nor of a call whose caller's context ended
+	// first), for metrics. It must not block.
+	Observe func(provider, outcome string)
 }
 
 // Validate reports what is wrong with c.
@@ -201,9 +206,19 @@ type Answer struct {
 // Verify asks the provider about c.Response, once, and checks its answer.
 // Errors are *crowdgate.Error: kind CaptchaFailed wrapping ErrRejected, or
 // kind Unavailable wrapping ErrUnavailable (see the package comment).
-func (v *Verifier) Verify(ctx context.Context, c Check) (Answer, error) {
+func (v *Verifier) Verify(ctx context.Context, c Check) (_ Answer, err error) {
 	if msg := checkResponse(c.Response); msg != "" {
 		return Answer{}, rejected(msg)
+	}
+	if v.cfg.Observe != nil {
+		caller := ctx
+		defer func() {
+			// A caller that gave up first (a fan who left) says nothing
+			// of the provider.
+			if err == nil || caller.Err() == nil {
+				v.cfg.Observe(v.cfg.Provider, Outcome(err))
+			}
+		}()
 	}
 	form := url.Values{"secret": {v.cfg.Secret}, "response": {c.Response}}
 	if c.RemoteIP.IsValid() {
@@ -388,8 +403,57 @@ func unavailable(sentinel error, detail string) error {
 	return &crowdgate.Error{Kind: crowdgate.Unavailable, Message: "the CAPTCHA provider cannot be reached; try again shortly", Err: fmt.Errorf("%w: %s", sentinel, detail)}
 }
 
+// Outcomes of a siteverify call (Outcome, Config.Observe).
+const (
+	// OutcomeOK: the response passed.
+	OutcomeOK = "ok"
+	// OutcomeFailed: the provider, or a check of its answer, rejected the
+	// response (ErrRejected): the fan's doing, or a script's.
+	OutcomeFailed = "failed"
+	// OutcomeUnreachable: no answer, an HTTP error, an answer that is not
+	// the protocol's, or internal-error (ErrUnavailable).
+	OutcomeUnreachable = "unreachable"
+	// OutcomeMisconfigured: the provider answered, and blames the
+	// deployment's secret or site key (ErrMisconfigured): the operator's
+	// to fix, not the provider's.
+	OutcomeMisconfigured = "misconfigured"
+)
+
+// Outcomes are every Outcome, in the order dashboards show them.
+var Outcomes = []string{OutcomeOK, OutcomeFailed, OutcomeUnreachable, OutcomeMisconfigured}
+
+// Outcome names what Verify's error says of the call: OutcomeOK for nil.
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return OutcomeOK
+	case errors.Is(err, ErrMisconfigured):
+		return OutcomeMisconfigured
+	case errors.Is(err, ErrUnavailable):
+		return OutcomeUnreachable
+	}
+	return OutcomeFailed
+}
+
 // Set is the deployment's verifiers by provider name.
 type Set map[string]*Verifier
+
+// Observed returns a copy of s whose verifiers report each siteverify
+// call to observe (Config.Observe), for a deployment that builds its
+// verifiers before its metrics.
+func (s Set) Observed(observe func(provider, outcome string)) Set {
+	out := make(Set, len(s))
+	for p, v := range s {
+		if v == nil {
+			out[p] = nil
+			continue
+		}
+		c := *v
+		c.cfg.Observe = observe
+		out[p] = &c
+	}
+	return out
+}
 
 // Configured reports whether s can verify provider's responses.
 func (s Set) Configured(provider string) bool { return s[provider] != nil }

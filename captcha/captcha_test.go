@@ -3,9 +3,11 @@ package captcha_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -255,4 +257,127 @@ func isUnavailable(err error) bool {
 
 func isMisconfigured(err error) bool {
 	return isUnavailable(err) && errors.Is(err, captcha.ErrMisconfigured)
+}
+
+// tally is a Config.Observe that counts outcomes per provider.
+type tally struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (t *tally) observe(provider, outcome string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.n == nil {
+		t.n = map[string]int{}
+	}
+	t.n[provider+"/"+outcome]++
+}
+
+func (t *tally) counts() map[string]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.n)
+}
+
+// TestObserveOutcomes: every siteverify call is reported with its outcome,
+// a provider that is down, silent or gone as unreachable and one that
+// refuses the secret as misconfigured, so that they can be told apart from
+// fans' failures; a response refused before any call is not reported.
+func TestObserveOutcomes(t *testing.T) {
+	t.Parallel()
+	var seen tally
+	p := captchatest.New(t, captcha.Turnstile, secret, now)
+	gone := captchatest.New(t, captcha.HCaptcha, secret, now)
+	gone.Close()
+	set := captcha.Set{}
+	for provider, url := range map[string]string{captcha.Turnstile: p.URL, captcha.HCaptcha: gone.URL} {
+		v, err := captcha.New(captcha.Config{Provider: provider, Secret: secret, VerifyURL: url, Timeout: time.Second, Now: now, Observe: seen.observe})
+		if err != nil {
+			t.Fatal(err)
+		}
+		set[provider] = v
+	}
+	ctx := context.Background()
+	run := func(provider string, tok string) error {
+		return set.Verify(ctx, provider, captcha.Check{Response: tok})
+	}
+	tok := p.Solve("", "")
+	for _, step := range []struct {
+		provider, tok string
+		setup         func()
+		want          string
+	}{
+		{captcha.Turnstile, tok, nil, captcha.OutcomeOK},
+		{captcha.Turnstile, tok, nil, captcha.OutcomeFailed}, // used already
+		{captcha.Turnstile, "made-up", nil, captcha.OutcomeFailed},
+		{captcha.Turnstile, "x", func() { p.Down(http.StatusServiceUnavailable) }, captcha.OutcomeUnreachable},
+		{captcha.Turnstile, "x", func() { p.Down(0); p.Hang(true) }, captcha.OutcomeUnreachable},
+		{captcha.Turnstile, "internal", func() {
+			p.Hang(false)
+			p.Reply("internal", 200, `{"success":false,"error-codes":["internal-error"]}`)
+		}, captcha.OutcomeUnreachable},
+		{captcha.Turnstile, "secret", func() { p.Reply("secret", 200, `{"success":false,"error-codes":["invalid-input-secret"]}`) }, captcha.OutcomeMisconfigured},
+		{captcha.Turnstile, "html", func() { p.Reply("html", 200, `<html>`) }, captcha.OutcomeUnreachable},
+		{captcha.HCaptcha, "x", nil, captcha.OutcomeUnreachable}, // nobody listening
+	} {
+		if step.setup != nil {
+			step.setup()
+		}
+		before := seen.counts()[step.provider+"/"+step.want]
+		err := run(step.provider, step.tok)
+		if got := captcha.Outcome(err); got != step.want {
+			t.Errorf("%s %q: outcome %s (%v), want %s", step.provider, step.tok, got, err, step.want)
+		}
+		if seen.counts()[step.provider+"/"+step.want] != before+1 {
+			t.Errorf("%s %q: not reported as %s: %v", step.provider, step.tok, step.want, seen.counts())
+		}
+	}
+	// Refused before any call, no verifier at all, or a caller who gave up
+	// first: nothing to report.
+	before := seen.counts()
+	p.Hang(true)
+	gaveUp, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	if err := set.Verify(gaveUp, captcha.Turnstile, captcha.Check{Response: "x"}); !isUnavailable(err) {
+		t.Errorf("a caller who gave up: %v", err)
+	}
+	cancel()
+	p.Hang(false)
+	for _, tok := range []string{"", "has space", strings.Repeat("x", captcha.MaxResponseBytes+1)} {
+		if err := run(captcha.Turnstile, tok); !isRejected(err) {
+			t.Errorf("%q: %v", tok, err)
+		}
+	}
+	if err := run(captcha.ReCAPTCHA, "x"); !isMisconfigured(err) {
+		t.Errorf("no verifier: %v", err)
+	}
+	if got := seen.counts(); !maps.Equal(got, before) {
+		t.Errorf("reported without a call: %v, was %v", got, before)
+	}
+	want := map[string]int{"turnstile/ok": 1, "turnstile/failed": 2, "turnstile/unreachable": 4, "turnstile/misconfigured": 1, "hcaptcha/unreachable": 1}
+	if got := seen.counts(); !maps.Equal(got, want) {
+		t.Errorf("counts %v, want %v", got, want)
+	}
+}
+
+// TestSetObserved: a set built before its metrics reports through the copy
+// Observed returns, and the original is left as it was.
+func TestSetObserved(t *testing.T) {
+	t.Parallel()
+	var seen tally
+	p := captchatest.New(t, captcha.ReCAPTCHA, secret, now)
+	set := captcha.Set{captcha.ReCAPTCHA: mustVerifier(t, captcha.ReCAPTCHA, p.URL, 0), captcha.HCaptcha: nil}
+	observed := set.Observed(seen.observe)
+	if !observed.Configured(captcha.ReCAPTCHA) || observed.Configured(captcha.HCaptcha) {
+		t.Fatalf("Observed changed what is configured: %v", observed)
+	}
+	if err := observed.Verify(context.Background(), captcha.ReCAPTCHA, captcha.Check{Response: p.Solve("", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := set.Verify(context.Background(), captcha.ReCAPTCHA, captcha.Check{Response: p.Solve("", "")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := seen.counts(); !maps.Equal(got, map[string]int{"recaptcha/ok": 1}) {
+		t.Errorf("counts %v, want the observed set's one call", got)
+	}
 }

@@ -40,6 +40,10 @@
 //     not-using-dummy-passcode). The room then does what it says: refuse
 //     for now, or fall back to the proof-of-work challenge.
 //
+// Config.Observe hears the outcome of every call made (ok, failed,
+// unreachable, misconfigured; see Outcome), so a deployment can count
+// them: a provider that cannot be reached is otherwise only a log line.
+//
 // The answer is parsed strictly: one JSON object, the known fields with
 // their types (success must be there), nothing after it. Fields the
 // providers add (cdata, metadata, credit, score_reason, apk_package_name)

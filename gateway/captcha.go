@@ -2,12 +2,15 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crowdgate/crowdgate/admission"
+	"github.com/crowdgate/crowdgate/captcha"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -42,4 +45,41 @@ func (s *Server) captchaGuard(c echo.Context, response string) (failed func(erro
 			lim.AllowN(now, 1)
 		}
 	}, nil
+}
+
+// CaptchaMetrics counts the deployment's siteverify calls by provider and
+// outcome, crowdgate_captcha_verifications_total{provider,outcome}: a
+// provider that cannot be reached shows as outcome="unreachable" (and one
+// that refuses the deployment's secret as "misconfigured") before fans
+// notice, where otherwise a log line once a minute says so. captcha may
+// not import Prometheus, so the counter lives here, beside the gateway's
+// other metrics; its Observe is what the verifiers report to
+// (captcha.Config.Observe, captcha.Set.Observed).
+type CaptchaMetrics struct {
+	total *prometheus.CounterVec
+}
+
+// NewCaptchaMetrics registers the counter on reg, with every outcome of
+// each of providers at 0, so that a rate of failures exists before the
+// first one.
+func NewCaptchaMetrics(reg prometheus.Registerer, providers ...string) (*CaptchaMetrics, error) {
+	m := &CaptchaMetrics{total: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "crowdgate_captcha_verifications_total",
+		Help: "CAPTCHA siteverify calls by provider and outcome: ok, failed (the response was rejected), unreachable (no answer, an HTTP error, an unreadable answer or internal-error), misconfigured (the provider refuses the deployment's secret).",
+	}, []string{"provider", "outcome"})}
+	if err := reg.Register(m.total); err != nil {
+		return nil, fmt.Errorf("gateway: register CAPTCHA metrics: %w", err)
+	}
+	for _, p := range providers {
+		for _, o := range captcha.Outcomes {
+			m.total.WithLabelValues(p, o)
+		}
+	}
+	return m, nil
+}
+
+// Observe counts one siteverify call. The labels come from captcha: a
+// provider the deployment has a secret for, and one of captcha.Outcomes.
+func (m *CaptchaMetrics) Observe(provider, outcome string) {
+	m.total.WithLabelValues(provider, outcome).Inc()
 }

@@ -4,15 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/captcha"
 	"github.com/crowdgate/crowdgate/captcha/captchatest"
+	"github.com/crowdgate/crowdgate/gateway"
 )
 
 // captchaVerifier hands the test stack's controller the local providers'
@@ -124,10 +128,11 @@ func TestJoinCaptcha(t *testing.T) {
 			if got := waiting(); got != before {
 				t.Errorf("waiting %v after the refusals, want %v", got, before)
 			}
-			refused, err := s.store.Refusals(context.Background(), room)
-			if err != nil || refused["captcha_failed"] < 3 {
-				t.Errorf("refusals %v (%v): want captcha_failed counted", refused, err)
-			}
+			// Refused before join.lua, they reach the room's counts at a refresh.
+			waitFor(t, "captcha_failed counted", func() bool {
+				refused, err := s.store.Refusals(context.Background(), room)
+				return err == nil && refused["captcha_failed"] >= 3
+			})
 
 			calls = len(p.Forms())
 			bearer := append(append([]string{}, from...), "Authorization", "Bearer "+queueToken)
@@ -381,5 +386,73 @@ func TestCaptchaResponseUsedOnce(t *testing.T) {
 		if r := inst.do("POST", "/api/v1/rooms/r/join", captchaBody("lenient"), from...); r.status != 400 || r.errorCode(t) != "captcha_failed" {
 			t.Fatalf("used again: %d %s", r.status, r.body)
 		}
+	}
+}
+
+// TestCaptchaVerificationsCounted: each siteverify call of a join is
+// counted by provider and outcome, a provider that is down or gone as
+// unreachable (whatever the room then does), and every provider's outcomes
+// are there from the start.
+func TestCaptchaVerificationsCounted(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	m, err := gateway.NewCaptchaMetrics(reg, captcha.Turnstile, captcha.HCaptcha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := captchatest.New(t, captcha.Turnstile, captchaSecret, nil)
+	gone := captchatest.New(t, captcha.HCaptcha, captchaSecret, nil)
+	gone.Close()
+	set := captcha.Set{}
+	for p, url := range map[string]string{captcha.Turnstile: up.URL, captcha.HCaptcha: gone.URL} {
+		v, err := captcha.New(captcha.Config{Provider: p, Secret: captchaSecret, VerifyURL: url, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		set[p] = v
+	}
+	s := newStackWith(t, stackOptions{trusted: "127.0.0.1/32", captcha: set.Observed(m.Observe)})
+	s.putRoom("t", `{"admit_per_minute": 0, "captcha": "turnstile", "captcha_site_key": "k1"}`)
+	s.putRoom("h", `{"admit_per_minute": 0, "captcha": "hcaptcha", "captcha_site_key": "k2", "captcha_fallback": "refuse"}`)
+	join := func(room, tok string, status int) {
+		t.Helper()
+		r := s.do("POST", "/api/v1/rooms/"+room+"/join", captchaBody(tok), "X-Forwarded-For", "203.0.113.7", "Content-Type", "application/json")
+		if r.status != status {
+			t.Fatalf("join %s with %q: %d %s, want %d", room, tok, r.status, r.body, status)
+		}
+	}
+	join("t", up.Solve("127.0.0.1", ""), 200)
+	join("t", "made-up", 400)
+	join("t", "", 428) // nothing to verify: no call
+	up.Down(http.StatusBadGateway)
+	join("t", "x", 428) // the proof-of-work instead
+	up.Down(0)
+	join("h", "y", 503)
+	want := map[string]float64{
+		"hcaptcha/ok": 0, "hcaptcha/failed": 0, "hcaptcha/unreachable": 1, "hcaptcha/misconfigured": 0,
+		"turnstile/ok": 1, "turnstile/failed": 1, "turnstile/unreachable": 1, "turnstile/misconfigured": 0,
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "crowdgate_captcha_verifications_total" {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range s.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			got[labels["provider"]+"/"+labels["outcome"]] = s.GetCounter().GetValue()
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("crowdgate_captcha_verifications_total %v, want %v", got, want)
+	}
+	if _, err := gateway.NewCaptchaMetrics(reg); err == nil {
+		t.Error("registered twice on one registry")
 	}
 }
