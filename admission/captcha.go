@@ -127,7 +127,7 @@ func (c *Controller) captchaGate(ctx context.Context, r queue.Room, queueToken s
 		if err != nil {
 			var ce *crowdgate.Error
 			errors.As(err, &ce)
-			c.tallyRefusal(ctx, r.Name, queue.RefusedChallengeFailed, true)
+			c.tallyRefusal(r.Name, queue.RefusedChallengeFailed)
 			return g, Ticket{}, true, &JoinRefused{Reason: queue.RefusedChallengeFailed, Captcha: ask, err: ce}
 		}
 		g.ChallengeID, g.ChallengeBits, g.ChallengeExpires = s.ID, s.Bits, s.Expires
@@ -144,7 +144,7 @@ func (c *Controller) captchaGate(ctx context.Context, r queue.Room, queueToken s
 		g.ChallengeID, g.ChallengeBits, g.ChallengeExpires = captchaID(r.Captcha, e.Captcha), queue.MaxChallengeBits, now.Add(captchaMarkTTL)
 		return g, Ticket{}, false, nil
 	case ce != nil && ce.Kind == crowdgate.CaptchaFailed:
-		c.tallyRefusal(ctx, r.Name, RefusedCaptchaFailed, true)
+		c.tallyRefusal(r.Name, RefusedCaptchaFailed)
 		return g, Ticket{}, true, &JoinRefused{Reason: RefusedCaptchaFailed, Captcha: ask, err: ce}
 	}
 	c.captchaDown(r, err)

@@ -241,6 +241,10 @@ type Controller struct {
 	// captchaSaid is when an unreachable CAPTCHA provider was last logged
 	// (Unix ns).
 	captchaSaid atomic.Int64
+	// hints are join.lua's recent refusals of addresses; tally the
+	// refusals decided before it, not counted in the store yet (hints.go).
+	hints gateHints
+	tally refusalTally
 }
 
 // NewController returns a Controller; call Run to start its loops.
@@ -312,6 +316,13 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}()
 	defer func() { <-watchDone }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		if err := c.FlushRefusals(ctx); err != nil {
+			c.log.Warn("refusal counts lost", "err", err)
+		}
+	}()
 	tick := time.NewTicker(c.cfg.Tick)
 	defer tick.Stop()
 	refresh := time.NewTicker(c.cfg.Refresh)
@@ -333,6 +344,9 @@ func (c *Controller) Run(ctx context.Context) error {
 				c.failed(ctx, "refresh", err)
 			} else {
 				c.storeLog.Pass()
+			}
+			if err := c.FlushRefusals(ctx); err != nil {
+				c.failed(ctx, "refusal counts", err)
 			}
 		case <-sweep.C:
 			c.sweepAll(ctx)
@@ -594,6 +608,9 @@ func (c *Controller) Join(ctx context.Context, room, queueToken string, e Entry)
 			c.countJoin(room, t.Status, err)
 			return t, err
 		}
+	} else if q := c.quickRefusal(room, queueToken, e); q != nil {
+		c.countJoin(room, "", q)
+		return Ticket{}, q
 	} else {
 		g, err = c.gate(ctx, room, e)
 	}
@@ -603,7 +620,7 @@ func (c *Controller) Join(ctx context.Context, room, queueToken string, e Entry)
 	}
 	t, err := c.ticket(ctx, room, queueToken, true, g)
 	if err != nil {
-		err = c.refused(ctx, room, err)
+		err = c.refused(room, g.Address, err)
 		if captcha {
 			c.captchaRefused(room, g, err)
 		}

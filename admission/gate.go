@@ -3,7 +3,6 @@ package admission
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -70,7 +69,7 @@ func (c *Controller) gate(ctx context.Context, room string, e Entry) (queue.Gate
 			errors.As(err, &ce)
 			// Counted whether or not the cache holds the room yet: it was
 			// just read, so it exists.
-			c.tallyRefusal(ctx, room, queue.RefusedBadEnqueueToken, true)
+			c.tallyRefusal(room, queue.RefusedBadEnqueueToken)
 			return g, &JoinRefused{Reason: queue.RefusedBadEnqueueToken, err: ce}
 		}
 		if err != nil {
@@ -85,27 +84,29 @@ func (c *Controller) gate(ctx context.Context, room string, e Entry) (queue.Gate
 	if err != nil {
 		var ce *crowdgate.Error
 		errors.As(err, &ce)
-		c.countRefusal(context.Background(), room, queue.RefusedChallengeFailed, true)
+		c.countRefusal(room, queue.RefusedChallengeFailed)
 		return g, &JoinRefused{Reason: queue.RefusedChallengeFailed, err: ce}
 	}
 	g.ChallengeID, g.ChallengeBits, g.ChallengeExpires = s.ID, s.Bits, s.Expires
 	return g, nil
 }
 
-// refused turns the store's refusal of a new place into a *JoinRefused (with
-// a fresh challenge when one is needed) and counts it; other errors pass.
-func (c *Controller) refused(ctx context.Context, room string, err error) error {
+// refused turns the store's refusal of a new place for address a into a
+// *JoinRefused (with a fresh challenge when one is needed) and counts it;
+// other errors pass.
+func (c *Controller) refused(room string, a netip.Addr, err error) error {
 	var r *queue.Refusal
 	if !errors.As(err, &r) {
 		return err
 	}
-	c.countRefusal(ctx, room, r.Reason, false)
+	// join.lua counted it in the room's counts already.
+	c.label(room)
+	c.refusals.WithLabelValues(room, r.Reason).Inc()
+	c.learn(room, a, r)
 	out := &JoinRefused{Reason: r.Reason, RetryAfter: r.RetryAfter}
 	switch r.Reason {
 	case queue.RefusedChallengeRequired:
-		ch := c.keys.Challenge(room, r.Bits, c.cfg.Now())
-		out.Challenge = &ch
-		out.err = &crowdgate.Error{Kind: crowdgate.ChallengeRequired, Message: fmt.Sprintf("solve the challenge (%d bits) and join again with it", ch.Bits), Err: err}
+		return c.challengeRefusal(room, r.Bits, err)
 	case queue.RefusedChallengeFailed:
 		out.err = &crowdgate.Error{Kind: crowdgate.ChallengeFailed, Message: "this challenge was used already; join again for a new one", Err: err}
 	case queue.RefusedPlaceCap:
@@ -124,23 +125,18 @@ func (c *Controller) refused(ctx context.Context, room string, err error) error 
 	return out
 }
 
-// countRefusal counts a refused join in the metrics and, for refusals
-// join.lua did not count itself (inStore), in the room's deployment-wide
-// count the dashboard shows. Only rooms known to exist get a label.
-func (c *Controller) countRefusal(ctx context.Context, room, reason string, inStore bool) {
-	if _, known := (*c.rooms.Load())[room]; !known && inStore {
-		return
+// countRefusal counts a refusal decided before join.lua, which join.lua
+// therefore did not count: in the metrics and in the room's deployment-wide
+// counts the dashboard shows. Only rooms known to exist are counted.
+func (c *Controller) countRefusal(room, reason string) {
+	if _, known := (*c.rooms.Load())[room]; known {
+		c.tallyRefusal(room, reason)
 	}
-	c.tallyRefusal(ctx, room, reason, inStore)
 }
 
 // tallyRefusal is countRefusal for a room known to exist.
-func (c *Controller) tallyRefusal(ctx context.Context, room, reason string, inStore bool) {
+func (c *Controller) tallyRefusal(room, reason string) {
 	c.label(room)
 	c.refusals.WithLabelValues(room, reason).Inc()
-	if inStore {
-		if err := c.store.CountRefusal(ctx, room, reason); err != nil {
-			c.log.Debug("count refusal", "room", room, "err", err)
-		}
-	}
+	c.tally.add(room, reason, 1)
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestMadeUpRoomsAddNoSeries: 1,000 joins to rooms that do not exist (with
@@ -62,11 +61,11 @@ func TestMadeUpRoomsAddNoSeries(t *testing.T) {
 		}
 		return false
 	}
-	eventuallyTrue(t, "the room's series", labelled)
+	waitFor(t, "the room's series", labelled)
 	if r := s.admin("DELETE", "/admin/v1/rooms/gone", ""); r.status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
-	eventuallyTrue(t, "a deleted room's series gone", func() bool { return !labelled() })
+	waitFor(t, "a deleted room's series gone", func() bool { return !labelled() })
 }
 
 // newMeteredStack is a gateway whose /metrics shows the admission
@@ -95,15 +94,6 @@ func series(t *testing.T, s *stack) map[string]string {
 		out[line[:i]] = line[i+1:]
 	}
 	return out
-}
-
-func eventuallyTrue(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10 s", what)
-		}
-	}
 }
 
 // TestMetricsAreNotPublic: on the main listener /metrics answers clients

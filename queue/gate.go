@@ -212,11 +212,41 @@ func refusal(res []any) (*Refusal, bool) {
 	return nil, false
 }
 
-// CountRefusal adds one to the room's deployment-wide count of joins refused
-// for reason (join.lua counts its own refusals; this is for the ones decided
-// before it, such as a challenge that does not verify).
-func (s *Store) CountRefusal(ctx context.Context, room, reason string) error {
-	return s.rdb.HIncrBy(ctx, keysFor(room).stats, "refused:"+reason, 1).Err()
+// AddRefusals adds to rooms' deployment-wide counts of refused joins (room →
+// reason → count), in one round trip: the refusals decided before join.lua
+// (which counts its own), gathered by each instance and added now and then.
+func (s *Store) AddRefusals(ctx context.Context, counts map[string]map[string]int64) error {
+	pipe := s.rdb.Pipeline()
+	for room, byReason := range counts {
+		for reason, n := range byReason {
+			pipe.HIncrBy(ctx, keysFor(room).stats, "refused:"+reason, n)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("queue: count refusals: %w", err)
+	}
+	return nil
+}
+
+// SurgePressure is what the room's surge weighs on a counted address in
+// room r, whose new places over the last minute are newPerMinute, as
+// join.lua weighs it.
+func SurgePressure(r Room, newPerMinute float64) float64 {
+	return min(newPerMinute/float64(max(SurgeFloor, SurgeFactor*r.AdmitPerMinute)), SurgeMaxPressure)
+}
+
+// ChallengeBits is the difficulty join.lua asks at pressure in room r: its
+// base plus a bit per doubling beyond 1.
+func ChallengeBits(r Room, pressure float64) int {
+	base := r.ChallengeBits
+	if base <= 0 {
+		base = DefaultChallengeBits
+	}
+	bits := base
+	for p := pressure; p >= 2 && bits < MaxChallengeBits && bits-base < MaxExtraBits; p /= 2 {
+		bits++
+	}
+	return bits
 }
 
 // Refusals returns the room's joins refused so far, by reason (every reason

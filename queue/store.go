@@ -421,6 +421,9 @@ type Stats struct {
 	AdmittedTotal      int64
 	AbandonedTotal     int64
 	AdmittedLastMinute int64 // admissions in the last 60 s: the observed rate per minute
+	// NewLastMinute is the room's new places over the last minute, as the
+	// gate estimates it (gate.go): what its surge is measured by.
+	NewLastMinute float64
 }
 
 // Stats reads a room's figures in one round trip.
@@ -433,6 +436,8 @@ func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
 	active := pipe.ZCount(ctx, k.active, "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf")
 	st := pipe.HMGet(ctx, k.stats, "admitted_total", "abandoned_total")
 	rate := pipe.HGetAll(ctx, k.rate)
+	w := now.UnixMilli() / gateWindow.Milliseconds()
+	joined := pipe.MGet(ctx, k.prefix+"gr:"+strconv.FormatInt(w, 10), k.prefix+"gr:"+strconv.FormatInt(w-1, 10))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Stats{}, fmt.Errorf("queue: stats %s: %w", room, err)
 	}
@@ -443,6 +448,8 @@ func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
 	vals := st.Val()
 	out.AdmittedTotal = parseInt(vals[0])
 	out.AbandonedTotal = parseInt(vals[1])
+	elapsed := float64(now.UnixMilli()%gateWindow.Milliseconds()) / float64(gateWindow.Milliseconds())
+	out.NewLastMinute = float64(parseInt(joined.Val()[0])) + float64(parseInt(joined.Val()[1]))*(1-elapsed)
 	sec := now.Unix()
 	for _, v := range rate.Val() {
 		at, n, ok := strings.Cut(v, ":")
