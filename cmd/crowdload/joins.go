@@ -12,9 +12,12 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/api"
@@ -32,6 +35,17 @@ import (
 //     a random moment within -spread, solving any challenge and waiting out
 //     any Retry-After, like the page; it reports how many got a place and
 //     when the last did.
+//   - -mode capacity: the server's side of a room with a challenge on every
+//     new place, the solving apart (capacity.go): -places challenges asked,
+//     solved, then used, over -concurrency raw connections; -pids names the
+//     gateway's and Redis's processes to report their CPU per place. With
+//     -challenge off, bare joins make the places: the figure to compare.
+//
+// With -users N (bot and fans), every join brings an enqueue token signed
+// with -enqueue-secret (HS256, the room's) for one of N user ids, as the
+// organizer's site would hand its signed-in fans: the room makes at most
+// one place per user id, and the bot reports how many distinct places its
+// joins got.
 //
 // Addresses reach the gateway as X-Forwarded-For (198.18.0.0/15, the
 // benchmarking range), so run the gateway with --trusted-proxies
@@ -51,6 +65,10 @@ func joinsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	addresses := fs.Int("addresses", 1, "bot: client addresses to spread over")
 	fans := fs.Int("fans", 1000, "fans: how many")
 	spread := fs.Duration("spread", 30*time.Second, "fans: arrivals spread uniformly over this")
+	placesN := fs.Int("places", 100000, "capacity: places to make")
+	pidList := fs.String("pids", "", "capacity: comma-separated pids (the gateway's, Redis's) whose CPU time to report")
+	users := fs.Int("users", 0, "bot, fans: sign every join an enqueue token for one of this many user ids (0: none)")
+	enqueueSecret := fs.String("enqueue-secret", "", "with -users: the room's HS256 enqueue-token secret (at least 32 bytes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,10 +76,27 @@ func joinsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("-seconds 1..600, -concurrency > 0, -addresses 1..131072, -fans 1..100000")
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: *concurrency + *fans, MaxConnsPerHost: 0}
-	j := &joiner{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, url: *target + "/api/v1/rooms/" + *room + "/join"}
+	if *users < 0 || *users > 0 && len(*enqueueSecret) < 32 {
+		return errors.New("-users needs -enqueue-secret of at least 32 bytes")
+	}
+	j := &joiner{http: &http.Client{Transport: tr, Timeout: 30 * time.Second}, url: *target + "/api/v1/rooms/" + *room + "/join",
+		room: *room, users: *users, secret: []byte(*enqueueSecret)}
 	if *token != "" {
 		c := &client{http: j.http, token: *token}
 		body := fmt.Sprintf(`{"admit_per_minute": 0, "challenge": %q, "challenge_bits": %d}`, *challenge, *bits)
+		if *mode == "capacity" {
+			// Paused, so no admissions run meanwhile, at a rate whose surge
+			// level the run stays under: the challenges asked in phase 1
+			// are still hard enough when used in phase 3.
+			ch := "always"
+			if *challenge == "off" {
+				ch = "off"
+			}
+			body = fmt.Sprintf(`{"admit_per_minute": 1000000, "paused": true, "challenge": %q, "challenge_bits": %d}`, ch, *bits)
+		}
+		if *users > 0 {
+			body = strings.TrimSuffix(body, "}") + fmt.Sprintf(`, "enqueue_token": {"required": true, "hs256_secret": %q}}`, *enqueueSecret)
+		}
 		if err := c.do(ctx, "PUT", *target+"/admin/v1/rooms/"+*room, body, true, nil); err != nil {
 			return err
 		}
@@ -71,13 +106,61 @@ func joinsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return j.bot(ctx, stdout, *seconds, *concurrency, *addresses, *solve)
 	case "fans":
 		return j.crowd(ctx, stdout, *fans, *spread)
+	case "capacity":
+		host, path, err := parseCapacityTarget(*target, *room)
+		if err != nil {
+			return err
+		}
+		c := &capacity{host: host, path: path, n: *placesN, concurrency: *concurrency, plain: *challenge == "off"}
+		for _, f := range strings.Split(*pidList, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				pid, err := strconv.Atoi(f)
+				if err != nil {
+					return fmt.Errorf("-pids: %q is not a pid", f)
+				}
+				c.pids = append(c.pids, pid)
+			}
+		}
+		if *placesN <= 0 || *placesN > 1_000_000 {
+			return errors.New("-places 1..1000000")
+		}
+		return c.run(ctx, stdout)
 	}
-	return fmt.Errorf("-mode %q: want bot or fans", *mode)
+	return fmt.Errorf("-mode %q: want bot, fans or capacity", *mode)
 }
 
 type joiner struct {
 	http *http.Client
 	url  string
+	// With users > 0, every join brings an enqueue token for one of that
+	// many user ids, signed with secret for room.
+	room   string
+	users  int
+	secret []byte
+}
+
+// body is a join's body: the solution of ch (nil: none) and, with
+// -users, an enqueue token for user id u<user mod users>.
+func (j *joiner) body(ch *api.Challenge, user int64) []byte {
+	var b api.JoinRequest
+	if ch != nil {
+		b.Challenge, b.Solution = ch.Token, solve(ch)
+	}
+	if j.users > 0 {
+		now := time.Now()
+		uid := "u" + strconv.FormatInt(user%int64(j.users), 10)
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: uid, Audience: jwt.ClaimStrings{j.room},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(5 * time.Minute))}).SignedString(j.secret)
+		if err != nil {
+			panic(err) // HS256 with a []byte key does not fail
+		}
+		b.EnqueueToken = tok
+	}
+	if b == (api.JoinRequest{}) {
+		return nil
+	}
+	out, _ := json.Marshal(b)
+	return out
 }
 
 // address is client address i of the benchmarking range.
@@ -88,6 +171,7 @@ func address(i int) string {
 // answer is one join's outcome.
 type answer struct {
 	status     int
+	queueID    string
 	code       string
 	challenge  *api.Challenge
 	retryAfter time.Duration
@@ -115,17 +199,20 @@ func (j *joiner) join(ctx context.Context, addr string, body []byte) (answer, er
 		var e api.ErrorResponse
 		_ = json.Unmarshal(b, &e)
 		a.code, a.challenge = e.Error.Code, e.Challenge
+	} else {
+		var t api.Ticket
+		_ = json.Unmarshal(b, &t)
+		a.queueID = t.QueueID
 	}
 	return a, nil
 }
 
-// solveChallenge finds the nonce, as the page's pow.js does.
-func solveChallenge(ch *api.Challenge) []byte {
+// solve finds the nonce, as the page's pow.js does.
+func solve(ch *api.Challenge) string {
 	for n := 0; ; n++ {
 		s := strconv.Itoa(n)
 		if admission.LeadingZeroBits(ch.Token, s) >= ch.Bits {
-			b, _ := json.Marshal(api.JoinRequest{Challenge: ch.Token, Solution: s})
-			return b
+			return s
 		}
 	}
 }
@@ -136,19 +223,21 @@ func (j *joiner) bot(ctx context.Context, stdout io.Writer, seconds, concurrency
 	var places, placesIn30, requests, next atomic.Int64
 	var mu sync.Mutex
 	codes := map[string]int64{}
+	distinct := map[string]bool{}
 	bitsSeen := map[int]int64{}
 	var wg sync.WaitGroup
 	for range concurrency {
 		wg.Go(func() {
 			for ctx.Err() == nil && time.Now().Before(end) {
-				addr := address(int(next.Add(1)) % addresses)
-				a, err := j.join(ctx, addr, nil)
+				n := next.Add(1)
+				addr := address(int(n) % addresses)
+				a, err := j.join(ctx, addr, j.body(nil, n))
 				requests.Add(1)
 				if err == nil && a.status == http.StatusPreconditionRequired && solve && a.challenge != nil {
 					mu.Lock()
 					bitsSeen[a.challenge.Bits]++
 					mu.Unlock()
-					a, err = j.join(ctx, addr, solveChallenge(a.challenge))
+					a, err = j.join(ctx, addr, j.body(a.challenge, n))
 					requests.Add(1)
 				}
 				mu.Lock()
@@ -157,6 +246,7 @@ func (j *joiner) bot(ctx context.Context, stdout io.Writer, seconds, concurrency
 					codes["transport_error"]++
 				case a.status == http.StatusOK:
 					places.Add(1)
+					distinct[a.queueID] = true
 					if time.Since(start) <= 30*time.Second {
 						placesIn30.Add(1)
 					}
@@ -170,7 +260,7 @@ func (j *joiner) bot(ctx context.Context, stdout io.Writer, seconds, concurrency
 	wg.Wait()
 	el := time.Since(start).Seconds()
 	fmt.Fprintf(stdout, "bot: %d s, %d addresses, concurrency %d, solve %v\n", seconds, addresses, concurrency, solve)
-	fmt.Fprintf(stdout, "places: %d (%.0f/s); within the first 30 s: %d\n", places.Load(), float64(places.Load())/el, placesIn30.Load())
+	fmt.Fprintf(stdout, "places: %d (%.0f/s); within the first 30 s: %d; distinct places: %d\n", places.Load(), float64(places.Load())/el, placesIn30.Load(), len(distinct))
 	fmt.Fprintf(stdout, "requests: %d (%.0f/s)\n", requests.Load(), float64(requests.Load())/el)
 	for _, k := range sortedKeys(codes) {
 		fmt.Fprintf(stdout, "refused %s: %d\n", k, codes[k])
@@ -200,10 +290,10 @@ func (j *joiner) crowd(ctx context.Context, stdout io.Writer, fans int, spread t
 			case <-ctx.Done():
 				return
 			}
-			var body []byte
+			body := j.body(nil, int64(i))
 			for ctx.Err() == nil && time.Since(start) < 10*time.Minute {
 				a, err := j.join(ctx, addr, body)
-				body = nil
+				body = j.body(nil, int64(i))
 				switch {
 				case err != nil:
 					time.Sleep(time.Second)
@@ -216,7 +306,7 @@ func (j *joiner) crowd(ctx context.Context, stdout io.Writer, fans int, spread t
 					mu.Lock()
 					bitsSeen[a.challenge.Bits]++
 					mu.Unlock()
-					body = solveChallenge(a.challenge)
+					body = j.body(a.challenge, int64(i))
 				case a.status == http.StatusTooManyRequests:
 					limited.Add(1)
 					time.Sleep(a.retryAfter + time.Duration(rand.Int64N(int64(time.Second))))
