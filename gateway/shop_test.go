@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -418,4 +420,80 @@ func TestBrowserShop(t *testing.T) {
 		t.Errorf("order items %q", items)
 	}
 	noProblems("order page")
+}
+
+// TestBrowserShopPurchaseLimit: the event page's quantity pickers offer no
+// more than the per-admission limit leaves. Tickets this admission bought
+// elsewhere (here, through the API, as another tab would) are learned from
+// the 409 limit_reached answer: the page then offers what is left and says
+// why, gives a released hold's tickets back to the count, and once nothing
+// is left offers no picker at all.
+func TestBrowserShopPurchaseLimit(t *testing.T) {
+	tab := startBrowser(t)
+	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
+		t.Fatal(err)
+	}
+	s := newStackWith(t, stackOptions{booking: true})
+	s.putRoom("launch", `{"passthrough": true}`)
+	if r := s.admin("PUT", "/admin/v1/events/gig", `{"room": "launch", "hold_seconds": 600, "per_admission_limit": 4,
+		"ticket_types": [{"id": "ga", "name": "General", "capacity": 10, "price_minor": 150000, "currency": "INR", "per_order_limit": 4},
+		                 {"id": "vip", "name": "VIP", "capacity": 10, "price_minor": 500000, "currency": "INR", "per_order_limit": 2}]}`); r.status != http.StatusCreated {
+		t.Fatalf("put event: %d %s", r.status, r.body)
+	}
+	fan := s.fan("launch")
+	if _, err := chromedp.Call(tab, network.SetCookie, network.SetCookieParams{Name: "cg_a_launch", Value: fan, URL: s.srv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	buy := func(typ string, n int) {
+		t.Helper()
+		r := s.as(fan, "POST", "/api/v1/events/gig/holds", fmt.Sprintf(`{"ticket_type":%q,"quantity":%d}`, typ, n))
+		if r.status != http.StatusCreated {
+			t.Fatalf("hold %d %s: %d %s", n, typ, r.status, r.body)
+		}
+		o := s.as(fan, "POST", "/api/v1/holds/"+r.json(t)["hold_id"].(string)+"/checkout", `{"provider":"sandbox"}`).json(t)
+		if _, err := s.sandbox.Decide(context.Background(), o["payment"].(map[string]any)["id"].(string), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := tabSteps{t, tab}
+	run, until := steps.run, steps.until
+	offered := func(typ string) string {
+		return `(document.getElementById('cg-qty-` + typ + `') || {options: []}).options.length`
+	}
+	status := `document.getElementById('cg-status').textContent`
+	holdBtn := func(typ string) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(chromedp.CSS(`form[aria-labelledby="cg-type-` + typ + `"] button`))
+	}
+
+	run("open the event page", chromedp.Navigate(s.srv.URL+"/events/gig"))
+	until("pickers up to each type's per-order limit", offered("ga")+` === 4 && `+offered("vip")+` === 2`)
+	until("the limit stated", `document.getElementById('cg-limit').textContent === 'One visitor may buy up to 4 tickets at this event, over all their orders.' && !document.getElementById('cg-limit').hidden`)
+
+	// Three tickets bought with this admission elsewhere: the page does not
+	// know yet, and learns it from the refusal.
+	buy("ga", 3)
+	run("choose 2", chromedp.SetValue(chromedp.ID("cg-qty-ga"), "2"))
+	run("hold 2", holdBtn("ga"))
+	until("the refusal explained", status+` === 'One visitor may buy up to 4 tickets at this event, and you hold or bought 3 of them: you may hold 1 more.'`)
+	until("pickers of what is left", offered("ga")+` === 1 && `+offered("vip")+` === 1`)
+
+	// The one left held, then released: it is offered again.
+	run("hold 1", holdBtn("vip"))
+	until("the hold", `!document.getElementById('cg-hold').hidden`)
+	run("release", chromedp.Click(chromedp.ID(`cg-release`)))
+	until("released", `document.getElementById('cg-hold').hidden && /released/.test(`+status+`)`)
+	until("the released ticket offered again", offered("ga")+` === 1 && `+offered("vip")+` === 1`)
+
+	// The last one bought elsewhere too: nothing more is offered.
+	buy("vip", 1)
+	run("hold the last", holdBtn("ga"))
+	until("the limit reached, said", status+` === 'One visitor may buy up to 4 tickets at this event, and you hold or bought all 4, so you cannot hold more.'`)
+	until("no picker left", `!document.querySelector('#cg-types select') && !document.querySelector('#cg-types button')`)
+	if tot := s.admin("GET", "/admin/v1/events/gig", "").json(t)["totals"].(map[string]any); tot["sold"] != 4.0 || tot["held"] != 0.0 {
+		t.Errorf("totals %v, want 4 sold and none held", tot)
+	}
+	problems, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.__problems || []`))
+	if err != nil || len(problems) > 0 {
+		t.Errorf("the page's problems: %q %v", problems, err)
+	}
 }

@@ -98,6 +98,38 @@
     var saved = 'cg-hold:' + event;       // this tab's hold, to survive a reload
     var room = '', names = {}, hold = null, busy = false, timer = 0, warned = false;
     var payBtn = $('pay').querySelector('button[type=submit]');
+    // The event's per-admission limit (tickets in live holds and paid
+    // orders together, every type), and what is left of it to this
+    // visitor: null until an answer says (the event's "limit" when the
+    // request carried an admission, or a 409 limit_reached).
+    var perAdmission = 0, left = null;
+
+    function allowance() {
+      if (left !== null) return left;
+      return perAdmission > 0 ? perAdmission : Infinity;
+    }
+
+    function plural(n) { return n + (n === 1 ? ' ticket' : ' tickets'); }
+
+    // ruleText is the limit as the page states it under the title.
+    function ruleText() {
+      return perAdmission ? 'One visitor may buy up to ' + plural(perAdmission) + ' at this event, over all their orders.' : '';
+    }
+
+    // leftText says, on its own, what the limit leaves this visitor.
+    function leftText() {
+      if (left === null || left >= perAdmission) return ruleText();
+      var had = perAdmission - left;
+      return 'One visitor may buy up to ' + plural(perAdmission) + ' at this event, and you hold or bought ' +
+        (left === 0 ? 'all ' + had + ', so you cannot hold more.' : had + ' of them: you may hold ' + left + ' more.');
+    }
+
+    // learn takes what an answer says of the limit ({per_admission, left}).
+    function learn(lim) {
+      if (!lim) return;
+      if (typeof lim.per_admission === 'number') perAdmission = lim.per_admission;
+      if (typeof lim.left === 'number') left = Math.max(0, lim.left);
+    }
 
     function admitFirst() {
       if (!ROOM_ID.test(room)) {
@@ -118,6 +150,10 @@
     function render(d) {
       room = d.room || '';
       document.title = $('title').textContent = 'Tickets: ' + d.event;
+      perAdmission = d.per_admission_limit || 0;
+      learn(d.limit);
+      $('limit').textContent = ruleText();
+      $('limit').hidden = !perAdmission;
       var list = $('types');
       list.textContent = '';
       (d.ticket_types || []).forEach(function (t) {
@@ -129,7 +165,9 @@
         f.appendChild(h);
         f.appendChild(el('p', money(t.price_minor, t.currency), 'price'));
         f.appendChild(el('p', t.available > 0 ? t.available + ' available' : 'Sold out', 'left'));
-        var most = Math.min(t.per_order_limit, t.available);
+        // Never more than one hold may take: the type's per-order limit,
+        // what is available, and what the per-admission limit leaves.
+        var most = Math.min(t.per_order_limit, t.available, allowance());
         if (most > 0) {
           var row = el('div', null, 'row');
           var lab = el('label', 'Quantity');
@@ -151,6 +189,7 @@
         list.appendChild(f);
       });
       if (!d.ticket_types || !d.ticket_types.length) say('No tickets are on sale for this event.');
+      else if (!hold && left === 0) say(leftText());
       else if (!hold) say('Choose your tickets.');
     }
 
@@ -168,10 +207,16 @@
         btn.disabled = false;
         var c = code(res);
         if (res.status === 201) {
+          if (left !== null) left = Math.max(0, left - quantity);
           showHold(res.data);
           say('Your tickets are held. Pay before the time runs out.');
         } else if (c === 'hold_exists' && res.data.hold_id) {
           resume(res.data.hold_id, 'You already hold tickets: pay for them or release them first.');
+        } else if (c === 'limit_reached') {
+          // Tickets bought or held with this admission before (another
+          // tab, an earlier order) count: the answer says what is left.
+          learn(res.data.limit);
+          load().then(function () { say(leftText()); });
         } else if (c === 'sold_out') {
           load().then(function () { say('Sorry, there are not that many tickets of this type left.'); });
         } else if (c === 'unauthorized' || c === 'forbidden') {
@@ -208,7 +253,13 @@
       $('hold-title').focus();
     }
 
-    function forget() {
+    // forget drops the hold from the page; gone says its tickets went back
+    // (released or expired), and so back into what the limit leaves.
+    function forget(gone) {
+      if (gone && hold && left !== null) {
+        var n = (hold.items || []).reduce(function (a, it) { return a + it.quantity; }, 0);
+        left = Math.min(perAdmission || Infinity, left + n);
+      }
       hold = null;
       clearInterval(timer);
       try { sessionStorage.removeItem(saved); } catch (e) { /* private mode */ }
@@ -217,15 +268,15 @@
     }
 
     function tick() {
-      var left = Math.round((Date.parse(hold.expires_at) - Date.now() - skew) / 1000);
-      if (!(left > 0)) {
-        forget();
+      var secs = Math.round((Date.parse(hold.expires_at) - Date.now() - skew) / 1000);
+      if (!(secs > 0)) {
+        forget(true);
         load().then(function () { say('Your hold expired and the tickets were released. You can hold them again.'); });
         return;
       }
-      var m = Math.floor(left / 60), s = left % 60;
+      var m = Math.floor(secs / 60), s = secs % 60;
       $('countdown').textContent = 'Time left to pay: ' + m + ':' + (s < 10 ? '0' : '') + s;
-      if (left <= 60 && !warned) {
+      if (secs <= 60 && !warned) {
         warned = true;
         say('Less than a minute left to pay.');
       }
@@ -246,7 +297,7 @@
           say('Taking you to the payment page…');
           location.assign(url);
         } else if (c === 'not_found' || c === 'hold_expired') {
-          forget();
+          forget(true);
           load().then(function () { say('This hold is no longer valid; its tickets went back on sale. You can hold them again.'); });
         } else if (c === 'unauthorized' || c === 'forbidden') {
           admitFirst();
@@ -262,7 +313,7 @@
       api('DELETE', '/api/v1/holds/' + encodeURIComponent(hold.hold_id)).then(function (res) {
         busy = false;
         if (res.status === 204 || res.status === 404) {
-          forget();
+          forget(true);
           load().then(function () { say('Your tickets were released.'); });
         } else {
           say(trouble(res));
