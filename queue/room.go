@@ -137,6 +137,24 @@ type Room struct {
 	// and presales.
 	AccessCodeRequired bool
 
+	// Traffic trigger (trigger.go): the room stays out of the way, every
+	// newcomer admitted on arrival, until its active users reach
+	// TriggerActiveUsers or its new users over the last minute reach
+	// TriggerNewPerMinute (0: not a threshold; a room with either set is
+	// traffic-triggered). Then newcomers queue and are admitted at
+	// AdmitPerMinute, never above the active cap (MaxActive, else
+	// TriggerActiveUsers); once the line is empty and traffic is under
+	// TriggerLowPercent of each threshold, the room is quiet again.
+	TriggerActiveUsers  int64
+	TriggerNewPerMinute int
+	TriggerLowPercent   int // 0: DefaultTriggerLowPercent
+	// SessionMaxSeconds makes sessions sliding: an admitted visitor's
+	// session is renewed on activity (each renewal runs SessionSeconds from
+	// then) up to SessionMaxSeconds after admission; one who goes quiet
+	// frees the slot SessionSeconds after their last renewal. 0: fixed
+	// sessions of SessionSeconds.
+	SessionMaxSeconds int
+
 	// Appearance of the waiting-room page.
 	Title           string // heading; default: the room id
 	Message         string // organizer's note under the heading
@@ -176,6 +194,9 @@ func (r Room) withGateDefaults() Room {
 	}
 	if r.Captcha != "" && r.CaptchaFallback == "" {
 		r.CaptchaFallback = CaptchaFallbackPoW
+	}
+	if r.Triggered() && r.TriggerLowPercent == 0 {
+		r.TriggerLowPercent = DefaultTriggerLowPercent
 	}
 	return r
 }
@@ -272,7 +293,7 @@ func (r Room) Validate() error {
 	case r.Language != "" && !Languages[r.Language]:
 		return bad("language must be one of en, hi")
 	}
-	return nil
+	return r.validateTrigger(bad)
 }
 
 // ValidJWKSURL reports whether u may be a room's enqueue_token.jwks_url:
@@ -368,6 +389,10 @@ func (r Room) fields() map[string]string {
 		"color":        r.PrimaryColor,
 		"bg":           r.BackgroundColor,
 		"lang":         r.Language,
+		"t_active":     strconv.FormatInt(r.TriggerActiveUsers, 10),
+		"t_new":        strconv.Itoa(r.TriggerNewPerMinute),
+		"t_low":        strconv.Itoa(r.TriggerLowPercent),
+		"session_max":  strconv.Itoa(r.SessionMaxSeconds),
 	}
 }
 
@@ -431,6 +456,10 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		PrimaryColor:          h["color"],
 		BackgroundColor:       h["bg"],
 		Language:              h["lang"],
+		TriggerActiveUsers:    opt("t_active"),
+		TriggerNewPerMinute:   int(opt("t_new")),
+		TriggerLowPercent:     int(opt("t_low")),
+		SessionMaxSeconds:     int(opt("session_max")),
 		CreatedAt:             at("created_ms"),
 		UpdatedAt:             at("updated_ms"),
 	}

@@ -359,9 +359,12 @@ type Admission struct {
 // call it, the room's rate holds.
 func (s *Store) Admit(ctx context.Context, room string, max int) (Admission, error) {
 	k := keysFor(room)
+	now := s.cfg.Now()
+	w := now.UnixMilli() / gateWindow.Milliseconds()
 	res, err := s.scripts.admit.Run(ctx, s.rdb,
-		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.fair, k.adapt, k.adaptLog, k.users, k.owners},
-		s.cfg.Now().UnixMilli(), max, s.cfg.LogLength).Slice()
+		[]string{k.cfg, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.fair, k.adapt, k.adaptLog, k.users, k.owners,
+			k.prefix + "gr:" + strconv.FormatInt(w, 10), k.prefix + "gr:" + strconv.FormatInt(w-1, 10)},
+		now.UnixMilli(), max, s.cfg.LogLength, gateWindow.Milliseconds()).Slice()
 	if err != nil {
 		return Admission{}, fmt.Errorf("queue: admit %s: %w", room, err)
 	}

@@ -30,7 +30,7 @@
 --   access code; {'b'} the access code is wrong or used up.
 local now = tonumber(ARGV[1])
 local cfg = redis.call('HMGET', KEYS[1], 'session', 'closed', 'passthrough', 'opens_ms', 'mode', 'sale_ms',
-  'rate', 'challenge', 'ch_bits', 'ip_rate', 'ip_live', 'enq', 'code_req')
+  'rate', 'challenge', 'ch_bits', 'ip_rate', 'ip_live', 'enq', 'code_req', 't_active', 't_new', 'paused')
 if not cfg[1] then return {'r'} end
 local closed = cfg[2] == '1' and 1 or 0
 local random = cfg[5] == 'random_prequeue'
@@ -211,7 +211,20 @@ if presale and fair == 'open' then
   -- sale. Frozen once the draw begins (the state leaves 'open').
   redis.call('HSET', KEYS[10], 'cutoff', seq)
 end
-if cfg[3] == '1' then
+-- A traffic-triggered room (trigger.go) admits on arrival while it is
+-- quiet and under both thresholds; the join that finds one reached turns
+-- it to queueing and queues.
+local pass = cfg[3] == '1'
+local ta, tn = tonumber(cfg[14] or 0) or 0, tonumber(cfg[15] or 0) or 0
+if (ta > 0 or tn > 0) and redis.call('HGET', KEYS[7], 'trig') ~= 'queueing' then
+  local rate = joined + tonumber(redis.call('GET', KEYS[17]) or 0) * (1 - elapsed)
+  if cfg[16] ~= '1' and (ta == 0 or redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf') < ta) and (tn == 0 or rate <= tn) then
+    pass = true
+  else
+    redis.call('HSET', KEYS[7], 'trig', 'queueing', 'trig_ms', now)
+  end
+end
+if pass then
   -- Passthrough: no line, admitted on arrival, still counted as active so
   -- the same person asking again gets the same admission.
   local exp = now + tonumber(cfg[1]) * 1000
