@@ -144,6 +144,8 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 
 // PutEvent creates or replaces an event. A capacity may shrink only to what
 // is already held and sold; a type with tickets taken cannot be dropped.
+// An event whose deletion did not finish is not created again until
+// DeleteEvent has finished it (ErrConflict).
 func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) {
 	e = e.WithDefaults()
 	if err := e.Validate(); err != nil {
@@ -158,6 +160,9 @@ func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) 
 	res, err := c.scripts.putEvent.Run(ctx, c.rdb, []string{k.cfg}, args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("booking: put event: %w", err)
+	}
+	if res[0] == "err" && res[1] == "being_deleted" {
+		return false, conflictf("event %s is being deleted and its deletion did not finish: delete it again, then create it", e.ID)
 	}
 	if res[0] == "err" {
 		return false, conflictf("ticket type %q: %s", res[2], strings.ReplaceAll(res[1].(string), "_", " "))

@@ -90,6 +90,16 @@
 // two cannot change in one script: the sold-out mark (cgb:soldout) and
 // the time a room closed order them instead.
 //
+// # Deleting an event
+//
+// An event is deleted only when it owes nothing: no paid order, no live
+// hold, no payment that may still land (for up to a day after its hold
+// ended), no refund the provider has not confirmed (EventInUseError).
+// scripts/delevent.lua checks that and removes the definition and the
+// fixed keys in one step, so a hold cannot land in between; the keys named
+// by ids follow (DeleteEvent), and a mark keeps PutEvent from creating the
+// id again until they are gone.
+//
 // # Notifications and the event log
 //
 // The scripts that change a hold or an order append, in the same step, to

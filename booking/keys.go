@@ -21,6 +21,7 @@ type eventKeys struct {
 	log     string // stream: the event log, every state change of holds, orders, payments
 	stats   string // hash: counters (holds, expired, paid, failed, refunded, ...)
 	buyers  string // hash: buyer ("v:<visitor>" or "u:<user id>") → tickets in live holds and paid orders
+	gone    string // string: set while a deletion is under way (see DeleteEvent); PutEvent waits for it
 }
 
 func keysFor(event string) eventKeys {
@@ -34,6 +35,7 @@ func keysFor(event string) eventKeys {
 		log:     p + "log",
 		stats:   p + "st",
 		buyers:  p + "buy",
+		gone:    p + "gone",
 	}
 }
 

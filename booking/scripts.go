@@ -17,6 +17,7 @@ var scriptFS embed.FS
 // after a SCRIPT FLUSH or a failover, so callers never see NOSCRIPT.
 type scripts struct {
 	putEvent, hold, release, checkout, payment, sweep, refunded *redis.Script
+	deleteEvent, purgeEvent                                     *redis.Script
 }
 
 func loadScripts() (*scripts, error) {
@@ -29,6 +30,9 @@ func loadScripts() (*scripts, error) {
 		payment:  set.Load("payment"),
 		sweep:    set.Load("sweep"),
 		refunded: set.Load("refunded"),
+
+		deleteEvent: set.Load("delevent"),
+		purgeEvent:  set.Load("purgeevent"),
 	}
 	if err := set.Err(); err != nil {
 		return nil, fmt.Errorf("booking: %w", err)

@@ -22,6 +22,9 @@ local now = tonumber(ARGV[1])
 local visitor, t, qty, id = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local adm_exp, idem, idem_ttl = tonumber(ARGV[6]), ARGV[7], ARGV[8]
 
+-- A deleted event replays nothing: its idempotency keys may outlive it
+-- for a moment (delevent.lua).
+if redis.call('EXISTS', K.cfg) == 0 then return {'err', 'no_event', ''} end
 local idem_key = P .. 'idem:' .. visitor .. ':' .. idem
 if idem ~= '' then
   local prev = redis.call('GET', idem_key)

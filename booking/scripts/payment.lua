@@ -10,6 +10,9 @@
 -- refunded, failed or ignored (an outcome for an order already settled).
 local now, provider, evid, outcome = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 local pid, oid, ttl = ARGV[5], ARGV[6], ARGV[7]
+-- A deleted event's orders may outlive it for a moment (delevent.lua):
+-- they take no payment, lest a refund be owed where nobody looks.
+if redis.call('EXISTS', K.cfg) == 0 then return {'err', 'not_found'} end
 local ok = order_key(oid)
 local o = hgetall(ok)
 if not o or o.payment ~= pid or o.provider ~= provider then return {'err', 'not_found'} end

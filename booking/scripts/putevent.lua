@@ -4,8 +4,11 @@
 -- A capacity change moves only available tickets: it fails when the new
 -- capacity is below what is already held or sold, and a type with tickets
 -- held or sold cannot be removed.
+-- An event whose deletion has not finished (delevent.lua's mark) is not
+-- created again until it has: its old keys would mix with the new ones.
 -- Returns {'ok', created (0|1)} or {'err', code, type}.
 local now, event, room, hold_seconds, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+if redis.call('EXISTS', P .. 'gone') == 1 then return {'err', 'being_deleted', ''} end
 local created = redis.call('EXISTS', K.cfg) == 0 and 1 or 0
 
 local keep = {}
