@@ -216,6 +216,9 @@ func (s *Server) putRoom(c echo.Context) error {
 	}
 	r := applyRoom(b, queue.Room{Name: c.Param("room")}).WithDefaults()
 	ctx := c.Request().Context()
+	if err := s.createOnly(c, r.Name); err != nil {
+		return err
+	}
 	if keepsSecret(b) {
 		// The document was read back from GET, which never shows the
 		// secret: keep the stored one.
@@ -236,6 +239,32 @@ func (s *Server) putRoom(c echo.Context) error {
 		status = http.StatusCreated
 	}
 	return c.JSON(status, toRoom(stored))
+}
+
+// createOnly honours "If-None-Match: *" on a PUT (RFC 9110, 13.1.2): create
+// the room, never replace one, so `crowdgate room create` cannot overwrite
+// a room by mistake. An existing room is 412 precondition_failed. Rooms have
+// no entity tags, so any other value is refused rather than ignored. The
+// check is a read just before the write: two creates at the same instant
+// can both pass it, and the second then replaces the first, answered 200
+// (replaced), not 201, so the client can tell.
+func (s *Server) createOnly(c echo.Context, room string) error {
+	h := c.Request().Header.Values("If-None-Match")
+	if len(h) == 0 {
+		return nil
+	}
+	if len(h) > 1 || strings.TrimSpace(h[0]) != "*" {
+		return invalid(`If-None-Match: rooms have no entity tags; only "*" (create, never replace) is understood`)
+	}
+	_, err := s.cfg.Store.GetRoom(c.Request().Context(), room)
+	switch {
+	case err == nil:
+		return &apiError{Status: http.StatusPreconditionFailed, Code: "precondition_failed",
+			Message: fmt.Sprintf("room %s already exists; a PUT without If-None-Match replaces it", room)}
+	case errors.Is(err, queue.ErrRoomNotFound):
+		return nil
+	}
+	return err
 }
 
 func (s *Server) patchRoom(c echo.Context) error {

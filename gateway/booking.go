@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,6 +27,7 @@ func (s *Server) bookingRoutes(e *echo.Echo, admin *echo.Group) {
 	ev := admin.Group(adminEventRoute, idParam("event"))
 	ev.PUT("", s.putEvent)
 	ev.GET("", s.getEvent)
+	ev.DELETE("", s.deleteEvent)
 	ev.GET(eventLogRoute, s.eventLog)
 	ev.GET(eventAuditRoute, s.auditEvent)
 	ev.GET("/notifications/dead", s.deadLetters)
@@ -128,6 +131,29 @@ func (s *Server) getEvent(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toEvent(v, true))
+}
+
+// deleteEventTimeout bounds a deletion's removal of the event's keys, which
+// goes on when the client gives up: left half done, the next DELETE
+// finishes it (booking.Core.DeleteEvent).
+const deleteEventTimeout = time.Minute
+
+// deleteEvent deletes an event that owes nothing (204). An event with paid
+// orders, live holds, payments that may still land or refunds owed is
+// refused with 409 and a code of its own, event_has_orders, so a script
+// can tell it from other conflicts; the message says what keeps it.
+func (s *Server) deleteEvent(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), deleteEventTimeout)
+	defer cancel()
+	err := s.cfg.Booking.DeleteEvent(ctx, c.Param("event"))
+	var inUse *booking.EventInUseError
+	if errors.As(err, &inUse) {
+		return &apiError{Status: http.StatusConflict, Code: "event_has_orders", Message: inUse.Message()}
+	}
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) listEvents(c echo.Context) error {

@@ -212,6 +212,105 @@ func TestHoldErrors(t *testing.T) {
 	}
 }
 
+// TestDeleteEvent: DELETE /admin/v1/events/{event} refuses an event with
+// a live hold or a paid order (409 event_has_orders, nothing changed), and
+// deletes one that owes nothing, whose pages and holds are 404 afterwards.
+func TestDeleteEvent(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	fan := s.fan("launch")
+	r := s.as(fan, "POST", "/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":2}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("hold: %d %s", r.status, r.body)
+	}
+	holdID := r.json(t)["hold_id"].(string)
+
+	refused := func(want string) {
+		t.Helper()
+		r := s.admin("DELETE", "/admin/v1/events/gig", "")
+		if r.status != http.StatusConflict || r.errorCode(t) != "event_has_orders" {
+			t.Fatalf("delete: %d %s, want 409 event_has_orders", r.status, r.body)
+		}
+		if msg := r.json(t)["error"].(map[string]any)["message"].(string); !strings.Contains(msg, want) {
+			t.Fatalf("message %q does not say %q", msg, want)
+		}
+		if r := s.do("GET", "/api/v1/events/gig", ""); r.status != http.StatusOK {
+			t.Fatalf("the event after a refused delete: %d %s", r.status, r.body)
+		}
+	}
+	refused("1 live hold (2 tickets held)")
+	if a, h, _ := s.inventory(); a != 8 || h != 2 {
+		t.Fatalf("a refused delete changed the books: available %d held %d", a, h)
+	}
+
+	// A paid order: the event stays for good.
+	r = s.as(fan, "POST", "/api/v1/holds/"+holdID+"/checkout", `{"provider":"sandbox","email":"fan@example.com"}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("checkout: %d %s", r.status, r.body)
+	}
+	orderID := r.json(t)["order_id"].(string)
+	if _, err := s.sandbox.Decide(context.Background(), r.json(t)["payment"].(map[string]any)["id"].(string), true); err != nil {
+		t.Fatal(err)
+	}
+	refused("1 paid order (2 tickets sold)")
+	if r := s.do("GET", "/api/v1/orders/"+orderID, ""); r.status != http.StatusOK || r.json(t)["status"] != "paid" {
+		t.Fatalf("the paid order after a refused delete: %d %s", r.status, r.body)
+	}
+
+	// An event that owes nothing goes, with every way in.
+	if r := s.admin("PUT", "/admin/v1/events/scrap", eventDoc); r.status != http.StatusCreated {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	r = s.as(fan, "POST", "/api/v1/events/scrap/holds", `{"ticket_type":"ga","quantity":1}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("hold: %d %s", r.status, r.body)
+	}
+	released := r.json(t)["hold_id"].(string)
+	if r := s.as(fan, "DELETE", "/api/v1/holds/"+released, ""); r.status != http.StatusNoContent {
+		t.Fatalf("release: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		name, path string
+		header     []string
+		status     int
+	}{
+		{"no token", "/admin/v1/events/scrap", nil, http.StatusUnauthorized},
+		{"bad id", "/admin/v1/events/Scrap", []string{"Authorization", "Bearer " + adminToken}, http.StatusNotFound},
+		{"unknown", "/admin/v1/events/nope", []string{"Authorization", "Bearer " + adminToken}, http.StatusNotFound},
+	} {
+		if r := s.do("DELETE", tc.path, "", tc.header...); r.status != tc.status {
+			t.Fatalf("%s: %d %s, want %d", tc.name, r.status, r.body, tc.status)
+		}
+	}
+	if r := s.admin("DELETE", "/admin/v1/events/scrap", ""); r.status != http.StatusNoContent || len(r.body) != 0 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct {
+		name string
+		r    response
+	}{
+		{"the public event", s.do("GET", "/api/v1/events/scrap", "")},
+		{"the organizer's event", s.admin("GET", "/admin/v1/events/scrap", "")},
+		{"its log", s.admin("GET", "/admin/v1/events/scrap/log", "")},
+		{"a new hold", s.as(fan, "POST", "/api/v1/events/scrap/holds", `{"ticket_type":"ga","quantity":1}`)},
+		{"its old hold", s.as(fan, "GET", "/api/v1/holds/"+released, "")},
+		{"deleting again", s.admin("DELETE", "/admin/v1/events/scrap", "")},
+	} {
+		if tc.r.status != http.StatusNotFound || tc.r.errorCode(t) != "not_found" {
+			t.Errorf("%s after the delete: %d %s, want 404", tc.name, tc.r.status, tc.r.body)
+		}
+	}
+	if list := s.admin("GET", "/admin/v1/events", ""); strings.Contains(string(list.body), `"scrap"`) {
+		t.Fatalf("the deleted event is still listed: %s", list.body)
+	}
+	if r := s.do("GET", "/api/v1/events/gig", ""); r.status != http.StatusOK {
+		t.Fatalf("the other event: %d %s", r.status, r.body)
+	}
+	if r := s.admin("PUT", "/admin/v1/events/scrap", eventDoc); r.status != http.StatusCreated {
+		t.Fatalf("create again: %d %s", r.status, r.body)
+	}
+}
+
 func TestPaymentWebhookRejectsBadSignatures(t *testing.T) {
 	t.Parallel()
 	s := newShop(t)

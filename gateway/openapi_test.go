@@ -321,6 +321,17 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/nope", body: `{"paused": true}`, header: admin, status: 404})
 	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/line", header: admin, status: 200})
 	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/nope", header: admin, status: 404})
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/always-on", body: `{"admit_per_minute": 600, "trigger": {"active_users": 1}, "session_seconds": 60, "session_max_seconds": 600}`, header: admin, status: 201})
+	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/always-on", body: `{"trigger": {"new_per_minute": 100, "low_watermark_percent": 50}}`, header: admin, status: 200})
+	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/always-on", body: `{"passthrough": true}`, header: admin, status: 400})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/always-on/join", status: 200})
+	a.call(apiCall{method: "POST", path: "/api/v1/rooms/always-on/join", status: 200})
+	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/always-on", header: admin, status: 200})
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/fresh", body: `{}`, header: append(admin, "If-None-Match", "*"), status: 201})
+	if r := a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/fresh", body: `{"paused": true}`, header: append(admin, "If-None-Match", "*"), status: 412}); r.errorCode(t) != "precondition_failed" {
+		t.Errorf("create over a room: %s", r.body)
+	}
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/fresh", body: `{}`, header: append(admin, "If-None-Match", `"v1"`), status: 400, broken: true})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/gone", body: `{}`, header: admin, status: 201})
 	a.call(apiCall{method: "DELETE", path: "/admin/v1/rooms/gone", header: admin, status: 204})
 	a.call(apiCall{method: "DELETE", path: "/admin/v1/rooms/gone", header: admin, status: 404})
@@ -506,6 +517,16 @@ func TestOpenAPI(t *testing.T) {
 	taken := str(t, a.call(apiCall{method: "POST", path: "/api/v1/events/gig/holds", body: `{"ticket_type": "ga", "quantity": 1}`, header: as(third), status: 201}), "hold_id")
 	a.call(apiCall{method: "DELETE", path: "/admin/v1/holds/" + taken, header: admin, status: 204})
 	a.call(apiCall{method: "DELETE", path: "/admin/v1/holds/nope", header: admin, status: 404})
+
+	// Deleting events: never one with a paid order.
+	if r := a.call(apiCall{method: "DELETE", path: "/admin/v1/events/gig", header: admin, status: 409}); r.errorCode(t) != "event_has_orders" {
+		t.Errorf("delete an event with a paid order: %s", r.body)
+	}
+	a.call(apiCall{method: "PUT", path: "/admin/v1/events/scrap", body: eventDoc, header: admin, status: 201})
+	a.call(apiCall{method: "DELETE", path: "/admin/v1/events/scrap", header: admin, status: 204})
+	a.call(apiCall{method: "DELETE", path: "/admin/v1/events/scrap", header: admin, status: 404})
+	a.call(apiCall{method: "GET", path: "/api/v1/events/scrap", status: 404})
+	a.call(apiCall{method: "DELETE", path: "/admin/v1/events/Bad_Event", header: admin, status: 404, broken: true})
 
 	// The organizers' reads of an event.
 	a.call(apiCall{method: "GET", path: "/admin/v1/events/gig/log", header: admin, status: 200})

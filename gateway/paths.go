@@ -95,7 +95,7 @@ func AdminRoomCodesPath(room string) string { return AdminRoomPath(room) + roomC
 // AdminEventsPath lists the events.
 const AdminEventsPath = adminAPI + adminEventsRoute
 
-// AdminEventPath is one event: GET, PUT.
+// AdminEventPath is one event: GET, PUT, DELETE.
 func AdminEventPath(event string) string { return fill(adminAPI+adminEventRoute, event) }
 
 // AdminEventLogPath is an event's log.
