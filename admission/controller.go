@@ -227,10 +227,14 @@ type Controller struct {
 	abandoned *prometheus.CounterVec
 	waiting   *prometheus.GaugeVec
 	active    *prometheus.GaugeVec
-	joins     *prometheus.CounterVec
-	refusals  *prometheus.CounterVec
-	tickErrs  prometheus.Counter
-	adaptRate *prometheus.GaugeVec
+	// queueing and triggerSince are traffic-triggered rooms' state
+	// (queue/trigger.go) and when it last changed.
+	queueing     *prometheus.GaugeVec
+	triggerSince *prometheus.GaugeVec
+	joins        *prometheus.CounterVec
+	refusals     *prometheus.CounterVec
+	tickErrs     prometheus.Counter
+	adaptRate    *prometheus.GaugeVec
 	// joinsUnknown counts joins to rooms not known to exist: a label per
 	// made-up name would grow /metrics without bound.
 	joinsUnknown prometheus.Counter
@@ -271,6 +275,12 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "crowdgate_active", Help: "Admitted visitors whose session is alive (room-wide).",
 		}, []string{"room"}),
+		queueing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crowdgate_room_queueing", Help: "Traffic-triggered rooms: 1 while the room queues newcomers, 0 while it lets them in at once.",
+		}, []string{"room"}),
+		triggerSince: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "crowdgate_room_trigger_changed_timestamp_seconds", Help: "Traffic-triggered rooms: when the room last turned quiet or queueing (Unix seconds; 0: quiet since created).",
+		}, []string{"room"}),
 		joins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_joins_total", Help: "Join requests served by this instance, by outcome.",
 		}, []string{"room", "status"}),
@@ -288,7 +298,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 	c.adaptRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "crowdgate_adaptive_rate_per_minute", Help: "Adaptive rooms' rate as the controller set it; the room admits at the lower of it and admit_per_minute.",
 	}, []string{"room"})
-	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.joins, c.refusals, c.tickErrs, c.adaptRate, c.joinsUnknown} {
+	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.queueing, c.triggerSince, c.joins, c.refusals, c.tickErrs, c.adaptRate, c.joinsUnknown} {
 		if err := cfg.Registerer.Register(m); err != nil {
 			return nil, fmt.Errorf("admission: register metrics: %w", err)
 		}
@@ -380,6 +390,20 @@ func (c *Controller) refresh(ctx context.Context) error {
 		c.label(r.Name)
 		c.waiting.WithLabelValues(r.Name).Set(float64(st.Waiting))
 		c.active.WithLabelValues(r.Name).Set(float64(st.Active))
+		if r.Triggered() {
+			queueing, since := 0.0, 0.0
+			if st.Trigger.State == queue.TriggerQueueing {
+				queueing = 1
+			}
+			if !st.Trigger.Since.IsZero() {
+				since = float64(st.Trigger.Since.UnixMilli()) / 1000
+			}
+			c.queueing.WithLabelValues(r.Name).Set(queueing)
+			c.triggerSince.WithLabelValues(r.Name).Set(since)
+		} else {
+			c.queueing.DeleteLabelValues(r.Name)
+			c.triggerSince.DeleteLabelValues(r.Name)
+		}
 	}
 	// A deleted room's series go with it (forget may have taken it out of
 	// the cache already, so the cache cannot say which rooms went).
@@ -388,6 +412,8 @@ func (c *Controller) refresh(ctx context.Context) error {
 			c.labelled.Delete(name)
 			c.waiting.DeleteLabelValues(name)
 			c.active.DeleteLabelValues(name)
+			c.queueing.DeleteLabelValues(name)
+			c.triggerSince.DeleteLabelValues(name)
 			c.admitted.DeleteLabelValues(name)
 			c.abandoned.DeleteLabelValues(name)
 			c.joins.DeletePartialMatch(prometheus.Labels{"room": name})

@@ -56,6 +56,30 @@ type Room struct {
 	// AccessCodeRequired: a new place needs one of the room's access codes
 	// (POST /admin/v1/rooms/{room}/codes), which the join uses up.
 	AccessCodeRequired bool `json:"access_code_required"`
+	// Trigger are the thresholds past which the room queues; all 0: it
+	// always does (docs/organizer.md).
+	Trigger Trigger `json:"trigger"`
+	// SessionMaxSeconds makes sessions sliding: renewed on activity up to
+	// this long after admission; 0: fixed sessions of session_seconds.
+	SessionMaxSeconds int `json:"session_max_seconds"`
+}
+
+// Trigger is a room's traffic trigger: it lets everyone in at once until
+// its active users reach ActiveUsers or its new users per minute reach
+// NewPerMinute (0: not a threshold), then queues newcomers until its line
+// is empty and its traffic under LowWatermarkPercent of each threshold.
+type Trigger struct {
+	ActiveUsers         int64 `json:"active_users"`
+	NewPerMinute        int   `json:"new_per_minute"`
+	LowWatermarkPercent int   `json:"low_watermark_percent"`
+}
+
+// TriggerRequest is the trigger of a RoomRequest; an absent field keeps its
+// value on PATCH.
+type TriggerRequest struct {
+	ActiveUsers         *int64 `json:"active_users,omitempty"`
+	NewPerMinute        *int   `json:"new_per_minute,omitempty"`
+	LowWatermarkPercent *int   `json:"low_watermark_percent,omitempty"`
 }
 
 // Stats are a room's live figures (Room.Stats).
@@ -69,6 +93,11 @@ type Stats struct {
 	// rate (the configured one before anyone was admitted); -1 when it never
 	// drains at that rate (paused, or a rate of 0).
 	DrainETASeconds int64 `json:"drain_eta_seconds"`
+	// TriggerState is where a traffic-triggered room stands, "quiet"
+	// (everyone in at once) or "queueing", and TriggerStateSince when it
+	// last changed (null: quiet since created); absent for other rooms.
+	TriggerState      string     `json:"trigger_state,omitempty"`
+	TriggerStateSince *time.Time `json:"trigger_state_since,omitempty"`
 }
 
 // RoomList is GET /admin/v1/rooms.
@@ -114,6 +143,9 @@ type RoomRequest struct {
 	CaptchaSiteKey  *string `json:"captcha_site_key,omitempty"`
 	CaptchaAction   *string `json:"captcha_action,omitempty"`
 	CaptchaFallback *string `json:"captcha_fallback,omitempty"`
+	// Trigger and sliding sessions.
+	Trigger           *TriggerRequest `json:"trigger,omitempty"`
+	SessionMaxSeconds *int            `json:"session_max_seconds,omitempty"`
 }
 
 // EnqueueToken is a room's enqueue-token setting as organizers read it

@@ -104,6 +104,14 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 	set(&r.ChallengeBits, b.ChallengeBits)
 	set(&r.AddressJoinsPerMinute, b.AddressJoinsPerMinute)
 	set(&r.AddressLivePlaces, b.AddressLivePlaces)
+	set(&r.SessionMaxSeconds, b.SessionMaxSeconds)
+	if t := b.Trigger; t != nil {
+		if t.ActiveUsers != nil {
+			r.TriggerActiveUsers = *t.ActiveUsers
+		}
+		set(&r.TriggerNewPerMinute, t.NewPerMinute)
+		set(&r.TriggerLowPercent, t.LowWatermarkPercent)
+	}
 	if b.AdaptiveMaxCheckouts != nil {
 		r.AdaptiveMaxCheckouts = *b.AdaptiveMaxCheckouts
 	}
@@ -173,6 +181,8 @@ func toRoom(r queue.Room) api.Room {
 		Challenge: r.Challenge, ChallengeBits: r.ChallengeBits, AddressJoinsPerMinute: r.AddressJoinsPerMinute, AddressLivePlaces: r.AddressLivePlaces,
 		Captcha: r.Captcha, CaptchaSiteKey: r.CaptchaSiteKey, CaptchaAction: r.CaptchaAction, CaptchaFallback: r.CaptchaFallback,
 		AccessCodeRequired: r.AccessCodeRequired,
+		Trigger:            api.Trigger{ActiveUsers: r.TriggerActiveUsers, NewPerMinute: r.TriggerNewPerMinute, LowWatermarkPercent: r.TriggerLowPercent},
+		SessionMaxSeconds:  r.SessionMaxSeconds,
 		CreatedAt:          r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
@@ -188,6 +198,12 @@ func toStats(r queue.Room, st queue.Stats) *api.Stats {
 	out := &api.Stats{
 		Waiting: st.Waiting, Active: st.Active, AdmittedTotal: st.AdmittedTotal,
 		AbandonedTotal: st.AbandonedTotal, AdmitRatePerMinute: st.AdmittedLastMinute,
+	}
+	if r.Triggered() {
+		out.TriggerState = st.Trigger.State
+		if !st.Trigger.Since.IsZero() {
+			out.TriggerStateSince = &st.Trigger.Since
+		}
 	}
 	rate := float64(st.AdmittedLastMinute)
 	if rate == 0 {

@@ -427,6 +427,8 @@ type Stats struct {
 	// NewLastMinute is the room's new places over the last minute, as the
 	// gate estimates it (gate.go): what its surge is measured by.
 	NewLastMinute float64
+	// Trigger is where a traffic-triggered room stands (trigger.go).
+	Trigger TriggerState
 }
 
 // Stats reads a room's figures in one round trip.
@@ -437,7 +439,7 @@ func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
 	exists := pipe.Exists(ctx, k.cfg)
 	waiting := pipe.ZCard(ctx, k.line)
 	active := pipe.ZCount(ctx, k.active, "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf")
-	st := pipe.HMGet(ctx, k.stats, "admitted_total", "abandoned_total")
+	st := pipe.HMGet(ctx, k.stats, "admitted_total", "abandoned_total", "trig", "trig_ms")
 	rate := pipe.HGetAll(ctx, k.rate)
 	w := now.UnixMilli() / gateWindow.Milliseconds()
 	joined := pipe.MGet(ctx, k.prefix+"gr:"+strconv.FormatInt(w, 10), k.prefix+"gr:"+strconv.FormatInt(w-1, 10))
@@ -451,6 +453,7 @@ func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
 	vals := st.Val()
 	out.AdmittedTotal = parseInt(vals[0])
 	out.AbandonedTotal = parseInt(vals[1])
+	out.Trigger = triggerState(vals[2], vals[3])
 	elapsed := float64(now.UnixMilli()%gateWindow.Milliseconds()) / float64(gateWindow.Milliseconds())
 	out.NewLastMinute = float64(parseInt(joined.Val()[0])) + float64(parseInt(joined.Val()[1]))*(1-elapsed)
 	sec := now.Unix()

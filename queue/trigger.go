@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -72,29 +71,22 @@ func (r Room) validateTrigger(bad func(format string, args ...any) error) error 
 // MaxSessionMaxSeconds bounds a sliding session: a day.
 const MaxSessionMaxSeconds = 86400
 
-// TriggerState is where a traffic-triggered room stands.
+// TriggerState is where a traffic-triggered room stands (Stats.Trigger).
 type TriggerState struct {
 	State string    // TriggerQuiet or TriggerQueueing
 	Since time.Time // when it last changed; zero: never (quiet since created)
 }
 
-// TriggerState reads room's trigger state (TriggerQuiet for a room that was
-// never triggered).
-func (s *Store) TriggerState(ctx context.Context, room string) (TriggerState, error) {
-	v, err := s.rdb.HMGet(ctx, keysFor(room).stats, "trig", "trig_ms").Result()
-	if err != nil {
-		return TriggerState{}, fmt.Errorf("queue: trigger state %s: %w", room, err)
-	}
+// triggerState reads the stats hash's trig and trig_ms fields.
+func triggerState(state, ms any) TriggerState {
 	st := TriggerState{State: TriggerQuiet}
-	if s, _ := v[0].(string); s == TriggerQueueing {
+	if s, _ := state.(string); s == TriggerQueueing {
 		st.State = s
 	}
-	if ms, _ := v[1].(string); ms != "" {
-		if n, err := strconv.ParseInt(ms, 10, 64); err == nil && n > 0 {
-			st.Since = time.UnixMilli(n).UTC()
-		}
+	if n := parseInt(ms); n > 0 {
+		st.Since = time.UnixMilli(n).UTC()
 	}
-	return st, nil
+	return st
 }
 
 // Renew is a sign of activity of queue id's admission in room: in a room

@@ -14,11 +14,11 @@ import (
 
 func triggerState(t *testing.T, s *queue.Store, room string) string {
 	t.Helper()
-	st, err := s.TriggerState(context.Background(), room)
+	st, err := s.Stats(context.Background(), room)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st.State
+	return st.Trigger.State
 }
 
 // TestTriggeredRoomQueuesOnlyWhenBusy: a quiet room admits on arrival up to
@@ -48,9 +48,9 @@ func TestTriggeredRoomQueuesOnlyWhenBusy(t *testing.T) {
 		if p.Admitted || p.Position != 1 {
 			t.Fatalf("the join at the threshold: %+v, want the first place in line", p)
 		}
-		st, _ := s.TriggerState(ctx, "r")
-		if st.State != queue.TriggerQueueing || !st.Since.Equal(clk.Now()) {
-			t.Fatalf("state %+v, want queueing since now", st)
+		st, _ := s.Stats(ctx, "r")
+		if st.Trigger.State != queue.TriggerQueueing || !st.Trigger.Since.Equal(clk.Now()) {
+			t.Fatalf("state %+v, want queueing since now", st.Trigger)
 		}
 		// Queueing: admitted as active users leave, never above 5.
 		clk.Add(time.Second)

@@ -110,13 +110,21 @@
     return (cards[name] = { el: node, room: null, hist: [] });
   }
 
+  // trigger says where a traffic-triggered room stands, and since when.
+  function trigger(r) {
+    var s = r.stats;
+    if (!s.trigger_state) return '';
+    var what = s.trigger_state === 'queueing' ? 'Busy: queueing newcomers' : 'Quiet: everyone in at once';
+    return what + (s.trigger_state_since ? ' since ' + new Date(s.trigger_state_since).toLocaleTimeString() : '');
+  }
+
   function fill(c, full) {
     var r = c.room, s = r.stats;
     set(field(c, 'title'), r.title || r.room);
     set(field(c, 'name'), r.title ? r.room : '');
     var soldOut = r.closed && r.closed_reason === 'sold_out';
     set(field(c, 'badges'), [r.closed && (soldOut ? 'Sold out' : 'Closed'), r.paused && 'Paused', r.passthrough && 'Passthrough: everyone admitted',
-      r.mode === 'random_prequeue' && 'Random pre-queue'].filter(Boolean).join(' · ') || 'Admitting');
+      r.mode === 'random_prequeue' && 'Random pre-queue', trigger(r)].filter(Boolean).join(' · ') || 'Admitting');
     var why = field(c, 'why');
     set(why, !r.closed ? '' : soldOut
       ? 'Sold out: closed by itself' + (r.closed_at ? ' at ' + new Date(r.closed_at).toLocaleString() : '') +
