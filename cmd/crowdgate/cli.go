@@ -10,6 +10,7 @@ package main
 // what they share: the flags, the dispatch, the API client and its errors.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -49,10 +50,22 @@ type adminCLI struct {
 	stdout, stderr io.Writer
 	// pollEvery is how often `event log --follow` asks for new entries.
 	pollEvery time.Duration
+	// interactive reports whether stdin is a person at a terminal, who
+	// can be asked to confirm a deletion; nil means never.
+	interactive func() bool
 }
 
 func newAdminCLI(getenv func(string) string, stdout, stderr io.Writer) *adminCLI {
-	return &adminCLI{getenv: getenv, stdin: os.Stdin, stdout: stdout, stderr: stderr, pollEvery: time.Second}
+	return &adminCLI{getenv: getenv, stdin: os.Stdin, stdout: stdout, stderr: stderr, pollEvery: time.Second,
+		interactive: func() bool { return isTerminal(os.Stdin) }}
+}
+
+// isTerminal reports whether f is a character device: a terminal, as far
+// as the standard library can tell without ioctls. /dev/null is one too;
+// reading it ends at once, which a confirmation takes as no.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // cliOptions are the flags every room and event command takes.
@@ -105,14 +118,18 @@ type verbFlags struct {
 	after  string
 	limit  int
 	follow bool
+	yes    bool
 }
 
 // verb is one command of a noun, e.g. `room set`.
 type verb struct {
 	name, args, help string
-	min, max         int // positional arguments; max < 0 means any number
-	flags            func(fs *flag.FlagSet, f *verbFlags)
-	run              func(ctx context.Context, s *session, pos []string) error
+	// about, when set, is what the verb's own -h says after help, instead
+	// of the noun's notes on --file and key=value.
+	about    string
+	min, max int // positional arguments; max < 0 means any number
+	flags    func(fs *flag.FlagSet, f *verbFlags)
+	run      func(ctx context.Context, s *session, pos []string) error
 }
 
 // session is what a verb runs with: the parsed flags and a client.
@@ -134,6 +151,32 @@ func (s *session) table(def string) bool {
 
 func fileFlag(fs *flag.FlagSet, f *verbFlags) {
 	fs.StringVar(&f.file, "file", "", "YAML or JSON document to PUT; - reads standard input")
+}
+
+func yesFlag(fs *flag.FlagSet, f *verbFlags) {
+	fs.BoolVar(&f.yes, "yes", false, "do not ask; required when standard input is not a terminal")
+}
+
+// confirm asks the person at the terminal whether to go on with what
+// question describes, unless --yes was given. Without a terminal it
+// refuses rather than deciding for a script that forgot --yes.
+func (s *session) confirm(name, question string) error {
+	if s.yes {
+		return nil
+	}
+	if s.interactive == nil || !s.interactive() {
+		return fmt.Errorf("%s: not done: standard input is not a terminal to confirm on; add --yes", name)
+	}
+	fmt.Fprintf(s.stderr, "%s [y/N] ", question)
+	answer, err := bufio.NewReader(s.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s: reading the answer: %w", name, err)
+	}
+	switch strings.ToLower(strings.TrimSpace(answer)) {
+	case "y", "yes":
+		return nil
+	}
+	return fmt.Errorf("%s: not done: not confirmed", name)
 }
 
 // dispatch parses `crowdgate NOUN [global flags] VERB [flags and arguments]`
@@ -194,7 +237,10 @@ func (c *adminCLI) dispatch(ctx context.Context, noun string, args []string, ver
 	}
 	verbUsage := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: crowdgate %s %s [flags]\n\n%s.\n\n", name, v.args, v.help)
-		if v.flags != nil { // the notes are about --file, key=value and log output
+		switch {
+		case v.about != "":
+			fmt.Fprintf(w, "%s\n\n", v.about)
+		case v.flags != nil: // the notes are about --file, key=value and log output
 			fmt.Fprintf(w, "%s\n\n", notes)
 		}
 		fmt.Fprintln(w, "Flags:")
@@ -285,6 +331,13 @@ type adminClient struct {
 // error when it is not the contract's error shape (--url pointing at
 // something else, a proxy's error page).
 func (a *adminClient) do(ctx context.Context, method, path string, query url.Values, body []byte) ([]byte, error) {
+	_, b, err := a.send(ctx, method, path, query, body, nil)
+	return b, err
+}
+
+// send is do with request headers (name, value, ...), returning the
+// status of a 2xx answer too.
+func (a *adminClient) send(ctx context.Context, method, path string, query url.Values, body []byte, header []string) (int, []byte, error) {
 	rctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	u := *a.base
@@ -296,43 +349,46 @@ func (a *adminClient) do(ctx context.Context, method, path string, query url.Val
 	}
 	req, err := http.NewRequestWithContext(rctx, method, u.String(), rd)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	res, err := a.hc.Do(req)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return nil, ctx.Err()
+			return 0, nil, ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded):
-			return nil, fmt.Errorf("no answer from Crowdgate at %s within %s (raise --timeout?)", a.base, a.timeout)
+			return 0, nil, fmt.Errorf("no answer from Crowdgate at %s within %s (raise --timeout?)", a.base, a.timeout)
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("cannot reach Crowdgate at %s (is it running? set --url or CROWDGATE_URL): %w", a.base, err)
+		return 0, nil, fmt.Errorf("cannot reach Crowdgate at %s (is it running? set --url or CROWDGATE_URL): %w", a.base, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, maxAdminResponse))
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return 0, nil, ctx.Err()
 		}
-		return nil, fmt.Errorf("reading the answer of %s %s: %w", method, u.Path, err)
+		return 0, nil, fmt.Errorf("reading the answer of %s %s: %w", method, u.Path, err)
 	}
 	if res.StatusCode >= 200 && res.StatusCode < 300 {
-		return b, nil
+		return res.StatusCode, b, nil
 	}
 	var eb api.ErrorResponse
 	if json.Unmarshal(b, &eb) == nil && eb.Error.Code != "" {
-		return nil, &eb.Error
+		return res.StatusCode, nil, &eb.Error
 	}
-	return nil, fmt.Errorf("%s %s answered %s, not Crowdgate's admin API (check --url): %.200q", method, u.Redacted(), res.Status, b)
+	return res.StatusCode, nil, fmt.Errorf("%s %s answered %s, not Crowdgate's admin API (check --url): %.200q", method, u.Redacted(), res.Status, b)
 }
 
 func (s *session) get(ctx context.Context, path string, query url.Values) ([]byte, error) {

@@ -36,6 +36,15 @@ func (c *adminCLI) event(ctx context.Context, args []string) error {
 				fs.BoolVar(&f.follow, "follow", false, "poll every second for new entries until interrupted")
 			}},
 		{name: "audit", args: "EVENT", min: 1, max: 1, help: "recount the books; exits 1 when they do not balance", run: eventAudit},
+		{name: "delete", args: "EVENT [--yes]", min: 1, max: 1, flags: yesFlag, run: eventDelete,
+			help: "delete an event that owes nothing (no paid order, live hold or payment under way); asks first unless --yes",
+			about: `Crowdgate never deletes a paid order: an event with one is refused
+(event_has_orders), and so is one with live holds, a payment that may still
+land (up to a day after its hold ended) or a refund not yet confirmed; the
+message says how many of each. Otherwise the event goes with its holds,
+orders, log and counters; its page, holds and orders are not found afterwards.
+On a terminal it asks first; otherwise it refuses without --yes.
+It prints what was deleted; --output json prints the event as it was.`},
 	}, `With --output json, log prints one JSON object per entry and line.
 Fields the API reports but does not take (event, totals, stats, created_at,
 updated_at, and available, held, sold of each ticket type) are dropped from
@@ -246,4 +255,35 @@ func eventAudit(ctx context.Context, s *session, pos []string) error {
 		return fmt.Errorf("event %s does not balance: %s", pos[0], strings.Join(a.Problems, "; "))
 	}
 	return nil
+}
+
+// eventDelete reads the event first, for the question and the report; the
+// server decides whether it may go (409 event_has_orders) in the same step
+// as it deletes, so nothing is sold between the two.
+func eventDelete(ctx context.Context, s *session, pos []string) error {
+	name := pos[0]
+	raw, err := s.get(ctx, gateway.AdminEventPath(name), nil)
+	if err != nil {
+		return err
+	}
+	var e api.Event
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return fmt.Errorf("unexpected event answer: %w", err)
+	}
+	var t api.Inventory // organizers' answers always have totals
+	if e.Totals != nil {
+		t = *e.Totals
+	}
+	what := fmt.Sprintf("room %s, %s, %s", e.Room, count(int64(len(e.TicketTypes)), "ticket type", "ticket types"), count(t.Capacity, "ticket", "tickets"))
+	if err := s.confirm("event delete", fmt.Sprintf("Delete event %s (%s)? This cannot be undone.", name, what)); err != nil {
+		return err
+	}
+	if _, err := s.api.do(ctx, http.MethodDelete, gateway.AdminEventPath(name), nil, nil); err != nil {
+		return err
+	}
+	if !s.table("table") {
+		return s.printJSON(raw)
+	}
+	_, err = fmt.Fprintf(s.stdout, "deleted event %s (%s)\n", name, what)
+	return err
 }

@@ -20,8 +20,19 @@ func (c *adminCLI) room(ctx context.Context, args []string) error {
 	return c.dispatch(ctx, "room", args, []verb{
 		{name: "list", help: "every room with its live figures", run: roomList},
 		{name: "get", args: "ROOM", min: 1, max: 1, help: "one room with its stats, as JSON", run: roomGet},
+		{name: "create", args: "ROOM [--file FILE|-] [key=value ...]", min: 1, max: -1, flags: fileFlag, run: roomCreate,
+			help: "create a new room from the document and pairs (absent fields take their defaults); fails if the room exists"},
 		{name: "set", args: "ROOM [--file FILE|-] [key=value ...]", min: 1, max: -1, flags: fileFlag, run: roomSet,
 			help: "with --file, create or replace the room (PUT); with key=value only, change just those fields (PATCH)"},
+		{name: "delete", args: "ROOM [--yes]", min: 1, max: 1, flags: yesFlag, run: roomDelete,
+			help: "delete the room, its line and its admissions; asks first unless --yes",
+			about: `Waiters lose their place: the page and open WebSockets are told the room
+was deleted. Admitted visitors' tokens stop working on every instance (forward
+auth, the reverse proxy, buying tickets), and a room created again under the
+name does not take them. The room's access codes go with it. Events selling
+through the room are kept (crowdgate event delete removes one).
+On a terminal it asks first; otherwise it refuses without --yes.
+It prints what was deleted; --output json prints the room as it was.`},
 		{name: "pause", args: "ROOM", min: 1, max: 1, help: "admit nobody; waiters keep their place", run: roomPatch(api.RoomRequest{Paused: new(true)})},
 		{name: "resume", args: "ROOM", min: 1, max: 1, help: "admit again after a pause", run: roomPatch(api.RoomRequest{Paused: new(false)})},
 		{name: "close", args: "ROOM", min: 1, max: 1, help: "end the sale; waiters are told so", run: roomPatch(api.RoomRequest{Closed: new(true)})},
@@ -97,6 +108,50 @@ func roomGet(ctx context.Context, s *session, pos []string) error {
 	return s.printRoom(raw)
 }
 
+// roomDocument is the room document of --file (none: empty), with the
+// fields only answers carry dropped and pairs on top.
+func (s *session) roomDocument(room string, pairs map[string]any) ([]byte, error) {
+	doc := map[string]any{}
+	if s.file != "" {
+		var err error
+		if doc, err = s.readDocument(s.file); err != nil {
+			return nil, err
+		}
+		if err := dropReported(doc, "room", room, "stats", "created_at", "updated_at"); err != nil {
+			return nil, err
+		}
+	}
+	maps.Copy(doc, pairs)
+	return json.Marshal(doc)
+}
+
+// roomCreate PUTs the room with If-None-Match: *, so an existing room is
+// refused (412) and left as it was, never replaced.
+func roomCreate(ctx context.Context, s *session, pos []string) error {
+	pairs, err := parseAssignments(pos[1:])
+	if err != nil {
+		return fmt.Errorf("room create: %w", err)
+	}
+	body, err := s.roomDocument(pos[0], pairs)
+	if err != nil {
+		return err
+	}
+	status, raw, err := s.api.send(ctx, http.MethodPut, gateway.AdminRoomPath(pos[0]), nil, body, []string{"If-None-Match", "*"})
+	var refused *api.Error
+	if errors.As(err, &refused) && refused.Code == "precondition_failed" {
+		return &api.Error{Code: refused.Code, Message: fmt.Sprintf("room %s already exists, and was left as it was; change it with crowdgate room set", pos[0])}
+	}
+	if err != nil {
+		return err
+	}
+	if status != http.StatusCreated {
+		// Created at the same instant by someone else, or a server that
+		// ignores If-None-Match: either way, not a new room.
+		return fmt.Errorf("room create: room %s already existed and was replaced (answer %d, not 201 Created)", pos[0], status)
+	}
+	return s.printRoom(raw)
+}
+
 func roomSet(ctx context.Context, s *session, pos []string) error {
 	pairs, err := parseAssignments(pos[1:])
 	if err != nil {
@@ -106,16 +161,8 @@ func roomSet(ctx context.Context, s *session, pos []string) error {
 	var body []byte
 	switch {
 	case s.file != "":
-		doc, err := s.readDocument(s.file)
-		if err != nil {
-			return err
-		}
-		if err := dropReported(doc, "room", pos[0], "stats", "created_at", "updated_at"); err != nil {
-			return err
-		}
-		maps.Copy(doc, pairs)
 		method = http.MethodPut
-		if body, err = json.Marshal(doc); err != nil {
+		if body, err = s.roomDocument(pos[0], pairs); err != nil {
 			return err
 		}
 	case len(pairs) > 0:
@@ -145,4 +192,44 @@ func roomPatch(change api.RoomRequest) func(context.Context, *session, []string)
 		}
 		return s.printRoom(raw)
 	}
+}
+
+// roomDelete reads the room first, so that the question and the report
+// say what goes with it, and so that a room that is not there is an error
+// before anyone is asked anything.
+func roomDelete(ctx context.Context, s *session, pos []string) error {
+	name := pos[0]
+	raw, err := s.get(ctx, gateway.AdminRoomPath(name), nil)
+	if err != nil {
+		return err
+	}
+	var r api.Room
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("unexpected room answer: %w", err)
+	}
+	var waiting, active int64
+	if r.Stats != nil {
+		waiting, active = r.Stats.Waiting, r.Stats.Active
+	}
+	who, admitted := count(waiting, "person", "people"), count(active, "admitted visitor", "admitted visitors")
+	question := fmt.Sprintf("Delete room %s? %s waiting would lose their place, and %s their admission; this cannot be undone.", name, who, admitted)
+	if err := s.confirm("room delete", question); err != nil {
+		return err
+	}
+	if _, err := s.api.do(ctx, http.MethodDelete, gateway.AdminRoomPath(name), nil, nil); err != nil {
+		return err
+	}
+	if !s.table("table") {
+		return s.printJSON(raw)
+	}
+	_, err = fmt.Fprintf(s.stdout, "deleted room %s: %s waiting lost their place, and %s their admission\n", name, who, admitted)
+	return err
+}
+
+// count is n with the noun that goes with it.
+func count(n int64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.FormatInt(n, 10) + " " + many
 }

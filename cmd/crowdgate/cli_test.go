@@ -220,6 +220,181 @@ func TestCLIEvents(t *testing.T) {
 	}
 }
 
+// cliAt runs `crowdgate noun args...` with stdin, as if stdin were a
+// terminal or not, and returns what it printed.
+func cliAt(t *testing.T, env map[string]string, stdin string, terminal bool, noun string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cli := &adminCLI{getenv: func(k string) string { return env[k] }, stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb,
+		pollEvery: time.Second, interactive: func() bool { return terminal }}
+	switch noun {
+	case "room":
+		err = cli.room(context.Background(), args)
+	case "event":
+		err = cli.event(context.Background(), args)
+	default:
+		t.Fatalf("noun %q", noun)
+	}
+	return out.String(), errb.String(), err
+}
+
+// TestCLIRoomCreateAndDelete: create makes a room and never replaces one;
+// delete asks on a terminal, refuses without --yes elsewhere, and says
+// what went.
+func TestCLIRoomCreateAndDelete(t *testing.T) {
+	t.Parallel()
+	env := startCLIServer(t)
+
+	m := mustJSON(t, mustCLI(t, env, "room", "create", "launch", "--file", mustWrite(t, "room.yaml", cliRoomYAML), "title=Created"))
+	if m["room"] != "launch" || m["admit_per_minute"] != 600.0 || m["title"] != "Created" {
+		t.Fatalf("create --file: %v", m)
+	}
+	if m := mustJSON(t, mustCLI(t, env, "room", "create", "lobby")); m["room"] != "lobby" || m["session_seconds"] != 900.0 {
+		t.Fatalf("create with defaults: %v", m)
+	}
+	if m := mustJSON(t, mustCLI(t, env, "room", "create", "door", "passthrough=true")); m["passthrough"] != true {
+		t.Fatalf("create with pairs: %v", m)
+	}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"exists", []string{"room", "create", "launch", "admit_per_minute=5", "title=Again"}, "precondition_failed: room launch already exists, and was left as it was"},
+		{"exists, from a file", []string{"room", "create", "launch", "--file", mustWrite(t, "other.json", `{"admit_per_minute": 5}`)}, "precondition_failed: "},
+		{"bad id", []string{"room", "create", "Launch"}, `room create: "Launch" is not a valid id`},
+		{"unknown flag", []string{"room", "create", "fresh", "--force"}, "room create: flag provided but not defined: -force"},
+		{"not a pair", []string{"room", "create", "fresh", "paused"}, `"paused" is not key=value`},
+		{"refused value", []string{"room", "create", "fresh", "admit_per_minute=-1"}, "invalid_request: "},
+		{"delete: bad id", []string{"room", "delete", "Launch", "--yes"}, `room delete: "Launch" is not a valid id`},
+		{"delete: unknown flag", []string{"room", "delete", "launch", "--force"}, "room delete: flag provided but not defined: -force"},
+		{"delete: two rooms", []string{"room", "delete", "launch", "lobby", "--yes"}, "room delete: unexpected arguments"},
+		{"delete: no such room", []string{"room", "delete", "nosuch", "--yes"}, "not_found: "},
+	} {
+		if _, _, err := cliRun(t, env, tc.args...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.wantErr)
+		}
+	}
+	// The refused creates changed nothing, and made no room.
+	if m := mustJSON(t, mustCLI(t, env, "room", "get", "launch")); m["admit_per_minute"] != 600.0 || m["title"] != "Created" {
+		t.Fatalf("launch after a refused create: %v", m)
+	}
+	if _, _, err := cliRun(t, env, "room", "get", "fresh"); err == nil || !strings.HasPrefix(err.Error(), "not_found: ") {
+		t.Fatalf("a refused create made a room: %v", err)
+	}
+
+	// A waiter, so the question and the report have someone to count.
+	mustCLI(t, env, "room", "set", "launch", "queue_opens_at=null", "paused=true")
+	if code, j := call(t, "POST", env["CROWDGATE_URL"]+"/api/v1/rooms/launch/join", ""); code != http.StatusOK || j["status"] != "waiting" {
+		t.Fatalf("join: %d %v", code, j)
+	}
+
+	// No terminal and no --yes: refused, nothing deleted.
+	stdout, stderr, err := cliAt(t, env, "y\n", false, "room", "delete", "launch")
+	if err == nil || !strings.Contains(err.Error(), "room delete: not done: standard input is not a terminal") || !strings.Contains(err.Error(), "--yes") || stdout != "" || stderr != "" {
+		t.Fatalf("delete without a terminal: %v\nstdout %q stderr %q", err, stdout, stderr)
+	}
+	// On a terminal, asked; anything but yes keeps the room.
+	for _, answer := range []string{"", "n\n", "no\n", "launch\n"} {
+		_, stderr, err := cliAt(t, env, answer, true, "room", "delete", "launch")
+		if err == nil || !strings.Contains(err.Error(), "not confirmed") || !strings.Contains(stderr, "Delete room launch? 1 person waiting would lose their place, and 0 admitted visitors their admission; this cannot be undone. [y/N] ") {
+			t.Fatalf("answered %q: %v\nstderr %q", answer, err, stderr)
+		}
+	}
+	mustCLI(t, env, "room", "get", "launch")
+	stdout, _, err = cliAt(t, env, "y\n", true, "room", "delete", "launch")
+	if err != nil || stdout != "deleted room launch: 1 person waiting lost their place, and 0 admitted visitors their admission\n" {
+		t.Fatalf("delete, confirmed: %v\n%q", err, stdout)
+	}
+	if _, _, err := cliRun(t, env, "room", "get", "launch"); err == nil || !strings.HasPrefix(err.Error(), "not_found: ") {
+		t.Fatalf("get after delete: %v", err)
+	}
+	// --yes, for scripts; --output json prints the room as it was.
+	if m := mustJSON(t, mustCLI(t, env, "room", "delete", "lobby", "--yes", "--output", "json")); m["room"] != "lobby" || m["stats"] == nil {
+		t.Fatalf("delete --yes --output json: %v", m)
+	}
+	if list := mustCLI(t, env, "room", "list"); strings.Contains(list, "lobby") || strings.Contains(list, "launch") || !strings.Contains(list, "door") {
+		t.Fatalf("list after deletes:\n%s", list)
+	}
+	// The name is free again.
+	mustCLI(t, env, "room", "create", "launch")
+}
+
+// TestCLIEventDelete: an event that sold nothing is deleted; one with a
+// paid order is refused with event_has_orders and kept whole.
+func TestCLIEventDelete(t *testing.T) {
+	t.Parallel()
+	env := startCLIServer(t)
+	mustCLI(t, env, "room", "create", "launch", "passthrough=true")
+	eventFile := mustWrite(t, "event.yaml", cliEventYAML)
+	mustCLI(t, env, "event", "set", "show", "--file", eventFile)
+	mustCLI(t, env, "event", "set", "spare", "--file", eventFile)
+
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"unknown", []string{"event", "delete", "nosuch", "--yes"}, "not_found: "},
+		{"bad id", []string{"event", "delete", "Show", "--yes"}, `event delete: "Show" is not a valid id`},
+		{"unknown flag", []string{"event", "delete", "show", "--force"}, "event delete: flag provided but not defined: -force"},
+		{"missing event", []string{"event", "delete", "--yes"}, "event delete: missing EVENT"},
+	} {
+		if _, _, err := cliRun(t, env, tc.args...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.wantErr)
+		}
+	}
+	if _, _, err := cliAt(t, env, "", false, "event", "delete", "spare"); err == nil || !strings.Contains(err.Error(), "event delete: not done: standard input is not a terminal") {
+		t.Fatalf("delete without a terminal: %v", err)
+	}
+	mustCLI(t, env, "event", "get", "spare")
+
+	// A fan buys two tickets of show.
+	base := env["CROWDGATE_URL"]
+	_, j := call(t, "POST", base+"/api/v1/rooms/launch/join", "")
+	bearer := "Bearer " + j["admission_token"].(string)
+	code, hold := call(t, "POST", base+"/api/v1/events/show/holds", `{"ticket_type":"ga","quantity":2}`, "Authorization", bearer, "Content-Type", "application/json")
+	if code != http.StatusCreated {
+		t.Fatalf("hold: %d %v", code, hold)
+	}
+	code, order := call(t, "POST", base+"/api/v1/holds/"+hold["hold_id"].(string)+"/checkout", `{"provider":"sandbox"}`, "Authorization", bearer, "Content-Type", "application/json")
+	if code != http.StatusCreated {
+		t.Fatalf("checkout: %d %v", code, order)
+	}
+	req, _ := http.NewRequest("POST", base+order["payment"].(map[string]any)["redirect_url"].(string), strings.NewReader("decision=approve"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if _, o := call(t, "GET", base+"/api/v1/orders/"+order["order_id"].(string), ""); o["status"] != "paid" {
+		t.Fatalf("order: %v", o)
+	}
+
+	_, _, err = cliRun(t, env, "event", "delete", "show", "--yes")
+	if err == nil || !strings.HasPrefix(err.Error(), "event_has_orders: event show has 1 paid order (2 tickets sold)") {
+		t.Fatalf("delete an event with a paid order: %v", err)
+	}
+	if row := tableRow(t, mustCLI(t, env, "event", "list"), "show"); strings.Join(row, " ") != "show launch 600s 4 1 100 98 0 2" {
+		t.Fatalf("show after the refused delete: %q", row)
+	}
+	if _, o := call(t, "GET", base+"/api/v1/orders/"+order["order_id"].(string), ""); o["status"] != "paid" {
+		t.Fatalf("the order after the refused delete: %v", o)
+	}
+
+	stdout, _, err := cliAt(t, env, "yes\n", true, "event", "delete", "spare")
+	if err != nil || stdout != "deleted event spare (room launch, 1 ticket type, 100 tickets)\n" {
+		t.Fatalf("delete spare: %v\n%q", err, stdout)
+	}
+	if _, _, err := cliRun(t, env, "event", "get", "spare"); err == nil || !strings.HasPrefix(err.Error(), "not_found: ") {
+		t.Fatalf("get after delete: %v", err)
+	}
+	if code, _ := call(t, "GET", base+"/api/v1/events/spare", ""); code != http.StatusNotFound {
+		t.Fatalf("the deleted event's public page: %d", code)
+	}
+}
+
 // TestCLILogFollow: --follow prints what is there, then what comes, and
 // ends cleanly when its context is cancelled (Ctrl-C in main).
 func TestCLILogFollow(t *testing.T) {
@@ -307,7 +482,7 @@ func TestCLIErrors(t *testing.T) {
 		{"bad limit", env, []string{"event", "log", "show", "--limit", "5000"}, "--limit must be", ""},
 		{"no verb", env, []string{"room"}, "room: no command given", "Usage: crowdgate room <command>"},
 		{"unknown verb", env, []string{"room", "frobnicate"}, `room: unknown command "frobnicate"`, "Usage: crowdgate room <command>"},
-		{"unknown event verb", env, []string{"event", "delete", "show"}, `event: unknown command "delete"`, "Usage: crowdgate event <command>"},
+		{"unknown event verb", env, []string{"event", "frobnicate", "show"}, `event: unknown command "frobnicate"`, "Usage: crowdgate event <command>"},
 		{"missing room", env, []string{"room", "get"}, "room get: missing ROOM", "Usage: crowdgate room get ROOM"},
 		{"missing event", env, []string{"event", "log", "--follow"}, "event log: missing EVENT", "Usage: crowdgate event log EVENT"},
 		{"extra argument", env, []string{"room", "pause", "launch", "lobby"}, "room pause: unexpected arguments", "Usage: crowdgate room pause"},
@@ -343,7 +518,7 @@ func TestCLIErrors(t *testing.T) {
 func TestCLIHelp(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "s3cret-help-token"}
-	for _, args := range [][]string{{"room", "-h"}, {"room", "help"}, {"event", "--help"}, {"room", "set", "-h"}, {"event", "log", "-h"}, {"help"}} {
+	for _, args := range [][]string{{"room", "-h"}, {"room", "help"}, {"event", "--help"}, {"room", "set", "-h"}, {"event", "log", "-h"}, {"room", "create", "-h"}, {"room", "delete", "-h"}, {"event", "delete", "-h"}, {"help"}} {
 		stdout, _, err := cliRun(t, env, args...)
 		if err != nil || !strings.Contains(stdout, "Usage:") || strings.Contains(stdout, "s3cret-help-token") {
 			t.Errorf("%v: %v\n%s", args, err, stdout)
