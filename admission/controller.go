@@ -249,6 +249,9 @@ type Controller struct {
 	// refusals decided before it, not counted in the store yet (hints.go).
 	hints gateHints
 	tally refusalTally
+	// quiet are the triggered rooms seen queueing since the last refresh
+	// (trigger.go).
+	quiet quietRooms
 }
 
 // NewController returns a Controller; call Run to start its loops.

@@ -120,7 +120,7 @@ func (s *Server) checkedRooms(dst []string, r *http.Request) (rooms []string, ur
 func (s *Server) admit(c echo.Context, rooms []string) (p admission.Pass, admitted bool, denied string) {
 	admitted = true
 	for i, room := range rooms {
-		pass, err := s.admissionOf(c.Request(), room)
+		pass, err := s.enter(c, room)
 		switch {
 		case err == nil:
 			if i == 0 {
@@ -181,8 +181,8 @@ func (s *Server) admittedToAll(r *http.Request, rooms []string) (admission.Pass,
 	var first admission.Pass
 	for i, room := range rooms {
 		p, err := s.admissionOf(r, room)
-		if err != nil {
-			return admission.Pass{}, false
+		if err != nil || s.ctl.RenewDue(p) {
+			return admission.Pass{}, false // the full path: enter may renew or admit
 		}
 		if i == 0 {
 			first = p

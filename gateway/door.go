@@ -3,6 +3,9 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/crowdgate/crowdgate/admission"
 )
@@ -47,6 +50,39 @@ func (s *Server) admissionOf(r *http.Request, room string) (admission.Pass, erro
 		first = errNoAdmission
 	}
 	return admission.Pass{}, first
+}
+
+// enter is the door of the paths that let a visitor through to the site
+// (forward auth, the reverse proxy): admissionOf, and then, in a room with
+// sliding sessions, the admission renewed once half spent; for a visitor
+// with no admission (or an expired one) in a quiet traffic-triggered room,
+// an admission made at once. A new or renewed admission goes back to the
+// browser as the room's cookie (forward auth: the proxy passes the check's
+// Set-Cookie on, docs/integrating.md).
+func (s *Server) enter(c echo.Context, room string) (admission.Pass, error) {
+	r := c.Request()
+	p, err := s.admissionOf(r, room)
+	if err == nil {
+		if renewed, token, ok := s.ctl.Renew(r.Context(), p); ok {
+			s.handOver(c, renewed, token)
+			return renewed, nil
+		}
+		return p, nil
+	}
+	if !errors.Is(err, errNoAdmission) && !errors.Is(err, admission.ErrTokenExpired) {
+		return p, err // a revoked or forged admission is not replaced at once
+	}
+	t, ok, eerr := s.ctl.Enter(r.Context(), room, s.gateAddr(c))
+	if eerr != nil || !ok {
+		return admission.Pass{}, err
+	}
+	s.handOver(c, t.Admission, t.AdmissionToken)
+	return t.Admission, nil
+}
+
+// handOver gives the visitor's browser admission p, signed as token.
+func (s *Server) handOver(c echo.Context, p admission.Pass, token string) {
+	s.setCookie(c, admissionCookie(p.Room), token, time.Until(p.Expires))
 }
 
 // admissionError is the answer to a request the door turned away.

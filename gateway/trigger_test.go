@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestTriggeredRoomThroughTheAPI: a traffic-triggered room lets fans in at
@@ -52,5 +54,59 @@ func TestTriggeredRoomThroughTheAPI(t *testing.T) {
 	}
 	if got := s.admin("GET", "/admin/v1/rooms/shop", "").json(t)["trigger"].(map[string]any); got["active_users"] != 2.0 || got["low_watermark_percent"] != 80.0 {
 		t.Fatalf("a refused change changed the room: %v", got)
+	}
+}
+
+// admissionCookieOf is the value of the admission cookie r sets for room.
+func admissionCookieOf(r response, room string) string {
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == "cg_a_"+room && c.MaxAge > 0 {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// TestQuietRoomLetsVisitorsThrough: behind forward auth and the reverse
+// proxy, a visitor without an admission passes a quiet triggered room at
+// once and is handed the room's cookie; past the threshold they are sent to
+// the waiting room; with sliding sessions, an active visitor's admission is
+// renewed on the way through once half spent.
+func TestQuietRoomLetsVisitorsThrough(t *testing.T) {
+	t.Parallel()
+	s := newStackWith(t, stackOptions{routes: []string{"/checkout/=shop"}, running: true})
+	s.putRoom("shop", `{"admit_per_minute": 600, "trigger": {"active_users": 2}, "session_seconds": 2, "session_max_seconds": 60}`)
+	waitFor(t, "the room cached", func() bool {
+		st := s.admin("GET", "/admin/v1/rooms/shop", "").json(t)["stats"].(map[string]any)
+		return st["trigger_state"] == "quiet"
+	})
+	time.Sleep(200 * time.Millisecond) // a refresh past the PUT: the controller's cache holds the room
+	check := func(cookie string) response {
+		h := []string{"X-Original-URI", "/checkout/cart"}
+		if cookie != "" {
+			h = append(h, "Cookie", "cg_a_shop="+cookie)
+		}
+		return s.do("GET", "/auth/v1/check", "", h...)
+	}
+	first := check("")
+	token := admissionCookieOf(first, "shop")
+	if first.status != http.StatusOK || token == "" || first.header.Get("X-Crowdgate-Room") != "shop" {
+		t.Fatalf("a newcomer to a quiet room: %d %v", first.status, first.header)
+	}
+	if again := check(token); again.status != http.StatusOK || admissionCookieOf(again, "shop") != "" {
+		t.Fatalf("with the cookie: %d %v, want a pass and no new cookie", again.status, again.header)
+	}
+	if second := check(""); second.status != http.StatusOK || admissionCookieOf(second, "shop") == "" {
+		t.Fatalf("the second newcomer: %d", second.status)
+	}
+	third := check("")
+	if third.status != http.StatusUnauthorized || !strings.Contains(third.header.Get("X-Crowdgate-Waiting-Room"), "/rooms/shop") || admissionCookieOf(third, "shop") != "" {
+		t.Fatalf("past the threshold: %d %v, want 401 to the waiting room", third.status, third.header)
+	}
+	// Half the 2 s session spent: the way through renews it.
+	time.Sleep(1100 * time.Millisecond)
+	renewed := check(token)
+	if renewed.status != http.StatusOK || admissionCookieOf(renewed, "shop") == "" || admissionCookieOf(renewed, "shop") == token {
+		t.Fatalf("half spent: %d %v, want a pass with a renewed cookie", renewed.status, renewed.header)
 	}
 }

@@ -116,6 +116,10 @@ type Gate struct {
 	// Code is the access code the caller brings ("" for none), in a room
 	// that requires one (codes.go).
 	Code string
+	// PassOnly makes the new place only if it is admitted on arrival (a
+	// quiet traffic-triggered room, or passthrough): otherwise nothing is
+	// made and the join fails with ErrQueueing (trigger.go).
+	PassOnly bool
 }
 
 // AddressKey is the unit per-address limits count for ip: the address itself
@@ -170,7 +174,7 @@ func (k roomKeys) gateKeys(now time.Time, g Gate) (keys []string, addr, prefix s
 		k.prefix + "gr:" + cur, k.prefix + "gr:" + prev, k.prefix + "lv:" + addr, k.users, k.owners, k.codes}, k.badCodeKeys(now)...), addr, prefix
 }
 
-// gateArgs are join.lua's ARGV 6 to 12.
+// gateArgs are join.lua's ARGV 6 to 13.
 func gateArgs(room string, g Gate, addr, prefix string) []any {
 	var exp int64
 	if g.ChallengeID != "" {
@@ -180,7 +184,7 @@ func gateArgs(room string, g Gate, addr, prefix string) []any {
 	if g.Code != "" {
 		code = codeHash(room, g.Code)
 	}
-	return []any{addr, prefix, g.ChallengeID, g.ChallengeBits, exp, g.UserID, code}
+	return []any{addr, prefix, g.ChallengeID, g.ChallengeBits, exp, g.UserID, code, flag(g.PassOnly)}
 }
 
 // refusal reads join.lua's refusal replies.

@@ -194,6 +194,8 @@ func (s *Store) place(ctx context.Context, room, id string, create bool, g Gate)
 		return Place{}, ErrNotOpen
 	case "n":
 		return Place{}, ErrNotInLine
+	case "s":
+		return Place{}, ErrQueueing
 	}
 	if len(res) != 6 {
 		return Place{}, fmt.Errorf("queue: join %s: unexpected reply %v", room, res)

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -67,6 +68,11 @@ func (r Room) validateTrigger(bad func(format string, args ...any) error) error 
 	}
 	return nil
 }
+
+// ErrQueueing is a join with Gate.PassOnly into a room that would not admit
+// it on arrival: a traffic-triggered room that is queueing, or reached a
+// threshold with this join. Nothing was made.
+var ErrQueueing = errors.New("queue: the room is queueing")
 
 // MaxSessionMaxSeconds bounds a sliding session: a day.
 const MaxSessionMaxSeconds = 86400

@@ -206,3 +206,25 @@ func TestTriggerSettingsThatContradict(t *testing.T) {
 		t.Errorf("%+v: %v", ok, err)
 	}
 }
+
+// TestPassOnly: a join that asks to pass only is admitted by a quiet room,
+// and makes nothing in a room that would queue it (which then queues).
+func TestPassOnly(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		clk := newClock()
+		s := mustStore(t, rdb, clk)
+		mustRoom(t, s, queue.Room{Name: "r", AdmitPerMinute: 60, TriggerActiveUsers: 1, SessionSeconds: 60})
+		if p, err := s.JoinGated(ctx, "r", "", queue.Gate{PassOnly: true}); err != nil || !p.Admitted {
+			t.Fatalf("pass only, quiet: %+v %v", p, err)
+		}
+		if _, err := s.JoinGated(ctx, "r", "", queue.Gate{PassOnly: true}); !errors.Is(err, queue.ErrQueueing) {
+			t.Fatalf("pass only, at the threshold: %v", err)
+		}
+		st, err := s.Stats(ctx, "r")
+		if err != nil || st.Waiting != 0 || st.Active != 1 || st.Trigger.State != queue.TriggerQueueing {
+			t.Fatalf("after a refused pass: %+v %v", st, err)
+		}
+	})
+}

@@ -10,7 +10,8 @@
 --       bitmap ttl (s), 4 '1' to create a place when there is none, 5 log
 --       length, 6 address ('' = not counted), 7 its prefix, 8 solved
 --       challenge id or '', 9 its bits, 10 its expiry (ms), 11 the user id
---       of a verified enqueue token or '', 12 the hashed access code or ''
+--       of a verified enqueue token or '', 12 the hashed access code or '',
+--       13 '1' to make the place only if it is admitted on arrival
 -- A user id's live place is the caller's, whatever the queue token says
 -- (a second device gets the same place); a queue token's place is the
 -- caller's unless another user id holds it; a new place takes the user id.
@@ -21,7 +22,8 @@
 --   'c' closed (no place made); 'e' queue not open yet; 'n' no such place
 --   (create off); 'r' no such room; 'f' a random_prequeue room has no
 --   commitment yet: make one (fair.lua commit) and ask again, so nobody
---   joins a pre-queue before its seed is committed.
+--   joins a pre-queue before its seed is committed; 's' (ARGV[13]) the
+--   place would not be admitted on arrival: none was made.
 --   Refusals of a new place by the gate, nothing changed but the refusal
 --   count: {'q', bits} solve a challenge of that many bits; {'u'} the
 --   challenge was used already; {'l', retry ms} too many new places from the
@@ -178,6 +180,21 @@ if solved then
   end
 end
 
+-- A traffic-triggered room (trigger.go) admits on arrival while it is
+-- quiet and under both thresholds (this join counted); the join that finds
+-- one reached turns it to queueing and queues, or, asking to pass only
+-- (ARGV[13]), is refused with nothing made.
+local pass = cfg[3] == '1'
+local ta, tn = tonumber(cfg[14] or 0) or 0, tonumber(cfg[15] or 0) or 0
+if (ta > 0 or tn > 0) and redis.call('HGET', KEYS[7], 'trig') ~= 'queueing' then
+  local rate = tonumber(redis.call('GET', KEYS[16]) or 0) + 1 + tonumber(redis.call('GET', KEYS[17]) or 0) * (1 - elapsed)
+  if cfg[16] ~= '1' and (ta == 0 or redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf') < ta) and (tn == 0 or rate <= tn) then
+    pass = true
+  else
+    redis.call('HSET', KEYS[7], 'trig', 'queueing', 'trig_ms', now)
+  end
+end
+if ARGV[13] == '1' and not pass then return {'s'} end
 local seq = redis.call('INCR', KEYS[3])
 id = b36(seq)
 -- Count the new place: the room's and the address's counts for this window
@@ -210,19 +227,6 @@ if presale and fair == 'open' then
   -- The draw's cutoff: the last sequence number that joined before the
   -- sale. Frozen once the draw begins (the state leaves 'open').
   redis.call('HSET', KEYS[10], 'cutoff', seq)
-end
--- A traffic-triggered room (trigger.go) admits on arrival while it is
--- quiet and under both thresholds; the join that finds one reached turns
--- it to queueing and queues.
-local pass = cfg[3] == '1'
-local ta, tn = tonumber(cfg[14] or 0) or 0, tonumber(cfg[15] or 0) or 0
-if (ta > 0 or tn > 0) and redis.call('HGET', KEYS[7], 'trig') ~= 'queueing' then
-  local rate = joined + tonumber(redis.call('GET', KEYS[17]) or 0) * (1 - elapsed)
-  if cfg[16] ~= '1' and (ta == 0 or redis.call('ZCOUNT', KEYS[4], '(' .. now, '+inf') < ta) and (tn == 0 or rate <= tn) then
-    pass = true
-  else
-    redis.call('HSET', KEYS[7], 'trig', 'queueing', 'trig_ms', now)
-  end
 end
 if pass then
   -- Passthrough: no line, admitted on arrival, still counted as active so
