@@ -478,84 +478,6 @@ func startCaddy(t *testing.T, bin, crowdgate, origin string) string {
 // must never let a client's own reach Crowdgate.
 var clientURIHeaders = []string{"x-original-uri", "x-envoy-original-path", "x-forwarded-uri"}
 
-// TestTraefikConfig checks deploy/traefik (no Traefik in CI): it parses, its
-// routers name services and middlewares that exist, and every forwardAuth
-// asks Crowdgate's check with the right headers in and out.
-func TestTraefikConfig(t *testing.T) {
-	var static map[string]any
-	readYAMLFile(t, "../../deploy/traefik/traefik.yml", &static)
-	if yamlAt(t, static, "providers", "file", "directory") == nil {
-		t.Error("traefik.yml: no file provider")
-	}
-	var dyn map[string]any
-	readYAMLFile(t, "../../deploy/traefik/dynamic/crowdgate.yml", &dyn)
-	services := yamlAt(t, dyn, "http", "services").(map[string]any)
-	middlewares := yamlAt(t, dyn, "http", "middlewares").(map[string]any)
-	routers := yamlAt(t, dyn, "http", "routers").(map[string]any)
-	checked := 0
-	for name, r := range routers {
-		if _, ok := services[yamlAt(t, r, "service").(string)]; !ok {
-			t.Errorf("router %s: no service %v", name, yamlAt(t, r, "service"))
-		}
-		mws, _ := r.(map[string]any)["middlewares"].([]any) // optional
-		for _, mw := range mws {
-			if _, ok := middlewares[mw.(string)]; !ok {
-				t.Errorf("router %s: no middleware %v", name, mw)
-			}
-		}
-		if yamlAt(t, r, "service") == "site" {
-			checked++
-			if len(mws) < 2 {
-				t.Errorf("router %s reaches the site unchecked", name)
-				continue
-			}
-			// A client's X-Crowdgate-* go before the check can set them.
-			removed := map[string]bool{}
-			if h, ok := middlewares[mws[0].(string)].(map[string]any)["headers"].(map[string]any); ok {
-				crh, _ := h["customRequestHeaders"].(map[string]any)
-				for k, v := range crh {
-					if v == "" {
-						removed[strings.ToLower(k)] = true
-					}
-				}
-			}
-			for _, h := range crowdgateHeaderSpellings() {
-				if !removed[h] {
-					t.Errorf("router %s: a client's %s reaches the site", name, h)
-				}
-			}
-		}
-	}
-	if checked == 0 {
-		t.Error("no router for the site")
-	}
-	cg := yamlAt(t, services, "crowdgate", "loadBalancer", "servers").([]any)[0].(map[string]any)["url"].(string)
-	for name, mw := range middlewares {
-		fa, ok := mw.(map[string]any)["forwardAuth"].(map[string]any)
-		if !ok {
-			continue
-		}
-		if fa["address"] != cg+"/auth/v1/check" {
-			t.Errorf("middleware %s: address %v, want %s/auth/v1/check", name, fa["address"], cg)
-		}
-		in := nameSet(fa["authRequestHeaders"])
-		if !in["cookie"] || !in["authorization"] {
-			t.Errorf("middleware %s: authRequestHeaders %v lack the token's headers", name, fa["authRequestHeaders"])
-		}
-		for _, h := range clientURIHeaders {
-			if len(in) == 0 || in[h] {
-				t.Errorf("middleware %s: a client's %s reaches Crowdgate", name, h)
-			}
-		}
-		if out := nameSet(fa["authResponseHeaders"]); !out["x-crowdgate-queue-id"] || !out["x-crowdgate-room"] || !out["x-crowdgate-user"] {
-			t.Errorf("middleware %s: X-Crowdgate-Queue-Id, -Room and -User are not passed on", name)
-		}
-		if u, ok := fa["authSigninURL"].(string); ok && !strings.HasPrefix(u, "/rooms/") {
-			t.Errorf("middleware %s: authSigninURL %q is not a waiting room", name, u)
-		}
-	}
-}
-
 // TestCaddyConfig checks deploy/caddy/Caddyfile where Caddy is not
 // installed (TestCaddyForwardAuth runs it where it is): the check gets no
 // client query, and a client's X-Crowdgate-* headers, in every spelling,
@@ -585,28 +507,6 @@ func TestCaddyConfig(t *testing.T) {
 			t.Errorf("%q comes after the check", line)
 		}
 	}
-}
-
-// crowdgateHeaderSpellings are the names of the headers Crowdgate hands
-// the site, lower-cased, with "-" or "_" at each separator: CGI, PHP and
-// WSGI sites read every spelling as the same header.
-func crowdgateHeaderSpellings() []string {
-	var all []string
-	for _, name := range []string{"x-crowdgate-queue-id", "x-crowdgate-room", "x-crowdgate-user"} {
-		parts := strings.Split(name, "-")
-		for mask := 0; mask < 1<<(len(parts)-1); mask++ {
-			v := parts[0]
-			for i, p := range parts[1:] {
-				sep := "-"
-				if mask&(1<<i) != 0 {
-					sep = "_"
-				}
-				v += sep + p
-			}
-			all = append(all, v)
-		}
-	}
-	return all
 }
 
 func readYAMLFile(t *testing.T, path string, v any) {

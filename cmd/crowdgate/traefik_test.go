@@ -1,0 +1,357 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crowdgate/crowdgate/queue/queuetest"
+)
+
+// The shipped Traefik configuration: static, and the dynamic file it loads.
+const (
+	traefikStatic  = "../../deploy/traefik/traefik.yml"
+	traefikDynamic = "../../deploy/traefik/dynamic/crowdgate.yml"
+)
+
+// TestTraefikForwardAuth puts Traefik, configured by deploy/traefik (only its
+// CHANGE lines rewritten), in front of a test origin with a real
+// `crowdgate serve` as its auth server, and walks a fan through it as
+// TestNginxForwardAuth does. It needs a traefik binary on PATH and skips
+// without one, in CI too: Traefik is not a Debian package, and CI installs
+// only those. TestTraefikConfig checks the files on every run.
+func TestTraefikForwardAuth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("proxy test: skipped with -short")
+	}
+	bin, err := exec.LookPath("traefik")
+	if err != nil {
+		t.Skip("needs traefik on PATH (not a Debian package, so not in CI)")
+	}
+	rs := queuetest.Run(t)
+	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_ROUTES": "/checkout/=launch,/vip/=vip"}
+	if rs.Real {
+		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
+	}
+	cg := startServe(t, env)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var seen []string
+		for k, v := range r.Header {
+			if strings.Contains(strings.ToLower(k), "crowdgate") {
+				seen = append(seen, k+"="+strings.Join(v, "|"))
+			}
+		}
+		slices.Sort(seen)
+		w.Header().Set("X-Seen-Crowdgate", strings.Join(seen, " "))
+		fmt.Fprintf(w, "origin %s", r.RequestURI)
+	}))
+	t.Cleanup(origin.Close)
+	addr := startTraefik(t, bin, cg.base, origin.URL)
+	base := "http://" + addr
+
+	admin := []string{"Authorization", "Bearer tok"}
+	for room, conf := range map[string]string{"launch": `{"admit_per_minute": 0}`, "vip": `{"admit_per_minute": 0}`, "open": `{"passthrough": true}`} {
+		if code, m := call(t, "PUT", cg.base+"/admin/v1/rooms/"+room, conf, admin...); code != 201 {
+			t.Fatalf("create room %s: %d %v", room, code, m)
+		}
+	}
+
+	// Browsers on launch's paths go to its page (the page authSigninURL
+	// names, not the one asked for: Traefik cannot use Crowdgate's URL).
+	const signin = "/rooms/launch?return_to=%2Fcheckout%2F"
+	for _, accept := range []string{"text/html", "", "*/*", "text/html, application/json"} {
+		if res := proxyGet(t, nil, base+"/checkout/pay?seat=12", "Accept", accept); res.code != 302 || res.header.Get("Location") != signin {
+			t.Errorf("Accept %q without a token: %d %q, want 302 to %s", accept, res.code, res.header.Get("Location"), signin)
+		}
+	}
+	// API clients get the contract's 401, with the URL of the room's page
+	// that leads back to the page they asked for.
+	for _, p := range []string{"/checkout/pay?seat=12", "/vip/lounge"} {
+		res := proxyGet(t, nil, base+p, "Accept", "application/json")
+		var e struct{ Error struct{ Code string } }
+		if res.code != 401 || json.Unmarshal([]byte(res.body), &e) != nil || e.Error.Code != "unauthorized" ||
+			!strings.HasPrefix(res.header.Get("X-Crowdgate-Waiting-Room"), base+"/rooms/") ||
+			!strings.HasSuffix(res.header.Get("X-Crowdgate-Waiting-Room"), "?return_to="+url.QueryEscape(p)) {
+			t.Errorf("API client on %s without a token: %d %v %s", p, res.code, res.header, res.body)
+		}
+	}
+	// A protected path no router names is still stopped; a browser there
+	// gets the 401 as it came (the limit the dynamic file states).
+	if res := proxyGet(t, nil, base+"/vip/lounge", "Accept", "text/html"); res.code != 401 {
+		t.Errorf("browser on a protected path no router names: %d, want the check's 401", res.code)
+	}
+	// Paths no room protects reach the origin, whatever the client's query
+	// says.
+	if res := proxyGet(t, nil, base+"/about?room=launch&x=1"); res.code != 200 || res.body != "origin /about?room=launch&x=1" {
+		t.Errorf("unprotected path with room=: %d %q", res.code, res.body)
+	}
+
+	// No spelling of a protected path gets past Traefik without an
+	// admission; with one, each reaches the origin.
+	odd := []string{"/checkout", "/CHECKOUT/cart", "/%63heckout/pay", "/%2563heckout/cart", "/checkout;a/cart", "/checkout./cart",
+		"/checkout%3F/cart", "/checkout%2Fcart", "/static/../checkout/pay", "/static/%2e%2e/checkout/pay", "/about/..;/checkout/cart",
+		"/checkout/..%2fabout", "//checkout/cart", "/checkout%20/cart", `/checkout\cart`}
+	for _, p := range odd {
+		if code, h := rawDo(t, addr, p, "Accept: text/html", "X-Original-URI: /about", "X-Forwarded-Uri: /about"); code != 302 && code != 401 && code != 400 && code != 403 {
+			t.Errorf("GET %s without an admission: %d (the site saw %q), want it stopped", p, code, h.Get("X-Seen-Crowdgate"))
+		}
+	}
+
+	// The fan walks the whole way through Traefik.
+	_, launch, res := walkFan(t, addr, cg.base, "launch", base+signin, "/checkout/pay?seat=12")
+	if seen := res.header.Get("X-Seen-Crowdgate"); res.body != "origin /checkout/pay?seat=12" || !strings.HasPrefix(seen, "X-Crowdgate-Queue-Id=") || !strings.HasSuffix(seen, " X-Crowdgate-Room=launch") {
+		t.Fatalf("admitted fan: %q, the site saw %q", res.body, seen)
+	}
+	admitted := "Cookie: cg_a_launch=" + launch
+	for _, p := range odd {
+		if code, h := rawDo(t, addr, p, admitted); code != 200 && code != 400 && code != 403 || code == 200 && !strings.HasSuffix(h.Get("X-Seen-Crowdgate"), " X-Crowdgate-Room=launch") {
+			t.Errorf("GET %s with launch's admission: %d (the site saw %q)", p, code, h.Get("X-Seen-Crowdgate"))
+		}
+	}
+	if code, _ := rawGet(t, addr, "/vip/lounge", "Accept: text/html", admitted); code != 401 {
+		t.Errorf("launch's admission on vip's path: %d", code)
+	}
+
+	// The site's X-Crowdgate-* headers come from Crowdgate only, in every
+	// spelling.
+	forged := []string{"X-Crowdgate-Room: forged", "X_Crowdgate_Queue_Id: forged", "x_crowdgate-room: forged", "X-Crowdgate-Queue_Id: forged",
+		"X-Crowdgate-User: forged", "X_Crowdgate_User: forged", "X-Crowdgate-Fail-Open: 1", "X.Crowdgate.Room: forged",
+		"X~Crowdgate~User: forged", "X-Crowdgate.Queue-Id: forged"}
+	if code, h := rawDo(t, addr, "/about", forged...); code != 200 || h.Get("X-Seen-Crowdgate") != "" {
+		t.Errorf("unprotected path with forged headers: %d, the site saw %q", code, h.Get("X-Seen-Crowdgate"))
+	}
+	code, h := rawDo(t, addr, "/checkout/pay", append(forged, admitted)...)
+	if seen := h.Get("X-Seen-Crowdgate"); code != 200 || strings.Contains(seen, "forged") || strings.Count(seen, "=") != 2 || !strings.HasSuffix(seen, " X-Crowdgate-Room=launch") {
+		t.Errorf("admitted, with forged headers: %d, the site saw %q", code, seen)
+	}
+	code, h = rawDo(t, addr, "/checkout/pay", append(forged, "Cookie: cg_a_launch="+userAdmission(t, cg.base, "launch", "fan-7"))...)
+	if seen := h.Get("X-Seen-Crowdgate"); code != 200 || strings.Contains(seen, "forged") || !strings.HasSuffix(seen, " X-Crowdgate-Room=launch X-Crowdgate-User=fan-7") {
+		t.Errorf("admitted with a user id, with forged headers: %d, the site saw %q", code, seen)
+	}
+
+	// Without Crowdgate Traefik fails closed, for every path behind the check.
+	if err := cg.stop(); err != nil {
+		t.Fatalf("stop crowdgate: %v", err)
+	}
+	for _, p := range []string{"/checkout/pay", "/about"} {
+		if code, _ := rawGet(t, addr, p, admitted); code != http.StatusInternalServerError {
+			t.Errorf("%s with Crowdgate down: %d, want 500", p, code)
+		}
+	}
+}
+
+// startTraefik runs the shipped configuration, its CHANGE lines pointed at
+// crowdgate, origin (base URLs), a free loopback port and a directory of its
+// own, and returns the address once Traefik routes to Crowdgate and the
+// origin.
+func startTraefik(t *testing.T, bin, crowdgate, origin string) string {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	render := func(src, dst string, r [][2]string, extra string) {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := string(b)
+		for _, r := range r {
+			if !strings.Contains(conf, r[0]) {
+				t.Fatalf("%s has no %q: keep the test's placeholders in step", src, r[0])
+			}
+			conf = strings.ReplaceAll(conf, r[0], r[1])
+		}
+		if err := os.WriteFile(dst, []byte(conf+extra), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "dynamic"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	render(traefikDynamic, filepath.Join(dir, "dynamic", "crowdgate.yml"), [][2]string{
+		{"http://127.0.0.1:8080", crowdgate},
+		{"http://127.0.0.1:9000", origin},
+	}, "")
+	static := filepath.Join(dir, "traefik.yml")
+	render(traefikStatic, static, [][2]string{
+		{`address: ":80"`, `address: "` + addr + `"`},
+		{"directory: /etc/traefik/dynamic", "directory: " + filepath.Join(dir, "dynamic")},
+	}, "\nglobal:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n")
+
+	out := &syncBuffer{}
+	cmd := exec.Command(bin, "--configFile="+static)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("traefik:\n%s", out)
+		}
+	})
+	if !nginxListening(addr, exited) {
+		t.Fatalf("traefik did not start:\n%s", out)
+	}
+	// The file provider loads the routers after the entry point listens.
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		jwks, err1 := client.Get("http://" + addr + "/.well-known/jwks.json")
+		about, err2 := client.Get("http://" + addr + "/about")
+		if err1 == nil && err2 == nil {
+			_ = jwks.Body.Close()
+			_ = about.Body.Close()
+			if jwks.StatusCode == 200 && about.StatusCode == 200 {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("traefik does not route to Crowdgate and the origin:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTraefikConfig checks deploy/traefik on every run (TestTraefikForwardAuth
+// runs it only where a traefik binary is on PATH): every entry point drops
+// alias spellings of headers, every router names services and middlewares
+// that exist, every path of the site is checked by Crowdgate with the right
+// headers in and out, API clients get the check's 401 and not a redirect, and
+// browsers on a room's paths a redirect to a waiting room.
+func TestTraefikConfig(t *testing.T) {
+	var static map[string]any
+	readYAMLFile(t, traefikStatic, &static)
+	if yamlAt(t, static, "providers", "file", "directory") == nil {
+		t.Error("traefik.yml: no file provider")
+	}
+	for name, ep := range yamlAt(t, static, "entryPoints").(map[string]any) {
+		// A client's X_Crowdgate_Room or X.Crowdgate.Room would reach the
+		// site beside Crowdgate's X-Crowdgate-Room otherwise.
+		epHTTP, _ := ep.(map[string]any)["http"].(map[string]any)
+		if s := epHTTP["aliasHeadersStrategy"]; s != "delete" && s != "reject" {
+			t.Errorf("entry point %s: aliasHeadersStrategy %v, want delete", name, s)
+		}
+	}
+
+	var dyn map[string]any
+	readYAMLFile(t, traefikDynamic, &dyn)
+	services := yamlAt(t, dyn, "http", "services").(map[string]any)
+	middlewares := yamlAt(t, dyn, "http", "middlewares").(map[string]any)
+	routers := yamlAt(t, dyn, "http", "routers").(map[string]any)
+	cg := yamlAt(t, services, "crowdgate", "loadBalancer", "servers").([]any)[0].(map[string]any)["url"].(string)
+	priority := func(r any) int {
+		p, _ := r.(map[string]any)["priority"].(float64)
+		return int(p)
+	}
+	crowdgatePriority := priority(routers["crowdgate"])
+	var api, catchAll, rooms []string
+	for name, r := range routers {
+		if _, ok := services[yamlAt(t, r, "service").(string)]; !ok {
+			t.Errorf("router %s: no service %v", name, yamlAt(t, r, "service"))
+		}
+		mws, _ := r.(map[string]any)["middlewares"].([]any) // optional
+		for _, mw := range mws {
+			if _, ok := middlewares[mw.(string)]; !ok {
+				t.Fatalf("router %s: no middleware %v", name, mw)
+			}
+		}
+		if yamlAt(t, r, "service") != "site" {
+			continue
+		}
+		// Every router to the site: a client's X-Crowdgate-* go first,
+		// then the check (the last middleware).
+		if len(mws) < 2 {
+			t.Errorf("router %s reaches the site unchecked", name)
+			continue
+		}
+		removed := map[string]bool{}
+		if h, ok := middlewares[mws[0].(string)].(map[string]any)["headers"].(map[string]any); ok {
+			crh, _ := h["customRequestHeaders"].(map[string]any)
+			for k, v := range crh {
+				if v == "" {
+					removed[strings.ToLower(k)] = true
+				}
+			}
+		}
+		for _, h := range []string{"x-crowdgate-queue-id", "x-crowdgate-room", "x-crowdgate-user", "x-crowdgate-fail-open"} {
+			if !removed[h] {
+				t.Errorf("router %s: a client's %s reaches the site", name, h)
+			}
+		}
+		fa, ok := middlewares[mws[len(mws)-1].(string)].(map[string]any)["forwardAuth"].(map[string]any)
+		if !ok {
+			t.Errorf("router %s: the last middleware is not Crowdgate's check", name)
+			continue
+		}
+		rule := yamlAt(t, r, "rule").(string)
+		signin, _ := fa["authSigninURL"].(string)
+		switch {
+		case strings.Contains(rule, "HeaderRegexp(`Accept`, `application/json`)"):
+			api = append(api, name)
+			if !strings.Contains(rule, "&& !HeaderRegexp(`Accept`, `text/html`)") || strings.Contains(rule, "||") {
+				t.Errorf("router %s: rule %q is not Crowdgate's (application/json and not text/html)", name, rule)
+			}
+			if signin != "" {
+				t.Errorf("router %s: API clients get authSigninURL's 302, not the check's 401", name)
+			}
+		case rule == "PathPrefix(`/`)":
+			catchAll = append(catchAll, name)
+		default:
+			rooms = append(rooms, name)
+			if !strings.HasPrefix(signin, "/rooms/") || !strings.Contains(signin, "?return_to=%2F") {
+				t.Errorf("router %s: authSigninURL %q is not a waiting room leading back to the site", name, signin)
+			}
+		}
+	}
+	if len(api) != 1 || len(catchAll) != 1 || len(rooms) == 0 {
+		t.Fatalf("routers to the site: API %v, catch-all %v, rooms %v; want one, one, some", api, catchAll, rooms)
+	}
+	// Crowdgate's own paths first, then API clients, then each room's paths
+	// for browsers, then the rest.
+	if p := priority(routers[api[0]]); p >= crowdgatePriority || slices.ContainsFunc(rooms, func(r string) bool { return priority(routers[r]) >= p }) {
+		t.Errorf("router %s's priority %d: want it below crowdgate's (%d) and above every room router's", api[0], p, crowdgatePriority)
+	}
+	if p := priority(routers[catchAll[0]]); slices.ContainsFunc(rooms, func(r string) bool { return priority(routers[r]) <= p }) {
+		t.Errorf("router %s's priority %d: want it below every room router's", catchAll[0], p)
+	}
+
+	for name, mw := range middlewares {
+		fa, ok := mw.(map[string]any)["forwardAuth"].(map[string]any)
+		if !ok {
+			continue
+		}
+		if fa["address"] != cg+"/auth/v1/check" {
+			t.Errorf("middleware %s: address %v, want %s/auth/v1/check", name, fa["address"], cg)
+		}
+		in := nameSet(fa["authRequestHeaders"])
+		if !in["cookie"] || !in["authorization"] || !in["accept"] {
+			t.Errorf("middleware %s: authRequestHeaders %v lack the token's headers or Accept", name, fa["authRequestHeaders"])
+		}
+		for _, h := range clientURIHeaders {
+			if len(in) == 0 || in[h] {
+				t.Errorf("middleware %s: a client's %s reaches Crowdgate", name, h)
+			}
+		}
+		if out := nameSet(fa["authResponseHeaders"]); !out["x-crowdgate-queue-id"] || !out["x-crowdgate-room"] || !out["x-crowdgate-user"] {
+			t.Errorf("middleware %s: X-Crowdgate-Queue-Id, -Room and -User are not passed on", name)
+		}
+	}
+}
