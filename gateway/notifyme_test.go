@@ -3,7 +3,10 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/crowdgate/crowdgate/notify"
@@ -73,4 +76,48 @@ func TestNotifyAddressLimit(t *testing.T) {
 	if ok, _ := s.store.TakeNotifyBudget(context.Background(), "launch", 1, 100); ok {
 		t.Fatal("the budget is not the 100 this test assumes")
 	}
+}
+
+// FuzzNotifyAsks throws arbitrary bodies and forwarded addresses at the
+// notify ask: the answer is 202 or a 4xx in the contract's shape (a 429
+// with Retry-After), never a 5xx, whatever address the limit is counted
+// against.
+func FuzzNotifyAsks(f *testing.F) {
+	s := newStackWith(f, stackOptions{booking: true, trusted: "127.0.0.1/32", bypass: "198.51.100.0/24"})
+	s.putRoom("launch", `{"admit_per_minute": 0}`)
+	qt := s.do("POST", "/api/v1/rooms/launch/join", "").json(f)["queue_token"].(string)
+	for _, c := range [][2]string{
+		{`{"email":"fan@example.com"}`, "203.0.113.9"}, {`{"phone":"+919800000000"}`, "2001:db8::1"},
+		{`{"email":"fan@example.com"}`, "198.51.100.7"}, {`{"email":"fan@example.com"}`, ""},
+		{`{"email":"fan@example.com"}`, "::ffff:203.0.113.9"}, {`{"email":"fan@example.com"}`, "fe80::1%eth0"},
+		{`{"email":"fan@example.com"}`, "not an address, 203.0.113.9"}, {`{"email":1}`, "203.0.113.9"},
+		{`{}`, "203.0.113.9"}, {`null`, "10.0.0.1"}, {`{"email":"a@b.c\r\nBcc: x@y.z"}`, "203.0.113.9, 10.0.0.1"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, body, from string) {
+		req, err := http.NewRequest("POST", s.srv.URL+"/api/v1/rooms/launch/notify", strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+qt)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", from)
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return // the client refused to send it (invalid header bytes)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		r := response{status: res.StatusCode, header: res.Header, body: b}
+		switch {
+		case r.status == http.StatusAccepted:
+		case r.status >= 500 || r.status < 400:
+			t.Fatalf("body %.80q from %.40q: %d %s", body, from, r.status, r.body)
+		default:
+			if code := r.errorCode(t); code == "rate_limited" && r.header.Get("Retry-After") == "" {
+				t.Fatalf("429 without Retry-After: %s", r.body)
+			}
+		}
+	})
 }
