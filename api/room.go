@@ -62,6 +62,9 @@ type Room struct {
 	// SessionMaxSeconds makes sessions sliding: renewed on activity up to
 	// this long after admission; 0: fixed sessions of session_seconds.
 	SessionMaxSeconds int `json:"session_max_seconds"`
+	// Destination is where an admitted fan who came with no return_to is
+	// sent: a path on the site; "": the room's event page, else "/".
+	Destination string `json:"destination"`
 }
 
 // Trigger is a room's traffic trigger: it lets everyone in at once until
@@ -146,6 +149,7 @@ type RoomRequest struct {
 	// Trigger and sliding sessions.
 	Trigger           *TriggerRequest `json:"trigger,omitempty"`
 	SessionMaxSeconds *int            `json:"session_max_seconds,omitempty"`
+	Destination       *string         `json:"destination,omitempty"`
 }
 
 // EnqueueToken is a room's enqueue-token setting as organizers read it

@@ -113,7 +113,8 @@ func (c *Core) Sweep(ctx context.Context) error {
 	}
 	now := c.cfg.Now()
 	for room, l := range rooms {
-		c.tickets.Store(room, RoomTickets{Available: l.available, Held: l.held, At: now})
+		slices.Sort(l.events)
+		c.tickets.Store(room, RoomTickets{Available: l.available, Held: l.held, At: now, Events: l.events})
 		soldOut := l.capacity > 0 && l.available == 0 && l.held == 0
 		switch {
 		case !known:
@@ -185,6 +186,8 @@ func (c *Core) sweepEvent(ctx context.Context, id string) (EventView, error) {
 type RoomTickets struct {
 	Available, Held int64
 	At              time.Time // as of this sweep
+	// Events are the ids of the events selling through the room, sorted.
+	Events []string
 }
 
 // Tickets returns what is left behind a room, summed over its events, as

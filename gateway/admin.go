@@ -128,7 +128,8 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 		dst *string
 		src *string
 	}{{&r.Mode, b.Mode}, {&r.Title, b.Title}, {&r.Message, b.Message}, {&r.PrimaryColor, b.PrimaryColor}, {&r.BackgroundColor, b.BackgroundColor}, {&r.Language, b.Language}, {&r.Challenge, b.Challenge},
-		{&r.Captcha, b.Captcha}, {&r.CaptchaSiteKey, b.CaptchaSiteKey}, {&r.CaptchaAction, b.CaptchaAction}, {&r.CaptchaFallback, b.CaptchaFallback}} {
+		{&r.Captcha, b.Captcha}, {&r.CaptchaSiteKey, b.CaptchaSiteKey}, {&r.CaptchaAction, b.CaptchaAction}, {&r.CaptchaFallback, b.CaptchaFallback},
+		{&r.Destination, b.Destination}} {
 		if f.src != nil {
 			*f.dst = *f.src
 		}
@@ -183,6 +184,7 @@ func toRoom(r queue.Room) api.Room {
 		AccessCodeRequired: r.AccessCodeRequired,
 		Trigger:            api.Trigger{ActiveUsers: r.TriggerActiveUsers, NewPerMinute: r.TriggerNewPerMinute, LowWatermarkPercent: r.TriggerLowPercent},
 		SessionMaxSeconds:  r.SessionMaxSeconds,
+		Destination:        r.Destination,
 		CreatedAt:          r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }

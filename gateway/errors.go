@@ -181,6 +181,14 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("request failed", "request_id", id, "method", c.Request().Method, "path", c.Path(), "err", err)
 		ae = &apiError{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error; quote request id " + id}
 	}
+	if wantsPage(c.Request()) {
+		// A browser's page load: never raw JSON (an admitted fan sent to a
+		// path that is not there, a page that failed).
+		if err := s.errorPage(c, ae); err != nil {
+			s.log.Warn("error page", "request_id", id, "err", err)
+		}
+		return
+	}
 	if ae.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}

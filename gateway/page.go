@@ -191,6 +191,9 @@ func (s *Server) page(c echo.Context) error {
 	}
 	lang := pickLang(r, room.Language)
 	returnTo := safeReturnTo(r.URL.Query().Get("return_to"))
+	if r.URL.Query().Get("return_to") == "" {
+		returnTo = s.destination(room)
+	}
 	d := s.basePageData(lang)
 	d.Title = room.Title
 	if d.Title == "" {
@@ -220,6 +223,21 @@ func (s *Server) page(c echo.Context) error {
 	return s.renderPage(c, http.StatusOK, "room", d)
 }
 
+// destination is where an admitted fan who came with no return_to goes:
+// the room's destination, else the page of the (first) event selling
+// through it, else the site's root.
+func (s *Server) destination(r queue.Room) string {
+	if r.Destination != "" {
+		return r.Destination
+	}
+	if s.cfg.Booking != nil {
+		if t, ok := s.cfg.Booking.Tickets(r.Name); ok && len(t.Events) > 0 {
+			return "/events/" + t.Events[0]
+		}
+	}
+	return "/"
+}
+
 // pageFailed answers a page request that has no room to show: browsers get
 // a small HTML page (not found, or try again shortly), anything else the
 // contract's JSON error from the central mapper.
@@ -228,12 +246,10 @@ func (s *Server) pageFailed(c echo.Context, err error) error {
 	if !strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html") {
 		return err
 	}
-	d := s.basePageData(pickLang(r, ""))
-	d.Primary, d.OnPrimary = colorPair("", defaultPrimary)
-	d.Background, d.OnBgColor = colorPair("", defaultBackground)
 	if errors.Is(err, queue.ErrRoomNotFound) {
+		d := s.messagePageData(r)
 		d.NotFound = true
-		d.Title = d.T["not_found_title"]
+		d.Title, d.ErrorText = d.T["not_found_title"], d.T["not_found_text"]
 		return s.renderPage(c, http.StatusNotFound, "message", d)
 	}
 	// The status is the central mapper's; an unexpected error is logged
@@ -244,6 +260,43 @@ func (s *Server) pageFailed(c echo.Context, err error) error {
 		s.log.Error("request failed", "request_id", id, "method", r.Method, "path", c.Path(), "err", err)
 		ae = &apiError{Status: http.StatusInternalServerError}
 	}
+	return s.errorPage(c, ae)
+}
+
+// messagePageData is the data of the message page, in the visitor's
+// language and the default colours.
+func (s *Server) messagePageData(r *http.Request) pageData {
+	d := s.basePageData(pickLang(r, ""))
+	d.Primary, d.OnPrimary = colorPair("", defaultPrimary)
+	d.Background, d.OnBgColor = colorPair("", defaultBackground)
+	return d
+}
+
+// wantsPage reports whether r is a browser's page load of a path that is
+// no API: its errors get a page, never the contract's JSON.
+func wantsPage(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead || !strings.Contains(r.Header.Get(echo.HeaderAccept), "text/html") {
+		return false
+	}
+	for _, api := range []string{fanAPI + "/", adminAPI + "/", "/auth/", "/ws/", "/metrics", "/healthz", "/readyz", "/debug/"} {
+		if strings.HasPrefix(r.URL.Path, api) {
+			return false
+		}
+	}
+	return true
+}
+
+// errorPage answers a browser's page load that failed with ae: a page
+// saying so, with ae's status (a 404 says there is nothing there; anything
+// else offers to try again, and reloads itself).
+func (s *Server) errorPage(c echo.Context, ae *apiError) error {
+	d := s.messagePageData(c.Request())
+	if ae.Status == http.StatusNotFound {
+		d.NotFound = true
+		d.Title, d.ErrorText = d.T["page_not_found_title"], d.T["page_not_found_text"]
+		return s.renderPage(c, http.StatusNotFound, "message", d)
+	}
+	id := c.Response().Header().Get(echo.HeaderXRequestID)
 	d.Title, d.ErrorText = d.T["error_title"], d.T["error_text"]
 	if ae.Code == "bad_gateway" { // the origin behind the reverse proxy, not Crowdgate
 		d.ErrorText = d.T["origin_error_text"]

@@ -155,6 +155,11 @@ type Room struct {
 	// sessions of SessionSeconds.
 	SessionMaxSeconds int
 
+	// Destination is where an admitted fan who came with no return_to is
+	// sent: a path on the site; "": the room's event page when an event
+	// sells through it, else "/".
+	Destination string
+
 	// Appearance of the waiting-room page.
 	Title           string // heading; default: the room id
 	Message         string // organizer's note under the heading
@@ -292,6 +297,8 @@ func (r Room) Validate() error {
 		return bad("colours must be #rrggbb")
 	case r.Language != "" && !Languages[r.Language]:
 		return bad("language must be one of en, hi")
+	case r.Destination != "" && !ValidDestination(r.Destination):
+		return bad("destination must be a path on the site (starting with one /, at most %d bytes, no control characters or backslashes)", MaxDestination)
 	}
 	return r.validateTrigger(bad)
 }
@@ -393,6 +400,7 @@ func (r Room) fields() map[string]string {
 		"t_new":        strconv.Itoa(r.TriggerNewPerMinute),
 		"t_low":        strconv.Itoa(r.TriggerLowPercent),
 		"session_max":  strconv.Itoa(r.SessionMaxSeconds),
+		"dest":         r.Destination,
 	}
 }
 
@@ -460,6 +468,7 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		TriggerNewPerMinute:   int(opt("t_new")),
 		TriggerLowPercent:     int(opt("t_low")),
 		SessionMaxSeconds:     int(opt("session_max")),
+		Destination:           h["dest"],
 		CreatedAt:             at("created_ms"),
 		UpdatedAt:             at("updated_ms"),
 	}
@@ -487,4 +496,21 @@ func flag(b bool) string {
 		return "1"
 	}
 	return "0"
+}
+
+// MaxDestination bounds Room.Destination.
+const MaxDestination = 2048
+
+// ValidDestination reports whether d may be a room's destination: a path
+// on the site, never another site's URL.
+func ValidDestination(d string) bool {
+	if len(d) > MaxDestination || !strings.HasPrefix(d, "/") || strings.HasPrefix(d, "//") || strings.ContainsAny(d, "\\") || !utf8.ValidString(d) {
+		return false
+	}
+	for _, r := range d {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
