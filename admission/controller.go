@@ -212,6 +212,12 @@ type Controller struct {
 	// flood of requests for a bogus room does not reach Redis each time.
 	missMu sync.Mutex
 	misses map[string]time.Time
+	// forgot holds the rooms forget dropped, by write number (writes), so
+	// a refresh that read the store before a write does not cache what it
+	// read of that room.
+	forgotMu sync.Mutex
+	forgot   map[string]uint64
+	writes   atomic.Uint64
 
 	// drawn remembers the random_prequeue rooms whose draw is done (by
 	// name and creation time, so a room made again draws again). Only
@@ -263,6 +269,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		cfg:      cfg,
 		log:      cfg.Logger,
 		misses:   map[string]time.Time{},
+		forgot:   map[string]uint64{},
 		revoked:  map[string]map[string]revocation{},
 		drawn:    map[drawKey]bool{},
 		adaptive: map[string]bool{},
@@ -378,6 +385,7 @@ func (c *Controller) Run(ctx context.Context) error {
 
 // refresh re-reads every room's configuration and figures.
 func (c *Controller) refresh(ctx context.Context) error {
+	start := c.writes.Load()
 	rooms, err := c.store.ListRooms(ctx)
 	if err != nil {
 		return err
@@ -424,7 +432,18 @@ func (c *Controller) refresh(ctx context.Context) error {
 		}
 		return true
 	})
+	// A room this instance changed while the refresh read the store may be
+	// stale in next: it stays out of the cache until the next refresh.
+	c.forgotMu.Lock()
+	for name, seq := range c.forgot {
+		if seq > start {
+			delete(next, name)
+		} else {
+			delete(c.forgot, name)
+		}
+	}
 	c.rooms.Store(&next)
+	c.forgotMu.Unlock()
 	if err := c.syncRevocations(ctx, next); err != nil {
 		return err
 	}
@@ -593,6 +612,9 @@ func (c *Controller) DeleteRoom(ctx context.Context, name string) error {
 // forget drops a room from the cache at once, after this instance changed
 // or deleted it or found it gone, instead of at the next refresh.
 func (c *Controller) forget(name string) {
+	c.forgotMu.Lock()
+	defer c.forgotMu.Unlock()
+	c.forgot[name] = c.writes.Add(1)
 	for {
 		old := c.rooms.Load()
 		if _, ok := (*old)[name]; !ok {

@@ -127,3 +127,41 @@ func TestControllerErrors(t *testing.T) {
 	rs.Stop()
 	eventually(t, "store seen down", ctl.StoreDown)
 }
+
+// TestRefreshNeverCachesWhatAWriteReplaced: a refresh that read the store
+// before this instance changed a room does not put the old room back in
+// the cache after the change (with a refresh every millisecond, every
+// change races one).
+func TestRefreshNeverCachesWhatAWriteReplaced(t *testing.T) {
+	rs := queuetest.Run(t)
+	store, err := queue.NewStore(rs.Client(t), queue.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(store.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := admission.NewController(store, keys, admission.Config{Tick: time.Hour, Refresh: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runController(t, ctx, cancel, ctl)
+	if _, _, err := ctl.PutRoom(ctx, queue.Room{Name: "r", AdmitPerMinute: 1}.WithDefaults()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i < 300; i++ {
+		if _, err := ctl.UpdateRoom(ctx, "r", func(r queue.Room) queue.Room { r.AdmitPerMinute = i; return r }); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			r, err := ctl.Room(ctx, "r")
+			if err != nil || r.AdmitPerMinute != i {
+				t.Fatalf("change %d: the controller reads %d (%v)", i, r.AdmitPerMinute, err)
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+}
