@@ -16,9 +16,10 @@ import (
 
 // originalURIHeaders are where nginx (auth_request with
 // proxy_set_header X-Original-URI), Traefik (forwardAuth), Caddy
-// (forward_auth) and Envoy (ext_authz) put the URI of the request they are
-// asking about, as the header map keys them.
-var originalURIHeaders = []string{"X-Original-Uri", "X-Forwarded-Uri", "X-Envoy-Original-Path"}
+// (forward_auth), Envoy (ext_authz) and ingress-nginx (auth-url, an
+// absolute URL) put the URI of the request they are asking about, as the
+// header map keys them.
+var originalURIHeaders = []string{"X-Original-Uri", "X-Forwarded-Uri", "X-Envoy-Original-Path", "X-Original-Url"}
 
 // checkPathPrefix starts Envoy's path form of the check: the original path
 // follows it.
@@ -33,6 +34,10 @@ func (s *Server) check(c echo.Context) error {
 	r := c.Request()
 	var buf [4]string
 	rooms, uri, err := s.checkedRooms(buf[:0], r)
+	if errors.Is(err, ErrUnreadableHost) {
+		s.checks.WithLabelValues("unreadable").Inc()
+		return forbidden(unreadableHostMessage)
+	}
 	if errors.Is(err, ErrUnreadablePath) {
 		s.checks.WithLabelValues("unreadable").Inc()
 		return forbidden("the original URI cannot be read safely: an escape that does not decode, a control character, escapes left after two decodes, or too many oddities (docs/routes.md)")
@@ -70,6 +75,9 @@ func (s *Server) check(c echo.Context) error {
 // a client's own header nor its room= can lift a protection, and behind a
 // proxy that forwards the client's query with the check (Caddy's
 // forward_auth unless told otherwise) room= cannot pick a room either.
+//
+// Where some route names a host, every URI is judged on every host the
+// check names (see checkedHosts).
 func (s *Server) checkedRooms(dst []string, r *http.Request) (rooms []string, uri string, err error) {
 	pathForm := strings.HasPrefix(r.URL.Path, checkPathPrefix)
 	if !pathForm {
@@ -80,12 +88,19 @@ func (s *Server) checkedRooms(dst []string, r *http.Request) (rooms []string, ur
 			dst = append(dst, room)
 		}
 	}
+	var hostBuf [4]string
+	var hosts []string
+	if pathForm || hasOriginalURI(r.Header) {
+		if hosts, err = s.checkedHosts(hostBuf[:0], r); err != nil {
+			return dst, uri, err
+		}
+	}
 	for _, h := range originalURIHeaders {
 		for _, v := range r.Header[h] {
 			if uri == "" {
 				uri = v
 			}
-			if dst, err = s.cfg.Routes.appendRooms(dst, v); err != nil {
+			if dst, err = s.cfg.Routes.appendRooms(dst, hosts, v); err != nil {
 				return dst, uri, err
 			}
 		}
@@ -105,11 +120,60 @@ func (s *Server) checkedRooms(dst []string, r *http.Request) (rooms []string, ur
 				uri += "?" + r.URL.RawQuery
 			}
 		}
-		if dst, err = s.cfg.Routes.appendRooms(dst, p); err != nil {
+		if dst, err = s.cfg.Routes.appendRooms(dst, hosts, p); err != nil {
 			return dst, uri, err
 		}
 	}
 	return dst, uri, nil
+}
+
+// hasOriginalURI reports whether h names the URI a check is about: room=
+// alone needs no host.
+func hasOriginalURI(h http.Header) bool {
+	for _, k := range originalURIHeaders {
+		if len(h[k]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// checkedHosts appends to dst the hosts a forward-auth check names, when
+// some route names a host (none otherwise): every X-Forwarded-Host
+// (nginx's deploy file, Traefik and Caddy set it; each of a list), the
+// host of every absolute original URI (X-Original-URL, and nginx's
+// $request_uri when the client sent an absolute request line, whose host
+// nginx serves), and the check's own Host (Envoy and Caddy pass the
+// original one on). Like the original URIs, each counts, from any sender:
+// a host a client adds can only add rooms to its own check, never lift
+// one, so the proxy's host is judged whoever else names one, with or
+// without --trusted-proxies. A check that names no host at all, or an
+// unreadable one, is ErrUnreadableHost.
+func (s *Server) checkedHosts(dst []string, r *http.Request) ([]string, error) {
+	rs := s.cfg.Routes
+	if !rs.namesHosts() {
+		return dst, nil
+	}
+	var err error
+	for _, v := range r.Header["X-Forwarded-Host"] {
+		if dst, err = rs.addHostList(dst, v); err != nil {
+			return dst, err
+		}
+	}
+	for _, h := range originalURIHeaders {
+		for _, v := range r.Header[h] {
+			if dst, err = rs.addURIHost(dst, v); err != nil {
+				return dst, err
+			}
+		}
+	}
+	if dst, err = rs.addHost(dst, r.Host); err != nil {
+		return dst, err
+	}
+	if len(dst) == 0 {
+		return dst, ErrUnreadableHost
+	}
+	return dst, nil
 }
 
 // admit decides a request that rooms protect. It passes when it carries an

@@ -31,11 +31,17 @@ func (s *Server) proxyRoutes(e *echo.Echo) {
 // path, or when it carries a valid admission token for every room that does;
 // anyone else goes to the waiting room. The path is judged as the origin
 // will receive it (EscapedPath is what the proxy sends), under every reading
-// of it (see Routes.Rooms); one that cannot be read safely is refused.
+// of it (see Routes.Rooms), and on the host the origin will receive as its
+// Host (see Routes.RoomsOn); a path or host that cannot be read safely is
+// refused.
 func (s *Server) proxied(c echo.Context) error {
 	r := c.Request()
 	var buf [4]string
-	rooms, err := s.cfg.Routes.appendRooms(buf[:0], r.URL.EscapedPath())
+	var hosts [1]string
+	rooms, err := s.proxiedRooms(buf[:0], hosts[:0], r)
+	if errors.Is(err, ErrUnreadableHost) {
+		return invalid(unreadableHostMessage)
+	}
 	if err != nil {
 		return invalid("the path cannot be read safely: an escape that does not decode, a control character, escapes left after two decodes, or too many oddities (docs/routes.md)")
 	}
@@ -62,6 +68,28 @@ func (s *Server) proxied(c echo.Context) error {
 	// contract's JSON error.
 	return s.pageFailed(c, &apiError{Status: status, Code: "bad_gateway", Message: msg, RetryAfter: 5})
 }
+
+// proxiedRooms appends to dst the rooms that protect r, a request to
+// proxy. Its host is r.Host, the one the origin is sent: Go's server takes
+// it from an absolute request URI ("GET http://host/path") before the Host
+// header, as RFC 9112 says, and refuses a request with two Host headers.
+// X-Forwarded-Host does not count: the proxy replaces it with r.Host, so
+// the origin never sees a client's own.
+func (s *Server) proxiedRooms(dst, hosts []string, r *http.Request) ([]string, error) {
+	rs := s.cfg.Routes
+	hosts, err := rs.addHost(hosts, r.Host)
+	if err != nil {
+		return dst, err
+	}
+	if len(hosts) == 0 && rs.namesHosts() {
+		return dst, ErrUnreadableHost // HTTP/1.0 without Host: the origin would pick a site
+	}
+	return rs.appendRooms(dst, hosts, r.URL.EscapedPath())
+}
+
+// unreadableHostMessage is the refusal of a request whose host cannot be
+// read safely, when some route names a host.
+const unreadableHostMessage = `the host cannot be read safely: a host name (letters, digits, "-" and "_" in dot-separated labels) or a bracketed IPv6 address is expected, with an optional port, and one host per header (docs/integrating.md)`
 
 // toWaitingRoom redirects a browser to the room's page (back to this URI
 // once admitted) and answers an API client with 401 and the page's URL.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"net/netip"
 	"net/url"
 	"path"
 	"slices"
@@ -16,13 +17,26 @@ import (
 	"github.com/crowdgate/crowdgate/queue"
 )
 
-// Route protects every path that starts with Prefix with the waiting room Room.
+// Route protects every path that starts with Prefix, on the hosts Host
+// names, with the waiting room Room.
 type Route struct {
+	// Host is "" for every host, a host name ("shop.example.com"), or "*."
+	// and a domain ("*.example.com": every name under the domain, at any
+	// depth, but not the domain itself). Lower-case ASCII (an
+	// internationalized name in punycode), without a port or a trailing
+	// dot; an IPv6 address in brackets, in its canonical form.
+	Host   string
 	Prefix string // decoded and case-folded: paths are matched regardless of case
 	Room   string
 }
 
-// Routes are path rules; the longest matching prefix wins.
+// Routes are host and path rules. Of the rules that cover a request's
+// path, one naming its host wins over one whose wildcard covers its host,
+// which wins over one that names no host; within each of those, the
+// longest prefix wins (and, between wildcards with prefixes of one
+// length, the longer domain). A rule that does not cover the path never
+// hides another: "shop.example.com/vip/=vip" leaves "/checkout/=launch" in
+// force on shop.example.com.
 type Routes []Route
 
 // ErrUnreadablePath means a request path cannot be matched against the
@@ -32,11 +46,32 @@ type Routes []Route
 // an ordinary one. Such a path is refused, never taken for unprotected.
 var ErrUnreadablePath = errors.New("gateway: the request path cannot be read safely")
 
-// ParseRoutes reads rules of the form "prefix=room", each spec a
-// comma-separated list (CROWDGATE_ROUTES, or repeated --route flags). A
-// trailing "*" on a prefix is allowed and ignored: "/checkout/*" is
-// "/checkout/". Prefixes match regardless of case, so two that differ only
-// in case are one prefix given twice.
+// ErrUnreadableHost means a host a request names cannot be matched against
+// rules that name hosts: anything but a host name (letters, digits, "-" and
+// "_" in dot-separated labels) or a bracketed IPv6 address, with an
+// optional port and trailing dot; no host at all; or more hosts than an
+// ordinary request names. It is also ErrUnreadablePath, so that whatever
+// refuses an unreadable path refuses an unreadable host too: never taken
+// for unprotected.
+var ErrUnreadableHost error = unreadableHost{}
+
+type unreadableHost struct{}
+
+func (unreadableHost) Error() string { return "gateway: the request's host cannot be read safely" }
+
+func (unreadableHost) Is(target error) bool { return target == ErrUnreadablePath }
+
+// ParseRoutes reads rules of the form "[host]/prefix=room", each spec a
+// comma-separated list (CROWDGATE_ROUTES, repeated --route flags, or the
+// config file's routes). A rule without a host covers every host; a host
+// is a name ("shop.example.com/checkout/=launch"), "*." and a domain
+// ("*.example.com/=launch": its subdomains, not itself) or a bracketed
+// IPv6 address, matched regardless of case and whatever the request's
+// port; a whole host is "host/=room". A trailing "*" on a prefix is
+// allowed and ignored: "/checkout/*" is "/checkout/". Prefixes match
+// regardless of case, so two rules that differ only in the case of their
+// host or prefix are one rule given twice: an error, as is anything else
+// that could not be matched as written.
 func ParseRoutes(specs ...string) (Routes, error) {
 	var rs Routes
 	seen := map[string]bool{}
@@ -46,10 +81,21 @@ func ParseRoutes(specs ...string) (Routes, error) {
 			if rule == "" {
 				continue
 			}
-			prefix, room, ok := strings.Cut(rule, "=")
-			prefix, room = strings.TrimSpace(prefix), strings.TrimSpace(room)
-			if !ok || !strings.HasPrefix(prefix, "/") {
-				return nil, fmt.Errorf("route %q: want path-prefix=room, the prefix starting with /", rule)
+			left, room, ok := strings.Cut(rule, "=")
+			left, room = strings.TrimSpace(left), strings.TrimSpace(room)
+			host, prefix := "", left
+			if i := strings.IndexByte(left, '/'); !strings.HasPrefix(left, "/") {
+				if !ok || i <= 0 {
+					return nil, fmt.Errorf("route %q: want [host]/path-prefix=room, the prefix starting with / (a whole host is host/=room)", rule)
+				}
+				h, err := ruleHost(left[:i])
+				if err != nil {
+					return nil, fmt.Errorf("route %q: %w", rule, err)
+				}
+				host, prefix = h, left[i:]
+			}
+			if !ok {
+				return nil, fmt.Errorf("route %q: want [host]/path-prefix=room", rule)
 			}
 			if !queue.ValidID(room) {
 				return nil, fmt.Errorf("route %q: room %q is not a valid id", rule, room)
@@ -58,14 +104,27 @@ func ParseRoutes(specs ...string) (Routes, error) {
 			if err != nil {
 				return nil, fmt.Errorf("route %q: %w", rule, err)
 			}
-			if seen[prefix] {
+			switch key := host + prefix; {
+			case seen[key] && host == "":
 				return nil, fmt.Errorf("route %q: prefix %q given twice (prefixes match regardless of case)", rule, prefix)
+			case seen[key]:
+				return nil, fmt.Errorf("route %q: host %q and prefix %q given twice (hosts and prefixes match regardless of case)", rule, host, prefix)
+			default:
+				seen[key] = true
 			}
-			seen[prefix] = true
-			rs = append(rs, Route{Prefix: prefix, Room: room})
+			rs = append(rs, Route{Host: host, Prefix: prefix, Room: room})
 		}
 	}
-	sort.SliceStable(rs, func(i, j int) bool { return len(rs[i].Prefix) > len(rs[j].Prefix) })
+	sort.SliceStable(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		if ca, cb := a.class(), b.class(); ca != cb {
+			return ca < cb
+		}
+		if len(a.Prefix) != len(b.Prefix) {
+			return len(a.Prefix) > len(b.Prefix)
+		}
+		return len(a.Host) > len(b.Host)
+	})
 	return rs, nil
 }
 
@@ -94,22 +153,271 @@ func routePrefix(p string) (string, error) {
 	return foldCase(d), nil
 }
 
+// Host classes, in the order they win.
+const (
+	exactHost = iota
+	wildcardHost
+	anyHost
+)
+
+func (r Route) class() int {
+	switch {
+	case r.Host == "":
+		return anyHost
+	case r.Host[0] == '*':
+		return wildcardHost
+	}
+	return exactHost
+}
+
+// on reports whether the rule applies on host, a host as readHost returns
+// it ("" for none: only rules that name no host apply).
+func (r Route) on(host string) bool {
+	switch {
+	case r.Host == "":
+		return true
+	case r.Host[0] == '*':
+		return len(host) > len(r.Host)-1 && strings.HasSuffix(host, r.Host[1:])
+	}
+	return r.Host == host
+}
+
+// ruleHost returns the host of a rule as requests' hosts are compared
+// with it, or an error that says how to write it.
+func ruleHost(h string) (string, error) {
+	for i := 0; i < len(h); i++ {
+		if h[i] >= utf8.RuneSelf {
+			return "", fmt.Errorf("host %q: write an internationalized name in punycode, as browsers send it (xn--...)", h)
+		}
+	}
+	wild := strings.HasPrefix(h, "*.")
+	name := h
+	if wild {
+		name = h[2:]
+	}
+	switch {
+	case strings.Contains(name, "*"):
+		return "", fmt.Errorf(`host %q: a wildcard is "*." and a domain, "*.example.com": one leading label, nothing else (a rule without a host covers every host)`, h)
+	case strings.Contains(strings.TrimPrefix(name, "["), "]:") || !strings.HasPrefix(name, "[") && strings.Contains(name, ":"):
+		return "", fmt.Errorf("host %q: write host/path, without a scheme or a port (a host is matched whatever the request's port)", h)
+	}
+	n, ok := readHost(name)
+	if !ok || n == "" {
+		return "", fmt.Errorf(`host %q: not a host name (letters, digits, "-" and "_" in dot-separated labels) or a bracketed IPv6 address`, h)
+	}
+	if wild {
+		if n[0] == '[' {
+			return "", fmt.Errorf("host %q: a wildcard covers the names under a domain, not an address", h)
+		}
+		return "*." + n, nil
+	}
+	return n, nil
+}
+
+// readHost returns h, a host as a request names it (a Host header's
+// value, an absolute URI's authority), as rules are compared with it:
+// lower case, without its port and one trailing dot, an IPv6 address in
+// its canonical form; "" for "". ok is false when h is anything else (see
+// ErrUnreadableHost): percent escapes, characters beyond ASCII, empty
+// labels, a zone, a port that is not a number.
+func readHost(h string) (host string, ok bool) {
+	if h == "" {
+		return "", true
+	}
+	if h[0] == '[' {
+		end := strings.IndexByte(h, ']')
+		if end < 0 || !isPort(h[end+1:]) {
+			return "", false
+		}
+		a, err := netip.ParseAddr(h[1:end])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return "", false
+		}
+		return "[" + a.String() + "]", true
+	}
+	if i := strings.IndexByte(h, ':'); i >= 0 {
+		if !isPort(h[i:]) {
+			return "", false
+		}
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(h, ".")
+	if !isHostName(h) {
+		return "", false
+	}
+	for i := 0; i < len(h); i++ {
+		if 'A' <= h[i] && h[i] <= 'Z' {
+			return strings.ToLower(h), true
+		}
+	}
+	return h, true
+}
+
+// isPort reports whether s is empty or ":" and up to five digits.
+func isPort(s string) bool {
+	if s == "" {
+		return true
+	}
+	if s[0] != ':' || len(s) > 6 {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// isHostName reports whether h is dot-separated labels of 1 to 63 letters,
+// digits, "-" and "_", 253 bytes at most.
+func isHostName(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	label := 0
+	for i := 0; i < len(h); i++ {
+		switch c := h[i]; {
+		case c == '.':
+			if label == 0 {
+				return false
+			}
+			label = 0
+			continue
+		case 'a' <= c|0x20 && c|0x20 <= 'z', '0' <= c && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+		if label++; label > 63 {
+			return false
+		}
+	}
+	return label > 0
+}
+
+// namesHosts reports whether some rule names a host. When none does, a
+// request's hosts are not read at all: every rule covers every host.
+func (rs Routes) namesHosts() bool {
+	for _, r := range rs {
+		if r.Host != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// maxHosts is how many hosts that rules tell apart a request may name
+// (its Host, X-Forwarded-Host, an absolute original URI's): a proxy or
+// two name one or two. Each costs one more match per reading of the path.
+const maxHosts = 8
+
+// addHost appends to hosts raw, a host as a request names it (see
+// readHost), unless hosts holds it already. A host that no rule names is
+// added as "", where only rules that name no host apply. An unreadable
+// host is ErrUnreadableHost; an empty one is left out. When no rule names
+// a host, hosts are never read, and addHost does nothing.
+func (rs Routes) addHost(hosts []string, raw string) ([]string, error) {
+	if raw == "" || !rs.namesHosts() {
+		return hosts, nil
+	}
+	h, ok := readHost(raw)
+	if !ok {
+		return hosts, ErrUnreadableHost
+	}
+	if !rs.named(h) {
+		h = ""
+	}
+	if slices.Contains(hosts, h) {
+		return hosts, nil
+	}
+	if len(hosts) == maxHosts {
+		return hosts, ErrUnreadableHost
+	}
+	return append(hosts, h), nil
+}
+
+// addHostList is addHost for each host of a comma-separated list, as
+// proxies append to X-Forwarded-Host.
+func (rs Routes) addHostList(hosts []string, list string) ([]string, error) {
+	if !rs.namesHosts() {
+		return hosts, nil
+	}
+	for h := range strings.SplitSeq(list, ",") {
+		var err error
+		if hosts, err = rs.addHost(hosts, strings.TrimSpace(h)); err != nil {
+			return hosts, err
+		}
+	}
+	return hosts, nil
+}
+
+// addURIHost is addHost for the host of uri, a request target, when it is
+// an absolute URI ("http://user@host:port/path"); a path names no host.
+func (rs Routes) addURIHost(hosts []string, uri string) ([]string, error) {
+	authority, ok := uriAuthority(uri)
+	if !ok {
+		return hosts, nil
+	}
+	if i := strings.LastIndexByte(authority, '@'); i >= 0 {
+		authority = authority[i+1:]
+	}
+	return rs.addHost(hosts, authority)
+}
+
+// named reports whether a rule names host (exactly or by a wildcard).
+func (rs Routes) named(host string) bool {
+	for _, r := range rs {
+		if r.Host != "" && r.on(host) {
+			return true
+		}
+	}
+	return false
+}
+
 // Rooms returns the rooms that protect uri, a request target as a proxy
 // forwards it (a path with or without its query, or an absolute URI): none
 // when no route covers any reading of its path, the plain reading's room
 // first. A visitor passes only with an admission for each. An unreadable
-// path is ErrUnreadablePath.
+// path is ErrUnreadablePath. An absolute URI is judged on its host too; a
+// path alone, by the rules that name no host (RoomsOn judges it on a
+// request's host).
 //
 // Origins read one path in different ways (see reading), and a route
 // protects the path if it covers any of them: no spelling of a protected
 // path is judged unprotected.
 func (rs Routes) Rooms(uri string) ([]string, error) {
-	return rs.appendRooms(nil, uri)
+	var buf [1]string
+	hosts, err := rs.addURIHost(buf[:0], uri)
+	if err != nil {
+		return nil, err
+	}
+	return rs.appendRooms(nil, hosts, uri)
 }
 
-// appendRooms is Rooms appending to dst, and leaving out rooms dst holds
-// already: the check keeps a small buffer on its stack.
-func (rs Routes) appendRooms(dst []string, uri string) ([]string, error) {
+// RoomsOn is Rooms for a request to host, as its Host header names it
+// (port and all): the rooms of uri on host and, when uri is absolute, on
+// the host it names too. A host that is unreadable, or none where some
+// rule names a host, is ErrUnreadableHost: an origin would serve such a
+// request from a site Crowdgate cannot tell.
+func (rs Routes) RoomsOn(host, uri string) ([]string, error) {
+	var buf [2]string
+	hosts, err := rs.addHost(buf[:0], host)
+	if err == nil {
+		hosts, err = rs.addURIHost(hosts, uri)
+	}
+	if err == nil && len(hosts) == 0 && rs.namesHosts() {
+		err = ErrUnreadableHost
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rs.appendRooms(nil, hosts, uri)
+}
+
+// appendRooms is Rooms on each of hosts (as addHost gives them; none: by
+// the rules that name no host), appending to dst and leaving out rooms dst
+// holds already: the check keeps a small buffer on its stack.
+func (rs Routes) appendRooms(dst []string, hosts []string, uri string) ([]string, error) {
 	raw := requestPath(uri)
 	forks, err := readingsOf(raw)
 	if err != nil {
@@ -118,17 +426,29 @@ func (rs Routes) appendRooms(dst []string, uri string) ([]string, error) {
 	if n := bits.OnesCount8(uint8(forks)); n > maxForks || n > 0 && len(raw)<<n > readingBudget {
 		return dst, ErrUnreadablePath
 	}
+	if len(hosts) == 0 {
+		hosts = noHost[:]
+	}
+	longest := 0
+	for _, r := range rs {
+		longest = max(longest, len(r.Prefix))
+	}
 	// Every subset of the readings the path makes possible, the plain one
 	// (none) first; a path with nothing special has just that one.
 	for sub := reading(0); ; sub = ((sub | ^forks) + 1) & forks {
-		if room, ok := rs.match(read(raw, sub)); ok && !slices.Contains(dst, room) {
-			dst = append(dst, room)
+		p := read(raw, sub)
+		for _, host := range hosts {
+			if room, ok := rs.match(host, p, longest); ok && !slices.Contains(dst, room) {
+				dst = append(dst, room)
+			}
 		}
 		if sub == forks {
 			return dst, nil
 		}
 	}
 }
+
+var noHost = [1]string{""}
 
 // A crafted path must cost about what an ordinary one does, so one that
 // needs more than maxForks of the readings is unreadable, and so is one
@@ -141,20 +461,25 @@ const (
 	readingBudget = 8 << 10
 )
 
-// match returns the room of the longest prefix that covers p, a read path.
-// A prefix with a trailing slash covers the path without it too: a route
-// on "/checkout/" protects "/checkout".
-func (rs Routes) match(p string) (string, bool) {
+// match returns the room of the first rule (in the order ParseRoutes
+// sorts them: see Routes) that applies on host and covers p, a read path;
+// longest is the length of the longest prefix. A prefix with a trailing
+// slash covers the path without it too: a route on "/checkout/" protects
+// "/checkout".
+func (rs Routes) match(host, p string, longest int) (string, bool) {
 	if len(rs) == 0 {
 		return "", false
 	}
-	// Only the start of p can meet a prefix, rs[0] being the longest. Case
-	// folding shrinks a character to no less than a third of its bytes.
-	if n := 4 * (len(rs[0].Prefix) + 1); len(p) > n {
+	// Only the start of p can meet a prefix. Case folding shrinks a
+	// character to no less than a third of its bytes.
+	if n := 4 * (longest + 1); len(p) > n {
 		p = p[:n]
 	}
 	p = foldCase(p)
 	for _, r := range rs {
+		if !r.on(host) {
+			continue
+		}
 		if strings.HasPrefix(p, r.Prefix) || len(r.Prefix) == len(p)+1 && r.Prefix[len(p)] == '/' && strings.HasPrefix(r.Prefix, p) {
 			return r.Room, true
 		}
@@ -185,15 +510,29 @@ func requestPath(uri string) string {
 	if i := strings.IndexAny(uri, "?#"); i >= 0 {
 		uri = uri[:i]
 	}
-	if i := strings.Index(uri, "://"); i > 0 && isScheme(uri[:i]) {
-		rest := uri[i+3:]
-		j := strings.IndexAny(rest, `/\`)
-		if j < 0 {
+	if authority, ok := uriAuthority(uri); ok {
+		rest := uri[strings.Index(uri, "://")+3+len(authority):]
+		if rest == "" {
 			return "/"
 		}
-		return rest[j:]
+		return rest
 	}
 	return uri
+}
+
+// uriAuthority returns the authority of uri ("user@host:port") when it is
+// an absolute URI, as requestPath reads one: up to the first "/" or "\"
+// (or "?" or "#").
+func uriAuthority(uri string) (string, bool) {
+	i := strings.Index(uri, "://")
+	if i <= 0 || !isScheme(uri[:i]) {
+		return "", false
+	}
+	rest := uri[i+3:]
+	if j := strings.IndexAny(rest, `/\?#`); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest, true
 }
 
 // isScheme reports whether s is a URI scheme (RFC 3986, section 3.1).

@@ -194,11 +194,13 @@ func TestPathsNobodyCanSidestep(t *testing.T) {
 			}
 		}
 
-		// Forward auth: as nginx, Traefik or Caddy, and Envoy send it.
+		// Forward auth: as nginx, Traefik or Caddy, ingress-nginx (an
+		// absolute URL), and Envoy send it.
 		for _, way := range []struct{ target, header string }{
 			{"/auth/v1/check", "X-Original-URI: " + c.path},
 			{"/auth/v1/check", "X-Forwarded-Uri: " + c.path},
 			{"/auth/v1/check", "X-Envoy-Original-Path: " + c.path},
+			{"/auth/v1/check", "X-Original-URL: http://" + addr + c.path},
 			{"/auth/v1/check" + c.path, "X-Envoy-Path-Form: 1"},
 		} {
 			if strings.HasPrefix(c.path, "/about%zz") && way.header == "X-Envoy-Path-Form: 1" {
