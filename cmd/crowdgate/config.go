@@ -22,24 +22,53 @@ import (
 
 // fileConfig is the CROWDGATE_CONFIG document: rooms and events by id, each
 // in the same shape as the body of PUT /admin/v1/rooms/{room} and PUT
-// /admin/v1/events/{event}.
+// /admin/v1/events/{event}, and routes.
 type fileConfig struct {
 	Rooms  map[string]json.RawMessage `json:"rooms"`
 	Events map[string]json.RawMessage `json:"events"`
+	// Routes are rules as CROWDGATE_ROUTES writes them ("[host]/prefix=room",
+	// or several, comma-separated), in force beside --route's. Unlike rooms
+	// and events they are no state in the store: each instance reads them
+	// from its file at start.
+	Routes []string `json:"routes"`
+}
+
+// decodeConfig reads a CROWDGATE_CONFIG file's document, refusing fields it
+// does not know.
+func decodeConfig(data []byte) (fileConfig, error) {
+	var fc fileConfig
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return fc, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(&fc)
+	return fc, err
+}
+
+// configRoutes returns the routes a CROWDGATE_CONFIG file declares, each
+// checked as ParseRoutes checks a rule.
+func configRoutes(data []byte) ([]string, error) {
+	fc, err := decodeConfig(data)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := gateway.ParseRoutes(fc.Routes...); err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	return fc.Routes, nil
 }
 
 // loadConfig parses a CROWDGATE_CONFIG file, as strictly as the admin API
-// parses a request.
+// parses a request. Its routes are checked too; configRoutes returns them.
 func loadConfig(data []byte) ([]queue.Room, []booking.Event, error) {
-	js, err := yaml.YAMLToJSON(data)
+	fc, err := decodeConfig(data)
 	if err != nil {
 		return nil, nil, err
 	}
-	var fc fileConfig
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&fc); err != nil {
-		return nil, nil, err
+	if _, err := gateway.ParseRoutes(fc.Routes...); err != nil {
+		return nil, nil, fmt.Errorf("routes: %w", err)
 	}
 	rooms := make([]queue.Room, 0, len(fc.Rooms))
 	for _, n := range sortedKeys(fc.Rooms) {

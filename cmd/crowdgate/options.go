@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,9 +74,9 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.adminToken, "admin-token", env("CROWDGATE_ADMIN_TOKEN", ""), "bearer token for /admin/*; empty = generate one and print it (CROWDGATE_ADMIN_TOKEN)")
 	fs.StringVar(&o.signingKey, "signing-key", env("CROWDGATE_SIGNING_KEY_FILE", ""), "PEM private key (Ed25519 or P-256) for admission tokens; empty = generated and shared through the store (CROWDGATE_SIGNING_KEY_FILE)")
 	fs.StringVar(&o.upstream, "upstream", env("CROWDGATE_UPSTREAM", ""), "origin URL to reverse-proxy admitted visitors to (CROWDGATE_UPSTREAM)")
-	fs.Var(&o.routes, "route", "path-prefix=room rules, comma-separated; repeatable (CROWDGATE_ROUTES)")
+	fs.Var(&o.routes, "route", "[host]/path-prefix=room rules, comma-separated; repeatable; with the config file's routes (CROWDGATE_ROUTES)")
 	fs.StringVar(&o.webhookSecret, "sandbox-webhook-secret", env("CROWDGATE_SANDBOX_WEBHOOK_SECRET", ""), "secret of the sandbox payment provider (CROWDGATE_SANDBOX_WEBHOOK_SECRET)")
-	fs.StringVar(&o.configFile, "config", env("CROWDGATE_CONFIG", ""), "YAML file of rooms and events to create at start (CROWDGATE_CONFIG)")
+	fs.StringVar(&o.configFile, "config", env("CROWDGATE_CONFIG", ""), "YAML file of rooms and events to create at start, and routes (CROWDGATE_CONFIG)")
 	fs.StringVar(&o.smtpAddr, "smtp-addr", env("CROWDGATE_SMTP_ADDR", ""), "host:port of the SMTP relay for email notifications; empty = no email (CROWDGATE_SMTP_ADDR)")
 	fs.StringVar(&o.smtpFrom, "smtp-from", env("CROWDGATE_SMTP_FROM", "Crowdgate <tickets@localhost>"), "sender of notification emails (CROWDGATE_SMTP_FROM)")
 	fs.StringVar(&o.smtpUser, "smtp-user", env("CROWDGATE_SMTP_USER", ""), "SMTP AUTH user; empty = no AUTH (CROWDGATE_SMTP_USER)")
@@ -169,8 +170,8 @@ func (o options) config(w io.Writer) (serveConfig, error) {
 	if c.log, err = newLogger(o, w); err != nil {
 		return c, err
 	}
-	if c.routes, err = gateway.ParseRoutes(o.routes...); err != nil {
-		return c, fmt.Errorf("--route: %w", err)
+	if c.routes, err = o.parseRoutes(); err != nil {
+		return c, err
 	}
 	if o.publicURL != "" {
 		if c.public, err = url.Parse(o.publicURL); err != nil {
@@ -228,6 +229,34 @@ func (o options) config(w io.Writer) (serveConfig, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// parseRoutes returns the routes of --route (or CROWDGATE_ROUTES) and of
+// the config file's routes, together: a host and prefix given in both is
+// an error, as it is given twice in either.
+func (o options) parseRoutes() (gateway.Routes, error) {
+	rs, err := gateway.ParseRoutes(o.routes...)
+	if err != nil {
+		return nil, fmt.Errorf("--route: %w", err)
+	}
+	if o.configFile == "" {
+		return rs, nil
+	}
+	data, err := os.ReadFile(o.configFile)
+	if err != nil {
+		return nil, fmt.Errorf("--config: %w", err)
+	}
+	file, err := configRoutes(data)
+	if err != nil {
+		return nil, fmt.Errorf("--config %s: %w", o.configFile, err)
+	}
+	if len(file) == 0 {
+		return rs, nil
+	}
+	if rs, err = gateway.ParseRoutes(append(slices.Clone(o.routes), file...)...); err != nil {
+		return nil, fmt.Errorf("--route and --config %s routes together: %w", o.configFile, err)
+	}
+	return rs, nil
 }
 
 // captchaSet builds a verifier for each CAPTCHA provider given a secret.
