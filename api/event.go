@@ -15,6 +15,9 @@ type Event struct {
 	// live holds and paid orders together: the organizer's, or the
 	// default, the largest per_order_limit of the types.
 	PerAdmissionLimit int `json:"per_admission_limit"`
+	// Limit is what PerAdmissionLimit leaves the caller: fans only, when
+	// the request carries an admission for the event's room.
+	Limit *PurchaseLimit `json:"limit,omitempty"`
 	// Organizers only.
 	Totals    *Inventory       `json:"totals,omitempty"`
 	Stats     map[string]int64 `json:"stats,omitempty"`

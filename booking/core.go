@@ -572,6 +572,30 @@ type cachedRoom struct {
 	fetched time.Time
 }
 
+// Bought returns how many tickets a buyer has at an event, in live holds
+// and paid orders: what counts against its PerAdmissionLimit. The buyer is
+// the site's user id when there is one (enqueue tokens), else the
+// admission's visitor, as PlaceHold counts them. A hold whose time is up
+// counts until it is swept (within seconds): the number may be high for a
+// moment, never low.
+func (c *Core) Bought(ctx context.Context, event, visitor, userID string) (int64, error) {
+	if !queue.ValidID(event) {
+		return 0, ErrEventNotFound
+	}
+	buyer := "v:" + visitor
+	if userID != "" {
+		buyer = "u:" + userID
+	}
+	n, err := c.rdb.HGet(ctx, keysFor(event).buyers, buyer).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("booking: read buyer: %w", err)
+	}
+	return n, nil
+}
+
 // EventRoom returns the room whose admission tokens may buy at an event.
 // ErrEventNotFound when there is no such event.
 func (c *Core) EventRoom(ctx context.Context, event string) (string, error) {

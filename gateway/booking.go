@@ -169,12 +169,25 @@ func (s *Server) listEvents(c echo.Context) error {
 }
 
 func (s *Server) publicEvent(c echo.Context) error {
-	v, err := s.cfg.Booking.Event(c.Request().Context(), c.Param("event"))
+	ctx := c.Request().Context()
+	v, err := s.cfg.Booking.Event(ctx, c.Param("event"))
 	if err != nil {
 		return err
 	}
+	out := toEvent(v, false)
+	// A fan admitted to the event's room learns what the per-admission
+	// limit leaves them, so the ticket page offers no more. Without an
+	// admission (or with another room's) the event is as everyone sees it.
+	if p, err := s.admissionOf(c.Request(), v.Room); err == nil {
+		n, err := s.cfg.Booking.Bought(ctx, v.ID, visitor(p), p.UserID)
+		if err != nil {
+			return err
+		}
+		limit := int64(v.PerAdmissionLimit)
+		out.Limit = &api.PurchaseLimit{PerAdmission: limit, Left: max(0, limit-n)}
+	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, toEvent(v, false))
+	return c.JSON(http.StatusOK, out)
 }
 
 // eventLog pages through an event's log: ?after=<id of the last entry

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -106,4 +107,56 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEventSaysWhatTheLimitLeaves: GET /api/v1/events/{event} with an
+// admission for the event's room adds what the per-admission limit leaves
+// the caller (live holds and paid orders count), the same figures a 409
+// limit_reached gives; without an admission, or with another room's, the
+// answer is everyone's.
+func TestEventSaysWhatTheLimitLeaves(t *testing.T) {
+	t.Parallel()
+	s := newShop(t)
+	s.putRoom("other", `{"passthrough": true}`)
+	fan := s.fan("launch")
+	limit := func(token string) map[string]any {
+		t.Helper()
+		r := s.as(token, "GET", "/api/v1/events/gig", "")
+		if r.status != http.StatusOK {
+			t.Fatalf("event: %d %s", r.status, r.body)
+		}
+		l, _ := r.json(t)["limit"].(map[string]any)
+		return l
+	}
+	if l := limit(fan); l["per_admission"] != 4.0 || l["left"] != 4.0 {
+		t.Fatalf("nothing bought: %v", l)
+	}
+	hold := s.as(fan, "POST", "/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":3}`)
+	if hold.status != http.StatusCreated {
+		t.Fatalf("hold: %d %s", hold.status, hold.body)
+	}
+	if l := limit(fan); l["left"] != 1.0 {
+		t.Fatalf("3 held: %v", l)
+	}
+	r := s.as(fan, "POST", "/api/v1/holds/"+hold.json(t)["hold_id"].(string)+"/checkout", `{"provider":"sandbox"}`)
+	if _, err := s.sandbox.Decide(context.Background(), r.json(t)["payment"].(map[string]any)["id"].(string), true); err != nil {
+		t.Fatal(err)
+	}
+	if l := limit(fan); l["left"] != 1.0 {
+		t.Fatalf("3 paid: %v", l)
+	}
+	refused := s.as(fan, "POST", "/api/v1/events/gig/holds", `{"ticket_type":"ga","quantity":2}`).json(t)["limit"]
+	if l := limit(fan); !reflect.DeepEqual(any(l), refused) {
+		t.Fatalf("the event says %v, the refusal %v", l, refused)
+	}
+	for name, token := range map[string]string{"no admission": "", "another room's": s.fan("other"), "forged": "e30.e30.e30"} {
+		r := s.do("GET", "/api/v1/events/gig", "", "Authorization", "Bearer "+token)
+		if _, ok := r.json(t)["limit"]; r.status != http.StatusOK || ok {
+			t.Errorf("%s: %d %s", name, r.status, r.body)
+		}
+	}
+	// The admission cookie, as the ticket page sends it, says the same.
+	if r := s.do("GET", "/api/v1/events/gig", "", "Cookie", "cg_a_launch="+fan); r.json(t)["limit"].(map[string]any)["left"] != 1.0 {
+		t.Fatalf("with the cookie: %s", r.body)
+	}
 }

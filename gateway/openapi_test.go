@@ -470,6 +470,9 @@ func TestOpenAPI(t *testing.T) {
 	// Holds, checkout, the order, the payment webhook.
 	fan := s.fan("launch")
 	hold := a.call(apiCall{method: "POST", path: "/api/v1/events/gig/holds", body: `{"ticket_type": "ga", "quantity": 2}`, header: append(as(fan), "Idempotency-Key", "click-1"), status: 201})
+	if r := a.call(apiCall{method: "GET", path: "/api/v1/events/gig", header: as(fan), status: 200}); !strings.Contains(string(r.body), `"limit":{"per_admission":4,"left":2}`) {
+		t.Errorf("the event with an admission: %s", r.body)
+	}
 	holdID := str(t, hold, "hold_id")
 	if r := a.call(apiCall{method: "POST", path: "/api/v1/events/gig/holds", body: `{"ticket_type": "ga", "quantity": 2}`, header: append(as(fan), "Idempotency-Key", "click-1"), status: 201}); r.header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("replay: no Idempotent-Replayed")

@@ -424,10 +424,11 @@ func TestBrowserShop(t *testing.T) {
 
 // TestBrowserShopPurchaseLimit: the event page's quantity pickers offer no
 // more than the per-admission limit leaves. Tickets this admission bought
-// elsewhere (here, through the API, as another tab would) are learned from
+// meanwhile (here, through the API, as another tab would) are learned from
 // the 409 limit_reached answer: the page then offers what is left and says
 // why, gives a released hold's tickets back to the count, and once nothing
-// is left offers no picker at all.
+// is left offers no picker at all; a new visit knows it from the event's
+// answer.
 func TestBrowserShopPurchaseLimit(t *testing.T) {
 	tab := startBrowser(t)
 	if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
@@ -489,6 +490,10 @@ func TestBrowserShopPurchaseLimit(t *testing.T) {
 	run("hold the last", holdBtn("ga"))
 	until("the limit reached, said", status+` === 'One visitor may buy up to 4 tickets at this event, and you hold or bought all 4, so you cannot hold more.'`)
 	until("no picker left", `!document.querySelector('#cg-types select') && !document.querySelector('#cg-types button')`)
+	// A new visit knows from the event's answer, before any refusal.
+	run("reload", chromedp.Reload())
+	until("the limit reached, said at once", `document.readyState === 'complete' && `+status+` === 'One visitor may buy up to 4 tickets at this event, and you hold or bought all 4, so you cannot hold more.'`)
+	until("no picker after the reload", `!!document.querySelector('#cg-types form') && !document.querySelector('#cg-types select')`)
 	if tot := s.admin("GET", "/admin/v1/events/gig", "").json(t)["totals"].(map[string]any); tot["sold"] != 4.0 || tot["held"] != 0.0 {
 		t.Errorf("totals %v, want 4 sold and none held", tot)
 	}

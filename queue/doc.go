@@ -36,6 +36,7 @@
 //	cg:{r}:nmc    hash    "notify me": contact ("e:<email>", "p:<phone>") → queue id: one place per contact
 //	cg:{r}:nma    hash    "notify me": queue id → confirmations asked for (at most 3)
 //	cg:{r}:nmb:H  string  "notify me": messages sent to the room's waiters in hour H (the budget)
+//	cg:{r}:nmh:<w> hash   "notify me": "a:<address>", "p:<prefix>" → confirmations asked in minute w (2 min TTL)
 //	cg:{r}:gh:<w> hash    the gate (gate.go): address → new places in minute w (2 min TTL)
 //	cg:{r}:gp:<w> zset    the same per prefix (IPv4 /24, IPv6 /48), the least busy half dropped
 //	                      past 100,000 members: the dashboard's busiest networks

@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,18 @@ func TestCaptchaSecretFromFile(t *testing.T) {
 	tok := p.Solve("127.0.0.1", "")
 	if code, m := call(t, "POST", inst.base+"/api/v1/rooms/t/join", `{"captcha":"`+tok+`"}`, json...); code != 200 {
 		t.Fatalf("join with a solved CAPTCHA: %d %v", code, m)
+	}
+	res, err := http.Get(inst.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	for _, want := range []string{`crowdgate_captcha_verifications_total{outcome="ok",provider="turnstile"} 1`,
+		`crowdgate_captcha_verifications_total{outcome="unreachable",provider="turnstile"} 0`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 	if strings.Contains(inst.stderr.String(), "file-secret") {
 		t.Error("the secret reached the log")

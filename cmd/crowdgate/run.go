@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -122,6 +124,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	// Each siteverify call is counted, so a provider that cannot be
+	// reached shows on /metrics, not only in the log.
+	captchaMetrics, err := gateway.NewCaptchaMetrics(reg, slices.Sorted(maps.Keys(c.captcha))...)
+	if err != nil {
+		return err
+	}
 	ctl, err := admission.NewController(store, keys, admission.Config{
 		Logger: log, Registerer: reg, Health: bookingHealth(book.core),
 		// Sites that sign enqueue tokens with EdDSA or ES256 publish their
@@ -131,7 +139,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// when it has come, with a link that brings them back to their place.
 		Notify: notify.NewOutbox(rdb), ResumeURL: resumeURL(c.public, lns.public.Addr()),
 		PhoneCodes: c.phoneCodes,
-		Captcha:    captchaVerifier{c.captcha},
+		Captcha:    captchaVerifier{c.captcha.Observed(captchaMetrics.Observe)},
 	})
 	if err != nil {
 		return err
