@@ -44,6 +44,9 @@ type capacity struct {
 	// plain: the room asks no challenge (its challenge is off); the run
 	// makes n places with bare joins, the figure to compare with.
 	plain bool
+	// dump, when set, is where the solved joins' bodies go, one a line,
+	// instead of phase 3: for a lighter client to send (deploy/bench/solved.lua).
+	dump string
 }
 
 // capacityPhase is one timed phase's outcome.
@@ -87,6 +90,9 @@ func (c *capacity) run(ctx context.Context, stdout io.Writer) error {
 		hist[b]++
 	}
 	fmt.Fprintf(stdout, "2 solved: %d challenges in %.1f s (bits: %v)\n", c.n, time.Since(start).Seconds(), hist)
+	if c.dump != "" {
+		return os.WriteFile(c.dump, []byte(strings.Join(bodies, "\n")+"\n"), 0o600)
+	}
 	place, err := c.phase(ctx, 200, func(i int) []byte { return c.request(c.n+i, bodies[i]) }, func(int, []byte) bool { return true })
 	if err != nil {
 		return err

@@ -67,6 +67,7 @@ func joinsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	spread := fs.Duration("spread", 30*time.Second, "fans: arrivals spread uniformly over this")
 	placesN := fs.Int("places", 100000, "capacity: places to make")
 	pidList := fs.String("pids", "", "capacity: comma-separated pids (the gateway's, Redis's) whose CPU time to report")
+	dump := fs.String("dump", "", "capacity: write the solved joins' bodies to this file, one a line, instead of sending them (for wrk and deploy/bench/solved.lua)")
 	users := fs.Int("users", 0, "bot, fans: sign every join an enqueue token for one of this many user ids (0: none)")
 	enqueueSecret := fs.String("enqueue-secret", "", "with -users: the room's HS256 enqueue-token secret (at least 32 bytes)")
 	if err := fs.Parse(args); err != nil {
@@ -111,7 +112,7 @@ func joinsCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		c := &capacity{host: host, path: path, n: *placesN, concurrency: *concurrency, plain: *challenge == "off"}
+		c := &capacity{host: host, path: path, n: *placesN, concurrency: *concurrency, plain: *challenge == "off", dump: *dump}
 		for _, f := range strings.Split(*pidList, ",") {
 			if f = strings.TrimSpace(f); f != "" {
 				pid, err := strconv.Atoi(f)
