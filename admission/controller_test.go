@@ -14,6 +14,13 @@ import (
 // newController runs a Controller with fast loops over a private Redis.
 func newController(t *testing.T) (*admission.Controller, *queue.Store, *queuetest.Server) {
 	t.Helper()
+	return newControllerWith(t, admission.Config{Tick: 10 * time.Millisecond, Refresh: 30 * time.Millisecond})
+}
+
+// newControllerWith runs a Controller configured as cfg over a private
+// Redis.
+func newControllerWith(t *testing.T, cfg admission.Config) (*admission.Controller, *queue.Store, *queuetest.Server) {
+	t.Helper()
 	rs := queuetest.Run(t)
 	store, err := queue.NewStore(rs.Client(t), queue.Config{})
 	if err != nil {
@@ -25,7 +32,7 @@ func newController(t *testing.T) (*admission.Controller, *queue.Store, *queuetes
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := admission.NewController(store, keys, admission.Config{Tick: 10 * time.Millisecond, Refresh: 30 * time.Millisecond})
+	ctl, err := admission.NewController(store, keys, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,22 +140,8 @@ func TestControllerErrors(t *testing.T) {
 // the cache after the change (with a refresh every millisecond, every
 // change races one).
 func TestRefreshNeverCachesWhatAWriteReplaced(t *testing.T) {
-	rs := queuetest.Run(t)
-	store, err := queue.NewStore(rs.Client(t), queue.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(store.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	keys, err := admission.NewKeyring(ctx, store, admission.KeyringConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctl, err := admission.NewController(store, keys, admission.Config{Tick: time.Hour, Refresh: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runController(t, ctx, cancel, ctl)
+	ctl, _, _ := newControllerWith(t, admission.Config{Tick: time.Hour, Refresh: time.Millisecond})
+	ctx := context.Background()
 	if _, _, err := ctl.PutRoom(ctx, queue.Room{Name: "r", AdmitPerMinute: 1}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
