@@ -38,7 +38,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	rs := queuetest.Run(t)
 	env := map[string]string{
 		"CROWDGATE_ADMIN_TOKEN": "tok",
-		"CROWDGATE_ROUTES":      "/checkout/=launch,/vip/=vip",
+		"CROWDGATE_ROUTES":      "/checkout/=launch,/vip/=vip,/shop/=shop",
 	}
 	if rs.Real {
 		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
@@ -119,6 +119,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	// The fan walks the whole way through nginx: the waiting-room page,
 	// a place, the WebSocket, the admission, and back to the page asked for.
 	jar, token, _ := walkFan(t, ngx, cg.base, "launch", wantRoom, "/checkout/pay?seat=12")
+	walkQuietRoom(t, base, cg.base)
 	res = proxyGet(t, jar, base+"/checkout/pay?seat=12", "X-Crowdgate-Queue-Id", "forged")
 	if res.code != 200 || !strings.HasPrefix(res.body, "origin GET /checkout/pay?seat=12 queue=") || strings.HasSuffix(res.body, "queue=") || strings.HasSuffix(res.body, "forged") {
 		t.Fatalf("admitted fan: %d %q", res.code, res.body)
@@ -247,7 +248,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 		t.Skip("needs caddy")
 	}
 	rs := queuetest.Run(t)
-	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_ROUTES": "/checkout/=launch,/vip/=vip"}
+	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_ROUTES": "/checkout/=launch,/vip/=vip,/shop/=shop"}
 	if rs.Real {
 		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
 	}
@@ -349,6 +350,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 
 	// The fan walks the whole way through Caddy.
 	_, launch, res := walkFan(t, addr, cg.base, "launch", want, "/checkout/pay?seat=12")
+	walkQuietRoom(t, base, cg.base)
 	if seen := res.header.Get("X-Seen-Crowdgate"); res.body != "origin /checkout/pay?seat=12" || !strings.HasPrefix(seen, "X-Crowdgate-Queue-Id=") || !strings.HasSuffix(seen, " X-Crowdgate-Room=launch") {
 		t.Fatalf("admitted fan: %q, the site saw %q", res.body, seen)
 	}
@@ -901,4 +903,39 @@ func readFrame(br *bufio.Reader) (byte, []byte, error) {
 	p := make([]byte, n)
 	_, err := io.ReadFull(br, p)
 	return h[0] & 0x0f, p, err
+}
+
+// walkQuietRoom checks, through the proxy at base, that a quiet
+// traffic-triggered room lets a newcomer through to the site at once and
+// that the proxy hands the browser the admission cookie the check set
+// (docs/organizer.md#always-on-queue-only-when-busy); with the cookie the
+// visitor passes again without a new one.
+func walkQuietRoom(t *testing.T, base, cgBase string) {
+	t.Helper()
+	if code, m := call(t, "PUT", cgBase+"/admin/v1/rooms/shop", `{"admit_per_minute": 600, "trigger": {"active_users": 100}}`,
+		"Authorization", "Bearer tok"); code != 201 {
+		t.Fatalf("create the triggered room: %d %v", code, m)
+	}
+	var res proxyReply
+	var cookie string
+	// Until the instance's cache holds the new room, the check sends the
+	// newcomer to the waiting room and makes nothing.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		res = proxyGet(t, nil, base+"/shop/basket", "Accept", "text/html")
+		for _, c := range (&http.Response{Header: res.header}).Cookies() {
+			if c.Name == "cg_a_shop" && c.Value != "" {
+				cookie = c.Value
+			}
+		}
+		if res.code == 200 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if res.code != 200 || !strings.Contains(res.body, "origin ") || !strings.Contains(res.body, "/shop/basket") || cookie == "" {
+		t.Fatalf("a newcomer to a quiet room: %d %q, admission cookie %q", res.code, res.body, cookie)
+	}
+	again := proxyGet(t, nil, base+"/shop/basket", "Accept", "text/html", "Cookie", "cg_a_shop="+cookie)
+	if again.code != 200 || again.header.Get("Set-Cookie") != "" {
+		t.Fatalf("with the cookie: %d, Set-Cookie %q", again.code, again.header.Get("Set-Cookie"))
+	}
 }
