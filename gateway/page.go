@@ -232,7 +232,7 @@ func (s *Server) destination(r queue.Room) string {
 	}
 	if s.cfg.Booking != nil {
 		if t, ok := s.cfg.Booking.Tickets(r.Name); ok && len(t.Events) > 0 {
-			return "/events/" + t.Events[0]
+			return eventPagePath(t.Events[0])
 		}
 	}
 	return "/"

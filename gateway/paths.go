@@ -27,6 +27,7 @@ const (
 	checkRoute      = "/auth/v1/check" // forward auth; see checkPathPrefix
 	roomPageRoute   = "/rooms/:room"
 	orderPageRoute  = "/orders/:order"
+	eventPageRoute  = "/events/:event"
 	sandboxPayRoute = "/pay/sandbox/:payment"
 	// fanRoomRoute is a room in the fans' API: join, status, notify,
 	// fairness, revocations.
@@ -68,6 +69,9 @@ func RoomPagePath(room string) string { return fill(roomPageRoute, room) }
 func ResumePath(room, queueToken string) string {
 	return RoomPagePath(room) + "#resume=" + url.QueryEscape(queueToken)
 }
+
+// eventPagePath is the path of an event's ticket page.
+func eventPagePath(event string) string { return fill(eventPageRoute, event) }
 
 // orderPagePath is the path of an order's page, where a payment provider
 // sends the fan back.

@@ -33,6 +33,7 @@ func TestPathsAreTheRoutes(t *testing.T) {
 	for _, tc := range []struct{ method, path, route string }{
 		{http.MethodGet, RoomPagePath("launch"), roomPageRoute},
 		{http.MethodGet, orderPagePath("o-1"), orderPageRoute},
+		{http.MethodGet, eventPagePath("gig"), eventPageRoute},
 		{http.MethodPost, SandboxPayPath("p-1"), sandboxPayRoute},
 		{http.MethodPost, PaymentWebhookPath("sandbox"), paymentWebhookRoute},
 		{http.MethodGet, checkRoute, checkRoute},

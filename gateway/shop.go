@@ -57,7 +57,7 @@ var (
 func (s *Server) shopRoutes(e *echo.Echo) {
 	get := []string{http.MethodGet, http.MethodHead}
 	if s.cfg.Booking != nil {
-		e.Match(get, "/events/:event", s.eventPage)
+		e.Match(get, eventPageRoute, s.eventPage)
 		e.Match(get, orderPageRoute, s.orderPage)
 	}
 	if s.cfg.Booking != nil || s.cfg.Sandbox != nil {
