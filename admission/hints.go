@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/crowdgate/crowdgate"
@@ -47,21 +48,29 @@ type hintKey struct {
 type gateHints struct {
 	mu sync.Mutex
 	m  map[hintKey]gateHint
+	// last is when a hint was last put (Unix ns): once hintTTL has passed
+	// since, every hint has expired, and a join reads none without the
+	// lock (the first join of every fan asks).
+	last atomic.Int64
 }
 
 func (h *gateHints) get(k hintKey, now time.Time) (gateHint, bool) {
+	if now.UnixNano()-h.last.Load() > int64(hintTTL) {
+		return gateHint{}, false
+	}
 	h.mu.Lock()
 	v, ok := h.m[k]
 	h.mu.Unlock()
 	return v, ok && now.Before(v.until)
 }
 
-func (h *gateHints) put(k hintKey, v gateHint) {
+func (h *gateHints) put(k hintKey, v gateHint, now time.Time) {
 	h.mu.Lock()
 	if h.m == nil || len(h.m) >= maxHints {
 		h.m = make(map[hintKey]gateHint)
 	}
 	h.m[k] = v
+	h.last.Store(now.UnixNano())
 	h.mu.Unlock()
 }
 
@@ -74,9 +83,9 @@ func (c *Controller) learn(room string, a netip.Addr, r *queue.Refusal) {
 	addr, _ := queue.AddressKey(a)
 	switch r.Reason {
 	case queue.RefusedChallengeRequired:
-		c.hints.put(hintKey{room, addr}, gateHint{bits: r.Bits, until: now.Add(hintTTL)})
+		c.hints.put(hintKey{room, addr}, gateHint{bits: r.Bits, until: now.Add(hintTTL)}, now)
 	case queue.RefusedRateLimited:
-		c.hints.put(hintKey{room, addr}, gateHint{limitedUntil: now.Add(r.RetryAfter), until: now.Add(min(r.RetryAfter, hintTTL))})
+		c.hints.put(hintKey{room, addr}, gateHint{limitedUntil: now.Add(r.RetryAfter), until: now.Add(min(r.RetryAfter, hintTTL))}, now)
 	}
 }
 
