@@ -247,24 +247,7 @@ func TestCaddyForwardAuth(t *testing.T) {
 		}
 		t.Skip("needs caddy")
 	}
-	rs := queuetest.Run(t)
-	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_ROUTES": "/checkout/=launch,/vip/=vip,/shop/=shop"}
-	if rs.Real {
-		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
-	}
-	cg := startServe(t, env)
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var seen []string
-		for k, v := range r.Header {
-			if strings.Contains(strings.ToLower(k), "crowdgate") {
-				seen = append(seen, k+"="+strings.Join(v, "|"))
-			}
-		}
-		slices.Sort(seen)
-		w.Header().Set("X-Seen-Crowdgate", strings.Join(seen, " "))
-		fmt.Fprintf(w, "origin %s", r.RequestURI)
-	}))
-	t.Cleanup(origin.Close)
+	cg, origin := proxyTestStack(t)
 	addr := startCaddy(t, bin, strings.TrimPrefix(cg.base, "http://"), origin.Listener.Addr().String())
 	base := "http://" + addr
 
@@ -938,4 +921,31 @@ func walkQuietRoom(t *testing.T, base, cgBase string) {
 	if again.code != 200 || again.header.Get("Set-Cookie") != "" {
 		t.Fatalf("with the cookie: %d, Set-Cookie %q", again.code, again.header.Get("Set-Cookie"))
 	}
+}
+
+// proxyTestStack starts, for a proxy's test, `crowdgate serve` protecting
+// /checkout/, /vip/ and /shop/ on a private Redis, and an origin that
+// answers "origin <URI>" and names in X-Seen-Crowdgate every X-Crowdgate-*
+// header it received, whatever its spelling.
+func proxyTestStack(t *testing.T) (*instance, *httptest.Server) {
+	t.Helper()
+	rs := queuetest.Run(t)
+	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_ROUTES": "/checkout/=launch,/vip/=vip,/shop/=shop"}
+	if rs.Real {
+		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
+	}
+	cg := startServe(t, env)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var seen []string
+		for k, v := range r.Header {
+			if strings.Contains(strings.ToLower(k), "crowdgate") {
+				seen = append(seen, k+"="+strings.Join(v, "|"))
+			}
+		}
+		slices.Sort(seen)
+		w.Header().Set("X-Seen-Crowdgate", strings.Join(seen, " "))
+		fmt.Fprintf(w, "origin %s", r.RequestURI)
+	}))
+	t.Cleanup(origin.Close)
+	return cg, origin
 }

@@ -2,10 +2,8 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -14,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/crowdgate/crowdgate/queue/queuetest"
 )
 
 // The shipped Traefik configuration: static, and the dynamic file it loads.
@@ -38,24 +34,7 @@ func TestTraefikForwardAuth(t *testing.T) {
 	if err != nil {
 		t.Skip("needs traefik on PATH (not a Debian package, so not in CI)")
 	}
-	rs := queuetest.Run(t)
-	env := map[string]string{"CROWDGATE_ADMIN_TOKEN": "tok", "CROWDGATE_ROUTES": "/checkout/=launch,/vip/=vip"}
-	if rs.Real {
-		env["CROWDGATE_REDIS_URL"] = "unix://" + strings.TrimPrefix(rs.Addr, "unix:")
-	}
-	cg := startServe(t, env)
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var seen []string
-		for k, v := range r.Header {
-			if strings.Contains(strings.ToLower(k), "crowdgate") {
-				seen = append(seen, k+"="+strings.Join(v, "|"))
-			}
-		}
-		slices.Sort(seen)
-		w.Header().Set("X-Seen-Crowdgate", strings.Join(seen, " "))
-		fmt.Fprintf(w, "origin %s", r.RequestURI)
-	}))
-	t.Cleanup(origin.Close)
+	cg, origin := proxyTestStack(t)
 	addr := startTraefik(t, bin, cg.base, origin.URL)
 	base := "http://" + addr
 
