@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crowdgate/crowdgate"
+	"github.com/crowdgate/crowdgate/internal/latency"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -109,7 +110,10 @@ type Core struct {
 	tickets   sync.Map // room → RoomTickets, as of the last sweep
 	located   sync.Map // index key → event (see locate)
 	locatedN  atomic.Int64
-	latency   latencyWindow
+	// latency keeps this instance's recent holds and checkouts, for
+	// Health: a p99 over the last few seconds is the booking core's health
+	// as a fan feels it.
+	latency latency.Window
 }
 
 // NewCore returns a Core over rdb.
@@ -377,7 +381,7 @@ func (c *Core) PlaceHold(ctx context.Context, r HoldRequest) (h Hold, replay boo
 	start := time.Now()
 	defer func() {
 		c.m.observeHold(start, err, replay)
-		c.latency.add(c.cfg.Now(), time.Since(start))
+		c.latency.Add(c.cfg.Now(), time.Since(start), false)
 	}()
 	if !queue.ValidID(r.Event) {
 		return Hold{}, false, ErrEventNotFound

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/crowdgate/crowdgate/internal/latency"
 	"github.com/crowdgate/crowdgate/queue/queuetest"
 	"github.com/crowdgate/crowdgate/webhooksig"
 )
@@ -674,20 +675,20 @@ func TestSoldOutIsReportedOnlyWhenNothingCanComeBack(t *testing.T) {
 
 func TestHealthReportsRecentLatency(t *testing.T) {
 	t.Parallel()
-	var w latencyWindow
+	var w latency.Window
 	now := time.Unix(1000, 0)
 	for i := range 100 {
-		w.add(now, time.Duration(i+1)*time.Millisecond)
+		w.Add(now, time.Duration(i+1)*time.Millisecond, false)
 	}
-	w.add(now.Add(-time.Minute), time.Hour) // too old to count
-	if p99, n := w.p99(now.Add(-healthWindow)); n != 100 || p99 != 100*time.Millisecond {
-		t.Fatalf("p99 = %v over %d samples, want 100ms over 100", p99, n)
+	w.Add(now.Add(-time.Minute), time.Hour, false) // too old to count
+	if l := w.Read(now.Add(-healthWindow)); l.Samples != 100 || l.P99 != 100*time.Millisecond {
+		t.Fatalf("p99 = %v over %d samples, want 100ms over 100", l.P99, l.Samples)
 	}
 	for range 5000 { // the ring keeps the newest
-		w.add(now, time.Millisecond)
+		w.Add(now, time.Millisecond, false)
 	}
-	if p99, n := w.p99(now.Add(-healthWindow)); n != len(w.samples) || p99 != time.Millisecond {
-		t.Fatalf("p99 = %v over %d samples after wrapping", p99, n)
+	if l := w.Read(now.Add(-healthWindow)); l.Samples != latency.Size || l.P99 != time.Millisecond {
+		t.Fatalf("p99 = %v over %d samples after wrapping", l.P99, l.Samples)
 	}
 }
 

@@ -88,7 +88,7 @@ type CheckoutRequest struct {
 // ErrConflict (the hold ended otherwise), ErrUnknownProvider, ErrInvalid.
 func (c *Core) Checkout(ctx context.Context, r CheckoutRequest) (Order, error) {
 	start := time.Now()
-	defer func() { c.latency.add(c.cfg.Now(), time.Since(start)) }()
+	defer func() { c.latency.Add(c.cfg.Now(), time.Since(start), false) }()
 	p, ok := c.providers[r.Provider]
 	if !ok {
 		return Order{}, fmt.Errorf("%w %q", ErrUnknownProvider, r.Provider)
