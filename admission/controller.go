@@ -153,10 +153,23 @@ type roomState struct {
 	room  queue.Room
 	stats queue.Stats
 	at    time.Time // when stats were read
-	// Smoothed rates, per second, for Estimate.
-	admitRate, abandonRate float64
-	admitting              time.Duration // how long the rates have been sampled while admitting
-	warm                   bool          // admitting long enough for admitRate to be trusted
+	// Smoothed rates, per second, for Estimate: exponentially weighted
+	// averages started from zero, and the weight they have gathered, so
+	// that rates() is the average of the samples so far while there are
+	// few (the bias correction of Adam, Kingma and Ba 2014), not an
+	// average pulled towards zero or towards the first, noisy sample.
+	admitEWMA, abandonEWMA, weight float64
+	admitting                      time.Duration // how long the rates have been sampled while admitting to a line
+	warm                           bool          // admitting to a line long enough for the rates to be trusted
+	planned                        float64       // the rate, per minute, the samples were taken at (Controller.plannedRate)
+}
+
+// rates returns the smoothed admission and abandonment rates, per second.
+func (st roomState) rates() (admit, abandon float64) {
+	if st.weight == 0 {
+		return 0, 0
+	}
+	return st.admitEWMA / st.weight, st.abandonEWMA / st.weight
 }
 
 // rateTau is the time constant of the smoothed rates: long enough that an
@@ -164,27 +177,33 @@ type roomState struct {
 // within a minute.
 const rateTau = 20 * time.Second
 
-// sample folds a new reading into the smoothed rates of prev.
-func (st roomState) sample(prev roomState, now time.Time) roomState {
-	st.at = now
-	st.admitRate, st.abandonRate, st.admitting = prev.admitRate, prev.abandonRate, prev.admitting
+// sample folds a new reading into the smoothed rates of prev; planned is
+// the room's rate now (Controller.plannedRate).
+//
+// Admissions measure how fast the line moves only while there is a line:
+// a room that admits everyone who comes, as an idle one does, admits at
+// the rate people arrive, and that says nothing of how fast a rush will
+// be let in. So the rates are sampled only over intervals with people
+// waiting at both ends, and start again from the planned rate after an
+// empty line, a pause or a change of the planned rate (the organizer's,
+// or adaptive admission's): until then Estimate uses the planned rate.
+func (st roomState) sample(prev roomState, now time.Time, planned float64) roomState {
+	st.at, st.planned = now, planned
+	st.admitEWMA, st.abandonEWMA, st.weight, st.admitting = prev.admitEWMA, prev.abandonEWMA, prev.weight, prev.admitting
 	dt := now.Sub(prev.at)
 	if prev.at.IsZero() || dt <= 0 {
 		return st
 	}
-	if !st.room.Admitting(now) {
-		st.admitting = 0
+	if !st.room.Admitting(now) || prev.stats.Waiting == 0 || st.stats.Waiting == 0 || planned != prev.planned {
+		st.admitEWMA, st.abandonEWMA, st.weight, st.admitting, st.warm = 0, 0, 0, 0, false
 		return st
 	}
 	alpha := 1 - math.Exp(-dt.Seconds()/rateTau.Seconds())
 	adm := float64(st.stats.AdmittedTotal-prev.stats.AdmittedTotal) / dt.Seconds()
 	ab := float64(st.stats.AbandonedTotal-prev.stats.AbandonedTotal) / dt.Seconds()
-	if prev.admitting == 0 {
-		st.admitRate, st.abandonRate = adm, ab
-	} else {
-		st.admitRate += alpha * (adm - st.admitRate)
-		st.abandonRate += alpha * (ab - st.abandonRate)
-	}
+	st.admitEWMA += alpha * (adm - st.admitEWMA)
+	st.abandonEWMA += alpha * (ab - st.abandonEWMA)
+	st.weight += alpha * (1 - st.weight)
 	st.admitting += dt
 	st.warm = st.admitting >= 15*time.Second
 	return st
@@ -397,7 +416,7 @@ func (c *Controller) refresh(ctx context.Context) error {
 		if err != nil && !errors.Is(err, queue.ErrRoomNotFound) {
 			return err
 		}
-		next[r.Name] = roomState{room: r, stats: st}.sample(old[r.Name], c.cfg.Now())
+		next[r.Name] = roomState{room: r, stats: st}.sample(old[r.Name], c.cfg.Now(), c.plannedRate(r))
 		c.label(r.Name)
 		c.waiting.WithLabelValues(r.Name).Set(float64(st.Waiting))
 		c.active.WithLabelValues(r.Name).Set(float64(st.Active))
@@ -946,24 +965,29 @@ var unknownETA = ETA{-1, -1, -1}
 
 // Estimate returns the wait of the waiter at position in room. The people
 // ahead leave by admission, at rate r, and by giving up, at rate a spread
-// over the line, so they drain at r + a·min(1, position/waiting):
+// over the line, so they drain at d = r + a·min(1, position/waiting). The
+// waiter's own turn comes with the position-th admission, which is between
+// position−1 and position admissions' time away:
 //
-//	expected = position / (r + a·min(1, position/waiting))
-//	low      = position / (1.2 · (r + a·min(1, position/waiting)))
+//	expected = (position − ½) / d
+//	low      = (position − 1) / (1.2 · d)
 //	high     = position / (0.85 · r)
 //
 // r is the observed admission rate, smoothed (EWMA, 20 s time constant),
-// once the room has admitted for 15 s; before that the configured rate
-// (with adaptive admission, the adaptive rate when lower). The
-// time to sale_starts_at is added in the pre-queue.
+// once the room has admitted to a line for 15 s; before that, and again
+// after the line empties or the planned rate changes, the planned rate:
+// the organizer's, or adaptive admission's when lower (sample). The time to
+// sale_starts_at is added in the pre-queue. TestETAAccuracy measures how
+// often the range holds over a whole sale (docs/performance.md).
 func (c *Controller) Estimate(room queue.Room, position int64, now time.Time) ETA {
 	if room.Passthrough {
 		return ETA{}
 	}
 	st := (*c.rooms.Load())[room.Name]
 	r := c.plannedRate(room) / 60
-	if st.warm && st.admitRate > 0 {
-		r = st.admitRate
+	admitRate, abandonRate := st.rates()
+	if st.warm && admitRate > 0 {
+		r = admitRate
 	}
 	if room.Paused || r <= 0 {
 		return unknownETA
@@ -971,10 +995,16 @@ func (c *Controller) Estimate(room queue.Room, position int64, now time.Time) ET
 	p := float64(position)
 	drain := r
 	if st.stats.Waiting > 0 {
-		drain += st.abandonRate * math.Min(1, p/float64(st.stats.Waiting))
+		drain += abandonRate * math.Min(1, p/float64(st.stats.Waiting))
 	}
-	secs := func(v float64) time.Duration { return time.Duration(math.Ceil(v)) * time.Second }
-	e := ETA{Expected: secs(p / drain), Low: secs(p / (1.2 * drain)), High: secs(p / (0.85 * r))}
+	secs := func(v float64, round func(float64) float64) time.Duration {
+		return time.Duration(round(v)) * time.Second
+	}
+	e := ETA{
+		Expected: secs((p-0.5)/drain, math.Round),
+		Low:      secs((p-1)/(1.2*drain), math.Floor),
+		High:     secs(p/(0.85*r), math.Ceil),
+	}
 	if room.InPrequeue(now) {
 		until := room.SaleStartsAt.Sub(now).Round(time.Second)
 		e.Expected, e.Low, e.High = e.Expected+until, e.Low+until, e.High+until

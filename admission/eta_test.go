@@ -37,9 +37,9 @@ func TestEstimate(t *testing.T) {
 		if i%2 == 0 {
 			abandoned++ // 1/s
 		}
-		st = roomState{room: room, stats: queue.Stats{AdmittedTotal: admitted, AbandonedTotal: abandoned, Waiting: 1000}}.sample(st, at)
+		st = roomState{room: room, stats: queue.Stats{AdmittedTotal: admitted, AbandonedTotal: abandoned, Waiting: 1000}}.sample(st, at, 600)
 	}
-	if !st.warm || st.admitRate < 4.5 || st.admitRate > 5.5 || st.abandonRate < 0.6 || st.abandonRate > 1.4 {
+	if admit, abandon := st.rates(); !st.warm || admit < 4.5 || admit > 5.5 || abandon < 0.6 || abandon > 1.4 {
 		t.Fatalf("smoothed rates %+v", st)
 	}
 	c.rooms.Store(&map[string]roomState{"r": st})
