@@ -45,13 +45,13 @@ const (
 
 // adaptStep is one decision for an adaptive room: its rate now, the
 // organizer's settings, the booking core's reading (known false when there
-// is none) and how many wait. It returns the next rate and why, in words
-// an organizer reads on the dashboard.
-func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, waiting int64) (float64, string) {
+// is none), the origin's and how many wait. It returns the next rate and
+// why, in words an organizer reads on the dashboard.
+func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, o OriginHealth, waiting int64) (float64, string) {
 	ceil := float64(r.AdmitPerMinute)
 	floor := math.Min(ceil, math.Max(1, ceil*adaptFloor))
 	rate = math.Max(floor, math.Min(ceil, rate))
-	if !known {
+	if !known && (r.AdaptiveMaxCheckouts > 0 || r.AdaptiveP99Ms > 0) {
 		return rate, "no reading of the booking core: holding"
 	}
 	var over, near, reading []string
@@ -79,6 +79,7 @@ func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, waiting 
 			reading = append(reading, "p99 "+p99)
 		}
 	}
+	over, near, reading = originStep(r, o, over, near, reading)
 	switch {
 	case len(over) > 0:
 		next := math.Max(floor, rate*adaptDecrease)
@@ -95,6 +96,46 @@ func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, waiting 
 		return rate, strings.Join(reading, ", ") + ": nobody waiting, holding"
 	}
 	return math.Min(ceil, rate+ceil*adaptIncrease), strings.Join(reading, ", ") + ": room to grow"
+}
+
+// originStep adds to adaptStep's lists what the origin's reading says
+// against the room's origin targets.
+func originStep(r queue.Room, o OriginHealth, over, near, reading []string) ([]string, []string, []string) {
+	if !r.AdaptiveOrigin() {
+		return over, near, reading
+	}
+	if o.Answers < adaptMinSamples {
+		return over, near, append(reading, fmt.Sprintf("origin not known (%d answers)", o.Answers))
+	}
+	if ms := r.AdaptiveOriginP99Ms; ms > 0 {
+		target := time.Duration(ms) * time.Millisecond
+		p99 := millis(o.P99)
+		switch {
+		case o.P99 > target:
+			over = append(over, fmt.Sprintf("origin p99 %s > %d ms", p99, ms))
+		case float64(o.P99) >= adaptHeadroom*float64(target):
+			near = append(near, fmt.Sprintf("origin p99 %s, near %d ms", p99, ms))
+		default:
+			reading = append(reading, "origin p99 "+p99)
+		}
+	}
+	if pct := r.AdaptiveOriginErrorPercent; pct > 0 {
+		share := 100 * float64(o.Failed) / float64(o.Answers)
+		switch {
+		case share > float64(pct):
+			over = append(over, fmt.Sprintf("origin 5xx %s > %d%%", percent(share), pct))
+		case share >= adaptHeadroom*float64(pct):
+			near = append(near, fmt.Sprintf("origin 5xx %s, near %d%%", percent(share), pct))
+		default:
+			reading = append(reading, "origin 5xx "+percent(share))
+		}
+	}
+	return over, near, reading
+}
+
+// percent spells a share in percent with at most one decimal: 7%, 1.5%.
+func percent(p float64) string {
+	return strings.TrimSuffix(strconv.FormatFloat(p, 'f', 1, 64), ".0") + "%"
 }
 
 // millis spells a latency in milliseconds, with a decimal below 10 ms.
@@ -132,6 +173,7 @@ func steering(r queue.Room, now time.Time) bool {
 // AdaptEvery whatever the number of instances.
 func (c *Controller) adaptAll(ctx context.Context) {
 	rooms := *c.rooms.Load()
+	c.forgetOrigins(rooms)
 	for name := range c.adaptive {
 		if st, ok := rooms[name]; !ok || !st.room.Adaptive {
 			delete(c.adaptive, name)
@@ -160,7 +202,18 @@ func (c *Controller) adapt(ctx context.Context, st roomState) error {
 	c.adaptRates.Store(r.Name, state.Rate)
 	c.adaptRate.WithLabelValues(r.Name).Set(state.Rate)
 	gap := c.cfg.AdaptEvery * 9 / 10
-	if !steering(r, now) || now.Sub(state.At) < gap {
+	if !steering(r, now) {
+		return nil
+	}
+	// Every instance shares its reading of the origin each period, not
+	// only the one whose step lands.
+	var o OriginHealth
+	if r.AdaptiveOrigin() {
+		if o, err = c.originHealth(ctx, r.Name, now); err != nil {
+			return err
+		}
+	}
+	if now.Sub(state.At) < gap {
 		return nil
 	}
 	var h BookingHealth
@@ -168,7 +221,7 @@ func (c *Controller) adapt(ctx context.Context, st roomState) error {
 	if c.cfg.Health != nil {
 		h, known = c.cfg.Health(r.Name)
 	}
-	next, why := adaptStep(state.Rate, r, h, known, st.stats.Waiting)
+	next, why := adaptStep(state.Rate, r, h, known, o, st.stats.Waiting)
 	next = math.Round(next*1000) / 1000 // as the store keeps it
 	took, err := c.store.StepAdaptive(ctx, r.Name, state, next, why, gap)
 	if err != nil || !took {

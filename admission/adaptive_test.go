@@ -51,7 +51,7 @@ func TestAdaptStep(t *testing.T) {
 		{"no reading: hold", 500, both, BookingHealth{}, false, 10, 500, "no reading"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, why := adaptStep(tc.rate, tc.room, tc.h, tc.known, tc.waiting)
+			got, why := adaptStep(tc.rate, tc.room, tc.h, tc.known, OriginHealth{}, tc.waiting)
 			if math.Abs(got-tc.want) > 1e-9 || !strings.Contains(why, tc.why) {
 				t.Fatalf("adaptStep = %v %q, want %v %q", got, why, tc.want, tc.why)
 			}
@@ -75,26 +75,7 @@ func TestAdaptiveControllersShareSteps(t *testing.T) {
 		}
 		return BookingHealth{HeldTickets: 10, P99: 40 * time.Millisecond, Samples: 800}, true
 	}
-	var ctls []*Controller
-	var regs []*prometheus.Registry
-	var store *queue.Store
-	for range 2 {
-		s, err := queue.NewStore(rs.Client(t), queue.Config{Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Close)
-		keys, err := NewKeyring(ctx, s, KeyringConfig{Now: clk.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		reg := prometheus.NewRegistry()
-		c, err := NewController(s, keys, Config{Now: clk.Now, Health: health, Registerer: reg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctls, regs, store = append(ctls, c), append(regs, reg), s
-	}
+	ctls, regs, store := adaptiveInstances(t, rs, 2, Config{Now: clk.Now, Health: health})
 	if _, err := store.PutRoom(ctx, queue.Room{Name: "r", AdmitPerMinute: 600, Adaptive: true, AdaptiveP99Ms: 250}.WithDefaults()); err != nil {
 		t.Fatal(err)
 	}
@@ -115,14 +96,7 @@ func TestAdaptiveControllersShareSteps(t *testing.T) {
 	round := func(d time.Duration) {
 		t.Helper()
 		clk.Add(d)
-		var wg sync.WaitGroup
-		for _, c := range ctls {
-			if err := c.refresh(ctx); err != nil {
-				t.Fatal(err)
-			}
-			wg.Go(func() { c.adaptAll(ctx) })
-		}
-		wg.Wait()
+		adaptRound(t, ctls...)
 	}
 	if r := rate(); r != 60 {
 		t.Fatalf("started at %v/min, want a tenth of 600", r)
@@ -197,6 +171,49 @@ func TestAdaptiveControllersShareSteps(t *testing.T) {
 	if g := adaptiveGauges(t, regs[0]); len(g) != 0 {
 		t.Fatalf("adaptive gauges %v after switching it off", g)
 	}
+}
+
+// adaptiveInstances returns n instances' controllers, configured as cfg
+// with a registry each, and one of their stores, all over rs.
+func adaptiveInstances(t *testing.T, rs *queuetest.Server, n int, cfg Config) ([]*Controller, []*prometheus.Registry, *queue.Store) {
+	t.Helper()
+	var ctls []*Controller
+	var regs []*prometheus.Registry
+	var store *queue.Store
+	for range n {
+		s, err := queue.NewStore(rs.Client(t), queue.Config{Now: cfg.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Close)
+		keys, err := NewKeyring(context.Background(), s, KeyringConfig{Now: cfg.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cfg
+		c.Registerer = prometheus.NewRegistry()
+		ctl, err := NewController(s, keys, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctls, regs, store = append(ctls, ctl), append(regs, c.Registerer.(*prometheus.Registry)), s
+	}
+	return ctls, regs, store
+}
+
+// adaptRound refreshes each controller's rooms, then lets them all
+// propose a step at once.
+func adaptRound(t *testing.T, ctls ...*Controller) {
+	t.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for _, c := range ctls {
+		if err := c.refresh(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() { c.adaptAll(ctx) })
+	}
+	wg.Wait()
 }
 
 // adaptiveGauges reads crowdgate_adaptive_rate_per_minute by room.

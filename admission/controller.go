@@ -247,6 +247,9 @@ type Controller struct {
 	// for Estimate.
 	adaptive   map[string]bool
 	adaptRates sync.Map // room → float64 per minute
+	// origins are this instance's readings of the origins behind adaptive
+	// rooms with origin targets (origin.go).
+	origins *originReadings
 
 	admitted  *prometheus.CounterVec
 	abandoned *prometheus.CounterVec
@@ -292,6 +295,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		revoked:  map[string]map[string]revocation{},
 		drawn:    map[drawKey]bool{},
 		adaptive: map[string]bool{},
+		origins:  newOriginReadings(),
 		admitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_admitted_total", Help: "Admissions decided by this instance.",
 		}, []string{"room"}),

@@ -49,6 +49,19 @@
 // their reasons, e.g. "p99 412 ms > 250 ms", for the dashboard, and the
 // rate is the gauge crowdgate_adaptive_rate_per_minute{room}.
 //
+// In reverse-proxy mode a room may also follow the origin it protects
+// (adaptive_origin_p99_ms, adaptive_origin_error_percent; origin.go): the
+// gateway reports every proxied answer on the room's paths
+// (Controller.ObserveOrigin: the time to response headers, and whether it
+// was a 5xx or no answer), each instance keeps the last 5 s of them, and
+// every period each instance publishes its reading beside the room
+// (queue.Store.ShareOrigin) and reads every live instance's, so the step
+// is taken on the whole deployment's traffic: answers and failures add
+// up, the p99 is the slowest instance's among those with 50 answers or
+// more. The origin's targets count like the booking core's (over: × 0.7,
+// reasons such as "origin p99 812 ms > 500 ms" or "origin 5xx 7% > 2%");
+// under 50 answers in all the origin is "not known" and counts as met.
+//
 // Dynamics: the p99 window is 5 s, so after the booking core recovers
 // the rate keeps falling until its slow requests age out of it (at most
 // 5 s, less under load), then climbs from the floor to the organizer's

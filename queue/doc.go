@@ -31,6 +31,8 @@
 //	                      marks a 10-s step taken, so one instance samples it
 //	cg:{r}:adapt  hash    adaptive admission: rate, time of the last step, why
 //	cg:{r}:adlog  list    the adaptive rate's last 50 changes (adaptive.go)
+//	cg:{r}:oh     hash    the origin's health as each instance's reverse proxy measures it:
+//	                      instance → "<at ms> <answers> <failed> <p99 µs>", a few seconds' TTL (origin.go)
 //	cg:{r}:nm     hash    "notify me": queue id → contact and what they were told (notifyme.go)
 //	cg:{r}:nmk    zset    "notify me": queue id → keep-until (ms), once confirmed; the sweep spares them till then
 //	cg:{r}:nmc    hash    "notify me": contact ("e:<email>", "p:<phone>") → queue id: one place per contact

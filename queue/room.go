@@ -45,6 +45,9 @@ const (
 	MaxEnqueueJWKSURL     = 2048
 	MinAdaptiveP99Ms      = 10
 	MaxAdaptiveP99Ms      = 60_000
+	// MaxAdaptiveOriginErrorPercent bounds adaptive_origin_error_percent:
+	// a share of 100% can never be exceeded, so it would be no target.
+	MaxAdaptiveOriginErrorPercent = 99
 )
 
 // DefaultSessionSeconds is the admission lifetime of a room that does not set one.
@@ -94,6 +97,14 @@ type Room struct {
 	// AdaptiveP99Ms is the ceiling of the booking core's 99th-percentile
 	// latency, in milliseconds; 0: not a target.
 	AdaptiveP99Ms int
+	// AdaptiveOriginP99Ms is the ceiling of the origin's 99th-percentile
+	// latency as the reverse proxy measures it (to its response headers),
+	// in milliseconds; 0: not a target.
+	AdaptiveOriginP99Ms int
+	// AdaptiveOriginErrorPercent is the ceiling of the share of the
+	// origin's answers that are 5xx or no answer at all, in percent
+	// (1 to MaxAdaptiveOriginErrorPercent); 0: not a target.
+	AdaptiveOriginErrorPercent int
 
 	// Challenge is when a new place needs a solved proof-of-work challenge
 	// (gate.go): ChallengeOff, ChallengeAuto (under pressure; the default)
@@ -259,8 +270,12 @@ func (r Room) Validate() error {
 		return bad("adaptive_max_checkouts must be between 0 and %d", MaxAdaptiveCheckouts)
 	case r.AdaptiveP99Ms != 0 && (r.AdaptiveP99Ms < MinAdaptiveP99Ms || r.AdaptiveP99Ms > MaxAdaptiveP99Ms):
 		return bad("adaptive_p99_ms must be 0 (no target) or between %d and %d", MinAdaptiveP99Ms, MaxAdaptiveP99Ms)
-	case r.Adaptive && r.AdaptiveMaxCheckouts == 0 && r.AdaptiveP99Ms == 0:
-		return bad("adaptive admission needs a target: adaptive_max_checkouts or adaptive_p99_ms")
+	case r.AdaptiveOriginP99Ms != 0 && (r.AdaptiveOriginP99Ms < MinAdaptiveP99Ms || r.AdaptiveOriginP99Ms > MaxAdaptiveP99Ms):
+		return bad("adaptive_origin_p99_ms must be 0 (no target) or between %d and %d", MinAdaptiveP99Ms, MaxAdaptiveP99Ms)
+	case r.AdaptiveOriginErrorPercent < 0 || r.AdaptiveOriginErrorPercent > MaxAdaptiveOriginErrorPercent:
+		return bad("adaptive_origin_error_percent must be 0 (no target) or between 1 and %d", MaxAdaptiveOriginErrorPercent)
+	case r.Adaptive && r.AdaptiveMaxCheckouts == 0 && r.AdaptiveP99Ms == 0 && !r.AdaptiveOrigin():
+		return bad("adaptive admission needs a target: adaptive_max_checkouts, adaptive_p99_ms, adaptive_origin_p99_ms or adaptive_origin_error_percent")
 	case r.Challenge != "" && r.Challenge != ChallengeOff && r.Challenge != ChallengeAuto && r.Challenge != ChallengeAlways:
 		return bad("challenge must be %q, %q or %q", ChallengeOff, ChallengeAuto, ChallengeAlways)
 	case r.ChallengeBits != 0 && (r.ChallengeBits < MinChallengeBits || r.ChallengeBits > MaxChallengeBits):
@@ -341,6 +356,13 @@ func validColor(c string) bool {
 	return true
 }
 
+// AdaptiveOrigin reports whether the room's adaptive admission follows
+// the origin's health (as the reverse proxy measures it): a target for its
+// p99 or its error share is set.
+func (r Room) AdaptiveOrigin() bool {
+	return r.AdaptiveOriginP99Ms > 0 || r.AdaptiveOriginErrorPercent > 0
+}
+
 // InPrequeue reports whether, at now, fans join the pre-queue: the queue is
 // open but the sale has not started.
 func (r Room) InPrequeue(now time.Time) bool {
@@ -379,6 +401,8 @@ func (r Room) fields() map[string]string {
 		"adaptive":     flag(r.Adaptive),
 		"ad_checkouts": strconv.FormatInt(r.AdaptiveMaxCheckouts, 10),
 		"ad_p99_ms":    strconv.Itoa(r.AdaptiveP99Ms),
+		"ad_o_p99_ms":  strconv.Itoa(r.AdaptiveOriginP99Ms),
+		"ad_o_err_pct": strconv.Itoa(r.AdaptiveOriginErrorPercent),
 		"challenge":    r.Challenge,
 		"ch_bits":      strconv.Itoa(r.ChallengeBits),
 		"ip_rate":      strconv.Itoa(r.AddressJoinsPerMinute),
@@ -472,6 +496,7 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		CreatedAt:             at("created_ms"),
 		UpdatedAt:             at("updated_ms"),
 	}
+	r.AdaptiveOriginP99Ms, r.AdaptiveOriginErrorPercent = int(opt("ad_o_p99_ms")), int(opt("ad_o_err_pct"))
 	return r.withGateDefaults(), err
 }
 
