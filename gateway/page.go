@@ -108,8 +108,12 @@ func mustLoadAssets(prefix string, names ...string) pageAssetSet {
 }
 
 // mustLoadStrings reads one JSON string table per language from dir
-// (en.json, hi.json, ...). Adding a language is adding a file (and allowing
-// it in queue.Languages for rooms).
+// (en.json, hi.json, ...). Adding a language is adding a file here and in
+// pages/shop/i18n, and its code to queue.Languages, which rooms are
+// checked against (TestLanguagesMatchTables keeps the three the same).
+// A key may have plural forms beside it, "key.one", "key.few" and so on,
+// named by the language's CLDR plural categories; the scripts pick one
+// with Intl.PluralRules, and "key" itself is the "other" form.
 func mustLoadStrings(dir string) map[string]map[string]string {
 	entries, err := fs.ReadDir(pageFiles, dir)
 	if err != nil {
@@ -145,6 +149,7 @@ func (s *Server) pageRoutes(e *echo.Echo) {
 // only after hexColor has checked them again here.
 type pageData struct {
 	Lang    string
+	Dir     string // "ltr", or "rtl" for a language written right to left
 	T       map[string]string
 	Nonce   string
 	CSS, JS string // asset URLs
@@ -154,6 +159,7 @@ type pageData struct {
 	Primary, OnPrimary    template.CSS
 	Background, OnBgColor template.CSS
 	Languages             []langLink
+	LangName              string // the page's language, named in itself
 
 	// Read by the script, as data-* attributes.
 	Room, ReturnTo       string
@@ -175,8 +181,8 @@ type pageData struct {
 
 // langLink is an entry of the page's language switch.
 type langLink struct {
-	Lang, Name, Href string
-	Current          bool
+	Lang, Dir, Name, Href string
+	Current               bool
 }
 
 func (s *Server) page(c echo.Context) error {
@@ -218,7 +224,13 @@ func (s *Server) page(c echo.Context) error {
 		if returnTo != "/" {
 			q.Set("return_to", returnTo)
 		}
-		d.Languages = append(d.Languages, langLink{Lang: l, Name: pageStrings[l]["lang_name"], Href: "?" + q.Encode(), Current: l == lang})
+		d.Languages = append(d.Languages, langLink{Lang: l, Dir: langDir(l), Name: pageStrings[l]["lang_name"], Href: "?" + q.Encode(), Current: l == lang})
+	}
+	d.LangName = pageStrings[lang]["lang_name"]
+	// A language the fan chose here goes on with them to the shop's pages,
+	// which otherwise follow the room's and the browser's as this one does.
+	if l := chosenLang(r); l != "" && strings.HasPrefix(returnTo, eventPagePath("")) {
+		d.ReturnTo = withLang(returnTo, l)
 	}
 	return s.renderPage(c, http.StatusOK, "room", d)
 }
@@ -312,6 +324,7 @@ func (s *Server) basePageData(lang string) pageData {
 	_, _ = rand.Read(nonce) // crypto/rand.Read does not return errors (Go 1.24+)
 	return pageData{
 		Lang:  lang,
+		Dir:   langDir(lang),
 		T:     pageStrings[lang],
 		Nonce: base64.RawURLEncoding.EncodeToString(nonce),
 		CSS:   pageAssets["room.css"].url,
@@ -414,7 +427,7 @@ func acceptsGzip(h string) bool {
 // language, else the room's, else the browser's Accept-Language, else
 // English.
 func pickLang(r *http.Request, roomLang string) string {
-	if l := baseLang(r.URL.Query().Get("lang")); pageStrings[l] != nil {
+	if l := chosenLang(r); l != "" {
 		return l
 	}
 	if pageStrings[roomLang] != nil {
@@ -424,6 +437,39 @@ func pickLang(r *http.Request, roomLang string) string {
 		return l
 	}
 	return defaultLang
+}
+
+// chosenLang is the shipped language ?lang= names ("ta" for "ta-IN"), or "".
+func chosenLang(r *http.Request) string {
+	if l := baseLang(r.URL.Query().Get("lang")); pageStrings[l] != nil {
+		return l
+	}
+	return ""
+}
+
+// withLang returns the local path p with ?lang=l set, for links between
+// the fans' pages that carry a language the fan chose.
+func withLang(p, l string) string {
+	u, err := url.Parse(p)
+	if err != nil {
+		return p
+	}
+	q := u.Query()
+	q.Set("lang", l)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// rtlLangs are the languages written right to left, of those shipped or
+// likely next (Urdu, Persian, Hebrew).
+var rtlLangs = map[string]bool{"ar": true, "fa": true, "he": true, "ur": true}
+
+// langDir is the dir attribute of a page in lang.
+func langDir(lang string) string {
+	if rtlLangs[lang] {
+		return "rtl"
+	}
+	return "ltr"
 }
 
 // acceptLanguage returns the shipped language the header likes best ("hi"
@@ -454,6 +500,15 @@ func acceptLanguage(h string) string {
 func baseLang(tag string) string {
 	l, _, _ := strings.Cut(strings.TrimSpace(tag), "-")
 	return strings.ToLower(l)
+}
+
+// languageNames lists the shipped languages, each named in itself.
+func languageNames() []langLink {
+	var out []langLink
+	for _, l := range sortedLangs() {
+		out = append(out, langLink{Lang: l, Dir: langDir(l), Name: pageStrings[l]["lang_name"]})
+	}
+	return out
 }
 
 func sortedLangs() []string {

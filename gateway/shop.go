@@ -19,6 +19,9 @@ import (
 
 // The fans' shop pages: an event's tickets (hold, then pay), the sandbox
 // provider's hosted pay page, and an order's page that follows it to paid.
+// They speak the waiting room's languages, picked as its page picks them,
+// with the room of the event they are about (shopLang); a language chosen
+// with ?lang= rides on the links between them (keepLang).
 // Like the waiting room, the server renders a shell and the script does the
 // live part against the JSON API, so the pages show exactly what the API
 // decides; the pay page needs no script at all, only two forms. They reuse
@@ -40,7 +43,7 @@ const decideTimeout = 10 * time.Second
 var (
 	shopTemplates = template.Must(template.ParseFS(pageFiles, "pages/shop/*.tmpl"))
 	shopAssets    = mustLoadAssets(shopAssetPrefix, "pages/shop/shop.css", "pages/shop/shop.js")
-	// shopStrings are the order page's words, per language: their own
+	// shopStrings are the shop pages' words, per language: their own
 	// tables, in the waiting room's languages, so the room's page (which
 	// carries its whole table) stays small.
 	shopStrings = mustLoadStrings("pages/shop/i18n")
@@ -73,7 +76,7 @@ func (s *Server) shopRoutes(e *echo.Echo) {
 // by html/template; the ids in it passed queue.ValidID.
 type shopData struct {
 	Title        string
-	Lang         string // the page's language; "en" but on the order page
+	Lang, Dir    string // the page's language, and "rtl" when it is written so
 	Nonce        string
 	RoomCSS, CSS string // asset URLs
 	JS           string
@@ -85,8 +88,8 @@ type shopData struct {
 	// Read by the script, as data-* attributes.
 	Event, Order string
 	Now          string // RFC 3339: the script corrects countdowns by it
-	// The order page's words: T for the template, I18n (JSON) for the
-	// script, OrderLabel the order's number in them.
+	// The page's words: T for the template, I18n (JSON) for the script,
+	// OrderLabel the order's number in them.
 	T          map[string]string
 	I18n       string
 	OrderLabel string
@@ -102,7 +105,9 @@ type shopData struct {
 // payView is a sandbox payment as its page shows it.
 type payView struct {
 	ID          string
-	Amount      string
+	Heading     string // "Pay <amount>", in the page's language
+	Label       string // "Payment <id>", likewise
+	Outcome     string // what was decided, once it was
 	Description string
 	Pending     bool
 	Approved    bool
@@ -111,11 +116,21 @@ type payView struct {
 	ReturnTo    string // the order page
 }
 
-func (s *Server) shopData(title string) shopData {
+// shopData is a shop page's data in lang, titled with its table's words
+// under the key title.
+func (s *Server) shopData(lang, title string) shopData {
+	t := shopStrings[lang]
+	if t == nil {
+		lang, t = defaultLang, shopStrings[defaultLang]
+	}
+	words, _ := json.Marshal(t) // a map of strings always encodes
 	d := shopData{
-		Title:   title,
-		Lang:    defaultLang,
-		Nonce:   s.basePageData(defaultLang).Nonce,
+		Title:   t[title],
+		Lang:    lang,
+		Dir:     langDir(lang),
+		T:       t,
+		I18n:    string(words),
+		Nonce:   s.basePageData(lang).Nonce,
 		RoomCSS: pageAssets["room.css"].url,
 		CSS:     shopAssets["shop.css"].url,
 		JS:      shopAssets["shop.js"].url,
@@ -129,34 +144,69 @@ func (s *Server) shopData(title string) shopData {
 // eventPage is the ticket page's shell; its script reads the event from
 // the API, so an unknown event is the script's to report.
 func (s *Server) eventPage(c echo.Context) error {
-	return s.shell(c, "event", "Tickets", func(d *shopData, id string) { d.Event = id })
+	return s.shell(c, "event", "event_title", func(_ context.Context, id string) string { return id },
+		func(d *shopData, id string) { d.Event = id })
 }
 
-// orderPage is the order's shell, in the fan's language; its script polls
-// the order until it settles.
+// orderPage is the order's shell; its script polls the order until it
+// settles.
 func (s *Server) orderPage(c echo.Context) error {
-	lang := pickLang(c.Request(), "")
-	if shopStrings[lang] == nil {
-		lang = defaultLang
-	}
-	t := shopStrings[lang]
-	return s.shell(c, "order", t["order_title"], func(d *shopData, id string) {
-		b, _ := json.Marshal(t) // a map of strings always encodes
-		d.Order, d.Lang, d.T, d.I18n = id, lang, t, string(b)
-		d.OrderLabel = strings.ReplaceAll(t["order_number"], "{id}", id)
+	return s.shell(c, "order", "order_title", s.orderEvent, func(d *shopData, id string) {
+		d.Order = id
+		d.OrderLabel = strings.ReplaceAll(d.T["order_number"], "{id}", id)
 	})
 }
 
 // shell renders the page shop-<kind> for the id in the path parameter
-// <kind>, after checking it is an id at all.
-func (s *Server) shell(c echo.Context, kind, title string, set func(*shopData, string)) error {
+// <kind>, after checking it is an id at all, in the language of the event
+// event(id) names (see shopLang).
+func (s *Server) shell(c echo.Context, kind, title string, event func(context.Context, string) string, set func(*shopData, string)) error {
 	id := c.Param(kind)
 	if !queue.ValidID(id) {
 		return s.shopFailed(c, notFound("no such "+kind))
 	}
-	d := s.shopData(title)
+	r := c.Request()
+	d := s.shopData(s.shopLang(r, func() string { return event(r.Context(), id) }), title)
 	set(&d, id)
 	return s.renderShop(c, http.StatusOK, "shop-"+kind, d)
+}
+
+// orderEvent is the event an order is for, or "" when it cannot be read
+// (the page's script reports why).
+func (s *Server) orderEvent(ctx context.Context, id string) string {
+	o, err := s.cfg.Booking.Order(ctx, id)
+	if err != nil {
+		return ""
+	}
+	return o.Event
+}
+
+// shopLang is a shop page's language, picked as the waiting room's page
+// picks it (pickLang), with the language of the room the event event()
+// names sells through; the event is looked up only when no ?lang= decides.
+// An event or room that cannot be read leaves it to the browser's.
+func (s *Server) shopLang(r *http.Request, event func() string) string {
+	if l := chosenLang(r); l != "" {
+		return l
+	}
+	roomLang := ""
+	if id := event(); id != "" && s.cfg.Booking != nil {
+		if name, err := s.cfg.Booking.EventRoom(r.Context(), id); err == nil {
+			if room, err := s.ctl.Room(r.Context(), name); err == nil {
+				roomLang = room.Language
+			}
+		}
+	}
+	return pickLang(r, roomLang)
+}
+
+// keepLang returns the local path p with the ?lang= the fan chose on r, if
+// any, so the next page speaks it too.
+func keepLang(r *http.Request, p string) string {
+	if l := chosenLang(r); l != "" && p != "/" {
+		return withLang(p, l)
+	}
+	return p
 }
 
 // sandboxPage is the sandbox's hosted pay page: what is being paid for,
@@ -173,16 +223,27 @@ func (s *Server) sandboxPage(c echo.Context) error {
 	if err != nil {
 		return s.shopFailed(c, err)
 	}
-	d := s.shopData("Sandbox payment")
+	r := c.Request()
+	d := s.shopData(s.shopLang(r, func() string { return p.Event }), "pay_page_title")
+	amount := formatMinor(p.AmountMinor, p.Currency)
 	d.Pay = &payView{
 		ID:          p.ID,
-		Amount:      formatMinor(p.AmountMinor, p.Currency),
+		Heading:     strings.ReplaceAll(d.T["pay_title"], "{amount}", amount),
+		Label:       strings.ReplaceAll(d.T["pay_id"], "{id}", p.ID),
 		Description: p.Description,
 		Pending:     p.State == booking.PaymentPending,
 		Approved:    p.State == booking.PaymentSucceeded,
 		Refunded:    p.Refunded,
-		Action:      SandboxPayPath(p.ID),
-		ReturnTo:    returnWith(s.returnTarget(c.Request(), p.ReturnURL), p.State),
+		Action:      keepLang(r, SandboxPayPath(p.ID)),
+		ReturnTo:    keepLang(r, returnWith(s.returnTarget(r, p.ReturnURL), p.State)),
+	}
+	switch {
+	case d.Pay.Approved && p.Refunded:
+		d.Pay.Outcome = d.T["pay_refunded"]
+	case d.Pay.Approved:
+		d.Pay.Outcome = d.T["pay_approved"]
+	default:
+		d.Pay.Outcome = d.T["pay_declined"]
 	}
 	return s.renderShop(c, http.StatusOK, "shop-pay", d)
 }
@@ -227,7 +288,7 @@ func (s *Server) sandboxDecide(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.Redirect(http.StatusSeeOther, returnWith(s.returnTarget(r, p.ReturnURL), p.State))
+	return c.Redirect(http.StatusSeeOther, keepLang(r, returnWith(s.returnTarget(r, p.ReturnURL), p.State)))
 }
 
 // returnWith adds what the provider decided to the path the fan returns
@@ -283,15 +344,15 @@ func (s *Server) shopFailed(c echo.Context, err error) error {
 		s.log.Error("request failed", "request_id", id, "method", r.Method, "path", c.Path(), "err", err)
 		ae = &apiError{Status: http.StatusInternalServerError}
 	}
-	d := s.shopData("Not found")
+	d := s.shopData(pickLang(r, ""), "not_found_title")
 	switch {
 	case ae.Status == http.StatusNotFound:
-		d.Message = "There is nothing here: " + ae.Message + ". Check the link you followed."
+		d.Message = d.T["not_found_text"]
 	case ae.Status < 500:
-		d.Title, d.Message = "Cannot show this page", ae.Message
+		d.Title, d.Message = d.T["refused_title"], ae.Message // the API's words: English
 	default:
-		d.Title, d.Message = "Something went wrong", "This page reloads by itself in a few seconds."
-		d.ErrorID = c.Response().Header().Get(echo.HeaderXRequestID)
+		d.Title, d.Message = d.T["error_title"], d.T["error_text"]
+		d.ErrorID = strings.ReplaceAll(d.T["error_id"], "{id}", c.Response().Header().Get(echo.HeaderXRequestID))
 		d.RetrySeconds = max(ae.RetryAfter, 5)
 		c.Response().Header().Set("Retry-After", strconv.Itoa(d.RetrySeconds))
 	}

@@ -475,7 +475,7 @@ func TestBrowserShopPurchaseLimit(t *testing.T) {
 	buy("ga", 3)
 	run("choose 2", chromedp.SetValue(chromedp.ID("cg-qty-ga"), "2"))
 	run("hold 2", holdBtn("ga"))
-	until("the refusal explained", status+` === 'One visitor may buy up to 4 tickets at this event, and you hold or bought 3 of them: you may hold 1 more.'`)
+	until("the refusal explained", status+` === 'One visitor may buy up to 4 tickets at this event, over all their orders. You hold or bought 3 of them, so you may hold 1 more.'`)
 	until("pickers of what is left", offered("ga")+` === 1 && `+offered("vip")+` === 1`)
 
 	// The one left held, then released: it is offered again.
@@ -488,11 +488,11 @@ func TestBrowserShopPurchaseLimit(t *testing.T) {
 	// The last one bought elsewhere too: nothing more is offered.
 	buy("vip", 1)
 	run("hold the last", holdBtn("ga"))
-	until("the limit reached, said", status+` === 'One visitor may buy up to 4 tickets at this event, and you hold or bought all 4, so you cannot hold more.'`)
+	until("the limit reached, said", status+` === 'One visitor may buy up to 4 tickets at this event, over all their orders. You hold or bought that many already, so you cannot hold more.'`)
 	until("no picker left", `!document.querySelector('#cg-types select') && !document.querySelector('#cg-types button')`)
 	// A new visit knows from the event's answer, before any refusal.
 	run("reload", chromedp.Reload())
-	until("the limit reached, said at once", `document.readyState === 'complete' && `+status+` === 'One visitor may buy up to 4 tickets at this event, and you hold or bought all 4, so you cannot hold more.'`)
+	until("the limit reached, said at once", `document.readyState === 'complete' && `+status+` === 'One visitor may buy up to 4 tickets at this event, over all their orders. You hold or bought that many already, so you cannot hold more.'`)
 	until("no picker after the reload", `!!document.querySelector('#cg-types form') && !document.querySelector('#cg-types select')`)
 	if tot := s.admin("GET", "/admin/v1/events/gig", "").json(t)["totals"].(map[string]any); tot["sold"] != 4.0 || tot["held"] != 0.0 {
 		t.Errorf("totals %v, want 4 sold and none held", tot)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -176,7 +177,7 @@ type Room struct {
 	Message         string // organizer's note under the heading
 	PrimaryColor    string // #rrggbb: buttons, progress bar
 	BackgroundColor string // #rrggbb
-	Language        string // language of the page: "en" or "hi"; empty: the fan's browser decides
+	Language        string // language of the fans' pages, one of Languages; empty: the fan's browser decides
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -311,7 +312,7 @@ func (r Room) Validate() error {
 	case !validColor(r.PrimaryColor) || !validColor(r.BackgroundColor):
 		return bad("colours must be #rrggbb")
 	case r.Language != "" && !Languages[r.Language]:
-		return bad("language must be one of en, hi")
+		return bad("language must be one of %s (or \"\" for the fan's browser's)", strings.Join(LanguageCodes(), ", "))
 	case r.Destination != "" && !ValidDestination(r.Destination):
 		return bad("destination must be a path on the site (starting with one /, at most %d bytes, no control characters or backslashes)", MaxDestination)
 	}
@@ -338,8 +339,24 @@ func ValidJWKSURL(u string) bool {
 	return false
 }
 
-// Languages the waiting-room page is translated into.
-var Languages = map[string]bool{"en": true, "hi": true}
+// Languages the fans' pages (waiting room, shop, pay and order pages) are
+// translated into, by ISO 639-1 code. The gateway's string tables are the
+// translations; a gateway test keeps this list and those tables the same,
+// so adding a language is adding its tables and its code here.
+var Languages = map[string]bool{
+	"ar": true, "bn": true, "de": true, "en": true, "es": true, "fr": true, "gu": true,
+	"hi": true, "kn": true, "ml": true, "mr": true, "pt": true, "ta": true, "te": true,
+}
+
+// LanguageCodes is Languages, sorted.
+func LanguageCodes() []string {
+	codes := make([]string, 0, len(Languages))
+	for l := range Languages {
+		codes = append(codes, l)
+	}
+	slices.Sort(codes)
+	return codes
+}
 
 func validColor(c string) bool {
 	if c == "" {

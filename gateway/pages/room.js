@@ -12,7 +12,11 @@
   var T = JSON.parse(document.getElementById('cg-i18n').textContent);
   var lang = document.documentElement.lang;
   var api = '/api/v1/rooms/' + room; // a validated id: nothing to escape
+  // Numbers, times and plurals follow the page's language: its digits
+  // (Bengali, Marathi and Arabic have digits of their own) and its plural rules.
   var nf = new Intl.NumberFormat(lang);
+  var nf2 = new Intl.NumberFormat(lang, { minimumIntegerDigits: 2, useGrouping: false });
+  var pr = Intl.PluralRules ? new Intl.PluralRules(lang) : { select: function (n) { return n === 1 ? 'one' : 'other'; } };
   var title = document.title;
   // The server's clock minus ours, so countdowns to the room's schedule
   // are right on a phone whose clock is off.
@@ -75,10 +79,17 @@
     return (T[key] || '').replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
   }
 
+  // plural words a count n with key's form for n's plural category
+  // ("tickets_left.one", ".few"...), or key itself (the "other" form).
+  function plural(key, n) {
+    var form = key + '.' + pr.select(n);
+    return t(T[form] ? form : key, { n: nf.format(n) });
+  }
+
   // sentence ends a heading-like text with the language's full stop, for
   // announcements that join it to the next sentence.
   function sentence(s) {
-    return /[.!?\u0964\u2026]$/.test(s) ? s : t('sentence', { s: s });
+    return /[.!?\u061f\u0964\u2026]$/.test(s) ? s : t('sentence', { s: s });
   }
 
   function jitter(ms) { return ms * (0.8 + Math.random() * 0.4); }
@@ -128,7 +139,7 @@
     var s = Math.max(0, Math.ceil(ms / 1000));
     var h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60);
     s %= 60;
-    return (h ? h + ':' : '') + (m < 10 ? '0' : '') + m + ':' + (s < 10 ? '0' : '') + s;
+    return (h ? nf.format(h) + ':' : '') + nf2.format(m) + ':' + nf2.format(s);
   }
 
   // when is a moment in the fan's own time zone: the time alone when it is
@@ -207,7 +218,7 @@
   // The count is not announced as it changes; that all are held, is.
   function tickets(d) {
     var a = d.tickets_available, el = $('tickets'), was = el.textContent;
-    el.textContent = a == null ? '' : a === 1 ? T.ticket_left : a > 0 ? t('tickets_left', { n: nf.format(a) }) : d.tickets_held > 0 ? T.tickets_held : '';
+    el.textContent = a == null ? '' : a > 0 ? plural('tickets_left', a) : d.tickets_held > 0 ? T.tickets_held : '';
     el.hidden = !el.textContent;
     if (a === 0 && el.textContent && el.textContent !== was) announce(el.textContent, true);
   }

@@ -11,6 +11,40 @@
   var skew = B.dataset.now ? Date.parse(B.dataset.now) - Date.now() : 0;
   var ROOM_ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
+  // The page's words come with it, in its language (data-i18n), and so do
+  // the numbers: the language's digits and plural rules. A language the
+  // fan chose (?lang=) goes on with them to the next page (withLang).
+  var T = {};
+  try { T = JSON.parse(B.dataset.i18n || '{}'); } catch (e) { /* the template's words stay */ }
+  var lang = document.documentElement.lang;
+  var nf = new Intl.NumberFormat(lang);
+  var nf2 = new Intl.NumberFormat(lang, { minimumIntegerDigits: 2, useGrouping: false });
+  var pr = Intl.PluralRules ? new Intl.PluralRules(lang) : { select: function (n) { return n === 1 ? 'one' : 'other'; } };
+  var chosen = (new URLSearchParams(location.search).get('lang') || '').split('-')[0].toLowerCase() === lang ? lang : '';
+
+  function tr(key, vars) {
+    vars = vars || {};
+    return (T[key] || '').replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
+  }
+
+  // plural words a count n with key's form for n's plural category
+  // ("available.one", ".few"...), or key itself (the "other" form).
+  function plural(key, n, vars) {
+    var form = key + '.' + pr.select(n), v = { n: nf.format(n) };
+    for (var k in vars) v[k] = vars[k];
+    return tr(T[form] ? form : key, v);
+  }
+
+  // withLang adds the chosen language to a link on this site (a path
+  // stays a path); other sites' links are left as they are.
+  function withLang(href) {
+    var u;
+    try { u = new URL(href, location.href); } catch (e) { return href; }
+    if (!chosen || u.origin !== location.origin) return href;
+    u.searchParams.set('lang', chosen);
+    return /^\/(?![\/\\])/.test(href) ? u.pathname + u.search + u.hash : u.href;
+  }
+
   function $(id) { return document.getElementById('cg-' + id); }
 
   function el(tag, text, cls) {
@@ -36,10 +70,10 @@
   // (JPY none, INR two, KWD three), in the reader's locale.
   function money(minor, cur) {
     try {
-      var f = new Intl.NumberFormat(undefined, { style: 'currency', currency: cur });
+      var f = new Intl.NumberFormat(lang, { style: 'currency', currency: cur });
       return f.format(minor / Math.pow(10, f.resolvedOptions().maximumFractionDigits));
-    } catch (e) {
-      return minor + ' ' + cur + ' (minor units)';
+    } catch (e) { // not a currency code: ISO 4217's usual two decimals
+      return nf.format(minor / 100) + ' ' + cur;
     }
   }
 
@@ -63,13 +97,13 @@
 
   // trouble explains an answer the page has no special words for.
   function trouble(res) {
-    if (code(res) === 'rate_limited') return 'Too many tries at once. Wait ' + (res.retry || 5) + ' seconds and try again.';
+    if (code(res) === 'rate_limited') return plural('rate_limited', res.retry || 5);
     var msg = res.data.error && res.data.error.message;
-    if (res.status < 500 && msg) return 'Sorry: ' + msg + '.';
-    return 'Something went wrong on our side. Please try again in a moment.';
+    if (res.status < 500 && msg) return tr('refused', { message: msg }); // the API's words: English
+    return tr('server_error');
   }
 
-  var OFFLINE = 'We could not reach the server. Check your connection and try again.';
+  var OFFLINE = tr('offline');
 
   function randomKey() {
     var b = new Uint8Array(16);
@@ -77,14 +111,13 @@
     return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
   }
 
-  // showItems lists an order's or a hold's items; line, when given, words
-  // one of them (the order page's language).
-  function showItems(d, names, line) {
+  // showItems lists an order's or a hold's items.
+  function showItems(d, names) {
     var ul = $('items');
     ul.textContent = '';
     (d.items || []).forEach(function (it) {
       var name = (names && names[it.ticket_type]) || it.ticket_type, price = money(it.price_minor, d.currency);
-      ul.appendChild(el('li', line ? line(it.quantity, name, price) : it.quantity + ' × ' + name + ' (' + price + ' each)'));
+      ul.appendChild(el('li', tr('order_item', { n: nf.format(it.quantity), name: name, price: price })));
     });
     $('total-line').hidden = !d.currency;
     if (d.currency) $('total').textContent = money(d.amount_minor, d.currency);
@@ -109,19 +142,15 @@
       return perAdmission > 0 ? perAdmission : Infinity;
     }
 
-    function plural(n) { return n + (n === 1 ? ' ticket' : ' tickets'); }
-
     // ruleText is the limit as the page states it under the title.
     function ruleText() {
-      return perAdmission ? 'One visitor may buy up to ' + plural(perAdmission) + ' at this event, over all their orders.' : '';
+      return perAdmission ? plural('limit_rule', perAdmission) : '';
     }
 
     // leftText says, on its own, what the limit leaves this visitor.
     function leftText() {
       if (left === null || left >= perAdmission) return ruleText();
-      var had = perAdmission - left;
-      return 'One visitor may buy up to ' + plural(perAdmission) + ' at this event, and you hold or bought ' +
-        (left === 0 ? 'all ' + had + ', so you cannot hold more.' : had + ' of them: you may hold ' + left + ' more.');
+      return ruleText() + ' ' + (left === 0 ? tr('limit_none') : plural('limit_left', left, { had: nf.format(perAdmission - left) }));
     }
 
     // learn takes what an answer says of the limit ({per_admission, left}).
@@ -133,23 +162,22 @@
 
     function admitFirst() {
       if (!ROOM_ID.test(room)) {
-        say('Only visitors admitted from the waiting room can hold tickets.');
+        say(tr('admit_first'));
         return;
       }
-      say('Only visitors admitted from the waiting room can hold tickets.',
-        '/rooms/' + room + '?return_to=' + encodeURIComponent('/events/' + event), 'Go to the waiting room');
+      say(tr('admit_first'), withLang('/rooms/' + room + '?return_to=' + encodeURIComponent(withLang('/events/' + event))), tr('to_room'));
     }
 
     function load() {
       return api('GET', base).then(function (res) {
         if (res.status === 200) return render(res.data);
-        say(res.status === 404 ? 'There is no such event.' : trouble(res));
+        say(res.status === 404 ? tr('no_event') : trouble(res));
       }, function () { say(OFFLINE); });
     }
 
     function render(d) {
       room = d.room || '';
-      document.title = $('title').textContent = 'Tickets: ' + d.event;
+      document.title = $('title').textContent = tr('event_heading', { event: d.event });
       perAdmission = d.per_admission_limit || 0;
       learn(d.limit);
       $('limit').textContent = ruleText();
@@ -164,17 +192,21 @@
         f.setAttribute('aria-labelledby', h.id);
         f.appendChild(h);
         f.appendChild(el('p', money(t.price_minor, t.currency), 'price'));
-        f.appendChild(el('p', t.available > 0 ? t.available + ' available' : 'Sold out', 'left'));
+        f.appendChild(el('p', t.available > 0 ? plural('available', t.available) : tr('sold_out'), 'left'));
         // Never more than one hold may take: the type's per-order limit,
         // what is available, and what the per-admission limit leaves.
         var most = Math.min(t.per_order_limit, t.available, allowance());
         if (most > 0) {
           var row = el('div', null, 'row');
-          var lab = el('label', 'Quantity');
+          var lab = el('label', tr('quantity'));
           var sel = el('select');
           sel.id = lab.htmlFor = 'cg-qty-' + t.id;
-          for (var i = 1; i <= most; i++) sel.appendChild(el('option', String(i)));
-          var btn = el('button', 'Hold tickets', 'button');
+          for (var i = 1; i <= most; i++) {
+            var o = el('option', nf.format(i));
+            o.value = i;
+            sel.appendChild(o);
+          }
+          var btn = el('button', tr('hold_button'), 'button');
           btn.type = 'submit';
           btn.disabled = !!hold;
           row.appendChild(lab);
@@ -188,9 +220,9 @@
         }
         list.appendChild(f);
       });
-      if (!d.ticket_types || !d.ticket_types.length) say('No tickets are on sale for this event.');
+      if (!d.ticket_types || !d.ticket_types.length) say(tr('no_types'));
       else if (!hold && left === 0) say(leftText());
-      else if (!hold) say('Choose your tickets.');
+      else if (!hold) say(tr('choose'));
     }
 
     function lockTypes(on) {
@@ -201,7 +233,7 @@
       if (busy) return;
       busy = true;
       btn.disabled = true;
-      say('Holding your tickets…');
+      say(tr('holding'));
       api('POST', base + '/holds', { ticket_type: type, quantity: quantity }, { 'Idempotency-Key': randomKey() }).then(function (res) {
         busy = false;
         btn.disabled = false;
@@ -209,16 +241,16 @@
         if (res.status === 201) {
           if (left !== null) left = Math.max(0, left - quantity);
           showHold(res.data);
-          say('Your tickets are held. Pay before the time runs out.');
+          say(tr('held'));
         } else if (c === 'hold_exists' && res.data.hold_id) {
-          resume(res.data.hold_id, 'You already hold tickets: pay for them or release them first.');
+          resume(res.data.hold_id, tr('hold_exists'));
         } else if (c === 'limit_reached') {
           // Tickets bought or held with this admission before (another
           // tab, an earlier order) count: the answer says what is left.
           learn(res.data.limit);
           load().then(function () { say(leftText()); });
         } else if (c === 'sold_out') {
-          load().then(function () { say('Sorry, there are not that many tickets of this type left.'); });
+          load().then(function () { say(tr('not_enough')); });
         } else if (c === 'unauthorized' || c === 'forbidden') {
           admitFirst();
         } else {
@@ -271,14 +303,14 @@
       var secs = Math.round((Date.parse(hold.expires_at) - Date.now() - skew) / 1000);
       if (!(secs > 0)) {
         forget(true);
-        load().then(function () { say('Your hold expired and the tickets were released. You can hold them again.'); });
+        load().then(function () { say(tr('hold_expired')); });
         return;
       }
       var m = Math.floor(secs / 60), s = secs % 60;
-      $('countdown').textContent = 'Time left to pay: ' + m + ':' + (s < 10 ? '0' : '') + s;
+      $('countdown').textContent = tr('time_left', { t: nf.format(m) + ':' + nf2.format(s) });
       if (secs <= 60 && !warned) {
         warned = true;
-        say('Less than a minute left to pay.');
+        say(tr('last_minute'));
       }
     }
 
@@ -289,16 +321,16 @@
       var email = $('email').value.trim();
       if (email) body.email = email;
       busy = payBtn.disabled = true;
-      say('Starting the payment…');
+      say(tr('paying'));
       api('POST', '/api/v1/holds/' + encodeURIComponent(hold.hold_id) + '/checkout', body).then(function (res) {
         busy = payBtn.disabled = false;
         var c = code(res), url = res.status === 201 && res.data.payment && res.data.payment.redirect_url;
         if (url && /^(https?:\/\/|\/(?![\/\\]))/i.test(url)) {
-          say('Taking you to the payment page…');
-          location.assign(url);
+          say(tr('to_payment'));
+          location.assign(withLang(url));
         } else if (c === 'not_found' || c === 'hold_expired') {
           forget(true);
-          load().then(function () { say('This hold is no longer valid; its tickets went back on sale. You can hold them again.'); });
+          load().then(function () { say(tr('hold_invalid')); });
         } else if (c === 'unauthorized' || c === 'forbidden') {
           admitFirst();
         } else {
@@ -314,7 +346,7 @@
         busy = false;
         if (res.status === 204 || res.status === 404) {
           forget(true);
-          load().then(function () { say('Your tickets were released.'); });
+          load().then(function () { say(tr('released')); });
         } else {
           say(trouble(res));
         }
@@ -324,13 +356,12 @@
     load().then(function () {
       var id = null;
       try { id = sessionStorage.getItem(saved); } catch (e) { /* private mode */ }
-      if (id && ROOM_ID.test(id)) resume(id, 'Your tickets are still held.');
+      if (id && ROOM_ID.test(id)) resume(id, tr('still_held'));
     });
   }
 
   // --- The order page ---
 
-  // Its words come with the page, in the fan's language (data-i18n).
   // Back from the pay page, the provider's decision rides in
   // redirect_status: until its webhook lands, the order is still pending,
   // and the fan is told the payment is being confirmed rather than left
@@ -338,14 +369,8 @@
   var SLOW_MS = 20000; // after this, pending says it is taking longer than usual
 
   function orderPage() {
-    var order = B.dataset.order, shown = '', delay = 1000, since = Date.now(), T = {};
-    try { T = JSON.parse(B.dataset.i18n || '{}'); } catch (e) { /* English from the template stays */ }
+    var order = B.dataset.order, shown = '', delay = 1000, since = Date.now();
     var back = new URLSearchParams(location.search).get('redirect_status');
-
-    function tr(key, vars) {
-      vars = vars || {};
-      return (T[key] || '').replace(/\{(\w+)\}/g, function (_, k) { return vars[k]; });
-    }
 
     function words(status) {
       if (status === 'pending_payment') {
@@ -378,14 +403,14 @@
     }
 
     function show(d) {
-      showItems(d, null, function (n, name, price) { return tr('order_item', { n: n, name: name, price: price }); });
+      showItems(d, null);
       var w = words(d.status);
       if (w[0] === shown) return; // say it once, not every second
       shown = w[0];
       say(w[1]);
       $('detail').textContent = w[2];
       if ((d.status === 'failed' || d.status === 'expired') && ROOM_ID.test(d.event || '')) {
-        $('back').href = '/events/' + d.event;
+        $('back').href = withLang('/events/' + d.event);
         $('next').hidden = false;
       }
     }
