@@ -30,6 +30,10 @@ type Room struct {
 	Adaptive             bool       `json:"adaptive"`
 	AdaptiveMaxCheckouts int64      `json:"adaptive_max_checkouts"`
 	AdaptiveP99Ms        int        `json:"adaptive_p99_ms"`
+	// The origin's targets (reverse-proxy mode): its p99 to response
+	// headers, and its share of 5xx answers and failures, in percent.
+	AdaptiveOriginP99Ms        int `json:"adaptive_origin_p99_ms"`
+	AdaptiveOriginErrorPercent int `json:"adaptive_origin_error_percent"`
 	// The gate against scripts (docs/organizer.md): when a new place needs
 	// a proof-of-work challenge ("off", "auto", "always"), its base
 	// difficulty, and the per-address limits.
@@ -136,6 +140,9 @@ type RoomRequest struct {
 	Adaptive             *bool  `json:"adaptive,omitempty"`
 	AdaptiveMaxCheckouts *int64 `json:"adaptive_max_checkouts,omitempty"`
 	AdaptiveP99Ms        *int   `json:"adaptive_p99_ms,omitempty"`
+	// The origin's targets; 0: not a target.
+	AdaptiveOriginP99Ms        *int `json:"adaptive_origin_p99_ms,omitempty"`
+	AdaptiveOriginErrorPercent *int `json:"adaptive_origin_error_percent,omitempty"`
 	// The gate against scripts; 0 for a number: the default.
 	Challenge             *string `json:"challenge,omitempty"`
 	ChallengeBits         *int    `json:"challenge_bits,omitempty"`

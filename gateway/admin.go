@@ -101,6 +101,8 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 	set(&r.AdmitPerMinute, b.AdmitPerMinute)
 	set(&r.SessionSeconds, b.SessionSeconds)
 	set(&r.AdaptiveP99Ms, b.AdaptiveP99Ms)
+	set(&r.AdaptiveOriginP99Ms, b.AdaptiveOriginP99Ms)
+	set(&r.AdaptiveOriginErrorPercent, b.AdaptiveOriginErrorPercent)
 	set(&r.ChallengeBits, b.ChallengeBits)
 	set(&r.AddressJoinsPerMinute, b.AddressJoinsPerMinute)
 	set(&r.AddressLivePlaces, b.AddressLivePlaces)
@@ -179,6 +181,7 @@ func toRoom(r queue.Room) api.Room {
 		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason, ClosedAt: opt(r.ClosedAt),
 		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
 		Adaptive: r.Adaptive, AdaptiveMaxCheckouts: r.AdaptiveMaxCheckouts, AdaptiveP99Ms: r.AdaptiveP99Ms,
+		AdaptiveOriginP99Ms: r.AdaptiveOriginP99Ms, AdaptiveOriginErrorPercent: r.AdaptiveOriginErrorPercent,
 		Challenge: r.Challenge, ChallengeBits: r.ChallengeBits, AddressJoinsPerMinute: r.AddressJoinsPerMinute, AddressLivePlaces: r.AddressLivePlaces,
 		Captcha: r.Captcha, CaptchaSiteKey: r.CaptchaSiteKey, CaptchaAction: r.CaptchaAction, CaptchaFallback: r.CaptchaFallback,
 		AccessCodeRequired: r.AccessCodeRequired,
