@@ -63,10 +63,6 @@ type stackOptions struct {
 	metered bool // the controller's series on the gateway's /metrics, as in serve
 	// captcha verifies rooms' CAPTCHA responses (local providers).
 	captcha captcha.Set
-
-	// adaptEvery, when set, is how often the running controller steps
-	// adaptive rooms.
-	adaptEvery time.Duration
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
@@ -85,7 +81,7 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	ccfg := admission.Config{Refresh: 50 * time.Millisecond, AdaptEvery: o.adaptEvery}
+	ccfg := admission.Config{Refresh: 50 * time.Millisecond}
 	if o.booking {
 		// "Notify me", as serve offers it with a channel that reaches
 		// people.

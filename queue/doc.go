@@ -53,6 +53,9 @@
 //	cg:{r}:codes  hash    access codes (codes.go): hex SHA-256 of room, NUL, code → uses left,
 //	                      and the counters #codes, #left, #used; join.lua takes a use
 //	cg:{r}:gb:<w> hash    wrong access codes per address in minute window w (2 min TTL)
+//	cg:{r}:hook   hash    room hooks (hooks.go): the room as last told to the organizer's systems
+//	cg:{r}:hook:outbox stream the hooks' messages, delivered by package notify, which keeps
+//	                      cg:{r}:hook:dead and cg:{r}:hook:sent:<id> beside it
 //
 // and, for all rooms, besides cg:rooms and cg:keyring: cg:audit, the
 // organizers' audit log (stream, MAXLEN ~ 10000; auditlog.go),

@@ -16,6 +16,7 @@ type roomKeys struct {
 	notify, notifyKeep                                                                 string // "notify me" (notifyme.go)
 	users, owners                                                                      string // enqueue tokens' user ids (gate.go)
 	codes                                                                              string // access codes (codes.go)
+	hook, hookPrefix                                                                   string // room hooks' record and outbox (hooks.go)
 	prefix                                                                             string
 }
 
@@ -65,6 +66,8 @@ func makeKeys(room string) roomKeys {
 		users:      p + "users",
 		owners:     p + "owners",
 		codes:      p + "codes",
+		hook:       p + "hook",
+		hookPrefix: p + "hook:",
 	}
 }
 

@@ -15,7 +15,7 @@ var scriptFS embed.FS
 // runs them with EVALSHA and falls back to EVAL once per connection after a
 // SCRIPT FLUSH or a failover, so callers never see NOSCRIPT.
 type scripts struct {
-	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt, soldOut, codes, renew *redis.Script
+	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt, soldOut, codes, renew, hooks *redis.Script
 }
 
 func loadScripts() (*scripts, error) {
@@ -35,6 +35,7 @@ func loadScripts() (*scripts, error) {
 		soldOut:   set.Load("soldout"),
 		codes:     set.Load("codes"),
 		renew:     set.Load("renew"),
+		hooks:     set.Load("hooks"),
 	}
 	if err := set.Err(); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)

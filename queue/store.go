@@ -582,7 +582,8 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	// With the cfg gone no script touches the rest; remove it.
-	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep, k.users, k.owners, k.codes).Err(); err != nil {
+	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep, k.users, k.owners, k.codes,
+		k.hook, k.hookPrefix+"outbox", k.hookPrefix+"dead").Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, notifyRoomsKey, name).Err(); err != nil {
