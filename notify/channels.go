@@ -366,6 +366,10 @@ type WebhookConfig struct {
 	Timeout time.Duration
 	// Now stamps the signatures. Default time.Now.
 	Now func() time.Time
+	// Render writes a message's body. Default: the notification's fields
+	// (below). An error is permanent: a message that cannot be rendered
+	// now never will be.
+	Render func(Message) ([]byte, error)
 }
 
 // String keeps the secret out of logs and error messages.
@@ -448,12 +452,11 @@ type webhookPayload struct {
 // needs no address). A 2xx response is delivery; 4xx other than 408 and
 // 429 is a *PermanentError; anything else is retried.
 func (c *WebhookChannel) Deliver(ctx context.Context, n Message) error {
-	body, err := json.Marshal(webhookPayload{
-		ID: n.ID, Kind: n.Kind, Event: n.Event, Order: n.Order, Hold: n.Hold,
-		Email: n.Email, Phone: n.Phone, AmountMinor: n.AmountMinor, Currency: n.Currency,
-		At:   n.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		Room: n.Room, Position: n.Position, Link: n.Link,
-	})
+	render := c.cfg.Render
+	if render == nil {
+		render = notificationBody
+	}
+	body, err := render(n)
 	if err != nil {
 		return Permanent(fmt.Errorf("webhook: encode: %w", err))
 	}
@@ -487,6 +490,17 @@ func (c *WebhookChannel) Deliver(ctx context.Context, n Message) error {
 	default:
 		return fmt.Errorf("webhook %s: %s: %q", c.target, resp.Status, snippet)
 	}
+}
+
+// notificationBody is the default body of a webhook: the notification's
+// fields.
+func notificationBody(n Message) ([]byte, error) {
+	return json.Marshal(webhookPayload{
+		ID: n.ID, Kind: n.Kind, Event: n.Event, Order: n.Order, Hold: n.Hold,
+		Email: n.Email, Phone: n.Phone, AmountMinor: n.AmountMinor, Currency: n.Currency,
+		At:   n.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+		Room: n.Room, Position: n.Position, Link: n.Link,
+	})
 }
 
 // LogChannel writes one structured log line per notification: a record

@@ -14,6 +14,10 @@
 //   - admission appends queue.near and queue.admitted for waiters who left
 //     their contact, with Outbox.Append, to a stream of notify's own (Named),
 //     which every Notifier then finds by itself.
+//   - queue's hooks.lua appends organizers' room hooks (room.paused,
+//     room.sold_out, ...) to each room's hook outbox, with the body's data
+//     in Message.Data; a second Notifier of cmd's delivers them to the
+//     organizer's webhook alone (Config.SourcesOnly, WebhookConfig.Render).
 //
 // A Stream is a key prefix holding a Redis Cluster hash tag: its outbox,
 // its dead letters and each message's delivery marks share one slot, so

@@ -42,17 +42,25 @@ type Message struct {
 	Room     string
 	Position int64
 	Link     string
+	// Data is a producer's own JSON document, for a channel that renders
+	// it (WebhookConfig.Render): organizers' room hooks (queue/hooks.go)
+	// write it. Fans' messages have none.
+	Data string
 }
 
 // fields is m as outbox fields, the names booking's scripts also write.
 func (m Message) fields() []any {
-	return []any{
+	f := []any{
 		"kind", m.Kind, "event", m.Event, "order", m.Order, "hold", m.Hold,
 		"email", m.Email, "phone", m.Phone,
 		"amount_minor", strconv.FormatInt(m.AmountMinor, 10), "currency", m.Currency,
 		"at", strconv.FormatInt(m.At.UnixMilli(), 10),
 		"room", m.Room, "position", strconv.FormatInt(m.Position, 10), "link", m.Link,
 	}
+	if m.Data != "" {
+		f = append(f, "data", m.Data)
+	}
+	return f
 }
 
 // parseMessage reads an outbox entry of the stream named stream. It is
@@ -75,7 +83,7 @@ func parseMessage(stream string, x redis.XMessage) Message {
 	m := Message{
 		ID: x.ID, Stream: stream, Kind: s("kind"), Event: s("event"), Order: s("order"), Hold: s("hold"),
 		Email: s("email"), Phone: s("phone"), Currency: s("currency"),
-		Room: s("room"), Link: s("link"),
+		Room: s("room"), Link: s("link"), Data: s("data"),
 	}
 	m.Position, _ = strconv.ParseInt(s("position"), 10, 64)
 	m.AmountMinor, _ = strconv.ParseInt(s("amount_minor"), 10, 64)

@@ -66,6 +66,11 @@ type Config struct {
 	// Sources list the streams to deliver beside those written with
 	// Outbox.Append, which every Notifier finds by itself.
 	Sources []Source
+	// SourcesOnly delivers the streams of Sources alone, not those written
+	// with Outbox.Append: for a Notifier whose channels are not for fans
+	// (organizers' room hooks), beside the one that is. Give it a Group
+	// of its own too.
+	SourcesOnly bool
 	// Group is the Redis consumer group shared by all Notifiers of a
 	// deployment: they split the messages among them. Default "notify".
 	Group string
@@ -301,7 +306,7 @@ type job struct {
 func (n *Notifier) Process(ctx context.Context) (int, error) {
 	n.passMu.Lock()
 	defer n.passMu.Unlock()
-	ss, err := streams(ctx, n.rdb, n.cfg.Sources)
+	ss, err := streams(ctx, n.rdb, n.cfg.Sources, !n.cfg.SourcesOnly)
 	errs := []error{err}
 	errs = append(errs, n.ensureGroups(ctx, ss))
 	ss = n.known(ss)

@@ -77,20 +77,22 @@ func (o *Outbox) Append(ctx context.Context, s Stream, m Message) (string, error
 	return id, nil
 }
 
-// streams lists the registered streams and those of sources, sorted by
-// name, the first of each name kept. A failing source leaves the others
-// served.
-func streams(ctx context.Context, rdb redis.UniversalClient, sources []Source) ([]Stream, error) {
+// streams lists those of sources and, with registered, the registered
+// streams, sorted by name, the first of each name kept. A failing source
+// leaves the others served.
+func streams(ctx context.Context, rdb redis.UniversalClient, sources []Source, registered bool) ([]Stream, error) {
 	var (
 		all  []Stream
 		errs []error
 	)
-	reg, err := rdb.HGetAll(ctx, registryKey).Result()
-	if err != nil {
-		errs = append(errs, fmt.Errorf("notify: list streams: %w", err))
-	}
-	for name, prefix := range reg {
-		all = append(all, Stream{Name: name, Prefix: prefix})
+	if registered {
+		reg, err := rdb.HGetAll(ctx, registryKey).Result()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("notify: list streams: %w", err))
+		}
+		for name, prefix := range reg {
+			all = append(all, Stream{Name: name, Prefix: prefix})
+		}
 	}
 	for _, src := range sources {
 		ss, err := src(ctx)
