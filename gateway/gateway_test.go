@@ -63,6 +63,10 @@ type stackOptions struct {
 	metered bool // the controller's series on the gateway's /metrics, as in serve
 	// captcha verifies rooms' CAPTCHA responses (local providers).
 	captcha captcha.Set
+
+	// adaptEvery, when set, is how often the running controller steps
+	// adaptive rooms.
+	adaptEvery time.Duration
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
@@ -81,7 +85,7 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	ccfg := admission.Config{Refresh: 50 * time.Millisecond}
+	ccfg := admission.Config{Refresh: 50 * time.Millisecond, AdaptEvery: o.adaptEvery}
 	if o.booking {
 		// "Notify me", as serve offers it with a channel that reaches
 		// people.

@@ -45,7 +45,7 @@ func (s *Server) proxied(c echo.Context) error {
 	if err != nil {
 		return invalid("the path cannot be read safely: an escape that does not decode, a control character, escapes left after two decodes, or too many oddities (docs/routes.md)")
 	}
-	call := &proxyCall{}
+	call := &proxyCall{rooms: rooms, start: time.Now()}
 	if len(rooms) > 0 {
 		p, admitted, denied := s.admit(c, rooms)
 		if denied != "" {
@@ -160,6 +160,9 @@ func newReverseProxy(upstream *url.URL, s *Server) *httputil.ReverseProxy {
 		Transport:  transport,
 		BufferPool: bufferPool{},
 		ModifyResponse: func(res *http.Response) error {
+			if call, ok := res.Request.Context().Value(proxyCallKey{}).(*proxyCall); ok {
+				s.observeOrigin(call, res.StatusCode, nil)
+			}
 			if res.Header.Get(ReleaseHeader) == "" {
 				return nil
 			}
@@ -177,6 +180,7 @@ func newReverseProxy(upstream *url.URL, s *Server) *httputil.ReverseProxy {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if call, ok := r.Context().Value(proxyCallKey{}).(*proxyCall); ok {
 				call.err = err
+				s.observeOrigin(call, 0, err)
 				return
 			}
 			w.WriteHeader(http.StatusBadGateway)
@@ -194,12 +198,15 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 
 // proxyCall is what one proxied request carries through the
 // httputil.ReverseProxy: the admission it was let through on, for the
-// origin's X-Crowdgate-* headers and its release header, and the error the
-// proxy met, for proxied to answer.
+// origin's X-Crowdgate-* headers and its release header, the error the
+// proxy met, for proxied to answer, and the rooms that protect its path
+// with when it was sent, for the origin's measures (origin.go).
 type proxyCall struct {
 	pass     admission.Pass
 	admitted bool // pass is set; false on unprotected paths and when failing open
 	err      error
+	rooms    []string
+	start    time.Time
 }
 
 type proxyCallKey struct{}

@@ -151,6 +151,8 @@ type Server struct {
 
 	// captchaFails are failed CAPTCHAs per address (captcha.go).
 	captchaFails *limiterSet
+	// origin measures the origin's answers to the reverse proxy (origin.go).
+	origin *originMetrics
 }
 
 // New returns a Server over the admission controller and keyring.
@@ -216,6 +218,11 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 	if cfg.MaxConnsPerIP > 0 {
 		s.conns = newConnCap(cfg.MaxConnsPerIP, cfg.TrustedProxies, refused, cfg.Logger)
 	}
+	origin, err := newOriginMetrics(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.origin = origin
 	s.metrics = promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})
 	for _, m := range []prometheus.Collector{s.latency, s.checks, s.shedTotal, refused} {
 		if err := cfg.Registry.Register(m); err != nil {
