@@ -2,9 +2,10 @@
 // bodies and answers of the fans' API (/api/v1: a place in line, holds,
 // orders, the public proofs), of the organizers' admin API (/admin/v1:
 // rooms, events, their log and recount) and the error body all of them
-// share. The gateway serves them and clients read them (the crowdgate CLI,
-// Go integrations), so a field is declared once, here, and docs/api.md
-// describes what these types encode.
+// share, and the body of the room hooks Crowdgate posts to organizers'
+// own systems (RoomHook, docs/hooks.md). The gateway serves them and
+// clients read them (the crowdgate CLI, Go integrations), so a field is
+// declared once, here, and docs/api.md describes what these types encode.
 //
 // A type named …Request is what a client sends; the plain noun is what
 // the server answers. Field names, order, omitempty and types are the
