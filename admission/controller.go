@@ -98,6 +98,10 @@ type Config struct {
 	// with EdDSA or ES256 (enqueue.go). Without it, the tokens of rooms
 	// with a JWKS URL cannot be checked (503); HS256 rooms need nothing.
 	EnqueueKeys EnqueueKeys
+	// RoomHooks records every room's changes each second for the
+	// organizer's webhook (hooks.go), to be delivered by a Notifier over
+	// HookStreams. Off: nothing is recorded.
+	RoomHooks bool
 	// Captcha verifies the responses of rooms that require a CAPTCHA
 	// (captcha.go); nil: no provider is configured, and no room may name
 	// one.
@@ -280,6 +284,8 @@ type Controller struct {
 	// quiet are the triggered rooms seen queueing since the last refresh
 	// (trigger.go).
 	quiet quietRooms
+	// hookCount counts the room hook messages recorded (hooks.go).
+	hookCount *prometheus.CounterVec
 }
 
 // NewController returns a Controller; call Run to start its loops.
@@ -326,12 +332,13 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		joinsUnknown: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crowdgate_joins_unknown_room_total", Help: "Join requests for rooms not known to exist (not labelled by room: anyone can make names up).",
 		}),
-		storeLog: queue.NewOutage(cfg.Logger, "admission", cfg.Now),
+		storeLog:  queue.NewOutage(cfg.Logger, "admission", cfg.Now),
+		hookCount: newHookMetrics(),
 	}
 	c.adaptRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "crowdgate_adaptive_rate_per_minute", Help: "Adaptive rooms' rate as the controller set it; the room admits at the lower of it and admit_per_minute.",
 	}, []string{"room"})
-	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.queueing, c.triggerSince, c.joins, c.refusals, c.tickErrs, c.adaptRate, c.joinsUnknown} {
+	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.queueing, c.triggerSince, c.joins, c.refusals, c.tickErrs, c.adaptRate, c.joinsUnknown, c.hookCount} {
 		if err := cfg.Registerer.Register(m); err != nil {
 			return nil, fmt.Errorf("admission: register metrics: %w", err)
 		}
@@ -395,6 +402,9 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.sweepAll(ctx)
 			if err := c.notifyWaiters(ctx); err != nil {
 				c.failed(ctx, "waiter notifications", err)
+			}
+			if c.cfg.RoomHooks {
+				c.recordHooks(ctx)
 			}
 		case <-adapt.C:
 			c.adaptAll(ctx)
