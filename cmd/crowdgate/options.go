@@ -26,6 +26,7 @@ type options struct {
 	limitBypass                                                                 string
 	smtpAddr, smtpFrom, smtpUser, smtpPassword, notifyURL, notifySecret         string
 	phoneCodes                                                                  string
+	roomHookURL, roomHookSecret                                                 string
 	metricsAddr                                                                 string
 	routes                                                                      multiFlag
 	grace, drain                                                                time.Duration
@@ -84,6 +85,8 @@ func parseOptions(args []string, getenv func(string) string, stderr io.Writer) (
 	fs.StringVar(&o.notifyURL, "notify-webhook-url", env("CROWDGATE_NOTIFY_WEBHOOK_URL", ""), "URL that receives every notification as signed JSON, e.g. an SMS or WhatsApp gateway (CROWDGATE_NOTIFY_WEBHOOK_URL)")
 	fs.StringVar(&o.phoneCodes, "notify-phone-codes", env("CROWDGATE_NOTIFY_PHONE_CODES", ""), "comma list of country codes (+91,+44) whose phone numbers waiters may leave for \"notify me\"; empty = email only (CROWDGATE_NOTIFY_PHONE_CODES)")
 	fs.StringVar(&o.notifySecret, "notify-webhook-secret", env("CROWDGATE_NOTIFY_WEBHOOK_SECRET", ""), "HMAC secret of the notification webhook's Crowdgate-Signature (CROWDGATE_NOTIFY_WEBHOOK_SECRET)")
+	fs.StringVar(&o.roomHookURL, "room-webhook-url", env("CROWDGATE_ROOM_WEBHOOK_URL", ""), "URL that receives rooms' changes (queue opened, sale started, activated, quiet, paused, sold out, closed, rate changed) as signed JSON (CROWDGATE_ROOM_WEBHOOK_URL)")
+	fs.StringVar(&o.roomHookSecret, "room-webhook-secret", env("CROWDGATE_ROOM_WEBHOOK_SECRET", ""), "HMAC secret of the room webhook's Crowdgate-Signature (CROWDGATE_ROOM_WEBHOOK_SECRET)")
 	fs.StringVar(&o.publicURL, "public-url", env("CROWDGATE_PUBLIC_URL", ""), "URL fans reach Crowdgate at, for absolute links; empty = from each request's Host (CROWDGATE_PUBLIC_URL)")
 	fs.StringVar(&o.cookieDomain, "cookie-domain", env("CROWDGATE_COOKIE_DOMAIN", ""), "Domain of the queue and admission cookies, so origins on other hosts of the site receive them; empty = Crowdgate's host only (CROWDGATE_COOKIE_DOMAIN)")
 	fs.StringVar(&o.trusted, "trusted-proxies", env("CROWDGATE_TRUSTED_PROXIES", ""), "comma-separated CIDRs of proxies whose X-Forwarded-For is believed, e.g. 127.0.0.1/32,10.0.0.0/8 (CROWDGATE_TRUSTED_PROXIES)")
@@ -210,6 +213,9 @@ func (o options) config(w io.Writer) (serveConfig, error) {
 	}
 	if o.notifyURL != "" && o.notifySecret == "" {
 		return c, errors.New("--notify-webhook-url needs --notify-webhook-secret, so receivers can verify what they get")
+	}
+	if o.roomHookURL != "" && o.roomHookSecret == "" {
+		return c, errors.New("--room-webhook-url needs --room-webhook-secret, so receivers can verify what they get")
 	}
 	c.notify = o.smtpAddr != "" || o.notifyURL != ""
 	for cc := range strings.SplitSeq(o.phoneCodes, ",") {

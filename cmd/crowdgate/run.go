@@ -140,7 +140,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Notify: notify.NewOutbox(rdb), ResumeURL: resumeURL(c.public, lns.public.Addr()),
 		PhoneCodes: c.phoneCodes,
 		Captcha:    captchaVerifier{c.captcha.Observed(captchaMetrics.Observe)},
+		// Rooms' changes, for the organizer's own systems.
+		RoomHooks: o.roomHookURL != "",
 	})
+	if err != nil {
+		return err
+	}
+	roomHooks, err := newRoomHooks(o, rdb, ctl, log, reg)
 	if err != nil {
 		return err
 	}
@@ -201,6 +207,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	g.Go(func() error { return hub.Run(gctx) })
 	g.Go(func() error { return book.core.Run(gctx) })
 	g.Go(func() error { return notifier.Run(gctx) })
+	if roomHooks != nil {
+		g.Go(func() error { return roomHooks.Run(gctx) })
+	}
 	g.Go(func() error { return srv.Serve(gctx, lns.public, o.drain) })
 	g.Go(func() error { return srv.RunHistory(gctx) })
 	err = g.Wait()
