@@ -311,12 +311,13 @@ type adminData struct {
 	LoginCSRF string // the login form's
 	Message   string // on the login page
 	Error     bool
+	Languages []langLink // the fans' pages' languages, for a room's setting
 }
 
 // dashboardPage is the dashboard for a valid session, else the login form.
 func (s *Server) dashboardPage(c echo.Context) error {
 	if nonce, ok := s.admin.cookieSession(c.Request()); ok {
-		return s.renderAdmin(c, http.StatusOK, "admin-dash", adminData{Title: "Control room", CSRF: s.admin.csrfToken(nonce)})
+		return s.renderAdmin(c, http.StatusOK, "admin-dash", adminData{Title: "Control room", CSRF: s.admin.csrfToken(nonce), Languages: languageNames()})
 	}
 	msg := ""
 	if hasSession(c.Request()) {

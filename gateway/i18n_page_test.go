@@ -25,6 +25,9 @@ func table(t testing.TB, dir, lang string) map[string]string {
 	return m
 }
 
+// shipped are the languages the fans' pages speak.
+var shipped = []string{"ar", "bn", "de", "en", "es", "fr", "gu", "hi", "kn", "ml", "mr", "pt", "ta", "te"}
+
 // TestPageLanguageSwitch: the waiting room names every language in
 // itself, in its own script and direction, keeps the fan's return_to, and
 // a right-to-left language turns the whole page around.
@@ -39,7 +42,7 @@ func TestPageLanguageSwitch(t *testing.T) {
 			t.Errorf("Arabic room page lacks %s", want)
 		}
 	}
-	for _, l := range []string{"ar", "bn", "de", "en", "es", "fr", "gu", "hi", "kn", "ml", "mr", "pt", "ta", "te"} {
+	for _, l := range shipped {
 		dir := "ltr"
 		if l == "ar" {
 			dir = "rtl"
@@ -120,5 +123,33 @@ func TestShopFollowsRoomLanguage(t *testing.T) {
 	if pt := table(t, "pages/shop/i18n", "pt"); r.status != http.StatusNotFound || !strings.Contains(string(r.body), `<html lang="pt" dir="ltr">`) ||
 		!strings.Contains(string(r.body), pt["not_found_text"]) {
 		t.Errorf("unknown event, in Portuguese: %d %s", r.status, r.body)
+	}
+}
+
+// TestRoomLanguageSetting: a room may name any shipped language, or none,
+// and nothing else; the dashboard's Language control offers each, named in
+// itself.
+func TestRoomLanguageSetting(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	s.putRoom("final", `{"language": "ml"}`)
+	for _, l := range append([]string{""}, shipped...) {
+		if r := s.admin("PATCH", "/admin/v1/rooms/final", `{"language": "`+l+`"}`); r.status != http.StatusOK || r.json(t)["language"] != l {
+			t.Errorf("language %q: %d %s", l, r.status, r.body)
+		}
+	}
+	for _, bad := range []string{"xx", "EN", "pt-BR", "ar_EG", " ta"} {
+		r := s.admin("PATCH", "/admin/v1/rooms/final", `{"language": "`+bad+`"}`)
+		if r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_request" || !strings.Contains(string(r.body), "ar, bn, de, en") {
+			t.Errorf("language %q: %d %s", bad, r.status, r.body)
+		}
+	}
+
+	session, _ := s.login()
+	body := string(s.getPage("/admin", "Cookie", "cg_admin="+session).body)
+	for _, l := range shipped {
+		if want := `<option value="` + l + `" lang="` + l + `">` + html.EscapeString(table(t, "pages/i18n", l)["lang_name"]) + `</option>`; !strings.Contains(body, want) {
+			t.Errorf("the dashboard lacks %s", want)
+		}
 	}
 }
