@@ -151,6 +151,18 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 // An event whose deletion did not finish is not created again until
 // DeleteEvent has finished it (ErrConflict).
 func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) {
+	return c.putEvent(ctx, e, false)
+}
+
+// CreateEvent creates an event unless one of that id exists, which it
+// leaves as it is, in one step: of several instances creating one event at
+// once, one creates it and nothing is written twice. It reports whether
+// the event was created.
+func (c *Core) CreateEvent(ctx context.Context, e Event) (created bool, err error) {
+	return c.putEvent(ctx, e, true)
+}
+
+func (c *Core) putEvent(ctx context.Context, e Event, createOnly bool) (created bool, err error) {
 	e = e.WithDefaults()
 	if err := e.Validate(); err != nil {
 		return false, err
@@ -160,7 +172,11 @@ func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) 
 	for _, t := range e.TicketTypes {
 		args = append(args, t.ID, t.Name, t.Capacity, t.PriceMinor, t.Currency, t.PerOrderLimit)
 	}
-	args = append(args, e.PerAdmissionLimit)
+	only := "0"
+	if createOnly {
+		only = "1"
+	}
+	args = append(args, e.PerAdmissionLimit, only)
 	res, err := c.scripts.putEvent.Run(ctx, c.rdb, []string{k.cfg}, args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("booking: put event: %w", err)
@@ -174,8 +190,12 @@ func (c *Core) PutEvent(ctx context.Context, e Event) (created bool, err error) 
 	if err := c.rdb.SAdd(ctx, eventsKey, e.ID).Err(); err != nil {
 		return false, fmt.Errorf("booking: list event: %w", err)
 	}
+	created = res[1].(int64) == 1
+	if createOnly && !created {
+		return false, nil // left alone: nothing to restock
+	}
 	c.restock(ctx, e.ID)
-	return res[1].(int64) == 1, nil
+	return created, nil
 }
 
 // restock reopens the room of an event just put, when the room closed by

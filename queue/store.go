@@ -481,11 +481,27 @@ func parseInt(v any) int64 {
 // PutRoom creates or replaces a room's configuration; the line is kept.
 // It reports whether the room was created.
 func (s *Store) PutRoom(ctx context.Context, r Room) (created bool, err error) {
+	return s.putRoom(ctx, r, false)
+}
+
+// CreateRoom creates a room unless one of that name exists, which it
+// leaves as it is, in one step: of several instances creating one room at
+// once, one creates it and nothing is written twice. It reports whether
+// the room was created.
+func (s *Store) CreateRoom(ctx context.Context, r Room) (created bool, err error) {
+	return s.putRoom(ctx, r, true)
+}
+
+func (s *Store) putRoom(ctx context.Context, r Room, createOnly bool) (created bool, err error) {
 	if err := r.Validate(); err != nil {
 		return false, err
 	}
 	k := keysFor(r.Name)
-	args := []any{s.cfg.Now().UnixMilli()}
+	only := "0"
+	if createOnly {
+		only = "1"
+	}
+	args := []any{s.cfg.Now().UnixMilli(), only}
 	for f, v := range r.fields() {
 		args = append(args, f, v)
 	}

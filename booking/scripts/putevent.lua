@@ -1,6 +1,7 @@
 -- Create or change an event and its ticket types.
 -- ARGV: now, event, room, hold_seconds, n, then n × (id, name, capacity,
---       price_minor, currency, per_order_limit), then per_admission_limit.
+--       price_minor, currency, per_order_limit), then per_admission_limit,
+--       then create only ('1': an existing event is left alone).
 -- A capacity change moves only available tickets: it fails when the new
 -- capacity is below what is already held or sold, and a type with tickets
 -- held or sold cannot be removed.
@@ -10,6 +11,7 @@
 local now, event, room, hold_seconds, n = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 if redis.call('EXISTS', P .. 'gone') == 1 then return {'err', 'being_deleted', ''} end
 local created = redis.call('EXISTS', K.cfg) == 0 and 1 or 0
+if created == 0 and ARGV[7 + n * 6] == '1' then return {'ok', 0} end
 
 local keep = {}
 for i = 0, n - 1 do
