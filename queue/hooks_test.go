@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -430,6 +432,91 @@ func TestRoomHooksOnRedisCluster(t *testing.T) {
 		}
 		if err := s.DeleteRoom(context.Background(), room); err != nil {
 			t.Fatalf("%s: delete: %v", room, err)
+		}
+	}
+}
+
+// TestRoomHooksWriteNothingWhenNothingChanged: the call every instance
+// makes once a second per room writes nothing to Redis (nor its AOF and
+// replicas) while the room stays as it is.
+func TestRoomHooksWriteNothingWhenNothingChanged(t *testing.T) {
+	t.Parallel()
+	srv := queuetest.Run(t)
+	if !srv.Real {
+		t.Skip("no redis-server on this machine")
+	}
+	rdb := srv.Client(t)
+	clk := newClock()
+	s := mustStore(t, rdb, clk)
+	mustRoom(t, s, queue.Room{Name: "r", AdmitPerMinute: 600, TriggerActiveUsers: 1000, Adaptive: true, AdaptiveP99Ms: 250})
+	mustRecord(t, s, "r", queue.HookCreated)
+	dirty := func() string {
+		info, err := rdb.Info(context.Background(), "persistence").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.SplitSeq(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "rdb_changes_since_last_save:"); ok {
+				return v
+			}
+		}
+		t.Fatalf("no rdb_changes_since_last_save in %q", info)
+		return ""
+	}
+	before := dirty()
+	for range 10 {
+		clk.Add(time.Second)
+		mustRecord(t, s, "r")
+	}
+	if after := dirty(); after != before {
+		t.Fatalf("changes since the last save went from %s to %s", before, after)
+	}
+}
+
+// BenchmarkRecordHooks is the steady state every instance pays once a
+// second per room: a room that did not change (a triggered, adaptive
+// room, the most reads), against a real redis-server.
+func BenchmarkRecordHooks(b *testing.B) {
+	srv := queuetest.Run(b)
+	if !srv.Real {
+		b.Skip("no redis-server on this machine")
+	}
+	s, err := queue.NewStore(srv.Client(b), queue.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	ctx := context.Background()
+	r := queue.Room{Name: "r", AdmitPerMinute: 600, TriggerActiveUsers: 1000, Adaptive: true, AdaptiveP99Ms: 250}
+	if _, err := s.PutRoom(ctx, r.WithDefaults()); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := s.RecordHooks(ctx, "r"); err != nil {
+		b.Fatal(err)
+	}
+	rdb := srv.Client(b)
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if kinds, err := s.RecordHooks(ctx, "r"); err != nil || len(kinds) != 0 {
+			b.Fatalf("%q %v", kinds, err)
+		}
+	}
+	// The time Redis itself spent, which is what every instance's call
+	// costs the one Redis they share; the rest of ns/op is the round trip.
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_evalsha:"); ok {
+			for f := range strings.SplitSeq(rest, ",") {
+				if v, ok := strings.CutPrefix(f, "usec_per_call="); ok {
+					us, _ := strconv.ParseFloat(v, 64)
+					b.ReportMetric(us, "redis-µs/op")
+				}
+			}
 		}
 	}
 }

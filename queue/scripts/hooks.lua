@@ -44,9 +44,12 @@ end
 cur.rate = string.format('%.3f', rate)
 
 -- What was recorded, and the changes since.
-local rec = {}
+local rec, was = {}, {}
 local flat = redis.call('HGETALL', KEYS[4])
-for i = 1, #flat, 2 do rec[flat[i]] = flat[i + 1] end
+for i = 1, #flat, 2 do
+  rec[flat[i]] = flat[i + 1]
+  was[flat[i]] = flat[i + 1]
+end
 local changes = {}
 local function add(kind, at, data) changes[#changes + 1] = {kind, at, data} end
 
@@ -57,6 +60,7 @@ if rec.created ~= c[1] then
   rec = {created = c[1], seq = '0', adapt_ms = '0'}
   for k, v in pairs(cur) do rec[k] = v end
   redis.call('DEL', KEYS[4])
+  was = {}
   if now - tonumber(c[1]) <= tonumber(ARGV[4]) then add('room.created', tonumber(c[1]), {}) end
 else
   if cur.closed ~= rec.closed then
@@ -133,10 +137,14 @@ for _, ch in ipairs(changes) do
   kinds[#kinds + 1] = ch[1]
 end
 rec.seq = string.format('%d', seq)
+-- Written only when something changed: most calls change nothing, and
+-- every instance makes one per room per second.
 local args = {}
 for k, v in pairs(rec) do
-  args[#args + 1] = k
-  args[#args + 1] = v
+  if was[k] ~= v then
+    args[#args + 1] = k
+    args[#args + 1] = v
+  end
 end
-redis.call('HSET', KEYS[4], unpack(args))
+if #args > 0 then redis.call('HSET', KEYS[4], unpack(args)) end
 return kinds
