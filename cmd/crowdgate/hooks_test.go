@@ -117,12 +117,14 @@ func TestRoomHooksThroughThreeInstances(t *testing.T) {
 	if h := rcv.wait("room.created"); h.Room != "launch" || h.Seq != 1 || !h.State.QueueOpen || h.State.RatePerMinute != 600 {
 		t.Fatalf("room.created: %+v", h)
 	}
+	paused := time.Now()
 	if code, m := call(t, "PATCH", insts[1].base+"/admin/v1/rooms/launch", `{"paused": true}`, auth...); code != 200 {
 		t.Fatalf("pause: %d %v", code, m)
 	}
 	if h := rcv.wait("room.paused"); h.Seq != 2 || !h.State.Paused {
 		t.Fatalf("room.paused: %+v", h)
 	}
+	t.Logf("room.paused delivered %v after the PATCH (recorded within a second, sent within the next)", time.Since(paused).Round(time.Millisecond))
 	if code, m := call(t, "PATCH", insts[2].base+"/admin/v1/rooms/launch", `{"admit_per_minute": 1200}`, auth...); code != 200 {
 		t.Fatalf("rate: %d %v", code, m)
 	}
