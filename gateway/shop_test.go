@@ -287,7 +287,7 @@ func TestSandboxPayPage(t *testing.T) {
 		t.Errorf("refused decisions changed the payment: %s", p.State)
 	}
 	for _, p := range []string{"/pay/sandbox/pay-nosuchpayment", "/pay/sandbox/PAY_1"} {
-		if r := s.getPage(p); r.status != 404 || !strings.Contains(string(r.body), "no such payment") {
+		if r := s.getPage(p); r.status != 404 || !strings.Contains(string(r.body), "There is nothing at this address.") {
 			t.Errorf("GET %s as a browser: %d %s", p, r.status, r.body)
 		}
 		if r := s.do("GET", p, ""); r.status != 404 || r.errorCode(t) != "not_found" {
