@@ -23,6 +23,9 @@ type Event struct {
 	Stats     map[string]int64 `json:"stats,omitempty"`
 	CreatedAt *time.Time       `json:"created_at,omitempty"`
 	UpdatedAt *time.Time       `json:"updated_at,omitempty"`
+	// Warnings, in PUT answers only, say what the change may not do as
+	// meant (a room that does not exist).
+	Warnings []Warning `json:"warnings,omitempty"`
 }
 
 // TicketType is a kind of ticket of an Event and what is left of it.

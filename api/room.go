@@ -53,6 +53,9 @@ type Room struct {
 	UpdatedAt       time.Time `json:"updated_at"`
 	// Stats are the live figures, in GET answers only.
 	Stats *Stats `json:"stats,omitempty"`
+	// Warnings, in PUT and PATCH answers only, say what the change may not
+	// do as meant (a schedule already past).
+	Warnings []Warning `json:"warnings,omitempty"`
 
 	// EnqueueToken is how the room takes enqueue tokens; its secret is
 	// never shown.

@@ -251,6 +251,7 @@ func (s *Server) putRoom(c echo.Context) error {
 			return invalidRoom("enqueue_token.hs256_secret_set is true but no secret is stored: give hs256_secret")
 		}
 	}
+	prev, _ := s.cfg.Store.GetRoom(ctx, r.Name) // for the warnings only; none: a new room
 	stored, created, err := s.ctl.PutRoom(ctx, r)
 	if err != nil {
 		return err
@@ -259,7 +260,9 @@ func (s *Server) putRoom(c echo.Context) error {
 	if created {
 		status = http.StatusCreated
 	}
-	return c.JSON(status, toRoom(stored))
+	out := toRoom(stored)
+	out.Warnings = ScheduleWarnings(prev, stored, s.cfg.Now())
+	return c.JSON(status, out)
 }
 
 // createOnly honours "If-None-Match: *" on a PUT (RFC 9110, 13.1.2): create
@@ -297,11 +300,14 @@ func (s *Server) patchRoom(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	prev, _ := s.cfg.Store.GetRoom(ctx, c.Param("room")) // for the warnings only
 	next, err := s.ctl.UpdateRoom(ctx, c.Param("room"), func(r queue.Room) queue.Room { return applyRoom(b, r) })
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toRoom(next))
+	out := toRoom(next)
+	out.Warnings = ScheduleWarnings(prev, next, s.cfg.Now())
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *Server) getRoom(c echo.Context) error {

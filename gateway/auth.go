@@ -195,6 +195,7 @@ func (s *Server) admit(c echo.Context, rooms []string) (p admission.Pass, admitt
 				admitted = false
 			}
 		default:
+			s.missingRoom(c.Request().Context(), room, "route")
 			return admission.Pass{}, false, room
 		}
 	}

@@ -122,7 +122,9 @@ func (s *Server) putEvent(c echo.Context) error {
 	if created {
 		status = http.StatusCreated
 	}
-	return c.JSON(status, toEvent(v, true))
+	out := toEvent(v, true)
+	out.Warnings = s.eventWarnings(ctx, v)
+	return c.JSON(status, out)
 }
 
 func (s *Server) getEvent(c echo.Context) error {
@@ -264,6 +266,7 @@ func visitor(p admission.Pass) string { return p.Room + "/" + p.Subject }
 func (s *Server) bookingPass(c echo.Context, room string) (admission.Pass, error) {
 	p, err := s.admissionOf(c.Request(), room)
 	if err != nil {
+		s.missingRoom(c.Request().Context(), room, "event")
 		return admission.Pass{}, admissionError(room, err)
 	}
 	if !s.visitors.allow(visitor(p), s.cfg.Now()) {

@@ -24,6 +24,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/crowdgate/crowdgate/api"
+	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/queue"
 )
 
@@ -475,6 +476,9 @@ type dashboardJSON struct {
 	Now   time.Time          `json:"now"`
 	Rooms []dashRoomJSON     `json:"rooms"`
 	Audit []queue.AuditEntry `json:"audit,omitempty"`
+	// Problems are routes and events that name a room that does not
+	// exist, and rooms created after their schedule (problems.go).
+	Problems []problem `json:"problems"`
 }
 
 // dashRoomJSON is a room's configuration and live figures, its events,
@@ -583,9 +587,9 @@ func (s *Server) dashboard(c echo.Context) error {
 	}
 	sort.Slice(rooms, func(i, j int) bool { return rooms[i].Name < rooms[j].Name })
 	events := map[string][]dashEventJSON{}
+	var vs []booking.EventView
 	if s.cfg.Booking != nil {
-		vs, err := s.cfg.Booking.Events(ctx)
-		if err != nil {
+		if vs, err = s.cfg.Booking.Events(ctx); err != nil {
 			return err
 		}
 		for _, v := range vs {
@@ -602,7 +606,7 @@ func (s *Server) dashboard(c echo.Context) error {
 			events[v.Room] = append(events[v.Room], e)
 		}
 	}
-	out := dashboardJSON{Now: now.UTC(), Rooms: []dashRoomJSON{}}
+	out := dashboardJSON{Now: now.UTC(), Rooms: []dashRoomJSON{}, Problems: s.problems(rooms, vs)}
 	for _, r := range rooms {
 		asOf := s.cfg.Now()
 		st, err := s.ctl.Stats(ctx, r.Name)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -40,6 +41,7 @@ type stack struct {
 	// With stackOptions.booking:
 	core    *booking.Core
 	sandbox *booking.Sandbox
+	gw      *gateway.Server
 }
 
 func newStack(t testing.TB, routes ...string) *stack {
@@ -67,6 +69,10 @@ type stackOptions struct {
 	// adaptEvery, when set, is how often the running controller steps
 	// adaptive rooms.
 	adaptEvery time.Duration
+	// logger receives the gateway's log; roomMissing is its
+	// Config.RoomMissing.
+	logger      *slog.Logger
+	roomMissing func(room string)
 }
 
 func newStackWith(t testing.TB, o stackOptions) *stack {
@@ -113,7 +119,8 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Store: store, Upstream: o.upstream, CookieDomain: o.domain, Registry: reg}
+	cfg := gateway.Config{AdminToken: adminToken, Routes: rt, Ready: store.Ping, Store: store, Upstream: o.upstream, CookieDomain: o.domain, Registry: reg,
+		Logger: o.logger, RoomMissing: o.roomMissing}
 	if o.trusted != "" {
 		_, n, err := net.ParseCIDR(o.trusted)
 		if err != nil {
@@ -171,6 +178,7 @@ func newStackWith(t testing.TB, o stackOptions) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.gw = g
 	handler = g.Handler()
 	srv.Start()
 	t.Cleanup(srv.Close)

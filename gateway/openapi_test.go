@@ -328,6 +328,10 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "POST", path: "/api/v1/rooms/always-on/join", status: 200})
 	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/always-on", header: admin, status: 200})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/fresh", body: `{}`, header: append(admin, "If-None-Match", "*"), status: 201})
+	if r := a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/late", body: `{"queue_opens_at": "2020-01-01T00:00:00Z"}`, header: admin, status: 201}); !strings.Contains(string(r.body), "schedule_in_past") {
+		t.Errorf("a past schedule: no warning in %s", r.body)
+	}
+	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/late", body: `{"sale_starts_at": "2020-01-02T00:00:00Z"}`, header: admin, status: 200})
 	if r := a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/fresh", body: `{"paused": true}`, header: append(admin, "If-None-Match", "*"), status: 412}); r.errorCode(t) != "precondition_failed" {
 		t.Errorf("create over a room: %s", r.body)
 	}
@@ -458,6 +462,9 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/gig", body: eventDoc, header: admin, status: 200})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/tiny", body: `{"room": "launch", "ticket_types": [{"id": "ga", "name": "GA", "capacity": 1, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`, header: admin, status: 201})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/bad", body: `{"ticket_types": []}`, header: admin, status: 400, broken: true})
+	if r := a.call(apiCall{method: "PUT", path: "/admin/v1/events/orphan", body: `{"room": "nowhere", "ticket_types": [{"id": "ga", "name": "GA", "capacity": 1, "price_minor": 100, "currency": "INR", "per_order_limit": 1}]}`, header: admin, status: 201}); !strings.Contains(string(r.body), "room_not_found") {
+		t.Errorf("an event whose room does not exist: no warning in %s", r.body)
+	}
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/more", body: `{"room": "launch", "per_admission_limit": 6, "ticket_types": [{"id": "ga", "name": "GA", "capacity": 9, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`, header: admin, status: 201})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/more", body: `{"room": "launch", "per_admission_limit": 3, "ticket_types": [{"id": "ga", "name": "GA", "capacity": 9, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`, header: admin, status: 400})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/events/more", body: `{"room": "launch", "per_admission_limit": -1, "ticket_types": [{"id": "ga", "name": "GA", "capacity": 9, "price_minor": 100, "currency": "INR", "per_order_limit": 4}]}`, header: admin, status: 400, broken: true})

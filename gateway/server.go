@@ -52,6 +52,11 @@ type Config struct {
 	LimitBypass []netip.Prefix
 	// Routes map paths to rooms for forward auth.
 	Routes Routes
+	// RoomMissing, when set, is told the room a route or an event names
+	// when a request or RunProblems finds that it does not exist, so that
+	// whoever declared the room can put it back (cmd/crowdgate's
+	// configuration file keeper). It must not block.
+	RoomMissing func(room string)
 	// Ready reports whether the store answers (/readyz).
 	Ready func(context.Context) error
 	// Store is the queue data the gateway serves that is no admission
@@ -153,6 +158,8 @@ type Server struct {
 	captchaFails *limiterSet
 	// origin measures the origin's answers to the reverse proxy (origin.go).
 	origin *originMetrics
+	// missing is what names a room that does not exist (problems.go).
+	missing *missingRooms
 }
 
 // New returns a Server over the admission controller and keyring.
@@ -218,6 +225,11 @@ func New(cfg Config, ctl *admission.Controller, keys *admission.Keyring) (*Serve
 	if cfg.MaxConnsPerIP > 0 {
 		s.conns = newConnCap(cfg.MaxConnsPerIP, cfg.TrustedProxies, refused, cfg.Logger)
 	}
+	missing, err := newMissingRooms(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.missing = missing
 	origin, err := newOriginMetrics(cfg.Registry)
 	if err != nil {
 		return nil, err

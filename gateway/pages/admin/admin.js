@@ -10,6 +10,7 @@
   var statusEl = document.getElementById('cg-status');
   var ageEl = document.getElementById('cg-age');
   var auditEl = document.getElementById('cg-audit');
+  var problemsEl = document.getElementById('cg-problems');
   var NS = 'http://www.w3.org/2000/svg', W = 600, H = 150, SPAN = 30 * 60000;
   var cards = {}, timer = 0, busy = false, gen = 0, lastFull = 0, wantFull = true;
   var gotAt = 0, serverAge = 0, lastNow = 0;
@@ -89,6 +90,7 @@
       if (!seen[n]) { roomsEl.removeChild(cards[n].el); delete cards[n]; }
     });
     if (full) renderAudit(d.audit || []);
+    renderProblems(d.problems || []);
     gotAt = performance.now();
     serverAge = d.rooms.length ? Math.max(0, lastNow - oldest) : 0;
     set(statusEl, d.rooms.length ? '' : 'No rooms yet: create one with PUT /admin/v1/rooms/{room}.');
@@ -189,7 +191,7 @@
     return api('PATCH', '/admin/v1/rooms/' + encodeURIComponent(c.room.room), body).then(function (r) {
       delete form.dataset.dirty;
       Object.keys(r).forEach(function (k) { if (k !== 'stats') c.room[k] = r[k]; });
-      set(msg, 'Applied.');
+      set(msg, ['Applied.'].concat((r.warnings || []).map(function (w) { return w.message; })).join(' '));
       fill(c, false);
       refreshSoon();
     }, function (e) {
@@ -328,6 +330,17 @@
     var a = hist[0], b = hist[hist.length - 1];
     svg.setAttribute('aria-label', 'Last 30 minutes: waiting went from ' + num(a.waiting) + ' to ' + num(b.waiting) +
       '; admitted per minute went from ' + num(a.admit_rate_per_minute) + ' to ' + num(b.admit_rate_per_minute) + ' (target ' + num(b.target_rate) + ').');
+  }
+
+  // renderProblems lists routes and events that name a room that does not
+  // exist, and rooms created after their schedule.
+  function renderProblems(list) {
+    var ul = problemsEl.querySelector('ul'), key = list.map(function (p) { return p.message; }).join('\n');
+    problemsEl.hidden = !list.length;
+    if (ul.dataset.key === key) return;
+    ul.dataset.key = key;
+    ul.textContent = '';
+    list.forEach(function (p) { ul.appendChild(el('li', p.message)); });
   }
 
   function renderAudit(list) {

@@ -1,0 +1,12 @@
+package api
+
+// Warning is something an accepted change may not do as its author meant,
+// in the warnings of PUT and PATCH /admin/v1/rooms/{room} and PUT
+// /admin/v1/events/{event}: the change is made all the same. Code is one
+// of "schedule_in_past" (a queue_opens_at or sale_starts_at given is
+// already past: the room acts on it at once) and "room_not_found" (the
+// event's room does not exist: nobody can be admitted to buy).
+type Warning struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
