@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -106,58 +107,61 @@ func sortedKeys[V any](m map[string]V) []string {
 // capacity).
 //
 // Rooms are written through ctl, the one door to rooms; store keeps the
-// declarations' digests.
-func applyConfig(ctx context.Context, store *queue.Store, ctl *admission.Controller, core *booking.Core, path string, log *slog.Logger) error {
+// declarations' digests. It returns the rooms and events declared, which
+// a configKeeper puts back when the store loses them, and warns about the
+// schedules it writes that are already past.
+func applyConfig(ctx context.Context, store *queue.Store, ctl *admission.Controller, core *booking.Core, path string, log *slog.Logger) ([]queue.Room, []booking.Event, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("--config: %w", err)
+		return nil, nil, fmt.Errorf("--config: %w", err)
 	}
 	rooms, events, err := loadConfig(data)
 	if err != nil {
-		return fmt.Errorf("--config %s: %w", path, err)
+		return nil, nil, fmt.Errorf("--config %s: %w", path, err)
 	}
 	for _, r := range rooms {
-		_, err := store.GetRoom(ctx, r.Name)
+		prev, err := store.GetRoom(ctx, r.Name)
 		exists := err == nil
 		if err != nil && !errors.Is(err, queue.ErrRoomNotFound) {
-			return fmt.Errorf("--config %s: room %s: %w", path, r.Name, err)
+			return nil, nil, fmt.Errorf("--config %s: room %s: %w", path, r.Name, err)
 		}
 		applied, err := declare(ctx, store, "room/"+r.Name, r, exists, func() error {
 			_, _, err := ctl.PutRoom(ctx, r)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("--config %s: room %s: %w", path, r.Name, err)
+			return nil, nil, fmt.Errorf("--config %s: room %s: %w", path, r.Name, err)
 		}
 		log.Info("room from config", "room", r.Name, "admit_per_minute", r.AdmitPerMinute, "applied", applied)
+		if applied {
+			logSchedule(log, prev, r, time.Now())
+		}
 	}
 	for _, e := range events {
 		_, err := core.Event(ctx, e.ID)
 		exists := err == nil
 		if err != nil && !errors.Is(err, booking.ErrEventNotFound) {
-			return fmt.Errorf("--config %s: event %s: %w", path, e.ID, err)
+			return nil, nil, fmt.Errorf("--config %s: event %s: %w", path, e.ID, err)
 		}
 		applied, err := declare(ctx, store, "event/"+e.ID, e, exists, func() error {
 			_, err := core.PutEvent(ctx, e)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("--config %s: event %s: %w", path, e.ID, err)
+			return nil, nil, fmt.Errorf("--config %s: event %s: %w", path, e.ID, err)
 		}
 		log.Info("event from config", "event", e.ID, "room", e.Room, "applied", applied)
 	}
-	return nil
+	return rooms, events, nil
 }
 
 // declare applies one declaration (put) unless it exists already as a
 // file last declared it, and records its digest once applied.
 func declare(ctx context.Context, store *queue.Store, name string, decl any, exists bool, put func() error) (applied bool, err error) {
-	b, err := json.Marshal(decl)
+	digest, err := digestOf(decl)
 	if err != nil {
 		return false, err
 	}
-	sum := sha256.Sum256(b)
-	digest := hex.EncodeToString(sum[:])
 	last, err := store.Declared(ctx, name)
 	if err != nil {
 		return false, err
@@ -169,4 +173,14 @@ func declare(ctx context.Context, store *queue.Store, name string, decl any, exi
 		return false, err
 	}
 	return true, store.SetDeclared(ctx, name, digest)
+}
+
+// digestOf is the digest of a declaration, as the store keeps it.
+func digestOf(decl any) (string, error) {
+	b, err := json.Marshal(decl)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }

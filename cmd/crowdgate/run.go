@@ -150,8 +150,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	var keeper *configKeeper // nil without a config file
 	if o.configFile != "" {
-		if err := applyConfig(ctx, store, ctl, book.core, o.configFile, log); err != nil {
+		rooms, events, err := applyConfig(ctx, store, ctl, book.core, o.configFile, log)
+		if err != nil {
+			return err
+		}
+		if keeper, err = newConfigKeeper(store, ctl, book.core, rooms, events, log, reg); err != nil {
 			return err
 		}
 	}
@@ -179,6 +184,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxConnsPerIP:  c.connsPerIP,
 		PrivateMetrics: lns.metrics != nil,
 		Routes:         c.routes,
+		RoomMissing:    keeper.missing,
 		Ready:          store.Ping,
 		Store:          store,
 		Logger:         log,
@@ -212,6 +218,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	g.Go(func() error { return srv.Serve(gctx, lns.public, o.drain) })
 	g.Go(func() error { return srv.RunHistory(gctx) })
+	g.Go(func() error { return srv.RunProblems(gctx) })
+	if keeper != nil {
+		g.Go(func() error { return keeper.Run(gctx) })
+	}
 	err = g.Wait()
 	log.Info("crowdgate stopped")
 	return err
