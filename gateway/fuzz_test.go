@@ -18,6 +18,7 @@ func FuzzDecodeRoom(f *testing.F) {
 		`{"admit_per_minute":1e99}`, `[]`, `null`, `{"x":1}`, `{"paused":"yes"}`,
 		`{"captcha":"turnstile","captcha_site_key":"0x4AAAAAAA","captcha_action":"join","captcha_fallback":"refuse"}`,
 		`{"captcha":"hcaptcha","captcha_site_key":"10000000-ffff","captcha_action":"x"}`, `{"captcha":"recaptcha"}`,
+		`{"adaptive":true,"adaptive_origin_p99_ms":500,"adaptive_origin_error_percent":2}`, `{"adaptive":true,"adaptive_origin_error_percent":100}`,
 	} {
 		f.Add("launch", s)
 	}

@@ -64,6 +64,9 @@ func TestOnRedisCluster(t *testing.T) {
 			if _, err := s.StepAdaptive(ctx, room, st, 120, "test", time.Second); err != nil {
 				t.Fatalf("%s: step: %v", room, err)
 			}
+			if rs, err := s.ShareOrigin(ctx, room, "i1", queue.OriginReading{Answers: 1}, time.Minute); err != nil || len(rs) != 1 {
+				t.Fatalf("%s: origin reading: %v %v", room, rs, err)
+			}
 		}
 		clk.Add(2 * time.Second)
 		if a, err := s.Admit(ctx, room, 100); err != nil || len(a.IDs) == 0 {
