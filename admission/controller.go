@@ -63,6 +63,9 @@ type Ticket struct {
 	// ClosedReason is the room's, when Status is StatusClosed: "" or
 	// queue.ClosedSoldOut.
 	ClosedReason string
+	// Paused is set while waiting in a room the organizer has paused:
+	// nobody is admitted, places are kept, and the ETA is unknown.
+	Paused bool
 }
 
 // Config tunes a Controller. The zero value is usable.
@@ -942,6 +945,7 @@ func (c *Controller) ticket(ctx context.Context, name, queueToken string, create
 			t.Status = StatusPrequeue
 		}
 		t.ETA = c.Estimate(room, p.Position, now)
+		t.Paused = room.Paused
 	}
 	return t, nil
 }

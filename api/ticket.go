@@ -16,6 +16,9 @@ type Ticket struct {
 	AdmissionToken string     `json:"admission_token,omitempty"`
 	ExpiresAt      *time.Time `json:"expires_at,omitempty"`
 	ClosedReason   string     `json:"closed_reason,omitempty"` // "sold_out" when the room closed by itself
+	// Paused is true while the organizer has paused a room one waits in:
+	// nobody is admitted, places are kept, the ETA is unknown (-1).
+	Paused bool `json:"paused,omitempty"`
 	// What is left to buy behind the room, when an event sells there.
 	TicketsAvailable *int64 `json:"tickets_available,omitempty"`
 	TicketsHeld      *int64 `json:"tickets_held,omitempty"`

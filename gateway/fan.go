@@ -25,6 +25,7 @@ func toTicket(t admission.Ticket) api.Ticket {
 	out := api.Ticket{
 		Room: t.Room, Status: t.Status, Position: t.Position, QueueID: t.QueueID,
 		QueueToken: t.QueueToken, AdmissionToken: t.AdmissionToken, ClosedReason: t.ClosedReason,
+		Paused: t.Paused,
 	}
 	out.ETASeconds, out.ETALowSeconds, out.ETAHighSeconds = seconds(t.ETA.Expected), seconds(t.ETA.Low), seconds(t.ETA.High)
 	if t.Status == admission.StatusAdmitted {

@@ -30,15 +30,18 @@ func FuzzClientFrame(f *testing.F) {
 // contract describes.
 func TestFramesAreJSON(t *testing.T) {
 	var pos map[string]any
-	if err := json.Unmarshal(appendPosition(nil, "waiting", 42, admission.ETA{Expected: 10 * time.Second, Low: 8 * time.Second, High: 12 * time.Second}, tickets{}), &pos); err != nil {
+	if err := json.Unmarshal(appendPosition(nil, "waiting", 42, admission.ETA{Expected: 10 * time.Second, Low: 8 * time.Second, High: 12 * time.Second}, false, tickets{}), &pos); err != nil {
 		t.Fatal(err)
 	}
 	if pos["type"] != "position" || pos["position"] != 42.0 || pos["ahead"] != 41.0 || pos["eta_seconds"] != 10.0 || pos["eta_low_seconds"] != 8.0 || pos["eta_high_seconds"] != 12.0 {
 		t.Fatalf("position frame %v", pos)
 	}
+	if _, ok := pos["paused"]; ok {
+		t.Fatalf("a running room's frame says paused: %v", pos)
+	}
 	var unknown map[string]any
-	_ = json.Unmarshal(appendPosition(nil, "prequeue", 1, admission.ETA{Expected: -1, Low: -1, High: -1}, tickets{}), &unknown)
-	if unknown["eta_seconds"] != -1.0 || unknown["status"] != "prequeue" {
+	_ = json.Unmarshal(appendPosition(nil, "prequeue", 1, admission.ETA{Expected: -1, Low: -1, High: -1}, true, tickets{}), &unknown)
+	if unknown["eta_seconds"] != -1.0 || unknown["status"] != "prequeue" || unknown["paused"] != true {
 		t.Fatalf("unknown eta frame %v", unknown)
 	}
 	var adm map[string]any
@@ -66,8 +69,8 @@ func TestFramedIsEncodeFrame(t *testing.T) {
 			t.Errorf("payload %d: framed %x..., encodeFrame %x...", n, got[:min(6, len(got))], want[:min(6, len(want))])
 		}
 	}
-	msg := appendPosition(nil, "waiting", 7, admission.ETA{}, tickets{available: 3, held: 1, ok: true})
-	if got, want := positionFrame("waiting", 7, admission.ETA{}, tickets{available: 3, held: 1, ok: true}).wire, encodeFrame(opText, msg); !bytes.Equal(got, want) {
+	msg := appendPosition(nil, "waiting", 7, admission.ETA{}, true, tickets{available: 3, held: 1, ok: true})
+	if got, want := positionFrame("waiting", 7, admission.ETA{}, true, tickets{available: 3, held: 1, ok: true}).wire, encodeFrame(opText, msg); !bytes.Equal(got, want) {
 		t.Errorf("position frame %q, want %q", got, want)
 	}
 }

@@ -352,7 +352,7 @@ func (h *Hub) Serve(w http.ResponseWriter, r *http.Request, room, queueToken, cl
 	h.mu.Unlock()
 	h.sockets.Inc()
 
-	h.send(c, "position", positionFrame(t.Status, t.Position, t.ETA, h.ticketsOf(rh.name)))
+	h.send(c, "position", positionFrame(t.Status, t.Position, t.ETA, t.Paused, h.ticketsOf(rh.name)))
 	go h.read(c, rh, release)
 	return nil
 }
@@ -687,7 +687,7 @@ func (h *Hub) tickRoom(ctx context.Context, rh *roomHub) {
 			w.lastMove = now
 		}
 		w.lastPos, w.lastSent, w.status = pos, now, status
-		f := positionFrame(status, pos, h.ctl.Estimate(room, pos, now), rh.tickets)
+		f := positionFrame(status, pos, h.ctl.Estimate(room, pos, now), room.Paused, rh.tickets)
 		for _, c := range w.conns {
 			// A ping that is due rides in the same write as the position.
 			if c.pingDue(now, h.cfg.PingEvery) {
@@ -776,12 +776,13 @@ func (c *conn) pingDue(now time.Time, every time.Duration) bool {
 
 // positionFrame is a position message as a frame, in one allocation: it is
 // built for every waiter on every change.
-func positionFrame(status string, pos int64, eta admission.ETA, tk tickets) frame {
-	return framed(appendPosition(make([]byte, headroom, headroom+170), status, pos, eta, tk))
+func positionFrame(status string, pos int64, eta admission.ETA, paused bool, tk tickets) frame {
+	return framed(appendPosition(make([]byte, headroom, headroom+185), status, pos, eta, paused, tk))
 }
 
 // appendPosition encodes a position message by hand, with no reflection.
-func appendPosition(b []byte, status string, pos int64, eta admission.ETA, tk tickets) []byte {
+// "paused" is written only while the room is paused.
+func appendPosition(b []byte, status string, pos int64, eta admission.ETA, paused bool, tk tickets) []byte {
 	b = append(b, `{"type":"position","status":"`...)
 	b = append(b, status...)
 	b = append(b, `","position":`...)
@@ -794,6 +795,9 @@ func appendPosition(b []byte, status string, pos int64, eta admission.ETA, tk ti
 	b = strconv.AppendInt(b, secs(eta.Low), 10)
 	b = append(b, `,"eta_high_seconds":`...)
 	b = strconv.AppendInt(b, secs(eta.High), 10)
+	if paused {
+		b = append(b, `,"paused":true`...)
+	}
 	if tk.ok {
 		b = append(b, `,"tickets_available":`...)
 		b = strconv.AppendInt(b, tk.available, 10)
