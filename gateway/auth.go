@@ -53,7 +53,12 @@ func (s *Server) check(c echo.Context) error {
 	switch {
 	case denied != "":
 		s.checks.WithLabelValues("denied").Inc()
-		c.Response().Header().Set("X-Crowdgate-Waiting-Room", s.waitingRoomURL(r, denied, uri))
+		page := s.waitingRoomURL(r, denied, uri)
+		c.Response().Header().Set("X-Crowdgate-Waiting-Room", page)
+		if redirect, _ := browserRedirect(r); redirect && !wantsJSON(r) {
+			c.Response().Header().Set("Cache-Control", "no-store")
+			return c.Redirect(http.StatusFound, page)
+		}
 		return unauthorized("an admission token for room " + denied + " is required")
 	case admitted:
 		s.allow(c.Response().Header(), rooms[0], p)
@@ -86,6 +91,9 @@ func (s *Server) checkedRooms(dst []string, r *http.Request) (rooms []string, ur
 				return dst, "", invalid("room id must match ^[a-z0-9][a-z0-9-]{0,63}$")
 			}
 			dst = append(dst, room)
+		}
+		if _, err := browserRedirect(r); err != nil {
+			return dst, "", err
 		}
 	}
 	var hostBuf [4]string
@@ -288,6 +296,43 @@ func (s *Server) publicBase(r *http.Request) string {
 		host = "localhost"
 	}
 	return scheme + "://" + host
+}
+
+// browserRedirect reports whether a check asks, with redirect=browser,
+// that a browser be answered with a 302 to the waiting room rather than
+// the 401 (for proxies that cannot turn the 401 into a redirect, Traefik's
+// forwardAuth). Any other value is an error; in Envoy's path form the
+// query is the client's, and redirect= is not read.
+func browserRedirect(r *http.Request) (bool, error) {
+	if strings.HasPrefix(r.URL.Path, checkPathPrefix) {
+		return false, nil
+	}
+	v, ok := queryParam(r.URL.RawQuery, "redirect")
+	switch {
+	case !ok:
+		return false, nil
+	case v == "browser":
+		return true, nil
+	}
+	return false, invalid(`redirect must be "browser" (a 302 to the waiting room for browsers) or absent`)
+}
+
+// queryParam returns the first value of the raw query's parameter name,
+// unescaped, without building the whole query map.
+func queryParam(raw, name string) (string, bool) {
+	for raw != "" {
+		var kv string
+		kv, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(kv, "=")
+		if k != name {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			v, _ = url.QueryUnescape(v)
+		}
+		return v, true
+	}
+	return "", false
 }
 
 // queryRoom returns the room= parameter of a raw query without building the
