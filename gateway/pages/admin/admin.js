@@ -11,10 +11,18 @@
   var ageEl = document.getElementById('cg-age');
   var auditEl = document.getElementById('cg-audit');
   var problemsEl = document.getElementById('cg-problems');
-  var NS = 'http://www.w3.org/2000/svg', W = 600, H = 150, SPAN = 30 * 60000;
+  var NS = 'http://www.w3.org/2000/svg', SPAN = 30 * 60000;
   var cards = {}, timer = 0, busy = false, gen = 0, lastFull = 0, wantFull = true;
   var gotAt = 0, serverAge = 0, lastNow = 0;
-  var nf = new Intl.NumberFormat();
+  var nf = new Intl.NumberFormat(), cf = new Intl.NumberFormat(undefined, { notation: 'compact' });
+  // A chart is drawn again, in the next frame, when its width changes (a
+  // turned phone, a wider window), so that it stays one unit to a pixel.
+  var sized = window.ResizeObserver && new ResizeObserver(function (es) {
+    es.forEach(function (e) {
+      var c = cards[e.target.closest('.room').dataset.room];
+      if (c && c.room && Math.round(e.contentRect.width) !== c.w) requestAnimationFrame(function () { chart(c); });
+    });
+  });
 
   function num(n) { return nf.format(n); }
   function set(el, text) { if (el.textContent !== text) el.textContent = text; }
@@ -109,15 +117,38 @@
     var node = tpl.content.firstElementChild.cloneNode(true);
     node.dataset.room = name;
     roomsEl.appendChild(node);
+    if (sized) sized.observe(node.querySelector('svg'));
     return (cards[name] = { el: node, room: null, hist: [] });
   }
 
-  // trigger says where a traffic-triggered room stands, and since when.
+  // clock is a time of day, with the day when it is not the server's today.
+  function clock(t) {
+    var d = new Date(t), o = { hour: '2-digit', minute: '2-digit' };
+    if (d.toDateString() !== new Date(lastNow).toDateString()) { o.month = 'short'; o.day = 'numeric'; }
+    return d.toLocaleString([], o);
+  }
+
+  // state is what the room does now, in words, and its badge's class: the
+  // first thing an organizer looks for. The words say it all; the colour
+  // only helps. Times are judged on the server's clock (lastNow).
+  function state(r) {
+    var s = r.stats, future = function (t) { return t && Date.parse(t) > lastNow; };
+    if (r.closed) return ['closed', r.closed_reason === 'sold_out' ? 'Sold out' : 'Closed'];
+    if (r.paused) return ['paused', 'Paused: places kept, nobody admitted'];
+    if (future(r.queue_opens_at)) return ['early', 'Queue not open yet (opens ' + clock(r.queue_opens_at) + ')'];
+    if (future(r.sale_starts_at)) return ['pre', 'Pre-queue (sale starts ' + clock(r.sale_starts_at) + ')'];
+    if (r.passthrough) return ['pass', 'Passthrough: everyone admitted at once'];
+    if (s.trigger_state === 'quiet') return ['quiet', 'Quiet (traffic-triggered): everyone passes'];
+    if (s.trigger_state === 'queueing') return ['go', 'Queueing: traffic threshold reached'];
+    if (!s.target_rate_per_minute) return ['paused', 'Admitting nobody: rate 0'];
+    return ['go', 'Admitting'];
+  }
+
+  // trigger says since when a traffic-triggered room is quiet or queueing.
   function trigger(r) {
     var s = r.stats;
-    if (!s.trigger_state) return '';
-    var what = s.trigger_state === 'queueing' ? 'Busy: queueing newcomers' : 'Quiet: everyone in at once';
-    return what + (s.trigger_state_since ? ' since ' + new Date(s.trigger_state_since).toLocaleTimeString() : '');
+    if (!s.trigger_state || !s.trigger_state_since) return '';
+    return (s.trigger_state === 'queueing' ? 'Queueing' : 'Quiet') + ' since ' + new Date(s.trigger_state_since).toLocaleTimeString();
   }
 
   function fill(c, full) {
@@ -125,8 +156,10 @@
     set(field(c, 'title'), r.title || r.room);
     set(field(c, 'name'), r.title ? r.room : '');
     var soldOut = r.closed && r.closed_reason === 'sold_out';
-    set(field(c, 'badges'), [r.closed && (soldOut ? 'Sold out' : 'Closed'), r.paused && 'Paused', r.passthrough && 'Passthrough: everyone admitted',
-      r.mode === 'random_prequeue' && 'Random pre-queue', trigger(r)].filter(Boolean).join(' · ') || 'Admitting');
+    var st = state(r), badge = field(c, 'state');
+    badge.className = 'badge b-' + st[0];
+    set(badge, st[1]);
+    set(field(c, 'tags'), [r.mode === 'random_prequeue' && 'Random pre-queue', trigger(r)].filter(Boolean).join(' · '));
     var why = field(c, 'why');
     set(why, !r.closed ? '' : soldOut
       ? 'Sold out: closed by itself' + (r.closed_at ? ' at ' + new Date(r.closed_at).toLocaleString() : '') +
@@ -294,53 +327,65 @@
     box.appendChild(t);
   }
 
-  // chart draws the last 30 minutes: waiting on its own scale, observed and
-  // target admissions per minute on a shared one.
+  // chart draws the last 30 minutes at the size it is shown, one SVG unit to
+  // a CSS pixel, so its text is the stylesheet's size on any screen: waiting
+  // on the left scale, observed and target admissions per minute on the
+  // right one, and clock times below.
   function chart(c) {
-    var svg = field(c, 'chart'), hist = c.hist, t0 = lastNow - SPAN, maxW = 1, maxR = 1;
+    var svg = field(c, 'chart'), hist = c.hist, t0 = lastNow - SPAN, mW = 0, mR = 0;
+    var W = Math.round(svg.getBoundingClientRect().width) || 600, H = W < 480 ? 180 : 200, L = 44, R = W - 44, T = 10, B = H - 26;
+    c.w = W;
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     svg.textContent = '';
-    hist.forEach(function (h) {
-      maxW = Math.max(maxW, h.waiting);
-      maxR = Math.max(maxR, h.admit_rate_per_minute, h.target_rate);
-    });
-    function text(x, y, s, anchor) {
-      var t = svg.appendChild(document.createElementNS(NS, 'text'));
-      t.setAttribute('x', x);
-      t.setAttribute('y', y);
-      if (anchor) t.setAttribute('text-anchor', anchor);
-      t.textContent = s;
-    }
-    function line(cls, value, max) {
-      var p = svg.appendChild(document.createElementNS(NS, 'polyline'));
-      p.setAttribute('class', cls);
-      p.setAttribute('points', hist.map(function (h) {
-        return ((Date.parse(h.at) - t0) / SPAN * W).toFixed(1) + ',' + (H - 4 - value(h) / max * (H - 24)).toFixed(1);
-      }).join(' '));
+    function add(name, attrs, text) {
+      var e = svg.appendChild(document.createElementNS(NS, name));
+      Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+      if (text !== undefined) e.textContent = text;
+      return e;
     }
     if (!hist.length) {
-      text(W / 2, H / 2, 'No samples yet: one every 10 s', 'middle');
+      add('text', { x: W / 2, y: H / 2, 'text-anchor': 'middle' }, 'No samples yet: one every 10 s');
       svg.setAttribute('aria-label', 'No history yet');
       return;
     }
-    text(4, 14, 'waiting, up to ' + num(maxW));
-    text(W - 4, 14, 'per minute, up to ' + num(maxR), 'end');
-    line('t', function (h) { return h.target_rate; }, maxR);
-    line('r', function (h) { return h.admit_rate_per_minute; }, maxR);
-    line('w', function (h) { return h.waiting; }, maxW);
+    hist.forEach(function (h) {
+      mW = Math.max(mW, h.waiting);
+      mR = Math.max(mR, h.admit_rate_per_minute, h.target_rate);
+    });
+    mW = nice(mW);
+    mR = nice(mR);
+    var x = function (t) { return (L + (t - t0) / SPAN * (R - L)).toFixed(1); };
+    var y = function (v, max) { return (B - v / max * (B - T)).toFixed(1); };
+    [0, 0.5, 1].forEach(function (f) {
+      var at = y(f, 1);
+      add('line', { class: 'g', x1: L, x2: R, y1: at, y2: at });
+      add('text', { class: 'lw', x: L - 6, y: +at + 4, 'text-anchor': 'end' }, cf.format(f * mW));
+      add('text', { class: 'lr', x: R + 6, y: +at + 4 }, cf.format(f * mR));
+    });
+    var every = (W < 480 ? 10 : 5) * 60000, d = new Date(t0 + every - 1);
+    d.setMinutes(Math.floor(d.getMinutes() / (every / 60000)) * (every / 60000), 0, 0);
+    for (var t = d.getTime(); t <= lastNow; t += every) {
+      add('line', { class: 'g', x1: x(t), x2: x(t), y1: B, y2: B + 4 });
+      add('text', { x: x(t), y: H - 6, 'text-anchor': 'middle' }, new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+    }
+    function line(cls, value, max) {
+      add('polyline', { class: cls, points: hist.map(function (h) { return x(Date.parse(h.at)) + ',' + y(value(h), max); }).join(' ') });
+    }
+    line('t', function (h) { return h.target_rate; }, mR);
+    line('r', function (h) { return h.admit_rate_per_minute; }, mR);
+    line('w', function (h) { return h.waiting; }, mW);
     var a = hist[0], b = hist[hist.length - 1];
     svg.setAttribute('aria-label', 'Last 30 minutes: waiting went from ' + num(a.waiting) + ' to ' + num(b.waiting) +
       '; admitted per minute went from ' + num(a.admit_rate_per_minute) + ' to ' + num(b.admit_rate_per_minute) + ' (target ' + num(b.target_rate) + ').');
   }
 
-  // renderProblems lists routes and events that name a room that does not
-  // exist, and rooms created after their schedule.
-  function renderProblems(list) {
-    var ul = problemsEl.querySelector('ul'), key = list.map(function (p) { return p.message; }).join('\n');
-    problemsEl.hidden = !list.length;
-    if (ul.dataset.key === key) return;
-    ul.dataset.key = key;
-    ul.textContent = '';
-    list.forEach(function (p) { ul.appendChild(el('li', p.message)); });
+  // nice is the top of a scale for values up to v: 2, 4, 6, 8 or 10 times a
+  // power of ten, so that its half, the middle gridline, is a round number.
+  function nice(v) {
+    v = Math.max(v, 2);
+    var p = Math.pow(10, Math.floor(Math.log10(v))), m = 1;
+    while (m * p < v) m += m < 2 ? 1 : 2;
+    return m * p;
   }
 
   function renderAudit(list) {
