@@ -13,9 +13,9 @@ const envoyConf = "../../deploy/envoy/envoy.yaml"
 // TestEnvoyConfig checks deploy/envoy/envoy.yaml, which CI cannot run (Envoy
 // is not a Debian package): it parses, routes name clusters that exist, the
 // ext_authz filter asks Crowdgate's check, fails closed, comes before the
-// router and sends no client URI header, and a client's X-Crowdgate-*
-// headers, in any spelling a site may read as one of them, never reach the
-// site.
+// router, sends no client URI header and passes a passing check's
+// Set-Cookie to the browser, and a client's X-Crowdgate-* headers, in any
+// spelling a site may read as one of them, never reach the site.
 func TestEnvoyConfig(t *testing.T) {
 	var conf map[string]any
 	readYAMLFile(t, envoyConf, &conf)
@@ -75,6 +75,16 @@ func TestEnvoyConfig(t *testing.T) {
 	}
 	if len(up) != 3 || !up["x-crowdgate-queue-id"] || !up["x-crowdgate-room"] || !up["x-crowdgate-user"] {
 		t.Errorf("allowed_upstream_headers %v", up)
+	}
+	// A passing check's Set-Cookie (a quiet triggered room's admission, a
+	// sliding session's renewal) reaches the browser.
+	onSuccess := nameSet(nil)
+	patterns, _ := yamlAt(t, authz, "http_service", "authorization_response", "allowed_client_headers_on_success", "patterns").([]any)
+	for _, p := range patterns {
+		onSuccess[yamlAt(t, p, "exact").(string)] = true
+	}
+	if len(onSuccess) != 1 || !onSuccess["set-cookie"] {
+		t.Errorf("allowed_client_headers_on_success %v, want set-cookie alone", onSuccess)
 	}
 
 	// A client's X-Crowdgate-* never reach the site: names with "_" are

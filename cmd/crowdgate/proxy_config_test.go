@@ -21,7 +21,7 @@ func TestProxyConfigChangeMarks(t *testing.T) {
 		{nginxConf, []string{"listen 80;", "server 127.0.0.1:8080;", "server 127.0.0.1:9000;"}},
 		{caddyfile, []string{":80 {", "reverse_proxy @crowdgate 127.0.0.1:8080", "reverse_proxy 127.0.0.1:8080 {", "reverse_proxy 127.0.0.1:9000"}},
 		{traefikStatic, []string{`address: ":80"`, "directory: /etc/traefik/dynamic"}},
-		{traefikDynamic, []string{"rule: PathPrefix(`/checkout/`)", "authSigninURL: /rooms/launch?", "address: http://127.0.0.1:8080/auth/v1/check",
+		{traefikDynamic, []string{"address: http://127.0.0.1:8080/auth/v1/check", "addAuthCookiesToResponse: [cg_a_launch]",
 			"url: http://127.0.0.1:8080", "url: http://127.0.0.1:9000"}},
 		{envoyConf, []string{"port_value: 8000", "port_value: 8080", "port_value: 9000"}},
 	} {
