@@ -388,6 +388,17 @@
     return m * p;
   }
 
+  // renderProblems lists routes and events that name a room that does not
+  // exist, and rooms created after their schedule.
+  function renderProblems(list) {
+    var ul = problemsEl.querySelector('ul'), key = list.map(function (p) { return p.message; }).join('\n');
+    problemsEl.hidden = !list.length;
+    if (ul.dataset.key === key) return;
+    ul.dataset.key = key;
+    ul.textContent = '';
+    list.forEach(function (p) { ul.appendChild(el('li', p.message)); });
+  }
+
   function renderAudit(list) {
     var key = list.length ? list[0].id + list.length : '';
     if (auditEl.dataset.key === key && key) return;
