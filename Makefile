@@ -1,8 +1,10 @@
 # The two commands of the README, and the checks CI runs.
 .PHONY: demo test check bench build
 
+# go run is silent while it fetches and compiles: say so first.
 demo:
-	go run ./cmd/crowdgate serve --demo
+	@echo "Building Crowdgate (the first run downloads modules and compiles, a minute or two)..."
+	GOTOOLCHAIN=$${GOTOOLCHAIN:-go1.26.10} go run ./cmd/crowdgate serve --demo
 
 # The quick run: no browser, proxy, cluster, fault or reliability tests.
 test:

@@ -10,10 +10,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +19,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crowdgate/crowdgate/admission"
-	"github.com/crowdgate/crowdgate/booking"
 	"github.com/crowdgate/crowdgate/captcha"
 	"github.com/crowdgate/crowdgate/gateway"
 	"github.com/crowdgate/crowdgate/internal/jwks"
@@ -81,16 +77,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	log := c.log
-	if o.demo && c.upstream == nil && len(c.routes) == 0 {
-		// The full loop for a newcomer: /shop/ is a page of a demo origin,
-		// protected by the demo room.
-		origin, stop, err := startDemoOrigin()
-		if err != nil {
-			return err
-		}
-		defer stop()
-		c.upstream, c.routes = origin, gateway.Routes{{Prefix: "/shop/", Room: "demo"}}
-	}
 
 	redis.SetLogger(redisLogger{log})
 	rdb, closeRedis, err := openRedis(o, log)
@@ -103,6 +89,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer store.Close()
+	if o.demo && c.upstream == nil && len(c.routes) == 0 {
+		// The full loop for a newcomer: /shop/ is a page of a demo origin,
+		// protected by the demo room (demo.go).
+		origin, stop, err := startDemoOrigin(store)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		c.upstream, c.routes = origin, gateway.Routes{{Prefix: "/shop/", Room: demoRoom}}
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -193,8 +189,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	var crowd *demoCrowd // the demo's simulated people; nil without --demo
 	if o.demo {
-		if err := startDemo(ctx, ctl, book.core, lns.public.Addr().String(), c.public, o.adminToken, c.routes, stdout); err != nil {
+		crowd, err = startDemo(ctx, demoSetup{
+			ctl: ctl, store: store, core: book.core, addr: lns.public.Addr().String(), public: c.public,
+			adminToken: o.adminToken, routes: c.routes, grace: o.grace, log: log,
+		}, stdout)
+		if err != nil {
 			return err
 		}
 	}
@@ -218,6 +219,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	g.Go(func() error { return srv.Serve(gctx, lns.public, o.drain) })
 	g.Go(func() error { return srv.RunHistory(gctx) })
+	if crowd != nil {
+		g.Go(func() error { return crowd.Run(gctx) })
+	}
 	g.Go(func() error { return srv.RunProblems(gctx) })
 	if keeper != nil {
 		g.Go(func() error { return keeper.Run(gctx) })
@@ -291,77 +295,6 @@ func randomToken() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b[:])
-}
-
-// startDemo creates the demo room and its event (unless they exist) and
-// prints where to go.
-func startDemo(ctx context.Context, ctl *admission.Controller, core *booking.Core, addr string, public *url.URL, adminToken string, routes gateway.Routes, w io.Writer) error {
-	if _, err := ctl.Room(ctx, "demo"); errors.Is(err, queue.ErrRoomNotFound) {
-		room := queue.Room{Name: "demo", AdmitPerMinute: 30, SessionSeconds: 900}.WithDefaults()
-		if _, _, err := ctl.PutRoom(ctx, room); err != nil {
-			return fmt.Errorf("demo room: %w", err)
-		}
-	} else if err != nil {
-		return err
-	}
-	if _, err := core.Event(ctx, "demo"); errors.Is(err, booking.ErrEventNotFound) {
-		ev := booking.Event{ID: "demo", Room: "demo", HoldSeconds: 600, TicketTypes: []booking.TicketType{
-			{ID: "ga", Name: "General admission", Capacity: 500, PriceMinor: 150000, Currency: "INR", PerOrderLimit: 4},
-			{ID: "vip", Name: "VIP", Capacity: 50, PriceMinor: 500000, Currency: "INR", PerOrderLimit: 2},
-		}}
-		if _, err := core.PutEvent(ctx, ev); err != nil {
-			return fmt.Errorf("demo event: %w", err)
-		}
-	} else if err != nil {
-		return err
-	}
-	base := "http://" + addr
-	if public != nil {
-		base = strings.TrimSuffix(public.String(), "/")
-	}
-	fmt.Fprintf(w, `
-Crowdgate demo is running. Room "demo" admits 30 people a minute; event "demo" sells behind it.
-%[3]s
-  Waiting room page:  %[1]s/rooms/demo
-  Tickets (admitted): %[1]s/events/demo   (hold, then pay on the sandbox's page)
-  Join the line:      curl -si -X POST %[1]s/api/v1/rooms/demo/join
-  Your place:         curl -s -H "Authorization: Bearer <queue_token>" %[1]s/api/v1/rooms/demo/status
-  Room and figures:   curl -s -H "Authorization: Bearer %[2]s" %[1]s/admin/v1/rooms/demo
-  Change the rate:    curl -s -X PATCH -H "Authorization: Bearer %[2]s" -d '{"admit_per_minute":600}' %[1]s/admin/v1/rooms/demo
-  Tickets sold:       curl -s -H "Authorization: Bearer %[2]s" %[1]s/admin/v1/events/demo
-  Event log:          curl -s -H "Authorization: Bearer %[2]s" %[1]s/admin/v1/events/demo/log
-  Forward-auth check: curl -si "%[1]s/auth/v1/check?room=demo"
-  Signing keys:       %[1]s/.well-known/jwks.json
-  Metrics:            %[1]s/metrics
-
-`, base, adminToken, demoShop(base, routes))
-	return nil
-}
-
-func demoShop(base string, routes gateway.Routes) string {
-	if len(routes) != 1 || routes[0].Prefix != "/shop/" {
-		return ""
-	}
-	return "\n  Protected page:     " + base + "/shop/   (the demo origin: you wait, then get in)\n"
-}
-
-// startDemoOrigin serves the demo's origin site on a loopback port: the
-// page a fan reaches once admitted.
-func startDemoOrigin() (*url.URL, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, nil, fmt.Errorf("demo origin: %w", err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		fmt.Fprint(w, `<!doctype html><html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>Demo shop</title><body style="font-family:system-ui;max-width:36rem;margin:3rem auto;padding:0 1rem">
-<h1>You're in.</h1><p>This is the demo origin behind Crowdgate. You waited in room <b>demo</b>, were admitted,
-and your admission cookie let this request through the reverse proxy.</p>
-<p><a href="/events/demo">Buy tickets</a> (Crowdgate's booking core, paid with the sandbox provider).</p></body></html>`)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	return &url.URL{Scheme: "http", Host: ln.Addr().String()}, func() { _ = srv.Close() }, nil
 }
 
 // redisLogger sends go-redis's own messages (reconnects, pool dials) to the
