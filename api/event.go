@@ -6,7 +6,10 @@ import "time"
 // fans, and GET and PUT /admin/v1/events/{event} and each entry of GET
 // /admin/v1/events for organizers, whose view adds the fields marked so.
 type Event struct {
-	Event       string       `json:"event"`
+	Event string `json:"event"`
+	// Name is what fans read for the event; absent when it has none, and
+	// the pages then show the id.
+	Name        string       `json:"name,omitempty"`
 	Room        string       `json:"room"`
 	HoldSeconds int          `json:"hold_seconds"`
 	TicketTypes []TicketType `json:"ticket_types"`
@@ -58,6 +61,9 @@ type EventList struct {
 // EventRequest is the body of PUT /admin/v1/events/{event}, and of the
 // events a configuration file declares: an event is always set whole.
 type EventRequest struct {
+	// Name is Event.Name: optional, at most 200 characters, no control
+	// characters.
+	Name        string              `json:"name,omitempty"`
 	Room        string              `json:"room"`
 	HoldSeconds int                 `json:"hold_seconds"`
 	TicketTypes []TicketTypeRequest `json:"ticket_types"`

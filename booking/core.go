@@ -176,7 +176,7 @@ func (c *Core) putEvent(ctx context.Context, e Event, createOnly bool) (created 
 	if createOnly {
 		only = "1"
 	}
-	args = append(args, e.PerAdmissionLimit, only)
+	args = append(args, e.PerAdmissionLimit, only, e.Name)
 	res, err := c.scripts.putEvent.Run(ctx, c.rdb, []string{k.cfg}, args...).Slice()
 	if err != nil {
 		return false, fmt.Errorf("booking: put event: %w", err)
@@ -277,7 +277,7 @@ func viewOf(cfg, inv, st map[string]string) (EventView, error) {
 		return EventView{}, ErrEventNotFound
 	}
 	v := EventView{
-		ID: cfg["event"], Room: cfg["room"], HoldSeconds: atoi(cfg["hold_seconds"]),
+		ID: cfg["event"], Name: cfg["name"], Room: cfg["room"], HoldSeconds: atoi(cfg["hold_seconds"]),
 		CreatedAt: msTime(cfg["created"]), UpdatedAt: msTime(cfg["updated"]),
 		Stats: map[string]int64{},
 	}

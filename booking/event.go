@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/crowdgate/crowdgate"
@@ -99,6 +100,23 @@ const (
 
 var currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 
+// MaxEventName bounds Event.Name, in characters.
+const MaxEventName = 200
+
+// validName reports whether n may be an event's name: empty (none), or up
+// to MaxEventName characters of valid UTF-8 with no control characters.
+func validName(n string) bool {
+	if !utf8.ValidString(n) || utf8.RuneCountInString(n) > MaxEventName {
+		return false
+	}
+	for _, r := range n {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
 // TicketType is one kind of ticket an event sells.
 type TicketType struct {
 	ID            string
@@ -112,6 +130,7 @@ type TicketType struct {
 // Event is what an organizer sells behind one room.
 type Event struct {
 	ID          string
+	Name        string // what fans read for it ("" shows the id); at most MaxEventName characters
 	Room        string // the room whose admission tokens may buy
 	HoldSeconds int    // how long an unpaid hold keeps its tickets
 	TicketTypes []TicketType
@@ -154,6 +173,9 @@ func (e Event) Validate() error {
 	}
 	if !queue.ValidID(e.Room) {
 		return bad("room %q must match ^[a-z0-9][a-z0-9-]{0,63}$", e.Room)
+	}
+	if !validName(e.Name) {
+		return bad("name must be at most %d characters of text, without control characters", MaxEventName)
 	}
 	if e.HoldSeconds < MinHoldSeconds || e.HoldSeconds > MaxHoldSeconds {
 		return bad("hold_seconds must be between %d and %d", MinHoldSeconds, MaxHoldSeconds)
@@ -203,6 +225,7 @@ type TicketTypeView struct {
 // EventView is an event as stored, with its inventory and counters.
 type EventView struct {
 	ID          string
+	Name        string // Event.Name
 	Room        string
 	HoldSeconds int
 	TicketTypes []TicketTypeView

@@ -118,7 +118,7 @@ func (c *Core) Checkout(ctx context.Context, r CheckoutRequest) (Order, error) {
 	}
 	pay, err := p.Start(ctx, PaymentRequest{
 		Event: h.Event, OrderID: oid, AmountMinor: h.AmountMinor, Currency: h.Currency,
-		Description: fmt.Sprintf("%d × %s, %s", h.Quantity, h.TicketType, h.Event), ReturnURL: ret,
+		Description: c.describe(ctx, h), ReturnURL: ret,
 	})
 	if err != nil {
 		return Order{}, fmt.Errorf("booking: start payment: %w", err)
@@ -240,4 +240,22 @@ func (c *Core) refund(ctx context.Context, p Provider, event, orderID, paymentID
 	if err := c.scripts.refunded.Run(ctx, c.rdb, []string{keysFor(event).cfg}, c.now(), orderID).Err(); err != nil {
 		c.log.Warn("refund not recorded; will retry", "event", event, "order", orderID, "err", err)
 	}
+}
+
+// describe is what a hold's payment is for, as the pay page and the
+// provider show it: "2 × General, Sunburn 2026", the ticket type's and the
+// event's names (the ids when there are none, or the event cannot be read).
+func (c *Core) describe(ctx context.Context, h Hold) string {
+	typ, event := h.TicketType, h.Event
+	if v, err := c.Event(ctx, h.Event); err == nil {
+		if v.Name != "" {
+			event = v.Name
+		}
+		for _, t := range v.TicketTypes {
+			if t.ID == h.TicketType && t.Name != "" {
+				typ = t.Name
+			}
+		}
+	}
+	return fmt.Sprintf("%d × %s, %s", h.Quantity, typ, event)
 }

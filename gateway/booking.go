@@ -62,7 +62,7 @@ func idParam(name string) echo.MiddlewareFunc {
 // toEvent renders an event; the organizer's view adds capacity, held,
 // sold and counters to what fans see.
 func toEvent(v booking.EventView, organizer bool) api.Event {
-	out := api.Event{Event: v.ID, Room: v.Room, HoldSeconds: v.HoldSeconds, PerAdmissionLimit: v.PerAdmissionLimit,
+	out := api.Event{Event: v.ID, Name: v.Name, Room: v.Room, HoldSeconds: v.HoldSeconds, PerAdmissionLimit: v.PerAdmissionLimit,
 		TicketTypes: []api.TicketType{}}
 	for _, t := range v.TicketTypes {
 		j := api.TicketType{ID: t.ID, Name: t.Name, PriceMinor: t.PriceMinor, Currency: t.Currency,
@@ -84,7 +84,7 @@ func toEvent(v booking.EventView, organizer bool) api.Event {
 
 // toBookingEvent is the event b defines under id.
 func toBookingEvent(id string, b api.EventRequest) booking.Event {
-	e := booking.Event{ID: id, Room: b.Room, HoldSeconds: b.HoldSeconds, PerAdmissionLimit: b.PerAdmissionLimit}
+	e := booking.Event{ID: id, Name: b.Name, Room: b.Room, HoldSeconds: b.HoldSeconds, PerAdmissionLimit: b.PerAdmissionLimit}
 	for _, t := range b.TicketTypes {
 		e.TicketTypes = append(e.TicketTypes, booking.TicketType{ID: t.ID, Name: t.Name, Capacity: t.Capacity,
 			PriceMinor: t.PriceMinor, Currency: t.Currency, PerOrderLimit: t.PerOrderLimit})

@@ -85,8 +85,11 @@ type shopData struct {
 	Background   template.CSS
 	OnBgColor    template.CSS
 
-	// Read by the script, as data-* attributes.
+	// Read by the script, as data-* attributes. Onward is where the order
+	// page sends the fan once paid (see onward), as data-paid-link: an
+	// attribute named data-on... would be a script to html/template.
 	Event, Order string
+	Onward       string
 	Now          string // RFC 3339: the script corrects countdowns by it
 	// The page's words: T for the template, I18n (JSON) for the script,
 	// OrderLabel the order's number in them.
@@ -106,6 +109,11 @@ type shopData struct {
 type payView struct {
 	ID          string
 	Heading     string // "Pay <amount>", in the page's language
+	// The amount, for the script to format as the other pages do
+	// (Intl.NumberFormat in the page's language); Heading is the same
+	// without a script.
+	AmountMinor int64
+	Currency    string
 	Label       string // "Payment <id>", likewise
 	Outcome     string // what was decided, once it was
 	Description string
@@ -151,10 +159,27 @@ func (s *Server) eventPage(c echo.Context) error {
 // orderPage is the order's shell; its script polls the order until it
 // settles.
 func (s *Server) orderPage(c echo.Context) error {
+	r := c.Request()
 	return s.shell(c, "order", "order_title", s.orderEvent, func(d *shopData, id string) {
 		d.Order = id
 		d.OrderLabel = strings.ReplaceAll(d.T["order_number"], "{id}", id)
+		d.Onward = keepLang(r, s.onward(r.Context(), s.orderEvent(r.Context(), id)))
 	})
+}
+
+// onward is where a paid order's page leads: the destination of the room
+// the event sells through, when the organizer set one (their own site),
+// else the event's ticket page; "" when the event is not known.
+func (s *Server) onward(ctx context.Context, event string) string {
+	if !queue.ValidID(event) {
+		return ""
+	}
+	if name, err := s.cfg.Booking.EventRoom(ctx, event); err == nil {
+		if room, err := s.ctl.Room(ctx, name); err == nil && room.Destination != "" && queue.ValidDestination(room.Destination) {
+			return room.Destination
+		}
+	}
+	return "/events/" + event
 }
 
 // shell renders the page shop-<kind> for the id in the path parameter
@@ -229,6 +254,8 @@ func (s *Server) sandboxPage(c echo.Context) error {
 	d.Pay = &payView{
 		ID:          p.ID,
 		Heading:     strings.ReplaceAll(d.T["pay_title"], "{amount}", amount),
+		AmountMinor: p.AmountMinor,
+		Currency:    p.Currency,
 		Label:       strings.ReplaceAll(d.T["pay_id"], "{id}", p.ID),
 		Description: p.Description,
 		Pending:     p.State == booking.PaymentPending,
@@ -373,8 +400,9 @@ var minorDigits = map[string]int{
 }
 
 // formatMinor writes an amount in minor units for people: "INR 1,500.00".
-// The pay page has no script, so the server formats (the other pages use
-// the browser's Intl.NumberFormat, which knows local conventions).
+// It is the pay page's words without a script: shop.js replaces them with
+// the browser's Intl.NumberFormat in the page's language, the format of
+// the ticket and order pages, which knows local conventions.
 func formatMinor(minor int64, currency string) string {
 	digits, ok := minorDigits[currency]
 	if !ok {

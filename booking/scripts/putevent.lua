@@ -1,7 +1,8 @@
 -- Create or change an event and its ticket types.
 -- ARGV: now, event, room, hold_seconds, n, then n × (id, name, capacity,
 --       price_minor, currency, per_order_limit), then per_admission_limit,
---       then create only ('1': an existing event is left alone).
+--       then create only ('1': an existing event is left alone), then the
+--       event's name ('' for none).
 -- A capacity change moves only available tickets: it fails when the new
 -- capacity is below what is already held or sold, and a type with tickets
 -- held or sold cannot be removed.
@@ -53,6 +54,8 @@ end
 -- buy no more.
 redis.call('HSET', K.cfg, 'event', event, 'room', room, 'hold_seconds', hold_seconds,
   'types', table.concat(types, ','), 'plimit', ARGV[6 + n * 6], 'updated', now)
+local name = ARGV[8 + n * 6] or ''
+if name == '' then redis.call('HDEL', K.cfg, 'name') else redis.call('HSET', K.cfg, 'name', name) end
 if created == 1 then redis.call('HSET', K.cfg, 'created', now) end
 log_event(now, created == 1 and 'event.created' or 'event.changed', 'organizer', {'room', room})
 return {'ok', created}

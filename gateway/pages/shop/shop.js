@@ -177,7 +177,7 @@
 
     function render(d) {
       room = d.room || '';
-      document.title = $('title').textContent = tr('event_heading', { event: d.event });
+      document.title = $('title').textContent = tr('event_heading', { event: d.name || d.event });
       perAdmission = d.per_admission_limit || 0;
       learn(d.limit);
       $('limit').textContent = ruleText();
@@ -242,6 +242,9 @@
           if (left !== null) left = Math.max(0, left - quantity);
           showHold(res.data);
           say(tr('held'));
+          // What is left has changed, by this hold at least: show it, and
+          // keep the Pay button in sight once the list is drawn again.
+          load().then(reveal);
         } else if (c === 'hold_exists' && res.data.hold_id) {
           resume(res.data.hold_id, tr('hold_exists'));
         } else if (c === 'limit_reached') {
@@ -282,7 +285,16 @@
       clearInterval(timer);
       tick();
       timer = setInterval(tick, 1000);
-      $('hold-title').focus();
+      $('hold-title').focus({ preventScroll: true });
+      reveal();
+    }
+
+    // reveal scrolls the hold into view, its Pay button included: on a
+    // phone the hold sits below the ticket types, out of sight.
+    function reveal() {
+      if (!hold) return;
+      $('hold').scrollIntoView({ block: 'start' });
+      if (payBtn.getBoundingClientRect().bottom > window.innerHeight) payBtn.scrollIntoView({ block: 'end' });
     }
 
     // forget drops the hold from the page; gone says its tickets went back
@@ -370,6 +382,9 @@
 
   function orderPage() {
     var order = B.dataset.order, shown = '', delay = 1000, since = Date.now();
+    // The event's words: its name and its ticket types' names, read once
+    // from the event (the order has only their ids).
+    var names = null, asking = false, last = null;
     var back = new URLSearchParams(location.search).get('redirect_status');
 
     function words(status) {
@@ -402,8 +417,29 @@
       });
     }
 
+    function learnEvent(ev) {
+      if (names || asking || !ROOM_ID.test(ev || '')) return;
+      asking = true;
+      api('GET', '/api/v1/events/' + ev).then(function (res) {
+        asking = false;
+        if (res.status !== 200) return;
+        names = {};
+        (res.data.ticket_types || []).forEach(function (t) { names[t.id] = t.name; });
+        $('event').textContent = res.data.name || res.data.event;
+        $('event').hidden = false;
+        if (last) showItems(last, names);
+      }, function () { asking = false; });
+    }
+
     function show(d) {
-      showItems(d, null);
+      last = d;
+      learnEvent(d.event);
+      showItems(d, names);
+      var onward = B.dataset.paidLink || '';
+      if (d.status === 'paid' && /^\/(?![\/\\])/.test(onward)) {
+        $('onward').href = onward;
+        $('onward-line').hidden = false;
+      }
       var w = words(d.status);
       if (w[0] === shown) return; // say it once, not every second
       shown = w[0];
@@ -418,6 +454,17 @@
     poll();
   }
 
+  // --- The pay page ---
+
+  // The server wrote the amount as "INR 3,000.00" for a page without a
+  // script; the fan reads it as the other pages write money.
+  function payPage() {
+    var h = $('pay-title'), minor = h && parseInt(h.dataset.minor, 10);
+    if (!h || !h.dataset.currency || !isFinite(minor) || !T.pay_title) return;
+    h.textContent = tr('pay_title', { amount: money(minor, h.dataset.currency) });
+  }
+
   if (B.dataset.page === 'event') eventPage();
   else if (B.dataset.page === 'order') orderPage();
+  else if (B.dataset.page === 'pay') payPage();
 })();
