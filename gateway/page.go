@@ -166,6 +166,13 @@ type pageData struct {
 	OpensAt, SaleAt, Now string // RFC 3339, or empty
 	Mode                 string
 	Notify               bool // "notify me" is offered: a channel reaches people
+	// HasPlace: the request carried a queue token for the room, so the
+	// fan had a place before this page (a trouble note may say it is kept).
+	HasPlace bool
+	// SessionSeconds is how long an admission lasts, and HoldSeconds how
+	// long the room's (first) event holds picked tickets (0: no event);
+	// the page tells fans both before their turn.
+	SessionSeconds, HoldSeconds int
 	// Captcha is the room's CAPTCHA provider ("" for none) and
 	// CaptchaScript its widget's script, which the page loads when a join
 	// asks for it; the CSP allows that provider's origins, and only on
@@ -210,6 +217,8 @@ func (s *Server) page(c echo.Context) error {
 	d.Background, d.OnBgColor = colorPair(room.BackgroundColor, defaultBackground)
 	d.Room, d.ReturnTo, d.Mode, d.Notify = room.Name, returnTo, room.Mode, s.cfg.Notify
 	d.Now = s.cfg.Now().UTC().Format(pageTime)
+	d.HasPlace = queueToken(c, room.Name) != ""
+	d.SessionSeconds, d.HoldSeconds = room.SessionSeconds, s.holdSeconds(r, room.Name)
 	if p, ok := captcha.Providers[room.Captcha]; ok {
 		d.Captcha, d.CaptchaScript = p.Name, p.Script+"&onload=cgCaptchaReady"
 	}
@@ -233,6 +242,24 @@ func (s *Server) page(c echo.Context) error {
 		d.ReturnTo = withLang(returnTo, l)
 	}
 	return s.renderPage(c, http.StatusOK, "room", d)
+}
+
+// holdSeconds is how long the (first) event selling through room holds
+// picked tickets, or 0: no event, or it cannot be read now (the page then
+// says nothing of holds rather than fail).
+func (s *Server) holdSeconds(r *http.Request, room string) int {
+	if s.cfg.Booking == nil {
+		return 0
+	}
+	t, ok := s.cfg.Booking.Tickets(room)
+	if !ok || len(t.Events) == 0 {
+		return 0
+	}
+	v, err := s.cfg.Booking.Event(r.Context(), t.Events[0])
+	if err != nil {
+		return 0
+	}
+	return v.HoldSeconds
 }
 
 // destination is where an admitted fan who came with no return_to goes:

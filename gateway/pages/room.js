@@ -37,6 +37,8 @@
   var ws = null, wsFails = 0, wsWorked = false, wsSince = 0, wsTimer = 0;
   var busy = false, done = false, errors = 0, countdownTimer = 0, endTimer = 0, fairFor = '';
   var said = 0, sayTimer = 0, sayText = '', reopenTimer = 0, tickTimer = 0;
+  var paused = false; // the organizer has paused the room (the server says "paused")
+  var timeOfDay = new Intl.DateTimeFormat(lang, { timeStyle: 'medium' });
 
   function $(id) { return document.getElementById('cg-' + id); }
 
@@ -171,10 +173,19 @@
     }, now ? 0 : Math.max(0, said + SAY_EVERY_MS - Date.now()));
   }
 
+  // show names the state; a waiter in a paused room reads that it is
+  // paused and that places are kept (data-status stays the place's).
   function show(st, help) {
     B.dataset.status = st;
-    $('state').textContent = T['state_' + st];
-    $('help').textContent = help || T['help_' + st] || '';
+    var k = paused && (st === 'waiting' || st === 'prequeue') ? 'paused' : st;
+    $('state').textContent = T['state_' + k];
+    $('help').textContent = help || T['help_' + k] || '';
+  }
+
+  // heard notes that the server has just answered or spoken, as the time
+  // of day the fan reads under the place ("Last update: 10:42:05").
+  function heard() {
+    $('updated').textContent = t('last_update', { time: timeOfDay.format(new Date()) });
   }
 
   function note(text) {
@@ -182,7 +193,12 @@
     $('note').hidden = !text;
   }
 
+  // transport says how updates arrive, as they really do: "ws" while the
+  // socket is open, "reconnecting" between a socket that closed and the
+  // next, "poll" once the page polls instead, "ended" when nothing more
+  // will come (the marker's green dot shows only for "ws").
   function transport(how) {
+    if (B.dataset.transport === 'ended') return;
     B.dataset.transport = how;
     $('transport').textContent = T['via_' + how];
   }
@@ -266,6 +282,11 @@
     // joining, which the draw discards: it is not shown anywhere.
     var random = st === 'prequeue' && B.dataset.mode === 'random_prequeue';
     var sale = Date.parse(B.dataset.saleAt) - skew;
+    if (!!d.paused !== paused) {
+      paused = !!d.paused;
+      B.dataset.paused = paused ? '1' : '';
+      changed = true;
+    }
     status = st;
     position = d.position;
     if (changed) {
@@ -279,24 +300,48 @@
     }
     if (random) {
       document.title = title;
-      if (changed) announce(sentence(T['state_' + st]) + ' ' + $('help').textContent, true);
+      if (changed) announce(sentence($('state').textContent) + ' ' + $('help').textContent, true);
       return;
     }
     var ahead = d.ahead >= 0 ? d.ahead : d.position - 1;
-    var eta = etaText(d);
+    var eta = paused ? T.eta_paused : etaText(d);
     $('position').textContent = nf.format(d.position);
     $('ahead').textContent = nf.format(ahead);
     $('eta').textContent = eta;
+    // The time of day of the fan's turn, from the expected wait: none
+    // while it is unknown or paused.
+    $('turn').textContent = paused || !(d.eta_seconds >= 0) ? '' : t('turn_at', { time: when(Date.now() + d.eta_seconds * 1000) });
+    $('turn').hidden = !$('turn').textContent;
+    stay();
     document.title = '#' + nf.format(d.position) + ' · ' + title;
     progress(d.position);
     if (changed || moved) {
-      announce((changed ? sentence(T['state_' + st]) + ' ' : '') + t('say_position', { n: nf.format(d.position), eta: eta }), changed);
+      announce((changed ? sentence($('state').textContent) + ' ' : '') + t('say_position', { n: nf.format(d.position), eta: eta }), changed);
     }
+  }
+
+  // stay says how long the fan will have once admitted: the room's
+  // session, and how long the event holds picked tickets when one sells
+  // behind the room.
+  function stay() {
+    var s = +B.dataset.session, h = +B.dataset.hold;
+    var text = s > 0 ? t('session_length', { t: duration(s) }) : '';
+    if (h > 0) text += (text ? ' ' : '') + t('hold_length', { t: duration(h) });
+    $('session').textContent = text;
+    $('session').hidden = !text;
   }
 
   function finish(st, help) {
     done = true;
     status = st;
+    transport('ended');
+    paused = false;
+    // A closed sale offers nothing to be told of, and a note about being
+    // told ("we will write to you...") would be untrue under it.
+    if (st !== 'admitted') {
+      $('notify').dataset.sent = '';
+      note('');
+    }
     clearTimeout(wsTimer);
     wsTimer = 0;
     stopCountdown();
@@ -325,6 +370,7 @@
     if (r.status === 200 && r.data.status !== 'closed') {
       done = false;
       errors = 0;
+      delete B.dataset.transport; // updates come again
       onTicket(r.data);
       clearTimeout(tickTimer);
       tickTimer = setTimeout(tick, jitter(POLL_MS));
@@ -365,17 +411,21 @@
   // thousands does not come back as one synchronized wave.
   function trouble(fn, retryAfter) {
     errors++;
-    note(queueId ? T.trouble : T.trouble_joining); // no place yet: none is kept
+    // No place yet (none known here, and the page was not loaded with a
+    // queue token): none is kept, and the note must not say it is.
+    note(queueId || B.dataset.place ? T.trouble : T.trouble_joining);
     var ms = retryAfter ? retryAfter * 1000 + Math.random() * 1000 : Math.random() * Math.min(30000, 1000 * Math.pow(2, errors));
     setTimeout(fn, ms);
   }
 
   function onTicket(d) {
     errors = 0;
+    heard();
     if (d.queue_id && d.queue_id !== queueId) {
       queueId = d.queue_id;
       B.dataset.queueId = queueId;
       $('qid').textContent = t('queue_id', { id: queueId });
+      $('qid').hidden = false;
     }
     if ($('note').textContent === T.trouble || $('note').textContent === T.trouble_joining) note('');
     switch (d.status) {
@@ -533,7 +583,7 @@
       lost();
     } else if (r.status >= 500 || r.status === 429 || r.status === 0) {
       errors++;
-      note(T.trouble); // the poll loop retries on its own
+      note(queueId || B.dataset.place ? T.trouble : T.trouble_joining); // the poll loop retries on its own
     }
   }
 
@@ -603,6 +653,7 @@
       var m;
       try { m = JSON.parse(e.data); } catch (err) { return; }
       wsSince = Date.now();
+      heard();
       if (!got) { got = true; wsFails = 0; wsWorked = true; transport('ws'); }
       if (m.type === 'position') {
         tickets(m);
@@ -632,6 +683,7 @@
     if (done) return;
     wsFails++;
     if (wsFails >= 2) transport('poll');
+    else if (B.dataset.transport === 'ws') transport('reconnecting');
     var cap = wsWorked ? WS_CAP_MS : WS_BLOCKED_MS;
     wsTimer = setTimeout(function () { wsTimer = 0; connect(); },
       Math.random() * Math.min(cap, WS_BASE_MS * Math.pow(2, wsFails)));
@@ -668,6 +720,9 @@
       $('notify').hidden = true;
       $('notify').dataset.sent = '1';
       note(t('notify_check', { contact: v }));
+    } else if (r.data.error && r.data.error.code === 'room_closed') {
+      $('notify').hidden = true; // closed meanwhile: the status says how
+      poll();
     } else {
       note(r.data.error ? r.data.error.message : T.trouble);
     }

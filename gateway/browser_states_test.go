@@ -1,0 +1,144 @@
+package gateway_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserEndStates walks a fan through what the waiting room tells
+// them beyond their place, at a desktop's and a phone's size: when the
+// page last heard from the server, the time of day of their turn, how long
+// they will have once in, the queue id labelled as a support reference;
+// then the organizer pauses the room (the page says so, and that places
+// are kept) and closes it (no "notify me", no note about being told, and
+// the live marker is off once the server has closed the socket).
+// Screenshots of each state go to a folder under the test's temp dir (or
+// $CROWDGATE_SCREENSHOTS, to keep them), logged.
+func TestBrowserEndStates(t *testing.T) {
+	browser := startBrowser(t)
+	dir := os.Getenv("CROWDGATE_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	en := table(t, "pages/i18n", "en")
+	s := newStackWith(t, stackOptions{booking: true, sockets: true, running: true})
+
+	for _, size := range []struct {
+		name          string
+		width, height int64
+		phone         bool
+	}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}} {
+		t.Run(size.name, func(t *testing.T) {
+			tab, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+			defer cancel()
+			view := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+			if size.phone {
+				view = append(view, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+			}
+			b := tabSteps{t, tab}
+			b.run("size the tab", chromedp.Navigate("about:blank"), chromedp.EmulateViewport(size.width, size.height, view...))
+			if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
+				t.Fatal(err)
+			}
+			shot := func(name string) {
+				t.Helper()
+				png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+				if err != nil {
+					t.Fatalf("screenshot %s: %v", name, err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, "states-"+size.name+"-"+name+".png"), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			text := func(id string) string {
+				t.Helper()
+				v, err := chromedp.Run(tab, chromedp.Evaluate[string](`(function (el) { return el.hidden ? '' : el.textContent; })(document.getElementById('`+id+`'))`))
+				if err != nil {
+					t.Fatalf("read %s: %v", id, err)
+				}
+				return v
+			}
+
+			// A slow line (1 a minute, people ahead): the turn is minutes away.
+			room := "states-" + size.name
+			s.putRoom(room, `{"admit_per_minute": 1, "session_seconds": 900, "title": "Launch"}`)
+			for range 3 {
+				if r := s.do("POST", "/api/v1/rooms/"+room+"/join", ""); r.status != 200 {
+					t.Fatalf("join ahead: %d %s", r.status, r.body)
+				}
+			}
+			b.run("open the page", chromedp.Navigate(s.srv.URL+"/rooms/"+room))
+			b.until("waiting, live", `document.body.dataset.status === 'waiting' && document.body.dataset.transport === 'ws' && !document.getElementById('cg-turn').hidden`)
+
+			if got, prefix := text("cg-updated"), strings.Split(en["last_update"], "{")[0]; !strings.HasPrefix(got, prefix) || len(got) <= len(prefix) {
+				t.Errorf("last update %q, want %q and a time", got, en["last_update"])
+			}
+			if got, prefix := text("cg-turn"), strings.Split(en["turn_at"], "{")[0]; !strings.HasPrefix(got, prefix) || !strings.Contains(got, ":") {
+				t.Errorf("turn time %q, want %q and a time of day", got, en["turn_at"])
+			}
+			if got, want := text("cg-session"), strings.ReplaceAll(en["session_length"], "{t}", "15 min"); got != want {
+				t.Errorf("session line %q, want %q", got, want)
+			}
+			qid, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.dataset.queueId`))
+			if got, want := text("cg-qid"), strings.ReplaceAll(en["queue_id"], "{id}", qid); got != want || qid == "" {
+				t.Errorf("queue id shown as %q, want %q", got, want)
+			}
+			if inStats, _ := chromedp.Run(tab, chromedp.Evaluate[bool](`!!document.getElementById('cg-qid').closest('.stats, .meta')`)); inStats {
+				t.Error("the support reference sits among the place's figures")
+			}
+			shot("waiting")
+
+			// Paused: the page says so and that the place is kept.
+			if r := s.admin("PATCH", "/admin/v1/rooms/"+room, `{"paused": true}`); r.status != 200 {
+				t.Fatalf("pause: %d %s", r.status, r.body)
+			}
+			b.until("paused", `document.body.dataset.paused === '1'`)
+			if got := text("cg-state"); got != en["state_paused"] {
+				t.Errorf("paused room's heading %q, want %q", got, en["state_paused"])
+			}
+			if got := text("cg-help"); got != en["help_paused"] || !strings.Contains(got, "place is kept") {
+				t.Errorf("paused room's help %q, want %q", got, en["help_paused"])
+			}
+			if got := text("cg-eta"); got != en["eta_paused"] {
+				t.Errorf("paused room's wait %q, want %q", got, en["eta_paused"])
+			}
+			if got := text("cg-turn"); got != "" {
+				t.Errorf("a paused room still promises a turn: %q", got)
+			}
+			shot("paused")
+
+			// Closed: the server ends the socket; nothing is offered, the
+			// marker is off.
+			if r := s.admin("PATCH", "/admin/v1/rooms/"+room, `{"paused": false, "closed": true}`); r.status != 200 {
+				t.Fatalf("close: %d %s", r.status, r.body)
+			}
+			b.until("closed", `document.body.dataset.status === 'closed'`)
+			if got := text("cg-state"); got != en["state_closed"] {
+				t.Errorf("closed heading %q", got)
+			}
+			if got := text("cg-notify"); got != "" {
+				t.Errorf("a closed room offers notify me: %q", got)
+			}
+			if got := text("cg-note"); got != "" {
+				t.Errorf("a closed room's note says %q", got)
+			}
+			transport, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.dataset.transport + '|' + document.getElementById('cg-transport').textContent + '|' + getComputedStyle(document.getElementById('cg-transport'), '::before').content`))
+			if want := "ended|" + en["via_ended"] + "|none"; transport != want {
+				t.Errorf("after the server closed the socket the marker is %q, want %q", transport, want)
+			}
+			shot("closed")
+			if problems, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.__problems`)); err != nil || len(problems) > 0 {
+				t.Errorf("script errors or CSP violations: %q %v", problems, err)
+			}
+		})
+	}
+}
