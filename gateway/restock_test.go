@@ -196,7 +196,8 @@ func TestBrowserDashboardSoldOut(t *testing.T) {
 
 	// More tickets: open again, by itself, and the audit log says so.
 	s.putEvent(2)
-	until("reopened", figure("badges")+`.textContent === 'Admitting' && `+figure("why")+`.hidden && `+card+`.querySelector('[data-act=keep]').hidden`)
+	// Open again, at the room's rate of 0 (the badge says so).
+	until("reopened", figure("badges")+`.textContent === 'Admitting nobody: rate 0' && `+figure("why")+`.hidden && `+card+`.querySelector('[data-act=keep]').hidden`)
 	run("reload (the audit log is read every 10 s)", chromedp.Reload())
 	until("the reopening in the audit log", `/Room launch reopened by itself: tickets are on sale again \(Crowdgate\)/.test(document.getElementById('cg-audit').textContent)`)
 
@@ -227,7 +228,7 @@ func TestBrowserDashboardSoldOut(t *testing.T) {
 		t.Fatalf("kept closed, then tickets added: %v", r)
 	}
 	run("reopen", chromedp.Click(chromedp.CSS(`[data-room="launch"] [data-act=closed]`)))
-	until("open", figure("badges")+`.textContent === 'Admitting'`)
+	until("open", figure("badges")+`.textContent === 'Admitting nobody: rate 0'`)
 	if r := room(); r["closed"] != false {
 		t.Fatalf("reopened by the organizer: %v", r)
 	}
