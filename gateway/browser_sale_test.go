@@ -196,9 +196,9 @@ func TestBrowserScheduledSale(t *testing.T) {
 
 	tab.do("open the page", chromedp.Navigate(s.srv.URL+"/rooms/drop"))
 	notOpen := tab.waitFor("the countdown to the opening", 2*time.Second, func(st shownState) bool {
-		return st.Status == "notopen" && strings.Contains(st.Countdown, "The queue opens in 00:0")
+		return st.Status == "notopen" && strings.Contains(st.Countdown, "The line opens in 00:0")
 	})
-	if !regexp.MustCompile(`^The queue opens in 00:0[0-2] \(at \S.*\)$`).MatchString(notOpen.Countdown) ||
+	if !regexp.MustCompile(`^The line opens in 00:0[0-2] \(at \S.*\)$`).MatchString(notOpen.Countdown) ||
 		notOpen.Heading != "The line opens soon" || notOpen.Position != "" || notOpen.Fair != "" {
 		t.Errorf("before the opening: %+v", notOpen)
 	}
@@ -221,7 +221,7 @@ func TestBrowserScheduledSale(t *testing.T) {
 	if !time.Now().Before(sale) {
 		t.Fatal("the sale started before the pre-queue could be checked")
 	}
-	if pre.Heading != "You are in the pre-queue" || !strings.Contains(pre.Help, "everyone here gets a random place in line, ahead of later arrivals") ||
+	if pre.Heading != "You are in line before the sale" || !strings.Contains(pre.Help, "everyone here gets a random place in line, ahead of later arrivals") ||
 		!regexp.MustCompile(`^The sale starts in 00:0[0-5]$`).MatchString(pre.Countdown) {
 		t.Errorf("the pre-queue shows %+v", pre)
 	}
