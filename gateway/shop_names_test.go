@@ -1,9 +1,14 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/crowdgate/crowdgate/gateway"
 )
 
 // namedEventDoc is eventDoc with the event's own name.
@@ -96,4 +101,31 @@ func TestShopPagesSayNames(t *testing.T) {
 	if got := attr(t, s.getPage("/orders/ord-nosuchorder").body, "data-paid-link"); got != "" {
 		t.Errorf("onward of an unknown order: %q", got)
 	}
+}
+
+// FuzzEventName: an event definition takes a name exactly when it is at
+// most 200 characters without control characters, and keeps it as sent.
+func FuzzEventName(f *testing.F) {
+	for _, n := range []string{"", "Sunburn Goa 2026", "a\x07b", "tab\there", strings.Repeat("é", 200), strings.Repeat("é", 201), "\xff", "\u202eRTL"} {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		doc, err := json.Marshal(map[string]any{"name": name, "room": "launch", "ticket_types": []map[string]any{
+			{"id": "ga", "name": "General", "capacity": 1, "price_minor": 1, "currency": "INR", "per_order_limit": 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sent struct{ Name string }
+		if err := json.Unmarshal(doc, &sent); err != nil { // JSON carries invalid UTF-8 as U+FFFD
+			t.Fatal(err)
+		}
+		want := utf8.RuneCountInString(sent.Name) <= 200 && !strings.ContainsFunc(sent.Name, unicode.IsControl)
+		e, err := gateway.DecodeEvent("gig", doc)
+		if want != (err == nil) {
+			t.Fatalf("name %q: accepted %v, error %v", sent.Name, want, err)
+		}
+		if err == nil && e.Name != sent.Name {
+			t.Fatalf("name %q kept as %q", sent.Name, e.Name)
+		}
+	})
 }
