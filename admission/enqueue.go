@@ -15,9 +15,11 @@ import (
 
 // Enqueue tokens are how an organizer's site vouches for a fan: a short JWT
 // it signs with the fan's user id (sub), the room (aud) and an expiry (exp),
-// with an HS256 secret it shares with the room, or with an EdDSA or ES256
-// key it publishes in a JWKS. A verified token's user id holds one place in
-// the room (queue.Gate.UserID), and the admission carries it (Pass.UserID).
+// with an HS256 secret it shares with the room (and, for an overlap after a
+// rotation, the secret it replaced: queue.RotateEnqueueSecret), or with an
+// EdDSA or ES256 key it publishes in a JWKS. A verified token's user id
+// holds one place in the room (queue.Gate.UserID), and the admission
+// carries it (Pass.UserID).
 //
 // The room, never the token, decides how the signature is checked: HS256
 // alone for a room with a secret; EdDSA or ES256 alone, by the key the kid
@@ -76,7 +78,12 @@ func VerifyEnqueueToken(ctx context.Context, r queue.Room, token string, now tim
 	switch {
 	case r.EnqueueSecret != "":
 		methods = []string{jwt.SigningMethodHS256.Alg()}
-		keyFunc = func(*jwt.Token) (any, error) { return []byte(r.EnqueueSecret), nil }
+		// During a rotation's overlap the replaced secret verifies too.
+		var set jwt.VerificationKeySet
+		for _, secret := range r.EnqueueSecrets(now) {
+			set.Keys = append(set.Keys, []byte(secret))
+		}
+		keyFunc = func(*jwt.Token) (any, error) { return set, nil }
 	case r.EnqueueJWKSURL != "":
 		if keys == nil {
 			return "", errNoEnqueueKeys

@@ -205,3 +205,46 @@ func BenchmarkVerifyEnqueueToken(b *testing.B) {
 		})
 	}
 }
+
+// TestEnqueueSecretRotation: after the room's HS256 secret is replaced,
+// tokens signed with the old one pass until the overlap ends and never
+// after; the new one passes throughout; a rotation with no overlap drops
+// the old secret at once.
+func TestEnqueueSecretRotation(t *testing.T) {
+	const newSecret = "the-new-hs256-secret-of-32-bytes-or-more"
+	old := queue.Room{Name: "launch", EnqueueSecret: testSecret}
+	rotated := queue.RotateEnqueueSecret(old, queue.Room{Name: "launch", EnqueueSecret: newSecret}.WithDefaults(), 15*time.Minute, enqueueNow)
+	if err := rotated.Validate(); err != nil {
+		t.Fatalf("rotated room: %v", err)
+	}
+	signedWith := func(secret string, at time.Time) string {
+		return sign(t, jwt.SigningMethodHS256, []byte(secret), "", jwt.MapClaims{"sub": "user-42", "aud": "launch", "iat": at.Unix(), "exp": at.Add(5 * time.Minute).Unix()})
+	}
+	for _, tc := range []struct {
+		name   string
+		room   queue.Room
+		secret string
+		at     time.Time
+		ok     bool
+	}{
+		{"new secret at once", rotated, newSecret, enqueueNow, true},
+		{"old secret during the overlap", rotated, testSecret, enqueueNow.Add(14 * time.Minute), true},
+		{"old secret after the overlap", rotated, testSecret, enqueueNow.Add(15 * time.Minute), false},
+		{"new secret after the overlap", rotated, newSecret, enqueueNow.Add(time.Hour), true},
+		{"old secret, rotated with no overlap", queue.RotateEnqueueSecret(old, queue.Room{Name: "launch", EnqueueSecret: newSecret}, 0, enqueueNow), testSecret, enqueueNow, false},
+		{"old secret, overlap ended early", queue.SetEnqueueSecretOverlap(rotated, 0, enqueueNow.Add(time.Minute)), testSecret, enqueueNow.Add(2 * time.Minute), false},
+		{"another secret during the overlap", rotated, strings.Repeat("x", 40), enqueueNow, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := admission.VerifyEnqueueToken(context.Background(), tc.room, signedWith(tc.secret, tc.at), tc.at, nil)
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !tc.ok && err == nil:
+				t.Fatal("accepted")
+			case !tc.ok && !strings.Contains(err.Error(), "signature"):
+				t.Fatalf("refused for another reason: %v", err)
+			}
+		})
+	}
+}

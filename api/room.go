@@ -174,6 +174,9 @@ type EnqueueToken struct {
 	HS256SecretSet bool `json:"hs256_secret_set"`
 	// JWKSURL is the site's key set, for EdDSA and ES256 tokens.
 	JWKSURL string `json:"jwks_url"`
+	// HS256PreviousSecretUntil is when the secret the last rotation
+	// replaced stops verifying; absent when none does.
+	HS256PreviousSecretUntil *time.Time `json:"hs256_previous_secret_until,omitempty"`
 }
 
 // EnqueueTokenRequest is the enqueue_token of a RoomRequest. An absent
@@ -187,6 +190,11 @@ type EnqueueTokenRequest struct {
 	// the stored secret (so a document read back can be set again, also
 	// with PUT), false clears it.
 	HS256SecretSet *bool `json:"hs256_secret_set,omitempty"`
+	// HS256PreviousSecretSeconds is how long the secret a new HS256Secret
+	// replaces still verifies (default 900; 0: not at all, for a leaked
+	// secret). Without a new secret it sets the time left of the last
+	// rotation's overlap from now; 0 ends it.
+	HS256PreviousSecretSeconds *int `json:"hs256_previous_secret_seconds,omitempty"`
 }
 
 // OptTime is a time field of a RoomRequest, which has three states: absent

@@ -88,7 +88,33 @@ func checkRoom(b api.RoomRequest) error {
 	if b.OnStoreFailure != nil && *b.OnStoreFailure != "open" && *b.OnStoreFailure != "closed" {
 		return invalidRoom(`on_store_failure must be "open" or "closed"`)
 	}
+	if e := b.EnqueueToken; e != nil && e.HS256PreviousSecretSeconds != nil {
+		if n := *e.HS256PreviousSecretSeconds; n < 0 || n > int(queue.MaxEnqueueSecretOverlap/time.Second) {
+			return invalidRoom(fmt.Sprintf("enqueue_token.hs256_previous_secret_seconds must be between 0 and %d", int(queue.MaxEnqueueSecretOverlap/time.Second)))
+		}
+	}
 	return nil
+}
+
+// rotateSecret returns next, the room cur becomes by b at now, with the
+// previous enqueue secret the change leaves: a replaced HS256 secret keeps
+// verifying for hs256_previous_secret_seconds (default
+// queue.DefaultEnqueueSecretOverlap), and that field alone resets the time
+// left of the last rotation's overlap.
+func rotateSecret(b api.RoomRequest, cur, next queue.Room, now time.Time) queue.Room {
+	overlap := queue.DefaultEnqueueSecretOverlap
+	var given *int
+	if b.EnqueueToken != nil {
+		given = b.EnqueueToken.HS256PreviousSecretSeconds
+	}
+	if given != nil {
+		overlap = time.Duration(*given) * time.Second
+	}
+	next = queue.RotateEnqueueSecret(cur, next, overlap, now)
+	if given != nil && next.EnqueueSecret == cur.EnqueueSecret {
+		next = queue.SetEnqueueSecretOverlap(next, overlap, now)
+	}
+	return next
 }
 
 // applyRoom returns r with the fields b gives.
@@ -176,7 +202,7 @@ func toRoom(r queue.Room) api.Room {
 	}
 	return api.Room{
 		Room: r.Name, AdmitPerMinute: r.AdmitPerMinute, MaxActive: r.MaxActive, SessionSeconds: r.SessionSeconds,
-		EnqueueToken: api.EnqueueToken{Required: r.EnqueueTokenRequired, HS256SecretSet: r.EnqueueSecret != "", JWKSURL: r.EnqueueJWKSURL},
+		EnqueueToken: toEnqueueToken(r),
 		QueueOpensAt: opt(r.QueueOpensAt), SaleStartsAt: opt(r.SaleStartsAt), Mode: r.Mode,
 		Paused: r.Paused, Passthrough: r.Passthrough, Closed: r.Closed, ClosedReason: r.ClosedReason, ClosedAt: opt(r.ClosedAt),
 		OnStoreFailure: failureMode(r.FailOpen), Title: r.Title, Message: r.Message, PrimaryColor: r.PrimaryColor, BackgroundColor: r.BackgroundColor, Language: r.Language,
@@ -240,16 +266,19 @@ func (s *Server) putRoom(c echo.Context) error {
 	if err := s.createOnly(c, r.Name); err != nil {
 		return err
 	}
-	if keepsSecret(b) {
-		// The document was read back from GET, which never shows the
-		// secret: keep the stored one.
+	if r.EnqueueSecret != "" || keepsSecret(b) {
 		cur, err := s.cfg.Store.GetRoom(ctx, r.Name)
 		if err != nil && !errors.Is(err, queue.ErrRoomNotFound) {
 			return err
 		}
-		if r.EnqueueSecret = cur.EnqueueSecret; r.EnqueueSecret == "" {
-			return invalidRoom("enqueue_token.hs256_secret_set is true but no secret is stored: give hs256_secret")
+		if keepsSecret(b) {
+			// The document was read back from GET, which never shows
+			// the secret: keep the stored one.
+			if r.EnqueueSecret = cur.EnqueueSecret; r.EnqueueSecret == "" {
+				return invalidRoom("enqueue_token.hs256_secret_set is true but no secret is stored: give hs256_secret")
+			}
 		}
+		r = rotateSecret(b, cur, r, s.cfg.Now())
 	}
 	prev, _ := s.cfg.Store.GetRoom(ctx, r.Name) // for the warnings only; none: a new room
 	stored, created, err := s.ctl.PutRoom(ctx, r)
@@ -301,7 +330,7 @@ func (s *Server) patchRoom(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	prev, _ := s.cfg.Store.GetRoom(ctx, c.Param("room")) // for the warnings only
-	next, err := s.ctl.UpdateRoom(ctx, c.Param("room"), func(r queue.Room) queue.Room { return applyRoom(b, r) })
+	next, err := s.ctl.UpdateRoom(ctx, c.Param("room"), func(r queue.Room) queue.Room { return rotateSecret(b, r, applyRoom(b, r), s.cfg.Now()) })
 	if err != nil {
 		return err
 	}
@@ -393,4 +422,13 @@ func DecodeRoom(name string, doc []byte) (queue.Room, error) {
 func keepsSecret(b api.RoomRequest) bool {
 	e := b.EnqueueToken
 	return e != nil && e.HS256Secret == nil && e.HS256SecretSet != nil && *e.HS256SecretSet
+}
+
+func toEnqueueToken(r queue.Room) api.EnqueueToken {
+	out := api.EnqueueToken{Required: r.EnqueueTokenRequired, HS256SecretSet: r.EnqueueSecret != "", JWKSURL: r.EnqueueJWKSURL}
+	if r.EnqueuePreviousSecret != "" {
+		until := r.EnqueuePreviousSecretUntil
+		out.HS256PreviousSecretUntil = &until
+	}
+	return out
 }

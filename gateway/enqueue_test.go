@@ -274,6 +274,63 @@ func TestRoomEnqueueTokenSettings(t *testing.T) {
 	}
 }
 
+// TestEnqueueSecretRotationThroughTheAPI: an organizer replaces the room's
+// HS256 secret; tokens the site signed with the old one still join until
+// the overlap the change asked for ends, which GET shows, and ending the
+// overlap early refuses them at once.
+func TestEnqueueSecretRotationThroughTheAPI(t *testing.T) {
+	t.Parallel()
+	s := newStack(t)
+	const newSecret = "the-rotated-secret-the-site-switches-to"
+	s.putRoom("launch", `{"admit_per_minute": 0, "challenge": "off", "enqueue_token": {"required": true, "hs256_secret": "`+siteSecret+`"}}`)
+	signed := func(user, secret string) string {
+		now := time.Now()
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": user, "aud": "launch", "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(),
+		}).SignedString([]byte(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	r := s.admin("PATCH", "/admin/v1/rooms/launch", `{"enqueue_token": {"hs256_secret": "`+newSecret+`", "hs256_previous_secret_seconds": 3600}}`)
+	var room struct {
+		EnqueueToken struct {
+			Until *time.Time `json:"hs256_previous_secret_until"`
+		} `json:"enqueue_token"`
+	}
+	if err := json.Unmarshal(r.body, &room); r.status != 200 || err != nil || room.EnqueueToken.Until == nil ||
+		time.Until(*room.EnqueueToken.Until) < 59*time.Minute || time.Until(*room.EnqueueToken.Until) > time.Hour {
+		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+	if strings.Contains(string(r.body), siteSecret) || strings.Contains(string(r.body), newSecret) {
+		t.Fatalf("the answer shows a secret: %s", r.body)
+	}
+	queueIDOf(t, s.joinWith("launch", signed("old-site", siteSecret)))
+	queueIDOf(t, s.joinWith("launch", signed("new-site", newSecret)))
+	// What GET printed can be PUT back: the overlap stays.
+	if r := s.admin("PUT", "/admin/v1/rooms/launch", `{"admit_per_minute": 0, "challenge": "off", "enqueue_token": {"required": true, "hs256_secret_set": true}}`); r.status != 200 {
+		t.Fatalf("put back: %d %s", r.status, r.body)
+	}
+	queueIDOf(t, s.joinWith("launch", signed("old-site-2", siteSecret)))
+
+	if r := s.admin("PATCH", "/admin/v1/rooms/launch", `{"enqueue_token": {"hs256_previous_secret_seconds": 0}}`); r.status != 200 || strings.Contains(string(r.body), "hs256_previous_secret_until") {
+		t.Fatalf("end the overlap: %d %s", r.status, r.body)
+	}
+	if r := s.joinWith("launch", signed("old-site-3", siteSecret)); r.status != http.StatusUnauthorized {
+		t.Fatalf("old secret after the overlap: %d %s", r.status, r.body)
+	}
+	queueIDOf(t, s.joinWith("launch", signed("new-site-2", newSecret)))
+	for _, body := range []string{
+		`{"enqueue_token": {"hs256_previous_secret_seconds": -1}}`,
+		`{"enqueue_token": {"hs256_previous_secret_seconds": 604801}}`,
+	} {
+		if r := s.admin("PATCH", "/admin/v1/rooms/launch", body); r.status != http.StatusBadRequest {
+			t.Errorf("%s: %d %s, want 400", body, r.status, r.body)
+		}
+	}
+}
+
 // TestPerUserLimitAcrossDevicesAndAdmissions: holds carry the user id, so
 // the event's per-admission limit counts a user's tickets whatever device
 // and admission they buy with.

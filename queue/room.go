@@ -144,6 +144,11 @@ type Room struct {
 	EnqueueTokenRequired bool
 	EnqueueSecret        string
 	EnqueueJWKSURL       string
+	// EnqueuePreviousSecret is the HS256 secret a rotation replaced, still
+	// accepted until EnqueuePreviousSecretUntil so that tokens the site
+	// signed before it switched keep working (RotateEnqueueSecret).
+	EnqueuePreviousSecret      string
+	EnqueuePreviousSecretUntil time.Time
 	// AccessCodeRequired: a new place needs one of the room's access codes
 	// with a use left (codes.go), which the join uses up. Invite-only rooms
 	// and presales.
@@ -289,6 +294,10 @@ func (r Room) Validate() error {
 		return bad("enqueue_token.hs256_secret must be %d to %d bytes", MinEnqueueSecretBytes, MaxEnqueueSecretBytes)
 	case r.EnqueueJWKSURL != "" && !ValidJWKSURL(r.EnqueueJWKSURL):
 		return bad("enqueue_token.jwks_url must be an https URL (http only to a loopback host) of at most %d bytes", MaxEnqueueJWKSURL)
+	case r.EnqueuePreviousSecret != "" && (r.EnqueueSecret == "" || r.EnqueuePreviousSecretUntil.IsZero()):
+		return bad("a previous enqueue secret needs a current one and an end")
+	case r.EnqueuePreviousSecret != "" && (len(r.EnqueuePreviousSecret) < MinEnqueueSecretBytes || len(r.EnqueuePreviousSecret) > MaxEnqueueSecretBytes):
+		return bad("the previous enqueue secret must be %d to %d bytes", MinEnqueueSecretBytes, MaxEnqueueSecretBytes)
 	case r.EnqueueSecret != "" && r.EnqueueJWKSURL != "":
 		return bad("enqueue_token: set hs256_secret or jwks_url, not both")
 	case r.EnqueueTokenRequired && r.EnqueueSecret == "" && r.EnqueueJWKSURL == "":
@@ -431,6 +440,8 @@ func (r Room) fields() map[string]string {
 		"enq":          flag(r.EnqueueTokenRequired),
 		"enq_secret":   r.EnqueueSecret,
 		"enq_jwks":     r.EnqueueJWKSURL,
+		"enq_prev":     r.EnqueuePreviousSecret,
+		"enq_prev_ms":  previousSecretUntilField(r),
 		"code_req":     flag(r.AccessCodeRequired),
 		"title":        r.Title,
 		"message":      r.Message,
@@ -499,6 +510,7 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		EnqueueTokenRequired:  h["enq"] == "1",
 		EnqueueSecret:         h["enq_secret"],
 		EnqueueJWKSURL:        h["enq_jwks"],
+		EnqueuePreviousSecret: h["enq_prev"],
 		AccessCodeRequired:    h["code_req"] == "1",
 		Title:                 h["title"],
 		Message:               h["message"],
@@ -512,6 +524,9 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		Destination:           h["dest"],
 		CreatedAt:             at("created_ms"),
 		UpdatedAt:             at("updated_ms"),
+	}
+	if r.EnqueuePreviousSecret != "" && opt("enq_prev_ms") != 0 {
+		r.EnqueuePreviousSecretUntil = at("enq_prev_ms")
 	}
 	r.AdaptiveOriginP99Ms, r.AdaptiveOriginErrorPercent = int(opt("ad_o_p99_ms")), int(opt("ad_o_err_pct"))
 	return r.withGateDefaults(), err

@@ -3,6 +3,7 @@ package queue_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -443,6 +444,7 @@ func TestRoomRoundTrip(t *testing.T) {
 			Mode: queue.ModeRandomPrequeue, Paused: true, FailOpen: true,
 			Challenge: queue.ChallengeAlways, ChallengeBits: 20, AddressJoinsPerMinute: 50, AddressLivePlaces: 9,
 			Title: "Launch <b>", Message: "नमस्ते", PrimaryColor: "#112233", BackgroundColor: "#fafafa", Language: "hi",
+			EnqueueSecret: strings.Repeat("n", 32), EnqueuePreviousSecret: strings.Repeat("p", 32), EnqueuePreviousSecretUntil: clk.Now().Add(time.Hour),
 		}
 		created, err := s.PutRoom(ctx, want)
 		if err != nil || !created {
