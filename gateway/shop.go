@@ -107,8 +107,8 @@ type shopData struct {
 
 // payView is a sandbox payment as its page shows it.
 type payView struct {
-	ID          string
-	Heading     string // "Pay <amount>", in the page's language
+	ID      string
+	Heading string // "Pay <amount>", in the page's language
 	// The amount, for the script to format as the other pages do
 	// (Intl.NumberFormat in the page's language); Heading is the same
 	// without a script.
