@@ -284,6 +284,10 @@ type Controller struct {
 	// refusals decided before it, not counted in the store yet (hints.go).
 	hints gateHints
 	tally refusalTally
+	// bypassed and bypasses count the requests bypass rules let through
+	// (bypass.go): the metric, and the tally not in the store yet.
+	bypassed *prometheus.CounterVec
+	bypasses refusalTally
 	// quiet are the triggered rooms seen queueing since the last refresh
 	// (trigger.go).
 	quiet quietRooms
@@ -304,6 +308,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 		revoked:  map[string]map[string]revocation{},
 		drawn:    map[drawKey]bool{},
 		adaptive: map[string]bool{},
+		bypassed: newBypassMetric(),
 		origins:  newOriginReadings(),
 		admitted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_admitted_total", Help: "Admissions decided by this instance.",
@@ -341,7 +346,7 @@ func NewController(store *queue.Store, keys *Keyring, cfg Config) (*Controller, 
 	c.adaptRate = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "crowdgate_adaptive_rate_per_minute", Help: "Adaptive rooms' rate as the controller set it; the room admits at the lower of it and admit_per_minute.",
 	}, []string{"room"})
-	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.queueing, c.triggerSince, c.joins, c.refusals, c.tickErrs, c.adaptRate, c.joinsUnknown, c.hookCount} {
+	for _, m := range []prometheus.Collector{c.admitted, c.abandoned, c.waiting, c.active, c.queueing, c.triggerSince, c.joins, c.refusals, c.tickErrs, c.adaptRate, c.joinsUnknown, c.bypassed, c.hookCount} {
 		if err := cfg.Registerer.Register(m); err != nil {
 			return nil, fmt.Errorf("admission: register metrics: %w", err)
 		}
@@ -465,6 +470,7 @@ func (c *Controller) refresh(ctx context.Context) error {
 			c.abandoned.DeleteLabelValues(name)
 			c.joins.DeletePartialMatch(prometheus.Labels{"room": name})
 			c.refusals.DeletePartialMatch(prometheus.Labels{"room": name})
+			c.bypassed.DeletePartialMatch(prometheus.Labels{"room": name})
 		}
 		return true
 	})

@@ -165,12 +165,14 @@ func (t *refusalTally) take() map[string]map[string]int64 {
 }
 
 // FlushRefusals adds the refusals this instance counted since the last
-// flush to the rooms' deployment-wide counts; Run does it at each refresh
-// and when it stops.
+// flush to the rooms' deployment-wide counts, and the requests bypass
+// rules let through (bypass.go); Run does it at each refresh and when it
+// stops.
 func (c *Controller) FlushRefusals(ctx context.Context) error {
+	berr := c.flushBypasses(ctx)
 	m := c.tally.take()
 	if len(m) == 0 {
-		return nil
+		return berr
 	}
 	if err := c.store.AddRefusals(ctx, m); err != nil {
 		// Put them back for the next flush.
@@ -181,5 +183,5 @@ func (c *Controller) FlushRefusals(ctx context.Context) error {
 		}
 		return err
 	}
-	return nil
+	return berr
 }

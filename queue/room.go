@@ -177,6 +177,11 @@ type Room struct {
 	// sells through it, else "/".
 	Destination string
 
+	// Bypass are the requests the room lets through without an admission
+	// (bypass.go): from some networks, with a secret header, or to some
+	// paths.
+	Bypass Bypass
+
 	// Appearance of the waiting-room page.
 	Title           string // heading; default: the room id
 	Message         string // organizer's note under the heading
@@ -325,7 +330,10 @@ func (r Room) Validate() error {
 	case r.Destination != "" && !ValidDestination(r.Destination):
 		return bad("destination must be a path on the site (starting with one /, at most %d bytes, no control characters or backslashes)", MaxDestination)
 	}
-	return r.validateTrigger(bad)
+	if err := r.validateTrigger(bad); err != nil {
+		return err
+	}
+	return r.Bypass.validate(bad)
 }
 
 // ValidJWKSURL reports whether u may be a room's enqueue_token.jwks_url:
@@ -453,6 +461,7 @@ func (r Room) fields() map[string]string {
 		"t_low":        strconv.Itoa(r.TriggerLowPercent),
 		"session_max":  strconv.Itoa(r.SessionMaxSeconds),
 		"dest":         r.Destination,
+		"bypass":       r.Bypass.field(),
 	}
 }
 
@@ -477,6 +486,10 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 			return time.UnixMilli(ms).UTC()
 		}
 		return time.Time{}
+	}
+	bypass, berr := bypassFromField(h["bypass"])
+	if berr != nil {
+		err = fmt.Errorf("queue: room %s: field bypass: %w", name, berr)
 	}
 	closedAt := time.Time{}
 	if h["closed_why"] != "" && opt("closed_at_ms") != 0 {
@@ -522,6 +535,7 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		TriggerLowPercent:     int(opt("t_low")),
 		SessionMaxSeconds:     int(opt("session_max")),
 		Destination:           h["dest"],
+		Bypass:                bypass,
 		CreatedAt:             at("created_ms"),
 		UpdatedAt:             at("updated_ms"),
 	}

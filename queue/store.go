@@ -431,6 +431,9 @@ type Stats struct {
 	NewLastMinute float64
 	// Trigger is where a traffic-triggered room stands (trigger.go).
 	Trigger TriggerState
+	// Bypassed counts the requests the room's bypass rules let through,
+	// deployment-wide, by rule (bypass.go); nil when there were none.
+	Bypassed map[string]int64
 }
 
 // Stats reads a room's figures in one round trip.
@@ -441,7 +444,8 @@ func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
 	exists := pipe.Exists(ctx, k.cfg)
 	waiting := pipe.ZCard(ctx, k.line)
 	active := pipe.ZCount(ctx, k.active, "("+strconv.FormatInt(now.UnixMilli(), 10), "+inf")
-	st := pipe.HMGet(ctx, k.stats, "admitted_total", "abandoned_total", "trig", "trig_ms")
+	st := pipe.HMGet(ctx, k.stats, "admitted_total", "abandoned_total", "trig", "trig_ms",
+		bypassField(BypassRules[0]), bypassField(BypassRules[1]), bypassField(BypassRules[2]))
 	rate := pipe.HGetAll(ctx, k.rate)
 	w := now.UnixMilli() / gateWindow.Milliseconds()
 	joined := pipe.MGet(ctx, k.prefix+"gr:"+strconv.FormatInt(w, 10), k.prefix+"gr:"+strconv.FormatInt(w-1, 10))
@@ -456,6 +460,14 @@ func (s *Store) Stats(ctx context.Context, room string) (Stats, error) {
 	out.AdmittedTotal = parseInt(vals[0])
 	out.AbandonedTotal = parseInt(vals[1])
 	out.Trigger = triggerState(vals[2], vals[3])
+	for i, rule := range BypassRules {
+		if n := parseInt(vals[4+i]); n != 0 {
+			if out.Bypassed == nil {
+				out.Bypassed = make(map[string]int64, len(BypassRules))
+			}
+			out.Bypassed[rule] = n
+		}
+	}
 	elapsed := float64(now.UnixMilli()%gateWindow.Milliseconds()) / float64(gateWindow.Milliseconds())
 	out.NewLastMinute = float64(parseInt(joined.Val()[0])) + float64(parseInt(joined.Val()[1]))*(1-elapsed)
 	sec := now.Unix()
