@@ -46,7 +46,7 @@ func TestBrowserOrderConfirming(t *testing.T) {
 	if _, err := s.sandbox.Decide(context.Background(), payID, true); err != nil {
 		t.Fatal(err)
 	}
-	until("paid", shown("cg-status", "Confirmed! Your tickets are booked.")+` && document.getElementById('cg-items').textContent.indexOf('2 × ga') === 0`)
+	until("paid", shown("cg-status", "Confirmed! Your tickets are booked.")+` && document.getElementById('cg-items').textContent.indexOf('2 × General') === 0`)
 
 	// In Hindi.
 	orderID, payID = order()
