@@ -72,6 +72,50 @@ type Room struct {
 	// Destination is where an admitted fan who came with no return_to is
 	// sent: a path on the site; "": the room's event page, else "/".
 	Destination string `json:"destination"`
+	// Bypass are the requests the room lets through without an admission
+	// (docs/organizer.md); the header's secret is never shown.
+	Bypass Bypass `json:"bypass"`
+}
+
+// Bypass are a room's bypass rules as organizers read them: requests from
+// CIDRs, with Header's secret, or to Paths pass without an admission.
+type Bypass struct {
+	CIDRs  []string     `json:"cidrs"`
+	Paths  []string     `json:"paths"`
+	Header BypassHeader `json:"header"`
+}
+
+// BypassHeader is a room's secret header rule: Name "" for none. The secret
+// is never shown; SecretSet says one is stored.
+type BypassHeader struct {
+	Name      string `json:"name"`
+	SecretSet bool   `json:"secret_set"`
+}
+
+// BypassRequest is the bypass of a RoomRequest. An absent list or header
+// keeps its value on PATCH; an empty list clears it.
+type BypassRequest struct {
+	CIDRs  *[]string            `json:"cidrs,omitempty"`
+	Paths  *[]string            `json:"paths,omitempty"`
+	Header *BypassHeaderRequest `json:"header,omitempty"`
+}
+
+// BypassHeaderRequest sets the header rule: Name "" removes it. A new name
+// with no Secret keeps the stored secret; SecretSet without Secret is what
+// GET shows: true keeps the stored secret (so a document read back can be
+// set again, also with PUT), false clears it.
+type BypassHeaderRequest struct {
+	Name      *string `json:"name,omitempty"`
+	Secret    *string `json:"secret,omitempty"` // 16 to 256 visible ASCII characters
+	SecretSet *bool   `json:"secret_set,omitempty"`
+}
+
+// BypassCounts are the requests a room's bypass rules let through, by
+// rule, deployment-wide (Stats.Bypassed).
+type BypassCounts struct {
+	CIDR   int64 `json:"cidr"`
+	Header int64 `json:"header"`
+	Path   int64 `json:"path"`
 }
 
 // Trigger is a room's traffic trigger: it lets everyone in at once until
@@ -108,6 +152,9 @@ type Stats struct {
 	// last changed (null: quiet since created); absent for other rooms.
 	TriggerState      string     `json:"trigger_state,omitempty"`
 	TriggerStateSince *time.Time `json:"trigger_state_since,omitempty"`
+	// Bypassed counts the requests the room's bypass rules let through;
+	// absent for a room that has no rules and never had any pass.
+	Bypassed *BypassCounts `json:"bypassed,omitempty"`
 }
 
 // RoomList is GET /admin/v1/rooms.
@@ -160,6 +207,8 @@ type RoomRequest struct {
 	Trigger           *TriggerRequest `json:"trigger,omitempty"`
 	SessionMaxSeconds *int            `json:"session_max_seconds,omitempty"`
 	Destination       *string         `json:"destination,omitempty"`
+	// Bypass rules: see Bypass.
+	Bypass *BypassRequest `json:"bypass,omitempty"`
 }
 
 // EnqueueToken is a room's enqueue-token setting as organizers read it

@@ -85,6 +85,9 @@ func (s *Server) roomParam(next echo.HandlerFunc) echo.HandlerFunc {
 
 // checkRoom refuses values applyRoom cannot represent.
 func checkRoom(b api.RoomRequest) error {
+	if err := checkBypass(b.Bypass); err != nil {
+		return err
+	}
 	if b.OnStoreFailure != nil && *b.OnStoreFailure != "open" && *b.OnStoreFailure != "closed" {
 		return invalidRoom(`on_store_failure must be "open" or "closed"`)
 	}
@@ -162,6 +165,9 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 			*f.dst = *f.src
 		}
 	}
+	if b.Bypass != nil {
+		r.Bypass = applyBypass(*b.Bypass, r.Bypass)
+	}
 	if b.OnStoreFailure != nil {
 		r.FailOpen = *b.OnStoreFailure == "open"
 	}
@@ -214,6 +220,7 @@ func toRoom(r queue.Room) api.Room {
 		Trigger:            api.Trigger{ActiveUsers: r.TriggerActiveUsers, NewPerMinute: r.TriggerNewPerMinute, LowWatermarkPercent: r.TriggerLowPercent},
 		SessionMaxSeconds:  r.SessionMaxSeconds,
 		Destination:        r.Destination,
+		Bypass:             toBypass(r.Bypass),
 		CreatedAt:          r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
@@ -236,6 +243,7 @@ func toStats(r queue.Room, st queue.Stats) *api.Stats {
 			out.TriggerStateSince = &st.Trigger.Since
 		}
 	}
+	out.Bypassed = toBypassCounts(r.Bypass, st.Bypassed)
 	rate := float64(st.AdmittedLastMinute)
 	if rate == 0 {
 		rate = float64(r.AdmitPerMinute)
@@ -281,6 +289,9 @@ func (s *Server) putRoom(c echo.Context) error {
 		r = rotateSecret(b, cur, r, s.cfg.Now())
 	}
 	prev, _ := s.cfg.Store.GetRoom(ctx, r.Name) // for the warnings only; none: a new room
+	if err := s.keepBypassSecret(ctx, b, &r); err != nil {
+		return err
+	}
 	stored, created, err := s.ctl.PutRoom(ctx, r)
 	if err != nil {
 		return err
@@ -408,6 +419,9 @@ func DecodeRoom(name string, doc []byte) (queue.Room, error) {
 	}
 	if err := checkRoom(b); err != nil {
 		return queue.Room{}, err
+	}
+	if keepsBypassSecret(b) {
+		return queue.Room{}, invalidRoom("bypass.header: a configuration file gives secret itself, not secret_set")
 	}
 	if keepsSecret(b) {
 		return queue.Room{}, invalidRoom("enqueue_token: a configuration file gives hs256_secret itself, not hs256_secret_set")

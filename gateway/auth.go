@@ -49,7 +49,7 @@ func (s *Server) check(c echo.Context) error {
 		s.checks.WithLabelValues("unprotected").Inc()
 		return c.NoContent(http.StatusOK)
 	}
-	p, admitted, denied := s.admit(c, rooms)
+	p, how, denied := s.admit(c, rooms, true)
 	switch {
 	case denied != "":
 		s.checks.WithLabelValues("denied").Inc()
@@ -60,10 +60,10 @@ func (s *Server) check(c echo.Context) error {
 			return c.Redirect(http.StatusFound, page)
 		}
 		return unauthorized("an admission token for room " + denied + " is required")
-	case admitted:
+	case how == passAdmitted:
 		s.allow(c.Response().Header(), rooms[0], p)
 	default:
-		s.checks.WithLabelValues("fail_open").Inc()
+		s.checks.WithLabelValues(how.String()).Inc()
 	}
 	return c.NoContent(http.StatusOK)
 }
@@ -114,14 +114,7 @@ func (s *Server) checkedRooms(dst []string, r *http.Request) (rooms []string, ur
 		}
 	}
 	if pathForm {
-		// The path as it came, not as Go decoded it: the routes decode
-		// it themselves, once per reading.
-		p, _, _ := strings.Cut(r.RequestURI, "?")
-		p, ok := strings.CutPrefix(p, checkPathPrefix)
-		if !ok {
-			p = strings.TrimPrefix(r.URL.EscapedPath(), checkPathPrefix)
-		}
-		p = "/" + p
+		p := pathFormPath(r)
 		if uri == "" {
 			uri = p
 			if r.URL.RawQuery != "" {
@@ -133,6 +126,18 @@ func (s *Server) checkedRooms(dst []string, r *http.Request) (rooms []string, ur
 		}
 	}
 	return dst, uri, nil
+}
+
+// pathFormPath is the original path of a check in Envoy's path form
+// (after /auth/v1/check/), as it came, not as Go decoded it: the routes
+// decode it themselves, once per reading.
+func pathFormPath(r *http.Request) string {
+	p, _, _ := strings.Cut(r.RequestURI, "?")
+	p, ok := strings.CutPrefix(p, checkPathPrefix)
+	if !ok {
+		p = strings.TrimPrefix(r.URL.EscapedPath(), checkPathPrefix)
+	}
+	return "/" + p
 }
 
 // hasOriginalURI reports whether h names the URI a check is about: room=
@@ -184,30 +189,53 @@ func (s *Server) checkedHosts(dst []string, r *http.Request) ([]string, error) {
 	return dst, nil
 }
 
-// admit decides a request that rooms protect. It passes when it carries an
-// admission for every one of them, or when the store is down and each room
-// it lacks fails open; it returns the admission for rooms[0] (admitted false
-// when it passed by failing open there), or the first room that turns it
-// away.
-func (s *Server) admit(c echo.Context, rooms []string) (p admission.Pass, admitted bool, denied string) {
-	admitted = true
+// admit decides a request that rooms protect, asked by forward auth or
+// the reverse proxy (forwardAuth false). It passes when, for every one of
+// them, it carries an admission, a bypass rule lets it through, or the
+// store is down and the room fails open; it returns the admission for
+// rooms[0] and how it passed there, or the first room that turns it away.
+func (s *Server) admit(c echo.Context, rooms []string, forwardAuth bool) (p admission.Pass, how passage, denied string) {
 	for i, room := range rooms {
-		pass, err := s.enter(c, room)
+		pass, err := s.enter(c, room, forwardAuth)
 		switch {
 		case err == nil:
 			if i == 0 {
 				p = pass
 			}
+		case errors.Is(err, errBypassed):
+			if i == 0 {
+				how = passBypass
+			}
 		case s.failOpen(c, room):
 			if i == 0 {
-				admitted = false
+				how = passFailOpen
 			}
 		default:
 			s.missingRoom(c.Request().Context(), room, "route")
-			return admission.Pass{}, false, room
+			return admission.Pass{}, how, room
 		}
 	}
-	return p, admitted, ""
+	return p, how, ""
+}
+
+// passage is how a request got past a room that protects it.
+type passage uint8
+
+const (
+	passAdmitted passage = iota // on an admission
+	passFailOpen                // the store is down, and the room fails open
+	passBypass                  // by one of the room's bypass rules
+)
+
+// String is the passage as crowdgate_forward_auth_total labels it.
+func (p passage) String() string {
+	switch p {
+	case passFailOpen:
+		return "fail_open"
+	case passBypass:
+		return "bypass"
+	}
+	return "allowed"
 }
 
 // allow sets the headers of a passing check: the proxy can hand the room,

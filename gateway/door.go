@@ -53,13 +53,15 @@ func (s *Server) admissionOf(r *http.Request, room string) (admission.Pass, erro
 }
 
 // enter is the door of the paths that let a visitor through to the site
-// (forward auth, the reverse proxy): admissionOf, and then, in a room with
-// sliding sessions, the admission renewed once half spent; for a visitor
-// with no admission (or an expired one) in a quiet traffic-triggered room,
-// an admission made at once. A new or renewed admission goes back to the
+// (forward auth, the reverse proxy without forwardAuth): admissionOf, and
+// then, in a room with sliding sessions, the admission renewed once half
+// spent; for a request without a valid admission, the room's bypass rules
+// (errBypassed: it passes, with no admission made); for a visitor with no
+// admission (or an expired one) in a quiet traffic-triggered room, an
+// admission made at once. A new or renewed admission goes back to the
 // browser as the room's cookie (forward auth: the proxy passes the check's
 // Set-Cookie on, docs/integrating.md).
-func (s *Server) enter(c echo.Context, room string) (admission.Pass, error) {
+func (s *Server) enter(c echo.Context, room string, forwardAuth bool) (admission.Pass, error) {
 	r := c.Request()
 	p, err := s.admissionOf(r, room)
 	if err == nil {
@@ -68,6 +70,9 @@ func (s *Server) enter(c echo.Context, room string) (admission.Pass, error) {
 			return renewed, nil
 		}
 		return p, nil
+	}
+	if s.bypassed(c, room, forwardAuth) {
+		return admission.Pass{}, errBypassed
 	}
 	if !errors.Is(err, errNoAdmission) && !errors.Is(err, admission.ErrTokenExpired) {
 		return p, err // a revoked or forged admission is not replaced at once

@@ -327,6 +327,10 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "POST", path: "/api/v1/rooms/always-on/join", status: 200})
 	a.call(apiCall{method: "POST", path: "/api/v1/rooms/always-on/join", status: 200})
 	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/always-on", header: admin, status: 200})
+	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/always-on", body: `{"bypass": {"cidrs": ["10.0.0.0/8", "2001:db8::/32"], "paths": ["/health", "/static/"], "header": {"name": "X-Monitor-Key", "secret": "0123456789abcdef"}}}`, header: admin, status: 200})
+	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/always-on", body: `{"bypass": {"cidrs": ["10.0.0.1/8"]}}`, header: admin, status: 400})
+	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/always-on", body: `{"bypass": {"header": {"name": "X-Monitor-Key", "secret_set": true}}}`, header: admin, status: 200})
+	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/always-on", header: admin, status: 200})
 	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/fresh", body: `{}`, header: append(admin, "If-None-Match", "*"), status: 201})
 	if r := a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/late", body: `{"queue_opens_at": "2020-01-01T00:00:00Z"}`, header: admin, status: 201}); !strings.Contains(string(r.body), "schedule_in_past") {
 		t.Errorf("a past schedule: no warning in %s", r.body)

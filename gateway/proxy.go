@@ -47,11 +47,12 @@ func (s *Server) proxied(c echo.Context) error {
 	}
 	call := &proxyCall{rooms: rooms, start: time.Now()}
 	if len(rooms) > 0 {
-		p, admitted, denied := s.admit(c, rooms)
+		p, how, denied := s.admit(c, rooms, false)
 		if denied != "" {
 			return s.toWaitingRoom(c, denied)
 		}
-		call.pass, call.admitted = p, admitted
+		call.pass, call.admitted = p, how == passAdmitted
+		call.strip = s.bypassHeaders(r.Context(), rooms)
 	}
 	s.proxy.ServeHTTP(c.Response(), r.WithContext(context.WithValue(r.Context(), proxyCallKey{}, call)))
 	if call.err == nil {
@@ -149,6 +150,7 @@ func newReverseProxy(upstream *url.URL, s *Server) *httputil.ReverseProxy {
 					delete(h, k)
 				}
 			}
+			stripBypassHeaders(pr.In, h)
 			if call, ok := pr.In.Context().Value(proxyCallKey{}).(*proxyCall); ok && call.admitted {
 				h["X-Crowdgate-Room"] = []string{call.pass.Room}
 				h["X-Crowdgate-Queue-Id"] = []string{call.pass.Subject}
@@ -203,7 +205,8 @@ func (bufferPool) Put(b []byte) { buffers.Put(&b) }
 // with when it was sent, for the origin's measures (origin.go).
 type proxyCall struct {
 	pass     admission.Pass
-	admitted bool // pass is set; false on unprotected paths and when failing open
+	admitted bool     // pass is set; false on unprotected paths, when failing open, and when bypassed
+	strip    []string // the secret headers of its rooms' bypass rules, kept from the origin
 	err      error
 	rooms    []string
 	start    time.Time

@@ -182,6 +182,7 @@
     renderEvents(field(c, 'events'), r.events);
     adaptive(c, r);
     pressure(c, r);
+    bypass(c, r);
     if (full) chart(c);
     preview(c);
   }
@@ -280,6 +281,14 @@
     ol.dataset.key = key;
     ol.textContent = '';
     rows.forEach(function (t) { ol.appendChild(el('li', t)); });
+  }
+
+  // bypass: the room's bypass rules (never the secret) and what they let through.
+  function bypass(c, r) {
+    var b = r.bypass, n = r.stats.bypassed, e = field(c, 'bypass');
+    e.hidden = !n;
+    if (n) set(e, 'Bypass ' + b.cidrs.concat(b.paths, b.header.name || []).join(' ') +
+      ': passed ' + num(n.cidr) + ' by network, ' + num(n.header) + ' by header, ' + num(n.path) + ' by path');
   }
 
   // pressure shows the joins the room's gate refused, by reason, and the
