@@ -114,11 +114,12 @@ func defaultAdminURL(getenv func(string) string) string {
 
 // verbFlags are the flags some commands add to the global ones.
 type verbFlags struct {
-	file   string
-	after  string
-	limit  int
-	follow bool
-	yes    bool
+	file    string
+	after   string
+	limit   int
+	follow  bool
+	yes     bool
+	roomDoc roomFlags // room create and set (cli_room.go)
 }
 
 // verb is one command of a noun, e.g. `room set`.

@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/crowdgate/crowdgate/api"
@@ -20,10 +22,10 @@ func (c *adminCLI) room(ctx context.Context, args []string) error {
 	return c.dispatch(ctx, "room", args, []verb{
 		{name: "list", help: "every room with its live figures", run: roomList},
 		{name: "get", args: "ROOM", min: 1, max: 1, help: "one room with its stats, as JSON", run: roomGet},
-		{name: "create", args: "ROOM [--file FILE|-] [key=value ...]", min: 1, max: -1, flags: fileFlag, run: roomCreate,
-			help: "create a new room from the document and pairs (absent fields take their defaults); fails if the room exists"},
-		{name: "set", args: "ROOM [--file FILE|-] [key=value ...]", min: 1, max: -1, flags: fileFlag, run: roomSet,
-			help: "with --file, create or replace the room (PUT); with key=value only, change just those fields (PATCH)"},
+		{name: "create", args: "ROOM [--file FILE|-] [key=value ...] [room flags]", min: 1, max: -1, flags: roomDocFlags, run: roomCreate,
+			help: "create a new room from the document, pairs and flags (absent fields take their defaults); fails if the room exists"},
+		{name: "set", args: "ROOM [--file FILE|-] [key=value ...] [room flags]", min: 1, max: -1, flags: roomDocFlags, run: roomSet,
+			help: "with --file, create or replace the room (PUT); with key=value and flags only, change just those fields (PATCH)"},
 		{name: "delete", args: "ROOM [--yes]", min: 1, max: 1, flags: yesFlag, run: roomDelete,
 			help: "delete the room, its line and its admissions; asks first unless --yes",
 			about: `Waiters lose their place: the page and open WebSockets are told the room
@@ -42,7 +44,17 @@ It prints what was deleted; --output json prints the room as it was.`},
 else strings: admit_per_minute=900 paused=false title=Hello.
 With both --file and key=value, the pairs replace fields of the document.
 Fields the API reports but does not take (room, stats, created_at, updated_at)
-are dropped from --file documents, so the output of get can be edited and set back.`)
+are dropped from --file documents, so the output of get can be edited and set back.
+
+create and set take flags for the traffic trigger and bypass rules too:
+  crowdgate room set shop --trigger-active-users 5000 --trigger-new-per-minute 1000 \
+    --trigger-low-percent 80 --session-max-seconds 3600 \
+    --bypass-cidr 10.0.0.0/8 --bypass-path /health --bypass-path /static/ \
+    --bypass-header X-Monitor-Key
+A --bypass-cidr or --bypass-path list replaces the room's (repeat the flag or
+separate with commas; '' clears it). --bypass-header NAME takes the secret from
+CROWDGATE_BYPASS_SECRET, out of sight of ps; NAME=SECRET works too; '' removes
+the header rule. A flag and a key=value pair for the same field are refused.`)
 }
 
 // roomState names what the room does to a visitor now; closed outranks
@@ -109,8 +121,9 @@ func roomGet(ctx context.Context, s *session, pos []string) error {
 }
 
 // roomDocument is the room document of --file (none: empty), with the
-// fields only answers carry dropped and pairs on top.
-func (s *session) roomDocument(room string, pairs map[string]any) ([]byte, error) {
+// fields only answers carry dropped, pairs on top, and the room flags'
+// fields merged in.
+func (s *session) roomDocument(room string, pairs, flagged map[string]any) ([]byte, error) {
 	doc := map[string]any{}
 	if s.file != "" {
 		var err error
@@ -122,17 +135,18 @@ func (s *session) roomDocument(room string, pairs map[string]any) ([]byte, error
 		}
 	}
 	maps.Copy(doc, pairs)
+	mergeFields(doc, flagged)
 	return json.Marshal(doc)
 }
 
 // roomCreate PUTs the room with If-None-Match: *, so an existing room is
 // refused (412) and left as it was, never replaced.
 func roomCreate(ctx context.Context, s *session, pos []string) error {
-	pairs, err := parseAssignments(pos[1:])
+	pairs, flagged, err := s.roomFields("room create", pos[1:])
 	if err != nil {
-		return fmt.Errorf("room create: %w", err)
+		return err
 	}
-	body, err := s.roomDocument(pos[0], pairs)
+	body, err := s.roomDocument(pos[0], pairs, flagged)
 	if err != nil {
 		return err
 	}
@@ -153,24 +167,25 @@ func roomCreate(ctx context.Context, s *session, pos []string) error {
 }
 
 func roomSet(ctx context.Context, s *session, pos []string) error {
-	pairs, err := parseAssignments(pos[1:])
+	pairs, flagged, err := s.roomFields("room set", pos[1:])
 	if err != nil {
-		return fmt.Errorf("room set: %w", err)
+		return err
 	}
 	method := http.MethodPatch
 	var body []byte
 	switch {
 	case s.file != "":
 		method = http.MethodPut
-		if body, err = s.roomDocument(pos[0], pairs); err != nil {
+		if body, err = s.roomDocument(pos[0], pairs, flagged); err != nil {
 			return err
 		}
-	case len(pairs) > 0:
+	case len(pairs) > 0 || len(flagged) > 0:
+		maps.Copy(pairs, flagged)
 		if body, err = json.Marshal(pairs); err != nil {
 			return err
 		}
 	default:
-		return errors.New("room set: nothing to set: give --file FILE or key=value pairs")
+		return errors.New("room set: nothing to set: give --file FILE, key=value pairs or room flags")
 	}
 	raw, err := s.api.do(ctx, method, gateway.AdminRoomPath(pos[0]), nil, body)
 	if err != nil {
@@ -233,3 +248,151 @@ func count(n int64, one, many string) string {
 	}
 	return strconv.FormatInt(n, 10) + " " + many
 }
+
+// roomFlags are the flags of room create and set for fields that are
+// awkward as key=value JSON: the traffic trigger, sliding sessions and
+// bypass rules. Each is sent only when given.
+type roomFlags struct {
+	bypassCIDRs, bypassPaths listFlag
+	bypassHeader             optString
+	triggerActive            optInt
+	triggerNew, triggerLow   optInt
+	sessionMax               optInt
+}
+
+// roomDocFlags are the flags of the verbs that send a room document.
+func roomDocFlags(fs *flag.FlagSet, f *verbFlags) {
+	fileFlag(fs, f)
+	r := &f.roomDoc
+	fs.Var(&r.bypassCIDRs, "bypass-cidr", "a `network` (10.0.0.0/8, 2001:db8::/32) or address whose requests pass without an admission; repeatable, or comma-separated; '' clears the list")
+	fs.Var(&r.bypassPaths, "bypass-path", "a `path` that passes without an admission (/health; ending in / covers every path under it); repeatable, or comma-separated; '' clears the list")
+	fs.Var(&r.bypassHeader, "bypass-header", "a secret header whose requests pass without an admission: `NAME`, its secret from CROWDGATE_BYPASS_SECRET, or NAME=SECRET; '' removes it")
+	fs.Var(&r.triggerActive, "trigger-active-users", "queue only once this many users are active (`N`; 0: not a threshold)")
+	fs.Var(&r.triggerNew, "trigger-new-per-minute", "queue only once this many new users arrive in a minute (`N`; 0: not a threshold)")
+	fs.Var(&r.triggerLow, "trigger-low-percent", "quiet again under this `percent` of each threshold (10 to 100; 0: the default, 80)")
+	fs.Var(&r.sessionMax, "session-max-seconds", "sliding sessions: renew an active visitor's admission up to this many `seconds` after admission (0: fixed sessions)")
+}
+
+// roomFields reads a room verb's key=value pairs and the fields its flags
+// set; a field given both ways is refused, lest one silently win.
+func (s *session) roomFields(name string, args []string) (pairs, flagged map[string]any, err error) {
+	if pairs, err = parseAssignments(args); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if flagged, err = s.roomDoc.fields(s.getenv); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	for k := range flagged {
+		if _, ok := pairs[k]; ok {
+			return nil, nil, fmt.Errorf("%s: %s is given both as %s=... and by flags; give one", name, k, k)
+		}
+	}
+	return pairs, flagged, nil
+}
+
+// fields are the room document's fields the flags set.
+func (f roomFlags) fields(getenv func(string) string) (map[string]any, error) {
+	out := map[string]any{}
+	bypass := map[string]any{}
+	if f.bypassCIDRs.set {
+		bypass["cidrs"] = f.bypassCIDRs.list()
+	}
+	if f.bypassPaths.set {
+		bypass["paths"] = f.bypassPaths.list()
+	}
+	if h := f.bypassHeader; h.set {
+		name, secret, given := strings.Cut(h.v, "=")
+		switch {
+		case name == "" && given:
+			return nil, errors.New("--bypass-header: want NAME or NAME=SECRET")
+		case name == "":
+			bypass["header"] = map[string]any{"name": ""}
+		case !given && getenv("CROWDGATE_BYPASS_SECRET") == "":
+			return nil, fmt.Errorf("--bypass-header %s: set its secret in CROWDGATE_BYPASS_SECRET, or give %s=SECRET", name, name)
+		case !given:
+			bypass["header"] = map[string]any{"name": name, "secret": getenv("CROWDGATE_BYPASS_SECRET")}
+		default:
+			bypass["header"] = map[string]any{"name": name, "secret": secret}
+		}
+	}
+	if len(bypass) > 0 {
+		out["bypass"] = bypass
+	}
+	trigger := map[string]any{}
+	for key, v := range map[string]optInt{"active_users": f.triggerActive, "new_per_minute": f.triggerNew, "low_watermark_percent": f.triggerLow} {
+		if v.set {
+			trigger[key] = v.v
+		}
+	}
+	if len(trigger) > 0 {
+		out["trigger"] = trigger
+	}
+	if f.sessionMax.set {
+		out["session_max_seconds"] = f.sessionMax.v
+	}
+	return out, nil
+}
+
+// mergeFields sets doc's fields from flagged; where both hold an object
+// (a --file document's trigger or bypass), the flags' keys replace just
+// those of the document's.
+func mergeFields(doc, flagged map[string]any) {
+	for k, v := range flagged {
+		inner, ok := v.(map[string]any)
+		cur, isObject := doc[k].(map[string]any)
+		if !ok || !isObject {
+			doc[k] = v
+			continue
+		}
+		maps.Copy(cur, inner)
+	}
+}
+
+// listFlag is a repeatable flag of comma-separated values; given as ” it
+// is set to the empty list.
+type listFlag struct {
+	set bool
+	v   []string
+}
+
+func (l *listFlag) String() string { return strings.Join(l.v, ",") }
+
+func (l *listFlag) Set(s string) error {
+	l.set = true
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			l.v = append(l.v, v)
+		}
+	}
+	return nil
+}
+
+// list is the values, never nil: an empty list clears the room's.
+func (l *listFlag) list() []string { return append([]string{}, l.v...) }
+
+// optInt is an integer flag that knows whether it was given.
+type optInt struct {
+	set bool
+	v   int64
+}
+
+func (o *optInt) String() string { return strconv.FormatInt(o.v, 10) }
+
+func (o *optInt) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return errors.New("not a whole number")
+	}
+	o.set, o.v = true, n
+	return nil
+}
+
+// optString is a string flag that knows whether it was given; its value
+// may be a secret, so it is never shown.
+type optString struct {
+	set bool
+	v   string
+}
+
+func (o *optString) String() string     { return "" }
+func (o *optString) Set(s string) error { o.set, o.v = true, s; return nil }

@@ -608,3 +608,87 @@ func TestCLIAssignments(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIRoomThresholdsAndBypass: room create and set take the traffic
+// trigger, sliding sessions and bypass rules as flags, PATCHing only what
+// they give; the header's secret comes from the environment or NAME=SECRET
+// and is never printed; '' clears a list or the header; a field given as
+// a flag and a pair, or a flag without a value, is refused.
+func TestCLIRoomThresholdsAndBypass(t *testing.T) {
+	t.Parallel()
+	env := startCLIServer(t)
+	const secret = "monitor-0123456789abcdef"
+	env["CROWDGATE_BYPASS_SECRET"] = secret
+
+	out := mustCLI(t, env, "room", "create", "shop", "admit_per_minute=3000",
+		"--trigger-active-users", "5000", "--trigger-new-per-minute", "1000", "--trigger-low-percent", "70", "--session-max-seconds", "3600",
+		"--bypass-cidr", "10.0.0.0/8", "--bypass-cidr", "2001:db8::/32,203.0.113.7", "--bypass-path", "/health", "--bypass-path", "/static/",
+		"--bypass-header", "X-Monitor-Key")
+	if strings.Contains(out, secret) {
+		t.Fatalf("create printed the secret:\n%s", out)
+	}
+	m := mustJSON(t, out)
+	trigger, bypass := m["trigger"].(map[string]any), m["bypass"].(map[string]any)
+	if m["admit_per_minute"] != 3000.0 || m["session_max_seconds"] != 3600.0 ||
+		trigger["active_users"] != 5000.0 || trigger["new_per_minute"] != 1000.0 || trigger["low_watermark_percent"] != 70.0 {
+		t.Fatalf("create: %v", m)
+	}
+	if got, _ := json.Marshal(bypass); string(got) != `{"cidrs":["10.0.0.0/8","2001:db8::/32","203.0.113.7/32"],"header":{"name":"X-Monitor-Key","secret_set":true},"paths":["/health","/static/"]}` {
+		t.Fatalf("create: bypass %s", got)
+	}
+
+	// set PATCHes just what it is given.
+	m = mustJSON(t, mustCLI(t, env, "room", "set", "shop", "paused=true", "--trigger-active-users", "6000", "--bypass-path", "/status", "--bypass-header", "X-Probe-Key=probe-0123456789abcdef"))
+	trigger, bypass = m["trigger"].(map[string]any), m["bypass"].(map[string]any)
+	if trigger["active_users"] != 6000.0 || trigger["new_per_minute"] != 1000.0 || m["session_max_seconds"] != 3600.0 ||
+		len(bypass["cidrs"].([]any)) != 3 || len(bypass["paths"].([]any)) != 1 || bypass["header"].(map[string]any)["name"] != "X-Probe-Key" {
+		t.Fatalf("set: %v", m)
+	}
+	// The rules work: in the paused room, the header's new secret passes
+	// forward auth, and nothing else does.
+	check := env["CROWDGATE_URL"] + "/auth/v1/check?room=shop"
+	if code, _ := call(t, "GET", check, "", "X-Probe-Key", "probe-0123456789abcdef"); code != http.StatusOK {
+		t.Fatalf("check with the secret set from the CLI: %d", code)
+	}
+	if code, _ := call(t, "GET", check, "", "X-Probe-Key", secret); code != http.StatusUnauthorized {
+		t.Fatalf("check with the old secret: %d", code)
+	}
+
+	// --file and flags: the flags' fields replace just theirs in the document.
+	doc := mustWrite(t, "shop.yaml", "admit_per_minute: 3000\ntrigger: {active_users: 100, new_per_minute: 50}\nbypass: {paths: [/health]}\n")
+	m = mustJSON(t, mustCLI(t, env, "room", "set", "shop", "--file", doc, "--trigger-new-per-minute", "70", "--bypass-cidr", "10.1.0.0/16"))
+	trigger, bypass = m["trigger"].(map[string]any), m["bypass"].(map[string]any)
+	if trigger["active_users"] != 100.0 || trigger["new_per_minute"] != 70.0 || m["session_max_seconds"] != 0.0 ||
+		len(bypass["paths"].([]any)) != 1 || bypass["cidrs"].([]any)[0] != "10.1.0.0/16" || bypass["header"].(map[string]any)["name"] != "" {
+		t.Fatalf("set --file with flags: %v", m)
+	}
+
+	// '' clears.
+	m = mustJSON(t, mustCLI(t, env, "room", "set", "shop", "--bypass-cidr", "", "--bypass-path", "", "--bypass-header", ""))
+	if got, _ := json.Marshal(m["bypass"]); string(got) != `{"cidrs":[],"header":{"name":"","secret_set":false},"paths":[]}` {
+		t.Fatalf("cleared: %s", got)
+	}
+
+	noSecret := map[string]string{"CROWDGATE_URL": env["CROWDGATE_URL"], "CROWDGATE_ADMIN_TOKEN": cliToken}
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string
+	}{
+		{"flag and pair", env, []string{"room", "set", "shop", "--trigger-active-users", "5", `trigger={"active_users": 5}`}, "room set: trigger is given both as trigger=... and by flags"},
+		{"not a number", env, []string{"room", "set", "shop", "--trigger-active-users", "many"}, `invalid value "many" for flag -trigger-active-users`},
+		{"no secret", noSecret, []string{"room", "set", "shop", "--bypass-header", "X-Monitor-Key"}, "CROWDGATE_BYPASS_SECRET"},
+		{"no name", env, []string{"room", "set", "shop", "--bypass-header", "=secret"}, "want NAME or NAME=SECRET"},
+		{"refused network", env, []string{"room", "set", "shop", "--bypass-cidr", "10.0.0.1/8"}, "invalid_request: bypass.cidrs"},
+		{"refused thresholds", env, []string{"room", "set", "shop", "--trigger-low-percent", "5"}, "invalid_request: "},
+		{"refused header", env, []string{"room", "set", "shop", "--bypass-header", "Cookie=" + secret}, "invalid_request: bypass.header.name"},
+	} {
+		if _, _, err := cliRun(t, tc.env, tc.args...); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.wantErr)
+		}
+	}
+	if help := mustCLI(t, env, "room", "set", "-h"); !strings.Contains(help, "--bypass-header") || !strings.Contains(help, "-trigger-active-users") {
+		t.Errorf("room set -h does not name the room flags:\n%s", help)
+	}
+}

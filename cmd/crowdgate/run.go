@@ -31,8 +31,9 @@ const usage = `Crowdgate: a fair virtual waiting room and admission gateway.
 
 Usage:
   crowdgate serve [flags]    run everything (see crowdgate serve -h)
-  crowdgate room <command>   list, get, set, pause, resume or close rooms (see crowdgate room -h)
-  crowdgate event <command>  list, get or set events, read their log, audit them (see crowdgate event -h)
+  crowdgate room <command>   list, get, create, set, pause, resume, close or delete rooms, their
+                             thresholds and bypass rules, and their access codes (see crowdgate room -h)
+  crowdgate event <command>  list, get, set or delete events, read their log, audit them (see crowdgate event -h)
   crowdgate verify-shuffle   check a random_prequeue room's draw (see crowdgate verify-shuffle -h)
   crowdgate version          print the version
 
