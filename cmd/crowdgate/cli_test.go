@@ -612,8 +612,8 @@ func TestCLIAssignments(t *testing.T) {
 // TestCLIRoomThresholdsAndBypass: room create and set take the traffic
 // trigger, sliding sessions and bypass rules as flags, PATCHing only what
 // they give; the header's secret comes from the environment or NAME=SECRET
-// and is never printed; '' clears a list or the header; a field given as
-// a flag and a pair, or a flag without a value, is refused.
+// and is never printed; an empty value clears a list or the header; a
+// field given as a flag and a pair, or a flag without a value, is refused.
 func TestCLIRoomThresholdsAndBypass(t *testing.T) {
 	t.Parallel()
 	env := startCLIServer(t)
