@@ -25,14 +25,7 @@ import (
 // the test's temp dir (or $CROWDGATE_SCREENSHOTS, to keep them), logged.
 func TestBrowserDashboardStates(t *testing.T) {
 	browser := startBrowser(t)
-	dir := os.Getenv("CROWDGATE_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join(t.TempDir(), "screenshots")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", dir)
+	dir := screenshotDir(t)
 
 	s := newStack(t)
 	now := time.Now()

@@ -23,23 +23,12 @@ import (
 // test's temp dir (or $CROWDGATE_SCREENSHOTS, to keep them), logged.
 func TestBrowserLanguages(t *testing.T) {
 	browser := startBrowser(t)
-	dir := os.Getenv("CROWDGATE_SCREENSHOTS")
-	if dir == "" {
-		dir = filepath.Join(t.TempDir(), "screenshots")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshots in %s", dir)
+	dir := screenshotDir(t)
 
 	s := newShop(t)
 	s.putRoom("launch", `{"passthrough": true, "language": "ar"}`) // the event's room: admits at once
 
-	for _, size := range []struct {
-		name          string
-		width, height int64
-		phone         bool
-	}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}} {
+	for _, size := range screenSizes {
 		t.Run(size.name, func(t *testing.T) {
 			tab, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 			defer cancel()

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,3 +299,27 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// screenshotDir is where a browser test writes its screenshots: a folder
+// under the test's temp dir, or $CROWDGATE_SCREENSHOTS to keep them. The
+// path is logged.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("CROWDGATE_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return dir
+}
+
+// screenSizes are the window sizes browser tests run at: a desktop's and
+// a phone's.
+var screenSizes = []struct {
+	name          string
+	width, height int64
+	phone         bool
+}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}}
