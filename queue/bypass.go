@@ -370,14 +370,5 @@ func bypassField(rule string) string { return "bypass:" + rule }
 // (room → rule → count), in one round trip: each instance gathers them and
 // adds them now and then, as it does refusals (AddRefusals).
 func (s *Store) AddBypasses(ctx context.Context, counts map[string]map[string]int64) error {
-	pipe := s.rdb.Pipeline()
-	for room, byRule := range counts {
-		for rule, n := range byRule {
-			pipe.HIncrBy(ctx, keysFor(room).stats, bypassField(rule), n)
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("queue: count bypasses: %w", err)
-	}
-	return nil
+	return s.addStats(ctx, "bypasses", counts, bypassField)
 }

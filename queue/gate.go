@@ -220,14 +220,20 @@ func refusal(res []any) (*Refusal, bool) {
 // reason → count), in one round trip: the refusals decided before join.lua
 // (which counts its own), gathered by each instance and added now and then.
 func (s *Store) AddRefusals(ctx context.Context, counts map[string]map[string]int64) error {
+	return s.addStats(ctx, "refusals", counts, func(reason string) string { return "refused:" + reason })
+}
+
+// addStats adds counts (room → kind → n) to the rooms' stats fields that
+// field names for each kind, in one pipeline; what names them in an error.
+func (s *Store) addStats(ctx context.Context, what string, counts map[string]map[string]int64, field func(kind string) string) error {
 	pipe := s.rdb.Pipeline()
-	for room, byReason := range counts {
-		for reason, n := range byReason {
-			pipe.HIncrBy(ctx, keysFor(room).stats, "refused:"+reason, n)
+	for room, byKind := range counts {
+		for kind, n := range byKind {
+			pipe.HIncrBy(ctx, keysFor(room).stats, field(kind), n)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("queue: count refusals: %w", err)
+		return fmt.Errorf("queue: count %s: %w", what, err)
 	}
 	return nil
 }
