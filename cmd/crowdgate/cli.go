@@ -409,6 +409,21 @@ func (s *session) printJSON(raw []byte) error {
 	return err
 }
 
+// printWarnings prints the warnings a PUT or PATCH answer carries (the
+// change was made, but may not do what was meant) to stderr, one a line,
+// so that stdout stays the answer itself whatever the output format.
+func (s *session) printWarnings(raw []byte) {
+	var a struct {
+		Warnings []api.Warning `json:"warnings"`
+	}
+	if json.Unmarshal(raw, &a) != nil {
+		return // the printer that follows says what is wrong with the answer
+	}
+	for _, w := range a.Warnings {
+		fmt.Fprintf(s.stderr, "warning: %s (%s)\n", w.Message, w.Code)
+	}
+}
+
 // parseAssignments reads key=value arguments. A value that is valid JSON is
 // taken as that JSON, so numbers and booleans keep their type; anything
 // else is a string, so titles need no quoting.

@@ -86,8 +86,9 @@ func deref(n *int64) int64 {
 }
 
 // printEvent prints one event answer as JSON, or as a table of its ticket
-// types.
+// types, and its warnings to stderr.
 func (s *session) printEvent(raw []byte) error {
+	s.printWarnings(raw)
 	if !s.table("json") {
 		return s.printJSON(raw)
 	}

@@ -85,8 +85,10 @@ func (s *session) roomTable(rooms []api.Room) error {
 	return tw.Flush()
 }
 
-// printRoom prints one room answer as JSON, or as a one-row table.
+// printRoom prints one room answer as JSON, or as a one-row table, and
+// its warnings to stderr.
 func (s *session) printRoom(raw []byte) error {
+	s.printWarnings(raw)
 	if !s.table("json") {
 		return s.printJSON(raw)
 	}

@@ -692,3 +692,48 @@ func TestCLIRoomThresholdsAndBypass(t *testing.T) {
 		t.Errorf("room set -h does not name the room flags:\n%s", help)
 	}
 }
+
+// TestCLIWarnings: the warnings of a PUT or PATCH answer (the change was
+// made, but may not do what was meant) go to stderr, one a line, in JSON
+// and table output alike; stdout stays the answer, and an answer with no
+// warnings prints none.
+func TestCLIWarnings(t *testing.T) {
+	t.Parallel()
+	env := startCLIServer(t)
+	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	const wantSale = "warning: sale_starts_at " // then the time, "is already past: ...", and the code
+
+	out, errOut, err := cliRun(t, env, "room", "create", "launch", "admit_per_minute=600")
+	if err != nil || errOut != "" {
+		t.Fatalf("create without a schedule: %v, stderr %q", err, errOut)
+	}
+	mustJSON(t, out)
+
+	for _, args := range [][]string{
+		{"room", "set", "launch", "sale_starts_at=" + past},
+		{"room", "set", "launch", "--file", mustWrite(t, "room.yaml", "admit_per_minute: 600\nsale_starts_at: "+past+"\n"), "sale_starts_at=" + time.Now().Add(-2*time.Hour).UTC().Format(time.RFC3339), "--output", "table"},
+	} {
+		out, errOut, err := cliRun(t, env, args...)
+		if err != nil {
+			t.Fatalf("%s: %v", strings.Join(args, " "), err)
+		}
+		lines := strings.Split(strings.TrimSuffix(errOut, "\n"), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], wantSale) || !strings.HasSuffix(lines[0], " (schedule_in_past)") || !strings.Contains(lines[0], "already past") {
+			t.Fatalf("%s: stderr %q, want one %q... (schedule_in_past) line", strings.Join(args, " "), errOut, wantSale)
+		}
+		if strings.Contains(out, "warning:") {
+			t.Fatalf("%s: a warning on stdout:\n%s", strings.Join(args, " "), out)
+		}
+		if args[len(args)-1] == "table" {
+			tableRow(t, out, "launch")
+		} else if m := mustJSON(t, out); m["room"] != "launch" || m["warnings"] == nil {
+			t.Fatalf("%s: stdout %v, want the answer as it was, warnings and all", strings.Join(args, " "), m)
+		}
+	}
+
+	// An event whose room does not exist is stored, with a warning.
+	_, errOut, err = cliRun(t, env, "event", "set", "show", "--file", mustWrite(t, "event.yaml", cliEventYAML), "room=nowhere")
+	if err != nil || !strings.HasPrefix(errOut, "warning: room nowhere does not exist") || !strings.HasSuffix(errOut, " (room_not_found)\n") {
+		t.Fatalf("event set with a room that does not exist: %v, stderr %q", err, errOut)
+	}
+}
