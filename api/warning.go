@@ -4,8 +4,10 @@ package api
 // in the warnings of PUT and PATCH /admin/v1/rooms/{room} and PUT
 // /admin/v1/events/{event}: the change is made all the same. Code is one
 // of "schedule_in_past" (a queue_opens_at or sale_starts_at given is
-// already past: the room acts on it at once) and "room_not_found" (the
-// event's room does not exist: nobody can be admitted to buy).
+// already past: the room acts on it at once), "room_not_found" (the
+// event's room does not exist: nobody can be admitted to buy) and
+// "origin_targets_without_upstream" (the room steers by its origin, but
+// the instance that answered proxies to none: no --upstream, no reading).
 type Warning struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`

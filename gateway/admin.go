@@ -301,7 +301,7 @@ func (s *Server) putRoom(c echo.Context) error {
 		status = http.StatusCreated
 	}
 	out := toRoom(stored)
-	out.Warnings = ScheduleWarnings(prev, stored, s.cfg.Now())
+	out.Warnings = append(ScheduleWarnings(prev, stored, s.cfg.Now()), s.originWarnings(stored)...)
 	return c.JSON(status, out)
 }
 
@@ -346,7 +346,7 @@ func (s *Server) patchRoom(c echo.Context) error {
 		return err
 	}
 	out := toRoom(next)
-	out.Warnings = ScheduleWarnings(prev, next, s.cfg.Now())
+	out.Warnings = append(ScheduleWarnings(prev, next, s.cfg.Now()), s.originWarnings(next)...)
 	return c.JSON(http.StatusOK, out)
 }
 

@@ -22,6 +22,12 @@ import (
 // (RunProblems), shown on the dashboard (the dashboard read's problems),
 // counted (crowdgate_misconfigured), and each request it catches is
 // counted and logged once a minute per room (missingRoom).
+//
+// A room whose adaptive admission follows the origin (origin targets) on
+// an instance that proxies to no origin (no --upstream) is the same kind
+// of quiet: it never gets a reading, so its autopilot never acts. It is
+// warned of in PUT and PATCH answers (originWarnings), and listed, counted
+// and logged with the others.
 
 // ProblemsEvery is how often RunProblems looks again for routes and events
 // that name a room that does not exist.
@@ -37,8 +43,9 @@ const missingLogEvery = time.Minute
 const missingRoomsLabelled = 64
 
 // problem is one thing a dashboard lists under Problems: a route or an
-// event that names a room that does not exist ("route", "event"), or a
-// room created after its own schedule ("schedule").
+// event that names a room that does not exist ("route", "event"), a room
+// created after its own schedule ("schedule"), or a room whose origin
+// targets this instance cannot read ("origin").
 type problem struct {
 	Kind    string `json:"kind"`
 	Name    string `json:"name"` // the route ("host/prefix"), the event's id, or the room
@@ -49,7 +56,8 @@ type problem struct {
 // problems is what is misconfigured, as of rooms (every room that exists)
 // and events: routes and events that name a room that does not exist, and
 // rooms created after their queue_opens_at or sale_starts_at (they opened
-// or started at once, and a random_prequeue room drew nobody). In a fixed
+// or started at once, and a random_prequeue room drew nobody), and rooms
+// that steer by an origin this instance does not proxy to. In a fixed
 // order: routes, events, rooms, each by name.
 func (s *Server) problems(rooms []queue.Room, events []booking.EventView) []problem {
 	exists := make(map[string]bool, len(rooms))
@@ -75,8 +83,34 @@ func (s *Server) problems(rooms []queue.Room, events []booking.EventView) []prob
 		for _, w := range lateSchedule(r) {
 			out = append(out, problem{Kind: "schedule", Name: r.Name, Room: r.Name, Message: w})
 		}
+		if msg := s.originUnread(r); msg != "" {
+			out = append(out, problem{Kind: "origin", Name: r.Name, Room: r.Name, Message: msg})
+		}
 	}
 	return out
+}
+
+// originUnread says why r's origin autopilot can never act, or "": r is
+// adaptive with an origin target (Room.AdaptiveOrigin), but this instance
+// runs without --upstream, so it proxies nothing and measures no origin.
+// Readings are shared between instances, so another instance with
+// --upstream may still read the origin for the room; this one cannot tell.
+func (s *Server) originUnread(r queue.Room) string {
+	if !r.Adaptive || !r.AdaptiveOrigin() || s.cfg.Upstream != nil {
+		return ""
+	}
+	return fmt.Sprintf("room %s steers by its origin (adaptive_origin_p99_ms, adaptive_origin_error_percent), but this instance runs without --upstream: it proxies to no origin and measures none, so unless another instance proxies the room's paths the autopilot never has a reading and never changes the rate", r.Name)
+}
+
+// originWarnings warns, in a PUT or PATCH answer, when the room as stored
+// steers by an origin this instance does not proxy to (originUnread). It
+// warns on every change while that holds, not only the one that set the
+// targets: the room cannot do what it says until the deployment changes.
+func (s *Server) originWarnings(r queue.Room) []api.Warning {
+	if msg := s.originUnread(r); msg != "" {
+		return []api.Warning{{Code: "origin_targets_without_upstream", Message: msg}}
+	}
+	return nil
 }
 
 // routeName is a route as CROWDGATE_ROUTES writes it, without its room.
@@ -142,7 +176,7 @@ type missingRooms struct {
 	requests *prometheus.CounterVec // crowdgate_missing_room_requests_total{via, room}
 
 	mu     sync.Mutex
-	found  map[problem]bool     // route and event problems, as last found
+	found  map[problem]bool     // route, event and origin problems, as last found
 	logged map[string]time.Time // room → when its requests were last logged
 }
 
@@ -150,7 +184,7 @@ func newMissingRooms(reg prometheus.Registerer) (*missingRooms, error) {
 	m := &missingRooms{
 		broken: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "crowdgate_misconfigured",
-			Help: "1 for each route (kind=\"route\", name host/prefix) or event (kind=\"event\", name its id) that names a room that does not exist, as this instance last looked (every 30 s).",
+			Help: "1 for each route (kind=\"route\", name host/prefix) or event (kind=\"event\", name its id) that names a room that does not exist, and each room (kind=\"origin\", name the room) that steers by its origin while this instance runs without --upstream, as this instance last looked (every 30 s).",
 		}, []string{"kind", "name", "room"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_missing_room_requests_total",
@@ -222,7 +256,9 @@ func (rs Routes) naming(room string) []string {
 }
 
 // RunProblems looks for routes and events that name a room that does not
-// exist now and every ProblemsEvery until ctx ends, and returns nil then.
+// exist, and rooms that steer by an origin this instance does not proxy to
+// (originUnread), now and every ProblemsEvery until ctx ends, and returns
+// nil then.
 // It logs each at WARN when first found (at start: all of them) and at
 // INFO once it is gone, and keeps crowdgate_misconfigured. Every instance
 // runs it: routes are each instance's own.
@@ -242,7 +278,8 @@ func (s *Server) RunProblems(ctx context.Context) error {
 }
 
 // CheckProblems looks once for routes and events that name a room that
-// does not exist (see RunProblems).
+// does not exist, and for rooms whose origin this instance cannot read
+// (see RunProblems).
 func (s *Server) CheckProblems(ctx context.Context) error {
 	if s.cfg.Store == nil {
 		return nil
@@ -259,7 +296,11 @@ func (s *Server) CheckProblems(ctx context.Context) error {
 	}
 	now := map[problem]bool{}
 	for _, p := range s.problems(rooms, events) {
-		if p.Kind != "schedule" {
+		switch p.Kind {
+		case "schedule": // done when it happened: on the dashboard only
+		case "origin":
+			now[problem{Kind: p.Kind, Name: p.Name, Room: p.Room}] = true
+		default:
 			now[problem{Kind: p.Kind, Name: p.Name, Room: p.Room}] = true
 			if s.cfg.RoomMissing != nil {
 				s.cfg.RoomMissing(p.Room)
@@ -270,15 +311,26 @@ func (s *Server) CheckProblems(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for p := range now {
-		if !m.found[p] {
-			m.broken.WithLabelValues(p.Kind, p.Name, p.Room).Set(1)
+		if m.found[p] {
+			continue
+		}
+		m.broken.WithLabelValues(p.Kind, p.Name, p.Room).Set(1)
+		if p.Kind == "origin" {
+			s.log.Warn("misconfigured: the room steers by its origin, but this instance runs without --upstream and measures no origin; its autopilot never acts unless another instance proxies its paths",
+				"kind", p.Kind, "name", p.Name, "room", p.Room)
+		} else {
 			s.log.Warn("misconfigured: names a room that does not exist; fans it catches are sent to a waiting room that says not found",
 				"kind", p.Kind, "name", p.Name, "room", p.Room)
 		}
 	}
 	for p := range m.found {
-		if !now[p] {
-			m.broken.DeleteLabelValues(p.Kind, p.Name, p.Room)
+		if now[p] {
+			continue
+		}
+		m.broken.DeleteLabelValues(p.Kind, p.Name, p.Room)
+		if p.Kind == "origin" {
+			s.log.Info("resolved: the room no longer steers by its origin, or it is gone", "kind", p.Kind, "name", p.Name, "room", p.Room)
+		} else {
 			s.log.Info("resolved: the room it names exists now, or it is gone", "kind", p.Kind, "name", p.Name, "room", p.Room)
 		}
 	}

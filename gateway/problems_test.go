@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"log/slog"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -166,6 +167,98 @@ func TestScheduleWarnings(t *testing.T) {
 	}
 	if r := s.admin("GET", "/admin/v1/rooms/late", ""); strings.Contains(string(r.body), "warnings") {
 		t.Errorf("GET shows warnings: %s", r.body)
+	}
+}
+
+// TestOriginTargetsWithoutUpstreamAreLoud: an adaptive room with an origin
+// target on an instance without --upstream, whose autopilot can never read
+// the origin, is warned of in every PUT and PATCH answer while that holds,
+// listed on the dashboard's problems, in crowdgate_misconfigured and the
+// log once the check has run; once the room no longer steers by the
+// origin, all of it is gone. With --upstream, none of it.
+func TestOriginTargetsWithoutUpstreamAreLoud(t *testing.T) {
+	t.Parallel()
+	var logs logBuffer
+	s := newStackWith(t, stackOptions{routes: []string{"/shop/=shop"}, logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	const code = "origin_targets_without_upstream"
+	for _, c := range []struct {
+		method, body string
+		want         []string
+	}{
+		{"PUT", `{"admit_per_minute": 600, "adaptive": true, "adaptive_origin_p99_ms": 500}`, []string{code}},
+		{"PATCH", `{"title": "Shop"}`, []string{code}}, // still true: said again
+		{"PATCH", `{"adaptive_origin_p99_ms": 0, "adaptive_origin_error_percent": 2}`, []string{code}},
+		{"PATCH", `{"sale_starts_at": "` + time.Now().Add(-time.Hour).UTC().Format(time.RFC3339) + `"}`, []string{"schedule_in_past", code}},
+	} {
+		r := s.admin(c.method, "/admin/v1/rooms/shop", c.body)
+		if r.status/100 != 2 {
+			t.Fatalf("%s %s: %d %s", c.method, c.body, r.status, r.body)
+		}
+		if w := warnings(t, r); strings.Join(w, ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s %s: warnings %v, want %v", c.method, c.body, w, c.want)
+		}
+	}
+	if msg := s.admin("PATCH", "/admin/v1/rooms/shop", `{"title": "Shop"}`).json(t)["warnings"].([]any)[0].(map[string]any)["message"].(string); !strings.Contains(msg, "room shop") || !strings.Contains(msg, "--upstream") {
+		t.Errorf("warning message %q names neither the room nor --upstream", msg)
+	}
+
+	problems := func() []any { // the origin's: the past sale_starts_at is one too
+		t.Helper()
+		all, _ := s.admin("GET", "/admin/v1/dashboard?brief=1", "").json(t)["problems"].([]any)
+		var got []any
+		for _, p := range all {
+			if p.(map[string]any)["kind"] != "schedule" {
+				got = append(got, p)
+			}
+		}
+		return got
+	}
+	got := problems()
+	if len(got) != 1 || got[0].(map[string]any)["kind"] != "origin" || got[0].(map[string]any)["name"] != "shop" ||
+		got[0].(map[string]any)["room"] != "shop" || !strings.Contains(got[0].(map[string]any)["message"].(string), "--upstream") {
+		t.Fatalf("dashboard problems: %v", got)
+	}
+	if err := s.gw.CheckProblems(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.gw.CheckProblems(context.Background()); err != nil { // found again: not logged again
+		t.Fatal(err)
+	}
+	if metrics := string(s.do("GET", "/metrics", "").body); !strings.Contains(metrics, `crowdgate_misconfigured{kind="origin",name="shop",room="shop"} 1`) {
+		t.Errorf("metrics lack the origin problem:\n%s", metrics)
+	}
+	if n := strings.Count(logs.String(), `"kind":"origin","name":"shop","room":"shop"`); n != 1 || !strings.Contains(logs.String(), "without --upstream") {
+		t.Errorf("origin problem logged %d times at two checks, want 1:\n%s", n, logs.String())
+	}
+
+	// The autopilot off: no warning, nothing listed, the series gone.
+	if w := warnings(t, s.admin("PATCH", "/admin/v1/rooms/shop", `{"adaptive": false}`)); len(w) != 0 {
+		t.Errorf("PATCH adaptive=false: warnings %v", w)
+	}
+	if got := problems(); len(got) != 0 {
+		t.Errorf("still a problem once the room does not steer by the origin: %v", got)
+	}
+	if err := s.gw.CheckProblems(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if metrics := string(s.do("GET", "/metrics", "").body); strings.Contains(metrics, `crowdgate_misconfigured{kind="origin"`) {
+		t.Errorf("crowdgate_misconfigured still has the origin series")
+	}
+	if !strings.Contains(logs.String(), "resolved: the room no longer steers by its origin") {
+		t.Errorf("not logged as resolved:\n%s", logs.String())
+	}
+
+	// With --upstream the instance measures the origin: nothing to say.
+	up, err := url.Parse("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxied := newStackWith(t, stackOptions{routes: []string{"/shop/=shop"}, upstream: up})
+	if w := warnings(t, proxied.admin("PUT", "/admin/v1/rooms/shop", `{"admit_per_minute": 600, "adaptive": true, "adaptive_origin_p99_ms": 500}`)); len(w) != 0 {
+		t.Errorf("with --upstream: warnings %v", w)
+	}
+	if got, _ := proxied.admin("GET", "/admin/v1/dashboard?brief=1", "").json(t)["problems"].([]any); len(got) != 0 {
+		t.Errorf("with --upstream: problems %v", got)
 	}
 }
 
