@@ -651,6 +651,11 @@ func (c *Controller) DeleteRoom(ctx context.Context, name string) error {
 	return err
 }
 
+// Forget drops room name from this instance's cache, after a change the
+// store made apart from PutRoom and UpdateRoom (its page template), so the
+// next read sees it at once; others see it at their next refresh.
+func (c *Controller) Forget(name string) { c.forget(name) }
+
 // forget drops a room from the cache at once, after this instance changed
 // or deleted it or found it gone, instead of at the next refresh.
 func (c *Controller) forget(name string) {

@@ -75,6 +75,22 @@ type Room struct {
 	// Bypass are the requests the room lets through without an admission
 	// (docs/organizer.md); the header's secret is never shown.
 	Bypass Bypass `json:"bypass"`
+	// The organizer's own look (docs/organizer.md): a logo (a path on the
+	// site or an https URL) and its text, the sites that may show the
+	// waiting room in an iframe, and the digest of the room's page
+	// template ("" for Crowdgate's page; the text is at
+	// /admin/v1/rooms/{room}/template).
+	LogoURL            string   `json:"logo_url"`
+	LogoAlt            string   `json:"logo_alt"`
+	EmbedOrigins       []string `json:"embed_origins"`
+	PageTemplateSHA256 string   `json:"page_template_sha256"`
+}
+
+// PageTemplate is the answer to PUT /admin/v1/rooms/{room}/template.
+type PageTemplate struct {
+	Room   string `json:"room"`
+	SHA256 string `json:"sha256"`
+	Bytes  int    `json:"bytes"`
 }
 
 // Bypass are a room's bypass rules as organizers read them: requests from
@@ -209,6 +225,11 @@ type RoomRequest struct {
 	Destination       *string         `json:"destination,omitempty"`
 	// Bypass rules: see Bypass.
 	Bypass *BypassRequest `json:"bypass,omitempty"`
+	// The look: see Room. An empty list of embed_origins lets no site
+	// frame the page.
+	LogoURL      *string   `json:"logo_url,omitempty"`
+	LogoAlt      *string   `json:"logo_alt,omitempty"`
+	EmbedOrigins *[]string `json:"embed_origins,omitempty"`
 }
 
 // EnqueueToken is a room's enqueue-token setting as organizers read it

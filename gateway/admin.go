@@ -88,6 +88,13 @@ func checkRoom(b api.RoomRequest) error {
 	if err := checkBypass(b.Bypass); err != nil {
 		return err
 	}
+	if b.EmbedOrigins != nil {
+		for _, o := range *b.EmbedOrigins {
+			if n, ok := queue.ParseEmbedOrigin(o); !ok || n != o {
+				return invalidRoom(fmt.Sprintf("embed_origins: %q is not an origin: scheme://host[:port], lower-case, https (http only to a loopback host), nothing after the host", o))
+			}
+		}
+	}
 	if b.OnStoreFailure != nil && *b.OnStoreFailure != "open" && *b.OnStoreFailure != "closed" {
 		return invalidRoom(`on_store_failure must be "open" or "closed"`)
 	}
@@ -160,13 +167,16 @@ func applyRoom(b api.RoomRequest, r queue.Room) queue.Room {
 		src *string
 	}{{&r.Mode, b.Mode}, {&r.Title, b.Title}, {&r.Message, b.Message}, {&r.PrimaryColor, b.PrimaryColor}, {&r.BackgroundColor, b.BackgroundColor}, {&r.Language, b.Language}, {&r.Challenge, b.Challenge},
 		{&r.Captcha, b.Captcha}, {&r.CaptchaSiteKey, b.CaptchaSiteKey}, {&r.CaptchaAction, b.CaptchaAction}, {&r.CaptchaFallback, b.CaptchaFallback},
-		{&r.Destination, b.Destination}} {
+		{&r.Destination, b.Destination}, {&r.LogoURL, b.LogoURL}, {&r.LogoAlt, b.LogoAlt}} {
 		if f.src != nil {
 			*f.dst = *f.src
 		}
 	}
 	if b.Bypass != nil {
 		r.Bypass = applyBypass(*b.Bypass, r.Bypass)
+	}
+	if b.EmbedOrigins != nil {
+		r.SetEmbedOrigins(*b.EmbedOrigins)
 	}
 	if b.OnStoreFailure != nil {
 		r.FailOpen = *b.OnStoreFailure == "open"
@@ -221,7 +231,8 @@ func toRoom(r queue.Room) api.Room {
 		SessionMaxSeconds:  r.SessionMaxSeconds,
 		Destination:        r.Destination,
 		Bypass:             toBypass(r.Bypass),
-		CreatedAt:          r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		LogoURL:            r.LogoURL, LogoAlt: r.LogoAlt, EmbedOrigins: r.EmbedOrigins(), PageTemplateSHA256: r.PageTemplate,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
 

@@ -437,6 +437,16 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "DELETE", path: "/admin/v1/rooms/invite/codes", header: admin, status: 204})
 	a.call(apiCall{method: "DELETE", path: "/admin/v1/rooms/nope/codes", header: admin, status: 404})
 
+	// The room's look: logo and framing sites, and its own page template.
+	a.call(apiCall{method: "PATCH", path: "/admin/v1/rooms/invite", body: `{"logo_url": "/logo.png", "logo_alt": "Invite", "embed_origins": ["https://shop.example.com"]}`, header: admin, status: 200})
+	html := append(bearer(adminToken), "Content-Type", "text/html")
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/invite/template", body: `<header>Ours</header>{{.WaitingRoom}}`, header: html, status: 200})
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/invite/template", body: `<script>x</script>{{.WaitingRoom}}`, header: html, status: 400})
+	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/nope/template", body: `{{.WaitingRoom}}`, header: html, status: 404})
+	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/invite/template", header: admin, status: 200})
+	a.call(apiCall{method: "DELETE", path: "/admin/v1/rooms/invite/template", header: admin, status: 204})
+	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/invite/template", header: admin, status: 404})
+
 	// Enqueue tokens: the room's setting, the join with one and the
 	// refusals, and the user id forward auth hands on.
 	a.call(apiCall{method: "PUT", path: "/admin/v1/rooms/members", body: `{"passthrough": true, "enqueue_token": {"required": true, "hs256_secret": "` + siteSecret + `"}}`, header: admin, status: 201})

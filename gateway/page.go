@@ -86,9 +86,12 @@ func mustLoadAssets(prefix string, names ...string) pageAssetSet {
 		if err != nil {
 			panic(err)
 		}
-		sum := sha256.Sum256(body)
 		base := path.Base(name)
 		ext := path.Ext(base)
+		if ext == ".js" {
+			body = leanScript(body)
+		}
+		sum := sha256.Sum256(body)
 		var gz bytes.Buffer // writes to a bytes.Buffer cannot fail
 		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
 		_, _ = zw.Write(body)
@@ -105,6 +108,23 @@ func mustLoadAssets(prefix string, names ...string) pageAssetSet {
 		}
 	}
 	return set
+}
+
+// leanScript is a script as it is served: without its comment lines and
+// indentation, a quarter of the scripts' bytes, which are for whoever
+// reads the source, not for a phone on a slow link. The scripts are plain
+// ES2017 with no template literals or continued strings, so no line
+// starting with // is inside a string.
+func leanScript(src []byte) []byte {
+	var out bytes.Buffer
+	for line := range bytes.Lines(src) {
+		line = bytes.TrimLeft(line, " \t")
+		if bytes.HasPrefix(line, []byte("//")) || len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		out.Write(line)
+	}
+	return out.Bytes()
 }
 
 // mustLoadStrings reads one JSON string table per language from dir
@@ -141,6 +161,7 @@ func mustLoadStrings(dir string) map[string]map[string]string {
 // pageRoutes registers the fans' waiting-room page and its assets.
 func (s *Server) pageRoutes(e *echo.Echo) {
 	e.Match([]string{http.MethodGet, http.MethodHead}, roomPageRoute, s.page)
+	e.POST(roomEnterRoute, s.enterFromFrame)
 	e.Match([]string{http.MethodGet, http.MethodHead}, assetPrefix+":file", pageAssets.serve(assetPrefix))
 }
 
@@ -156,6 +177,7 @@ type pageData struct {
 	PowJS   string // the proof-of-work solver (pow.js): a Web Worker, and the page's fallback
 
 	Title, Message        string
+	LogoURL, LogoAlt      string
 	Primary, OnPrimary    template.CSS
 	Background, OnBgColor template.CSS
 	Languages             []langLink
@@ -178,6 +200,14 @@ type pageData struct {
 	// asks for it; the CSP allows that provider's origins, and only on
 	// such a room's page.
 	Captcha, CaptchaScript string
+	// EmbedOrigins are the sites that may frame the page, space-separated
+	// (the script tells them of the fan's progress); "" for none.
+	EmbedOrigins string
+	// Custom is the page as the room's own template lays it out
+	// (look.go); "" for Crowdgate's page.
+	Custom template.HTML
+	// policy is the page's policy beyond pageCSP's own (framePolicy).
+	policy map[string][]string
 
 	// The message page (unknown room, or trouble).
 	NotFound     bool
@@ -213,6 +243,11 @@ func (s *Server) page(c echo.Context) error {
 		d.Title = room.Name
 	}
 	d.Message = room.Message
+	d.LogoURL, d.LogoAlt = room.LogoURL, room.LogoAlt
+	if d.LogoAlt == "" {
+		d.LogoAlt = d.Title
+	}
+	d.EmbedOrigins = strings.Join(room.EmbedOrigins(), " ")
 	d.Primary, d.OnPrimary = colorPair(room.PrimaryColor, defaultPrimary)
 	d.Background, d.OnBgColor = colorPair(room.BackgroundColor, defaultBackground)
 	d.Room, d.ReturnTo, d.Mode, d.Notify = room.Name, returnTo, room.Mode, s.cfg.Notify
@@ -222,6 +257,7 @@ func (s *Server) page(c echo.Context) error {
 	if p, ok := captcha.Providers[room.Captcha]; ok {
 		d.Captcha, d.CaptchaScript = p.Name, p.Script+"&onload=cgCaptchaReady"
 	}
+	d.policy = framePolicy(room, captcha.Providers[room.Captcha].CSP)
 	if !room.QueueOpensAt.IsZero() {
 		d.OpensAt = room.QueueOpensAt.UTC().Format(pageTime)
 	}
@@ -240,6 +276,9 @@ func (s *Server) page(c echo.Context) error {
 	// which otherwise follow the room's and the browser's as this one does.
 	if l := chosenLang(r); l != "" && strings.HasPrefix(returnTo, eventPagePath("")) {
 		d.ReturnTo = withLang(returnTo, l)
+	}
+	if room.PageTemplate != "" && s.customPage(r.Context(), room, &d) {
+		return s.renderPage(c, http.StatusOK, "custom", d)
 	}
 	return s.renderPage(c, http.StatusOK, "room", d)
 }
@@ -362,7 +401,7 @@ func (s *Server) basePageData(lang string) pageData {
 
 // renderPage renders a fans' page (the waiting room's set).
 func (s *Server) renderPage(c echo.Context, status int, name string, d pageData) error {
-	return s.renderFans(c, status, pageTemplates, name, d, d.Nonce, "Accept, Accept-Language", captcha.Providers[d.Captcha].CSP)
+	return s.renderFans(c, status, pageTemplates, name, d, d.Nonce, "Accept, Accept-Language", d.policy)
 }
 
 // renderFans executes a fans' page template into a buffer first, so a
@@ -386,11 +425,14 @@ func (s *Server) renderFans(c echo.Context, status int, t *template.Template, na
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// pageCSP allows only this site's script and stylesheet, the one nonce'd
-// <style> carrying the room's colours, and fetch/WebSocket connections back
-// to this site. 'self' covers ws(s): in CSP 3, but older browsers need the
-// host spelled out. widget adds, per directive, the sources of a CAPTCHA
-// provider's widget (captcha.Provider.CSP): nil for pages without one.
+// pageCSP allows only this site's script and stylesheet, the nonce'd
+// <style> carrying the room's colours (and a page template's styles), and
+// fetch/WebSocket connections back to this site. 'self' covers ws(s): in
+// CSP 3, but older browsers need the host spelled out. widget adds, per
+// directive, the sources of a CAPTCHA provider's widget
+// (captcha.Provider.CSP) and of the room's logo, and the sites that may
+// frame the page (framePolicy): nil for pages without any; no page may be
+// framed by another site unless its room lists that site.
 func (s *Server) pageCSP(r *http.Request, nonce string, widget map[string][]string) string {
 	host := strings.TrimPrefix(strings.TrimPrefix(s.publicBase(r), "https://"), "http://")
 	more := func(directive string) string {
@@ -403,9 +445,13 @@ func (s *Server) pageCSP(r *http.Request, nonce string, widget map[string][]stri
 	if f := more("frame-src"); f != "" {
 		frames = "frame-src" + f + "; "
 	}
+	ancestors := "'none'"
+	if a := more("frame-ancestors"); a != "" {
+		ancestors = "'self'" + a
+	}
 	return "default-src 'none'; script-src 'self'" + more("script-src") + "; style-src 'self' 'nonce-" + nonce + "'" + more("style-src") + "; " +
-		"connect-src 'self' ws://" + host + " wss://" + host + more("connect-src") + "; img-src 'self' data:; worker-src 'self'; " + frames +
-		"base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+		"connect-src 'self' ws://" + host + " wss://" + host + more("connect-src") + "; img-src 'self' data:" + more("img-src") + "; worker-src 'self'; " + frames +
+		"base-uri 'none'; form-action 'self'; frame-ancestors " + ancestors
 }
 
 // serve returns the handler of a set's hashed static files, found by the

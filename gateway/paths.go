@@ -26,6 +26,7 @@ const (
 const (
 	checkRoute      = "/auth/v1/check" // forward auth; see checkPathPrefix
 	roomPageRoute   = "/rooms/:room"
+	roomEnterRoute  = roomPageRoute + "/enter" // a framed waiting room's last step (look.go)
 	orderPageRoute  = "/orders/:order"
 	eventPageRoute  = "/events/:event"
 	sandboxPayRoute = "/pay/sandbox/:payment"
@@ -43,8 +44,9 @@ const (
 	adminRoomRoute   = adminRoomsRoute + "/:room"
 	adminEventsRoute = "/events"
 	// Registered on the room's group, under adminRoomRoute.
-	roomCodesRoute  = "/codes"
-	adminEventRoute = adminEventsRoute + "/:event"
+	roomCodesRoute    = "/codes"
+	roomTemplateRoute = "/template"
+	adminEventRoute   = adminEventsRoute + "/:event"
 	// Registered on the event's group, under adminEventRoute.
 	eventLogRoute   = "/log"
 	eventAuditRoute = "/audit"

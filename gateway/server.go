@@ -156,6 +156,8 @@ type Server struct {
 
 	// captchaFails are failed CAPTCHAs per address (captcha.go).
 	captchaFails *limiterSet
+	// templates are the rooms' compiled page templates (look.go).
+	templates pageTemplateCache
 	// origin measures the origin's answers to the reverse proxy (origin.go).
 	origin *originMetrics
 	// missing is what names a room that does not exist (problems.go).
@@ -293,6 +295,9 @@ func (s *Server) routes() *echo.Echo {
 	rooms.POST(roomCodesRoute, s.addCodes)
 	rooms.GET(roomCodesRoute, s.countCodes)
 	rooms.DELETE(roomCodesRoute, s.clearCodes)
+	rooms.PUT(roomTemplateRoute, s.putPageTemplate)
+	rooms.GET(roomTemplateRoute, s.getPageTemplate)
+	rooms.DELETE(roomTemplateRoute, s.deletePageTemplate)
 	admin.POST("/keys/rotate", s.rotateKey)
 	s.bookingRoutes(e, admin)
 	s.dashboardRoutes(e, admin)

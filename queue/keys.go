@@ -17,6 +17,7 @@ type roomKeys struct {
 	users, owners                                                                      string // enqueue tokens' user ids (gate.go)
 	codes                                                                              string // access codes (codes.go)
 	hook, hookPrefix                                                                   string // room hooks' record and outbox (hooks.go)
+	template                                                                           string // the page template's text (look.go)
 	prefix                                                                             string
 }
 
@@ -68,6 +69,7 @@ func makeKeys(room string) roomKeys {
 		codes:      p + "codes",
 		hook:       p + "hook",
 		hookPrefix: p + "hook:",
+		template:   p + "tpl",
 	}
 }
 

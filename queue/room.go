@@ -188,6 +188,18 @@ type Room struct {
 	PrimaryColor    string // #rrggbb: buttons, progress bar
 	BackgroundColor string // #rrggbb
 	Language        string // language of the fans' pages, one of Languages; empty: the fan's browser decides
+	// LogoURL is an image shown above the title: a path on the site, or an
+	// https URL (the page's policy then allows images from its origin).
+	// LogoAlt describes it to those who cannot see it; "": the title.
+	LogoURL, LogoAlt string
+	// embedOrigins are the sites (origins) whose pages may show the
+	// waiting room in an iframe, space-separated (EmbedOrigins); none: no
+	// page may frame it. A string keeps Room comparable.
+	embedOrigins string
+	// PageTemplate is the SHA-256 (hex) of the room's own page template
+	// (look.go), "" for Crowdgate's page. The text is stored beside the
+	// configuration and set apart from it: PutRoom keeps it.
+	PageTemplate string
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -333,6 +345,9 @@ func (r Room) Validate() error {
 	if err := r.validateTrigger(bad); err != nil {
 		return err
 	}
+	if err := r.validateLook(bad); err != nil {
+		return err
+	}
 	return r.Bypass.validate(bad)
 }
 
@@ -456,6 +471,9 @@ func (r Room) fields() map[string]string {
 		"color":        r.PrimaryColor,
 		"bg":           r.BackgroundColor,
 		"lang":         r.Language,
+		"logo":         r.LogoURL,
+		"logo_alt":     r.LogoAlt,
+		"embed":        r.embedOrigins,
 		"t_active":     strconv.FormatInt(r.TriggerActiveUsers, 10),
 		"t_new":        strconv.Itoa(r.TriggerNewPerMinute),
 		"t_low":        strconv.Itoa(r.TriggerLowPercent),
@@ -530,6 +548,10 @@ func roomFromHash(name string, h map[string]string) (Room, error) {
 		PrimaryColor:          h["color"],
 		BackgroundColor:       h["bg"],
 		Language:              h["lang"],
+		LogoURL:               h["logo"],
+		LogoAlt:               h["logo_alt"],
+		embedOrigins:          h["embed"],
+		PageTemplate:          h["tpl"],
 		TriggerActiveUsers:    opt("t_active"),
 		TriggerNewPerMinute:   int(opt("t_new")),
 		TriggerLowPercent:     int(opt("t_low")),

@@ -15,7 +15,7 @@ var scriptFS embed.FS
 // runs them with EVALSHA and falls back to EVAL once per connection after a
 // SCRIPT FLUSH or a failover, so callers never see NOSCRIPT.
 type scripts struct {
-	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt, soldOut, codes, renew, hooks *redis.Script
+	join, admit, leave, sweep, heartbeat, putRoom, patchRoom, keyring, snapshot, fair, adapt, soldOut, codes, renew, hooks, template *redis.Script
 }
 
 func loadScripts() (*scripts, error) {
@@ -36,6 +36,7 @@ func loadScripts() (*scripts, error) {
 		codes:     set.Load("codes"),
 		renew:     set.Load("renew"),
 		hooks:     set.Load("hooks"),
+		template:  set.Load("template"),
 	}
 	if err := set.Err(); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)

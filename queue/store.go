@@ -611,7 +611,7 @@ func (s *Store) DeleteRoom(ctx context.Context, name string) error {
 	}
 	// With the cfg gone no script touches the rest; remove it.
 	if err := s.rdb.Del(ctx, k.line, k.active, k.admittedAt, k.bucket, k.stats, k.rate, k.log, k.sweep, k.revoked, k.fair, k.history, k.adapt, k.adaptLog, k.notify, k.notifyKeep, k.users, k.owners, k.codes,
-		k.hook, k.hookPrefix+"outbox", k.hookPrefix+"dead").Err(); err != nil {
+		k.hook, k.hookPrefix+"outbox", k.hookPrefix+"dead", k.template).Err(); err != nil {
 		return fmt.Errorf("queue: delete room %s: %w", name, err)
 	}
 	if err := s.rdb.SRem(ctx, notifyRoomsKey, name).Err(); err != nil {

@@ -42,6 +42,32 @@
 
   function $(id) { return document.getElementById('cg-' + id); }
 
+  // A page in another site's iframe (the room's embed_origins). Browsers
+  // keep a frame's cookies apart from the site's, or drop them, so the
+  // page keeps its queue token itself (sent as a bearer), tells the
+  // framing page of the fan's progress (postMessage, to the listed
+  // origins only), and, admitted, enters through the top window (enter).
+  var framed = false;
+  try { framed = window.top !== window.self; } catch (e) { framed = true; }
+  var embedders = (B.dataset.embed || '').split(' ').filter(Boolean);
+  var keyName = 'cg_q_' + room;
+  var kept = null;
+  try { kept = framed ? localStorage.getItem(keyName) : null; } catch (e) { kept = null; }
+
+  function keep(tok) {
+    kept = tok;
+    try {
+      if (tok) localStorage.setItem(keyName, tok);
+      else localStorage.removeItem(keyName);
+    } catch (e) { /* storage blocked: the place lasts as long as the page */ }
+  }
+
+  function tell(st, d) {
+    if (!framed) return;
+    var m = { type: 'crowdgate', room: room, status: st, position: d && d.position || 0, eta_seconds: d && d.eta_seconds != null ? d.eta_seconds : -1 };
+    embedders.forEach(function (o) { try { window.parent.postMessage(m, o); } catch (e) { /* not framed by o */ } });
+  }
+
   // A link from a "notify me" message carries the queue token in the
   // fragment (#resume=), which browsers never send to a server, so it stays
   // out of access logs and Referer headers; older links had it in the query.
@@ -179,7 +205,7 @@
     B.dataset.status = st;
     var k = paused && (st === 'waiting' || st === 'prequeue') ? 'paused' : st;
     $('state').textContent = T['state_' + k];
-    $('help').textContent = help || T['help_' + k] || '';
+    $('help').textContent = help || framed && T['help_' + k + '_framed'] || T['help_' + k] || '';
   }
 
   // heard notes that the server has just answered or spoken, as the time
@@ -289,6 +315,7 @@
     }
     status = st;
     position = d.position;
+    tell(st, d);
     if (changed) {
       show(st, random && sale ? t('help_prequeue_random', { time: when(sale) }) : '');
       stopCountdown();
@@ -334,6 +361,7 @@
   function finish(st, help) {
     done = true;
     status = st;
+    tell(st);
     transport('ended');
     paused = false;
     // A closed sale offers nothing to be told of, and a note about being
@@ -389,7 +417,7 @@
     var ctl = new AbortController();
     var timer = setTimeout(function () { ctl.abort(); }, 10000);
     var headers = { Accept: 'application/json' };
-    if (resume) headers.Authorization = 'Bearer ' + resume;
+    if (resume || kept) headers.Authorization = 'Bearer ' + (resume || kept);
     if (body) headers['Content-Type'] = 'application/json';
     try {
       var res = await fetch(api + path, {
@@ -421,6 +449,7 @@
   function onTicket(d) {
     errors = 0;
     heard();
+    if (framed && d.queue_token) keep(d.queue_token);
     if (d.queue_id && d.queue_id !== queueId) {
       queueId = d.queue_id;
       B.dataset.queueId = queueId;
@@ -429,7 +458,7 @@
     }
     if ($('note').textContent === T.trouble || $('note').textContent === T.trouble_joining) note('');
     switch (d.status) {
-      case 'admitted': return go();
+      case 'admitted': return go(d);
       case 'closed': return finish(d.closed_reason === 'sold_out' ? 'sold_out' : 'closed');
       case 'waiting': case 'prequeue':
         if (B.dataset.notify && !$('notify').dataset.sent) $('notify').hidden = false;
@@ -477,6 +506,7 @@
     } else if (r.status === 404) {
       finish('deleted');
     } else if (r.status === 401 && !again) {
+      keep(null);
       join(true);
     } else {
       trouble(join, r.retryAfter);
@@ -614,8 +644,10 @@
   }
 
   // go makes sure the admission cookie is stored (the join or status answer
-  // that said "admitted" set it), then leaves for the protected page.
-  function go() {
+  // that said "admitted" set it), then leaves for the protected page. A
+  // framed page cannot: it offers the enter button instead.
+  function go(d) {
+    if (framed && d && d.admission_token) return enter(d);
     var to = safeReturnTo(B.dataset.returnTo);
     finish('admitted');
     $('continue').href = to;
@@ -623,12 +655,25 @@
     location.replace(to);
   }
 
+  // enter shows the framed page's way on: a button that posts the admission
+  // token to this site in the top window (POST /rooms/{room}/enter), which
+  // sets the site's cookie and goes on to return_to. Browsers let a frame
+  // navigate the top window only on the fan's click, so it is a button.
+  function enter(d) {
+    var f = $('enter');
+    f.elements.admission_token.value = d.admission_token;
+    f.elements.queue_token.value = kept || '';
+    finish('admitted');
+    f.hidden = false;
+    f.querySelector('button').focus();
+  }
+
   // admittedBySocket: the socket carries the token but cannot set the
   // HttpOnly cookie, so ask for the status once, which sets it.
   async function admittedBySocket() {
     if (done) return;
     var r = await request('GET', '/status');
-    if (r.status === 200 && r.data.status === 'admitted') go();
+    if (r.status === 200 && r.data.status === 'admitted') go(r.data);
     else if (r.status === 200) onTicket(r.data);
     else join();
   }
@@ -643,7 +688,8 @@
     if (done || ws || wsTimer || !window.WebSocket) return;
     var got = false;
     try {
-      ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/v1/rooms/' + room);
+      ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws/v1/rooms/' + room +
+        (framed && kept ? '?queue_token=' + encodeURIComponent(kept) : ''));
     } catch (e) {
       ws = null;
       return;

@@ -6,8 +6,11 @@
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local created = redis.call('HGET', KEYS[1], 'created_ms')
 local adaptive = redis.call('HGET', KEYS[1], 'adaptive')
+-- The page template is set apart (template.lua): a new configuration keeps it.
+local tpl = redis.call('HGET', KEYS[1], 'tpl')
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'created_ms', created or ARGV[1], 'updated_ms', ARGV[1], unpack(ARGV, 3))
+if tpl then redis.call('HSET', KEYS[1], 'tpl', tpl) end
 if redis.call('HGET', KEYS[1], 'adaptive') == '1' and adaptive ~= '1' then
   adaptive_start(KEYS[1], KEYS[3], KEYS[4], ARGV[1])
 end
