@@ -19,6 +19,7 @@ func FuzzDecodeRoom(f *testing.F) {
 		`{"captcha":"turnstile","captcha_site_key":"0x4AAAAAAA","captcha_action":"join","captcha_fallback":"refuse"}`,
 		`{"captcha":"hcaptcha","captcha_site_key":"10000000-ffff","captcha_action":"x"}`, `{"captcha":"recaptcha"}`,
 		`{"adaptive":true,"adaptive_origin_p99_ms":500,"adaptive_origin_error_percent":2}`, `{"adaptive":true,"adaptive_origin_error_percent":100}`,
+		`{"logo_url":"https://cdn.example.com/l.svg","logo_alt":"Ours","embed_origins":["https://shop.example.com"]}`, `{"embed_origins":["*"]}`, `{"logo_url":"javascript:x"}`,
 	} {
 		f.Add("launch", s)
 	}

@@ -82,7 +82,7 @@ var (
 		{regexp.MustCompile(`(?i)<style(\s[^>]*)?>`), ""}, // checked for a nonce below
 		{regexp.MustCompile(`(?i)\sid\s*=\s*["']?cg-`), `ids starting "cg-" are the waiting room's own`},
 	}
-	styleNonce = regexp.MustCompile(`(?i)\snonce\s*=\s*["']?` + sampleNonce)
+	styleNonce = regexp.MustCompile(`(?i)\snonce\s*=\s*["']?` + sampleNonce + `["'\s>]`)
 )
 
 // sampleNonce and sampleWaiting stand in for a page's nonce and waiting
@@ -106,24 +106,34 @@ func compilePageTemplate(text string) (*template.Template, error) {
 	}
 	for _, d := range sampleTemplateData() {
 		out, err := renderTemplate(t, d)
+		if err == nil {
+			err = checkRendered(out)
+		}
 		if err != nil {
-			return nil, err
-		}
-		if n := strings.Count(out, sampleWaiting); n != 1 {
-			return nil, fmt.Errorf("the template must place the waiting room exactly once, as {{.WaitingRoom}} in the page's body (it placed it %d times with lang=%s, message %q, logo %q)", n, d.Lang, d.Message, d.LogoURL)
-		}
-		for _, rule := range templateRules {
-			for _, m := range rule.re.FindAllString(out, -1) {
-				if rule.why != "" {
-					return nil, errors.New(rule.why)
-				}
-				if !styleNonce.MatchString(m) {
-					return nil, errors.New(`a <style> element needs the page's nonce, <style nonce="{{.Nonce}}">, or the page's policy blocks it`)
-				}
-			}
+			return nil, fmt.Errorf("%w (with lang=%s, message %q, logo %q)", err, d.Lang, d.Message, d.LogoURL)
 		}
 	}
 	return t, nil
+}
+
+// checkRendered checks a template's page, rendered with sampleWaiting for
+// its waiting room, against the rules: the waiting room once, and nothing
+// the page's promises forbid.
+func checkRendered(out string) error {
+	if n := strings.Count(out, sampleWaiting); n != 1 {
+		return fmt.Errorf("the template must place the waiting room exactly once, as {{.WaitingRoom}} in the page's body; it placed it %d times", n)
+	}
+	for _, rule := range templateRules {
+		for _, m := range rule.re.FindAllString(out, -1) {
+			if rule.why != "" {
+				return errors.New(rule.why)
+			}
+			if !styleNonce.MatchString(m) {
+				return errors.New(`a <style> element needs the page's nonce, <style nonce="{{.Nonce}}">, or the page's policy blocks it`)
+			}
+		}
+	}
+	return nil
 }
 
 // sampleTemplateData are the pages a template is checked against.
@@ -237,20 +247,24 @@ func (s *Server) customPage(ctx context.Context, room queue.Room, d *pageData) b
 		s.log.Error("waiting room failed to render", "room", room.Name, "err", err)
 		return false
 	}
+	// The template runs with the sample's stand-ins for the nonce and the
+	// waiting room, so its page is checked as at upload; then they are
+	// put in.
 	out, err := renderTemplate(t, TemplateData{
 		Lang: d.Lang, Dir: d.Dir, Room: d.Room, Title: d.Title, Message: d.Message,
 		LogoURL: d.LogoURL, LogoAlt: d.LogoAlt,
 		PrimaryColor: string(d.Primary), BackgroundColor: string(d.Background),
-		Nonce: d.Nonce, T: d.T,
-		WaitingRoom: template.HTML(`<section class="cg-card">` + waiting.String() + `</section>`), // Crowdgate's own markup
+		Nonce: sampleNonce, T: d.T, WaitingRoom: sampleWaiting,
 	})
-	if err == nil && strings.Count(out, `id="cg-state"`) != 1 {
-		err = errors.New("the template did not place the waiting room exactly once on this page")
+	if err == nil {
+		err = checkRendered(out)
 	}
 	if err != nil {
 		s.log.Warn("page template failed: showing Crowdgate's page", "room", room.Name, "lang", d.Lang, "err", err)
 		return false
 	}
+	out = strings.ReplaceAll(out, sampleNonce, d.Nonce)
+	out = strings.Replace(out, sampleWaiting, `<section class="cg-card">`+waiting.String()+`</section>`, 1)
 	d.Custom = template.HTML(out) // rendered by html/template from the organizer's template
 	return true
 }

@@ -64,6 +64,17 @@ func TestPageTemplate(t *testing.T) {
 		t.Errorf("a template changed the page's policy:\n%s\n%s", csp, plain.header.Get("Content-Security-Policy"))
 	}
 
+	// A template that passed the upload's samples but fails on a real page
+	// (here: it drops the waiting room for every room but the sample's)
+	// gives way to Crowdgate's page, never a broken one.
+	tricky := `{{if eq .Room "sample"}}{{.WaitingRoom}}{{else}}<p>nothing to wait for</p>{{end}}`
+	if r := s.do("PUT", "/admin/v1/rooms/own/template", tricky, "Authorization", "Bearer "+adminToken); r.status != http.StatusOK {
+		t.Fatalf("upload: %d %s", r.status, r.body)
+	}
+	if body := string(s.do("GET", "/rooms/own", "", "Accept", "text/html").body); strings.Contains(body, "nothing to wait for") || strings.Count(body, `id="cg-state"`) != 1 {
+		t.Errorf("a template failing on the real page was shown:\n%s", body)
+	}
+
 	if r := s.admin("DELETE", "/admin/v1/rooms/own/template", ""); r.status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", r.status, r.body)
 	}
@@ -213,6 +224,39 @@ func TestEnterFromFrame(t *testing.T) {
 	if r := s.do("POST", "/rooms/nope/enter", "admission_token=x", "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html"); r.status != http.StatusNotFound {
 		t.Errorf("enter to a missing room: %d", r.status)
 	}
+}
+
+// FuzzEnterForm: whatever a form posts to the enter step, the answer is a
+// redirect or a 4xx, and no forged admission becomes a cookie.
+func FuzzEnterForm(f *testing.F) {
+	s := newStack(f)
+	s.putRoom("framed", `{"admit_per_minute": 60}`)
+	for _, b := range []string{"", "admission_token=x", "admission_token=a.b.c&return_to=%2F%2Fevil", "queue_token=1.x&return_to=/a", "%zz", strings.Repeat("a=b&", 5000)} {
+		f.Add(b, "application/x-www-form-urlencoded")
+	}
+	f.Add("--x\r\n", "multipart/form-data; boundary=x")
+	f.Fuzz(func(t *testing.T, body, ctype string) {
+		req, err := http.NewRequest("POST", s.srv.URL+"/rooms/framed/enter", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", ctype)
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return // a request Go will not send (a header it refuses)
+		}
+		res.Body.Close()
+		r := response{status: res.StatusCode, header: res.Header}
+		if r.status != http.StatusSeeOther && (r.status < 400 || r.status >= 500) {
+			t.Fatalf("%q (%s): %d", body, ctype, r.status)
+		}
+		if cookie(r, "cg_a_framed") != nil {
+			t.Fatalf("%q set an admission cookie", body)
+		}
+		if loc := r.header.Get("Location"); loc != "" && !strings.HasPrefix(loc, "/") || strings.HasPrefix(loc, "//") {
+			t.Fatalf("%q sent the fan to %q", body, loc)
+		}
+	})
 }
 
 // between is the text of s after the first start, up to end.

@@ -134,3 +134,31 @@ func TestPageTemplateStore(t *testing.T) {
 		}
 	})
 }
+
+// FuzzLook: an origin or logo a room accepts can go into the page's policy
+// as it is (nothing that ends or splits a directive), and reads back the same.
+func FuzzLook(f *testing.F) {
+	for _, s := range []string{"https://shop.example.com", "http://localhost:8080", "https://a.b:443/", "https://x;y", "https://a b", "javascript:x", "/static/l.png", "https://cdn.example.com/l.svg?v=1", "http://[::1]:80", "https://é.example"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if o, ok := queue.ParseEmbedOrigin(s); ok {
+			if strings.ContainsAny(o, " ;,'\"\t\r\n") {
+				t.Fatalf("origin %q from %q would break the policy", o, s)
+			}
+			again, ok := queue.ParseEmbedOrigin(o)
+			if !ok || again != o {
+				t.Fatalf("origin %q reads back as %q %v", o, again, ok)
+			}
+			r := queue.Room{Name: "f", SessionSeconds: 60, Mode: queue.ModeFIFO}
+			r.SetEmbedOrigins([]string{o})
+			if err := r.Validate(); err != nil {
+				t.Fatalf("origin %q refused by the room: %v", o, err)
+			}
+		}
+		r := queue.Room{Name: "f", SessionSeconds: 60, Mode: queue.ModeFIFO, LogoURL: s}
+		if r.Validate() == nil && strings.ContainsAny(r.LogoOrigin(), " ;,'\"\t\r\n") {
+			t.Fatalf("logo %q has origin %q", s, r.LogoOrigin())
+		}
+	})
+}
