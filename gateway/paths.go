@@ -98,6 +98,9 @@ func AdminRoomPath(room string) string { return fill(adminAPI+adminRoomRoute, ro
 // DELETE revokes them all.
 func AdminRoomCodesPath(room string) string { return AdminRoomPath(room) + roomCodesRoute }
 
+// AdminRoomTemplatePath is a room's page template.
+func AdminRoomTemplatePath(room string) string { return AdminRoomPath(room) + roomTemplateRoute }
+
 // AdminEventsPath lists the events.
 const AdminEventsPath = adminAPI + adminEventsRoute
 

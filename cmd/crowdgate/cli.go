@@ -119,6 +119,7 @@ type verbFlags struct {
 	limit   int
 	follow  bool
 	yes     bool
+	del     bool      // room template --delete
 	roomDoc roomFlags // room create and set (cli_room.go)
 }
 

@@ -8,14 +8,17 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/gateway"
+	"github.com/crowdgate/crowdgate/queue"
 )
 
 func (c *adminCLI) room(ctx context.Context, args []string) error {
@@ -40,13 +43,20 @@ It prints what was deleted; --output json prints the room as it was.`},
 		{name: "close", args: "ROOM", min: 1, max: 1, help: "end the sale; waiters are told so", run: roomPatch(api.RoomRequest{Closed: new(true)})},
 		{name: "codes", args: "[add|clear] ROOM [--uses N] [--file FILE|-]", min: 1, max: 2, flags: codesFlags, run: roomCodes,
 			help: "count the room's access codes; add reads codes, one per line, each good for --uses new places; clear revokes them all"},
+		{name: "template", args: "ROOM [FILE|-] [--delete]", min: 1, max: 2, flags: deleteFlag, run: roomTemplate,
+			help: "upload the room's own page template (checked first), print the stored one, or --delete it",
+			about: `The template is Go html/template around {{.WaitingRoom}}, which it places
+once (docs/organizer.md, "Your own look"). With FILE (- reads standard input)
+it is uploaded and checked by rendering: a template that would break the
+page is refused, saying why, and the stored one stays. Without FILE the
+stored template is printed. --delete gives the room Crowdgate's page back.`},
 	}, `Values of key=value are JSON when they parse as JSON (900, true, null, "007"),
 else strings: admit_per_minute=900 paused=false title=Hello.
 With both --file and key=value, the pairs replace fields of the document.
 Fields the API reports but does not take (room, stats, created_at, updated_at)
 are dropped from --file documents, so the output of get can be edited and set back.
 
-create and set take flags for the traffic trigger and bypass rules too:
+create and set take flags for the traffic trigger, bypass rules and the look too:
   crowdgate room set shop --trigger-active-users 5000 --trigger-new-per-minute 1000 \
     --trigger-low-percent 80 --session-max-seconds 3600 \
     --bypass-cidr 10.0.0.0/8 --bypass-path /health --bypass-path /static/ \
@@ -54,7 +64,9 @@ create and set take flags for the traffic trigger and bypass rules too:
 A --bypass-cidr or --bypass-path list replaces the room's (repeat the flag or
 separate with commas; '' clears it). --bypass-header NAME takes the secret from
 CROWDGATE_BYPASS_SECRET, out of sight of ps; NAME=SECRET works too; '' removes
-the header rule. A flag and a key=value pair for the same field are refused.`)
+the header rule. --logo URL, --logo-alt TEXT and --embed-origin ORIGIN (the
+sites that may frame the page; a list, as --bypass-path) set the look.
+A flag and a key=value pair for the same field are refused.`)
 }
 
 // roomState names what the room does to a visitor now; closed outranks
@@ -257,6 +269,8 @@ func count(n int64, one, many string) string {
 type roomFlags struct {
 	bypassCIDRs, bypassPaths listFlag
 	bypassHeader             optString
+	logo, logoAlt            optString
+	embedOrigins             listFlag
 	triggerActive            optInt
 	triggerNew, triggerLow   optInt
 	sessionMax               optInt
@@ -272,6 +286,9 @@ func roomDocFlags(fs *flag.FlagSet, f *verbFlags) {
 	fs.Var(&r.triggerActive, "trigger-active-users", "queue only once this many users are active (`N`; 0: not a threshold)")
 	fs.Var(&r.triggerNew, "trigger-new-per-minute", "queue only once this many new users arrive in a minute (`N`; 0: not a threshold)")
 	fs.Var(&r.triggerLow, "trigger-low-percent", "quiet again under this `percent` of each threshold (10 to 100; 0: the default, 80)")
+	fs.Var(&r.logo, "logo", "the page's logo: a `URL` (https) or a path on the site; '' removes it")
+	fs.Var(&r.logoAlt, "logo-alt", "the logo's `text` for those who cannot see it ('': the title)")
+	fs.Var(&r.embedOrigins, "embed-origin", "a site (`origin`, https://www.example.com) whose pages may show the waiting room in an iframe; repeatable, or comma-separated; '' clears the list")
 	fs.Var(&r.sessionMax, "session-max-seconds", "sliding sessions: renew an active visitor's admission up to this many `seconds` after admission (0: fixed sessions)")
 }
 
@@ -331,6 +348,15 @@ func (f roomFlags) fields(getenv func(string) string) (map[string]any, error) {
 	}
 	if f.sessionMax.set {
 		out["session_max_seconds"] = f.sessionMax.v
+	}
+	if f.logo.set {
+		out["logo_url"] = f.logo.v
+	}
+	if f.logoAlt.set {
+		out["logo_alt"] = f.logoAlt.v
+	}
+	if f.embedOrigins.set {
+		out["embed_origins"] = f.embedOrigins.list()
 	}
 	return out, nil
 }
@@ -398,3 +424,49 @@ type optString struct {
 
 func (o *optString) String() string     { return "" }
 func (o *optString) Set(s string) error { o.set, o.v = true, s; return nil }
+
+// deleteFlag is room template's --delete.
+func deleteFlag(fs *flag.FlagSet, f *verbFlags) {
+	fs.BoolVar(&f.del, "delete", false, "remove the room's template: its page is Crowdgate's again")
+}
+
+// roomTemplate is `room template ROOM FILE` (upload), `room template ROOM`
+// (print the stored one) and `room template ROOM --delete`.
+func roomTemplate(ctx context.Context, s *session, pos []string) error {
+	path := gateway.AdminRoomTemplatePath(pos[0])
+	switch {
+	case s.del && len(pos) == 2:
+		return errors.New("room template: give a FILE to upload or --delete, not both")
+	case s.del:
+		_, err := s.api.do(ctx, http.MethodDelete, path, nil, nil)
+		return err
+	case len(pos) == 1:
+		text, err := s.get(ctx, path, nil)
+		if err != nil {
+			return err
+		}
+		_, err = s.stdout.Write(text)
+		return err
+	}
+	in := s.stdin
+	if pos[1] != "-" {
+		f, err := os.Open(pos[1])
+		if err != nil {
+			return fmt.Errorf("room template: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	text, err := io.ReadAll(io.LimitReader(in, queue.MaxPageTemplateBytes+1))
+	if err != nil {
+		return fmt.Errorf("room template: %w", err)
+	}
+	if len(text) > queue.MaxPageTemplateBytes {
+		return fmt.Errorf("room template: a template is at most %d bytes", queue.MaxPageTemplateBytes)
+	}
+	_, raw, err := s.api.send(ctx, http.MethodPut, path, nil, text, []string{"Content-Type", "text/html; charset=utf-8"})
+	if err != nil {
+		return err
+	}
+	return s.printJSON(raw)
+}
