@@ -87,8 +87,26 @@ func TestOnRedisCluster(t *testing.T) {
 		if err := s.CloseSoldOut(ctx, room); err != nil {
 			t.Fatalf("%s: close: %v", room, err)
 		}
+		if _, err := s.PutPageTemplate(ctx, room, "{{.WaitingRoom}}"); err != nil {
+			t.Fatalf("%s: page template: %v", room, err)
+		}
+		if text, err := s.PageTemplate(ctx, room); err != nil || text != "{{.WaitingRoom}}" {
+			t.Fatalf("%s: read the page template: %q %v", room, text, err)
+		}
 		if err := s.DeleteRoom(ctx, room); err != nil {
 			t.Fatalf("%s: delete: %v", room, err)
 		}
+	}
+
+	// A traffic-triggered room with sliding sessions, on its own slot: the
+	// quiet room's joins are admissions, which renew.
+	mustRoom(t, s, queue.Room{Name: "quiet", AdmitPerMinute: 600, SessionSeconds: 60, SessionMaxSeconds: 600, TriggerActiveUsers: 1000})
+	p := mustJoin(t, s, "quiet", "")
+	if !p.Admitted {
+		t.Fatalf("a quiet room queued its first visitor: %+v", p)
+	}
+	clk.Add(30 * time.Second)
+	if expires, _, err := s.Renew(ctx, "quiet", p.ID); err != nil || !expires.After(p.Expires) {
+		t.Fatalf("renew: %v %v (was %v)", expires, err, p.Expires)
 	}
 }
