@@ -41,13 +41,41 @@ const (
 	// adaptMinSamples: a p99 over fewer requests is noise (with 50 it is
 	// already the slowest one); with fewer, the latency target counts as met.
 	adaptMinSamples = 50
+	// adaptSettleSteps is how many periods a room that steers by its
+	// origin waits after a change of rate before it rises again, or cuts
+	// again: about one 5-s reading window with 2-s periods. Fans admitted
+	// now load the origin for as long as they browse, and the reading
+	// covers the last 5 s, so a step taken sooner would answer the
+	// controller's own previous step, not the origin, and the rate would
+	// swing far past the origin's capacity both ways.
+	adaptSettleSteps = 3
+	// adaptMinRise is the smallest rise of a room that steers by its
+	// origin, as a fraction of adaptIncrease's: its rises shrink as the
+	// origin nears a target (see originStep), but never to nothing.
+	adaptMinRise = 0.2
+)
+
+// Which way a room's rate last changed, when that was under
+// adaptSettleSteps periods ago (adaptStep's recent).
+const (
+	recentCut  = -1
+	recentNone = 0
+	recentRise = 1
 )
 
 // adaptStep is one decision for an adaptive room: its rate now, the
 // organizer's settings, the booking core's reading (known false when there
-// is none), the origin's and how many wait. It returns the next rate and
-// why, in words an organizer reads on the dashboard.
-func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, o OriginHealth, waiting int64) (float64, string) {
+// is none), the origin's, how many wait, and which way the rate last
+// changed if that was recent (recentCut, recentRise; recentNone). It
+// returns the next rate and why, in words an organizer reads on the
+// dashboard.
+//
+// A room that steers by its origin waits out its own lag: after a cut it
+// cuts again only once the cut has had adaptSettleSteps periods to show
+// in the reading, after any change it rises only once that change has,
+// and it rises by less the closer the origin is to a target. Rooms that
+// steer by the booking core alone step every period, as they always have.
+func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, o OriginHealth, waiting int64, recent int) (float64, string) {
 	ceil := float64(r.AdmitPerMinute)
 	floor := math.Min(ceil, math.Max(1, ceil*adaptFloor))
 	rate = math.Max(floor, math.Min(ceil, rate))
@@ -79,8 +107,11 @@ func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, o Origin
 			reading = append(reading, "p99 "+p99)
 		}
 	}
-	over, near, reading = originStep(r, o, over, near, reading)
+	over, near, reading, load := originStep(r, o, over, near, reading)
+	settles := r.AdaptiveOrigin()
 	switch {
+	case len(over) > 0 && settles && recent == recentCut:
+		return rate, strings.Join(over, "; ") + ": waiting out the last cut"
 	case len(over) > 0:
 		next := math.Max(floor, rate*adaptDecrease)
 		why := strings.Join(over, "; ")
@@ -94,22 +125,31 @@ func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, o Origin
 		return rate, strings.Join(reading, ", ") + ": at the organizer's rate"
 	case waiting == 0:
 		return rate, strings.Join(reading, ", ") + ": nobody waiting, holding"
+	case settles && recent != recentNone:
+		return rate, strings.Join(reading, ", ") + ": room to grow, waiting out the last change"
 	}
-	return math.Min(ceil, rate+ceil*adaptIncrease), strings.Join(reading, ", ") + ": room to grow"
+	step := adaptIncrease
+	if settles {
+		step *= math.Max(adaptMinRise, 1-load/adaptHeadroom)
+	}
+	return math.Min(ceil, rate+ceil*step), strings.Join(reading, ", ") + ": room to grow"
 }
 
 // originStep adds to adaptStep's lists what the origin's reading says
-// against the room's origin targets.
-func originStep(r queue.Room, o OriginHealth, over, near, reading []string) ([]string, []string, []string) {
+// against the room's origin targets, and returns the load: the largest
+// fraction of a target the reading reaches (0 when it is not known).
+func originStep(r queue.Room, o OriginHealth, over, near, reading []string) ([]string, []string, []string, float64) {
 	if !r.AdaptiveOrigin() {
-		return over, near, reading
+		return over, near, reading, 0
 	}
 	if o.Answers < adaptMinSamples {
-		return over, near, append(reading, fmt.Sprintf("origin not known (%d answers)", o.Answers))
+		return over, near, append(reading, fmt.Sprintf("origin not known (%d answers)", o.Answers)), 0
 	}
+	load := 0.0
 	if ms := r.AdaptiveOriginP99Ms; ms > 0 {
 		target := time.Duration(ms) * time.Millisecond
 		p99 := millis(o.P99)
+		load = float64(o.P99) / float64(target)
 		switch {
 		case o.P99 > target:
 			over = append(over, fmt.Sprintf("origin p99 %s > %d ms", p99, ms))
@@ -121,6 +161,7 @@ func originStep(r queue.Room, o OriginHealth, over, near, reading []string) ([]s
 	}
 	if pct := r.AdaptiveOriginErrorPercent; pct > 0 {
 		share := 100 * float64(o.Failed) / float64(o.Answers)
+		load = math.Max(load, share/float64(pct))
 		switch {
 		case share > float64(pct):
 			over = append(over, fmt.Sprintf("origin 5xx %s > %d%%", percent(share), pct))
@@ -130,7 +171,7 @@ func originStep(r queue.Room, o OriginHealth, over, near, reading []string) ([]s
 			reading = append(reading, "origin 5xx "+percent(share))
 		}
 	}
-	return over, near, reading
+	return over, near, reading, load
 }
 
 // percent spells a share in percent with at most one decimal: 7%, 1.5%.
@@ -194,7 +235,11 @@ func (c *Controller) adaptAll(ctx context.Context) {
 func (c *Controller) adapt(ctx context.Context, st roomState) error {
 	r := st.room
 	now := c.cfg.Now()
-	state, _, err := c.store.Adaptive(ctx, r.Name, 0)
+	changes := 0
+	if r.AdaptiveOrigin() {
+		changes = 1 // the last change, to wait out its lag (adaptStep)
+	}
+	state, last, err := c.store.Adaptive(ctx, r.Name, changes)
 	if err != nil || state.At.IsZero() {
 		return err // no state yet: the next admission decision starts it
 	}
@@ -221,7 +266,16 @@ func (c *Controller) adapt(ctx context.Context, st roomState) error {
 	if c.cfg.Health != nil {
 		h, known = c.cfg.Health(r.Name)
 	}
-	next, why := adaptStep(state.Rate, r, h, known, o, st.stats.Waiting)
+	recent := recentNone
+	if len(last) > 0 && now.Sub(last[0].At) < adaptSettleSteps*c.cfg.AdaptEvery {
+		switch {
+		case last[0].To < last[0].From:
+			recent = recentCut
+		case last[0].To > last[0].From:
+			recent = recentRise
+		}
+	}
+	next, why := adaptStep(state.Rate, r, h, known, o, st.stats.Waiting, recent)
 	next = math.Round(next*1000) / 1000 // as the store keeps it
 	took, err := c.store.StepAdaptive(ctx, r.Name, state, next, why, gap)
 	if err != nil || !took {

@@ -51,7 +51,7 @@ func TestAdaptStep(t *testing.T) {
 		{"no reading: hold", 500, both, BookingHealth{}, false, 10, 500, "no reading"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, why := adaptStep(tc.rate, tc.room, tc.h, tc.known, OriginHealth{}, tc.waiting)
+			got, why := adaptStep(tc.rate, tc.room, tc.h, tc.known, OriginHealth{}, tc.waiting, recentNone)
 			if math.Abs(got-tc.want) > 1e-9 || !strings.Contains(why, tc.why) {
 				t.Fatalf("adaptStep = %v %q, want %v %q", got, why, tc.want, tc.why)
 			}

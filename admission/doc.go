@@ -62,6 +62,22 @@
 // reasons such as "origin p99 812 ms > 500 ms" or "origin 5xx 7% > 2%");
 // under 50 answers in all the origin is "not known" and counts as met.
 //
+// A room with origin targets waits out its own lag, because fans admitted
+// now load the origin for as long as they browse, and the reading covers
+// the last 5 s: a step taken on it at once answers the previous step, and
+// the rate swings far past the origin's capacity both ways (measured
+// 70-900/min around a capacity of ~600, in docs/performance.md). So for
+// 3 periods (6 s) after a change (the switch-on included) it neither
+// rises ("room to grow, waiting out the last change") nor, after a cut,
+// cuts again ("waiting out the last cut"); over a target just after a
+// rise, it cuts at once. Its rises shrink as the origin nears a target:
+// 10% of the organizer's rate × (1 − load/0.8), at least a fifth of that,
+// where load is the largest fraction of an origin target the reading
+// reaches. The store's log of changes (the last one, read with the state)
+// says when and which way the rate last moved, so every instance waits
+// out the same change. Rooms that steer by the booking core alone step
+// every period as below.
+//
 // Dynamics: the p99 window is 5 s, so after the booking core recovers
 // the rate keeps falling until its slow requests age out of it (at most
 // 5 s, less under load), then climbs from the floor to the organizer's
