@@ -53,8 +53,9 @@ stored template is printed. --delete gives the room Crowdgate's page back.`},
 	}, `Values of key=value are JSON when they parse as JSON (900, true, null, "007"),
 else strings: admit_per_minute=900 paused=false title=Hello.
 With both --file and key=value, the pairs replace fields of the document.
-Fields the API reports but does not take (room, stats, created_at, updated_at)
-are dropped from --file documents, so the output of get can be edited and set back.
+Fields the API reports but does not take (room, stats, created_at, updated_at,
+page_template_sha256: the template is room template's) are dropped from --file
+documents, so the output of get can be edited and set back.
 
 create and set take flags for the traffic trigger, bypass rules and the look too:
   crowdgate room set shop --trigger-active-users 5000 --trigger-new-per-minute 1000 \
@@ -144,7 +145,7 @@ func (s *session) roomDocument(room string, pairs, flagged map[string]any) ([]by
 		if doc, err = s.readDocument(s.file); err != nil {
 			return nil, err
 		}
-		if err := dropReported(doc, "room", room, "stats", "created_at", "updated_at"); err != nil {
+		if err := dropReported(doc, "room", room, "stats", "created_at", "updated_at", "page_template_sha256"); err != nil {
 			return nil, err
 		}
 	}
