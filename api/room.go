@@ -324,3 +324,23 @@ type Codes struct {
 	UsesLeft int64 `json:"uses_left"` // new places they still allow
 	Used     int64 `json:"used"`      // new places made with a code, cleared ones included
 }
+
+// RoomHookDeadLetters is GET /admin/v1/rooms/{room}/hooks/dead: the room's
+// hook messages given up on, newest first.
+type RoomHookDeadLetters struct {
+	Dead []RoomHookDeadLetter `json:"dead"`
+}
+
+// RoomHookDeadLetter is a room hook message given up on: the body the
+// webhook would have been posted (a RoomHook), with why it failed.
+type RoomHookDeadLetter struct {
+	Hook     json.RawMessage `json:"hook"`
+	Error    string          `json:"error"`    // the last error
+	Attempts int64           `json:"attempts"` // delivery attempts made
+}
+
+// RoomHookRedrive is POST /admin/v1/rooms/{room}/hooks/dead/retry: how
+// many dead letters went back to be delivered again.
+type RoomHookRedrive struct {
+	Retried int `json:"retried"`
+}

@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
+	"github.com/crowdgate/crowdgate/admission"
 	"github.com/crowdgate/crowdgate/api"
 	"github.com/crowdgate/crowdgate/notify"
 	"github.com/crowdgate/crowdgate/queue"
@@ -50,4 +54,53 @@ func msTime(ms int64) *time.Time {
 	}
 	t := time.UnixMilli(ms).UTC()
 	return &t
+}
+
+// hookDeadLetters is GET /admin/v1/rooms/{room}/hooks/dead?limit=: the
+// room's hook messages given up on, newest first, each as the body the
+// webhook would have been posted, with the last error.
+func (s *Server) hookDeadLetters(c echo.Context) error {
+	limit, err := limitParam(c, 100)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	name := c.Param("room")
+	if _, err := s.cfg.Store.GetRoom(ctx, name); err != nil {
+		return err
+	}
+	dead, err := notify.NewOutbox(s.cfg.Store.Client()).DeadLetters(ctx, admission.HookStream(name), limit)
+	if err != nil {
+		return err
+	}
+	out := api.RoomHookDeadLetters{Dead: []api.RoomHookDeadLetter{}}
+	for _, d := range dead {
+		body, err := RoomHookBody(d.Message)
+		if err != nil {
+			body = nil // unreadable data: shown with its error, never posted
+		}
+		out.Dead = append(out.Dead, api.RoomHookDeadLetter{Hook: json.RawMessage(bytes.TrimSpace(body)), Error: d.Error, Attempts: d.Attempts})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// retryHookDeadLetters is POST /admin/v1/rooms/{room}/hooks/dead/retry?limit=:
+// up to limit of the room's dead letters, oldest first, go back to be
+// delivered again (once the organizer's receiver is fixed).
+func (s *Server) retryHookDeadLetters(c echo.Context) error {
+	limit, err := limitParam(c, 100)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	name := c.Param("room")
+	if _, err := s.cfg.Store.GetRoom(ctx, name); err != nil {
+		return err
+	}
+	n, err := notify.NewOutbox(s.cfg.Store.Client()).Redrive(ctx, admission.HookStream(name), limit)
+	if err != nil {
+		return err
+	}
+	s.log.Info("room hooks: dead letters sent again", "room", name, "count", n)
+	return c.JSON(http.StatusOK, api.RoomHookRedrive{Retried: n})
 }

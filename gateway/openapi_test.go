@@ -446,6 +446,10 @@ func TestOpenAPI(t *testing.T) {
 	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/invite/template", header: admin, status: 200})
 	a.call(apiCall{method: "DELETE", path: "/admin/v1/rooms/invite/template", header: admin, status: 204})
 	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/invite/template", header: admin, status: 404})
+	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/invite/hooks/dead", header: admin, status: 200})
+	a.call(apiCall{method: "GET", path: "/admin/v1/rooms/invite/hooks/dead?limit=0", header: admin, status: 400, broken: true})
+	a.call(apiCall{method: "POST", path: "/admin/v1/rooms/invite/hooks/dead/retry", header: admin, status: 200})
+	a.call(apiCall{method: "POST", path: "/admin/v1/rooms/nope/hooks/dead/retry", header: admin, status: 404})
 
 	// Enqueue tokens: the room's setting, the join with one and the
 	// refusals, and the user id forward auth hands on.

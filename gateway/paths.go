@@ -44,9 +44,10 @@ const (
 	adminRoomRoute   = adminRoomsRoute + "/:room"
 	adminEventsRoute = "/events"
 	// Registered on the room's group, under adminRoomRoute.
-	roomCodesRoute    = "/codes"
-	roomTemplateRoute = "/template"
-	adminEventRoute   = adminEventsRoute + "/:event"
+	roomCodesRoute     = "/codes"
+	roomTemplateRoute  = "/template"
+	roomHooksDeadRoute = "/hooks/dead"
+	adminEventRoute    = adminEventsRoute + "/:event"
 	// Registered on the event's group, under adminEventRoute.
 	eventLogRoute   = "/log"
 	eventAuditRoute = "/audit"
@@ -97,6 +98,10 @@ func AdminRoomPath(room string) string { return fill(adminAPI+adminRoomRoute, ro
 // AdminRoomCodesPath is a room's access codes: POST adds, GET counts,
 // DELETE revokes them all.
 func AdminRoomCodesPath(room string) string { return AdminRoomPath(room) + roomCodesRoute }
+
+// AdminRoomHooksDeadPath lists a room's hook messages given up on; with
+// "/retry", POST sends them again.
+func AdminRoomHooksDeadPath(room string) string { return AdminRoomPath(room) + roomHooksDeadRoute }
 
 // AdminRoomTemplatePath is a room's page template.
 func AdminRoomTemplatePath(room string) string { return AdminRoomPath(room) + roomTemplateRoute }

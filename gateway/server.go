@@ -295,6 +295,8 @@ func (s *Server) routes() *echo.Echo {
 	rooms.POST(roomCodesRoute, s.addCodes)
 	rooms.GET(roomCodesRoute, s.countCodes)
 	rooms.DELETE(roomCodesRoute, s.clearCodes)
+	rooms.GET(roomHooksDeadRoute, s.hookDeadLetters)
+	rooms.POST(roomHooksDeadRoute+"/retry", s.retryHookDeadLetters)
 	rooms.PUT(roomTemplateRoute, s.putPageTemplate)
 	rooms.GET(roomTemplateRoute, s.getPageTemplate)
 	rooms.DELETE(roomTemplateRoute, s.deletePageTemplate)

@@ -77,6 +77,50 @@ func (o *Outbox) Append(ctx context.Context, s Stream, m Message) (string, error
 	return id, nil
 }
 
+// DeadLetters lists up to limit of s's dead letters, newest first
+// (DeadLetters).
+func (o *Outbox) DeadLetters(ctx context.Context, s Stream, limit int) ([]DeadLetter, error) {
+	return DeadLetters(ctx, o.rdb, s, limit)
+}
+
+// deadFields are the fields bury adds to a message it gives up on.
+var deadFields = []string{"id", "error", "attempts", "channels"}
+
+// Redrive puts up to limit of s's dead letters, oldest first, back in its
+// outbox as new messages, each in one step with its removal from the dead
+// letters, and returns how many it moved. They are delivered again by
+// every channel, those that had delivered them too (a new message has no
+// marks): for a stream with one channel, such as a room's hooks, once the
+// receiver is fixed. Receivers see new ids (Idempotency-Key). A limit of 0
+// or less means 100.
+func (o *Outbox) Redrive(ctx context.Context, s Stream, limit int) (int, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	msgs, err := o.rdb.XRangeN(ctx, s.dead(), "-", "+", int64(limit)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("notify: redrive stream %s: %w", s.Name, err)
+	}
+	for i, m := range msgs {
+		values := make(map[string]any, len(m.Values))
+		for f, v := range m.Values {
+			values[f] = v
+		}
+		for _, f := range deadFields {
+			delete(values, f)
+		}
+		_, err := o.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: s.Outbox(), Values: values})
+			p.XDel(ctx, s.dead(), m.ID)
+			return nil
+		})
+		if err != nil {
+			return i, fmt.Errorf("notify: redrive %s in stream %s: %w", m.ID, s.Name, err)
+		}
+	}
+	return len(msgs), nil
+}
+
 // streams lists those of sources and, with registered, the registered
 // streams, sorted by name, the first of each name kept. A failing source
 // leaves the others served.

@@ -555,6 +555,10 @@ func (s *Store) UpdateRoom(ctx context.Context, prev, next Room) error {
 	return nil
 }
 
+// Client is the store's Redis, for what keeps its keys beside a room's
+// (package notify's streams of the room's hooks, in the room's slot).
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
 // GetRoom returns a room's configuration. Errors: ErrRoomNotFound.
 func (s *Store) GetRoom(ctx context.Context, name string) (Room, error) {
 	h, err := s.rdb.HGetAll(ctx, keysFor(name).cfg).Result()

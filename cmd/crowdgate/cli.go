@@ -120,6 +120,7 @@ type verbFlags struct {
 	follow  bool
 	yes     bool
 	del     bool      // room template --delete
+	retry   bool      // room hooks --retry
 	roomDoc roomFlags // room create and set (cli_room.go)
 }
 

@@ -39,3 +39,20 @@ func TestCLIRoomLook(t *testing.T) {
 		t.Fatalf("after --delete: %v", err)
 	}
 }
+
+// TestCLIRoomHooks: room hooks lists a room's dead hook messages and
+// --retry sends them again (none here: the lists and counts are empty).
+func TestCLIRoomHooks(t *testing.T) {
+	t.Parallel()
+	env := startCLIServer(t)
+	mustCLI(t, env, "room", "create", "final")
+	if m := mustJSON(t, mustCLI(t, env, "room", "hooks", "final", "--limit", "5")); len(m["dead"].([]any)) != 0 {
+		t.Fatalf("dead letters: %v", m)
+	}
+	if m := mustJSON(t, mustCLI(t, env, "room", "hooks", "final", "--retry")); m["retried"] != 0.0 {
+		t.Fatalf("retry: %v", m)
+	}
+	if _, _, err := cliRun(t, env, "room", "hooks", "nope"); err == nil || !strings.Contains(err.Error(), "not_found") {
+		t.Fatalf("a missing room: %v", err)
+	}
+}

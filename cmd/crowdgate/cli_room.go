@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -43,6 +44,8 @@ It prints what was deleted; --output json prints the room as it was.`},
 		{name: "close", args: "ROOM", min: 1, max: 1, help: "end the sale; waiters are told so", run: roomPatch(api.RoomRequest{Closed: new(true)})},
 		{name: "codes", args: "[add|clear] ROOM [--uses N] [--file FILE|-]", min: 1, max: 2, flags: codesFlags, run: roomCodes,
 			help: "count the room's access codes; add reads codes, one per line, each good for --uses new places; clear revokes them all"},
+		{name: "hooks", args: "ROOM [--retry] [--limit N]", min: 1, max: 1, flags: hooksFlags, run: roomHooks,
+			help: "the room's hook messages the webhook gave up on, newest first; --retry sends them again, oldest first"},
 		{name: "template", args: "ROOM [FILE|-] [--delete]", min: 1, max: 2, flags: deleteFlag, run: roomTemplate,
 			help: "upload the room's own page template (checked first), print the stored one, or --delete it",
 			about: `The template is Go html/template around {{.WaitingRoom}}, which it places
@@ -466,6 +469,34 @@ func roomTemplate(ctx context.Context, s *session, pos []string) error {
 		return fmt.Errorf("room template: a template is at most %d bytes", queue.MaxPageTemplateBytes)
 	}
 	_, raw, err := s.api.send(ctx, http.MethodPut, path, nil, text, []string{"Content-Type", "text/html; charset=utf-8"})
+	if err != nil {
+		return err
+	}
+	return s.printJSON(raw)
+}
+
+// hooksFlags are room hooks' flags.
+func hooksFlags(fs *flag.FlagSet, f *verbFlags) {
+	fs.BoolVar(&f.retry, "retry", false, "send the dead letters again (once the webhook's receiver is fixed)")
+	fs.IntVar(&f.limit, "limit", 0, "at most this many, 1 to 1000 (default: the server's, 100)")
+}
+
+// roomHooks is `room hooks ROOM` (the dead letters of its hooks) and
+// `room hooks ROOM --retry` (send them again).
+func roomHooks(ctx context.Context, s *session, pos []string) error {
+	var query url.Values
+	if s.limit != 0 {
+		query = url.Values{"limit": {strconv.Itoa(s.limit)}}
+	}
+	path := gateway.AdminRoomHooksDeadPath(pos[0])
+	if s.retry {
+		raw, err := s.api.do(ctx, http.MethodPost, path+"/retry", query, nil)
+		if err != nil {
+			return err
+		}
+		return s.printJSON(raw)
+	}
+	raw, err := s.get(ctx, path, query)
 	if err != nil {
 		return err
 	}
