@@ -338,6 +338,11 @@ func (s *Server) enterFromFrame(c echo.Context) error {
 		return s.pageFailed(c, queue.ErrRoomNotFound)
 	}
 	r := c.Request()
+	// The form is the framed page's own, on this site: another site's
+	// page has no business planting an admission in the fan's browser.
+	if o := r.Header.Get("Origin"); o != "" && !s.sameSiteOrigin(r, o) {
+		return crossSite()
+	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
 		return invalid("a form of at most 16 KiB is expected")

@@ -221,6 +221,9 @@ func TestEnterFromFrame(t *testing.T) {
 	if r := post(url.Values{"admission_token": {admissionToken}, "queue_token": {"forged"}}); cookie(r, "cg_q_framed") != nil {
 		t.Errorf("a forged queue token became a cookie")
 	}
+	if r := s.do("POST", "/rooms/framed/enter", url.Values{"admission_token": {admissionToken}}.Encode(), "Content-Type", "application/x-www-form-urlencoded", "Origin", "https://evil.example"); r.status != http.StatusForbidden || cookie(r, "cg_a_framed") != nil {
+		t.Errorf("another site's form: %d %v", r.status, r.header)
+	}
 	if r := s.do("POST", "/rooms/nope/enter", "admission_token=x", "Content-Type", "application/x-www-form-urlencoded", "Accept", "text/html"); r.status != http.StatusNotFound {
 		t.Errorf("enter to a missing room: %d", r.status)
 	}
