@@ -1,12 +1,9 @@
 package gateway_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -27,27 +24,8 @@ func TestBrowserEndStates(t *testing.T) {
 
 	for _, size := range screenSizes {
 		t.Run(size.name, func(t *testing.T) {
-			tab, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-			defer cancel()
-			view := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
-			if size.phone {
-				view = append(view, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
-			}
-			b := tabSteps{t, tab}
-			b.run("size the tab", chromedp.Navigate("about:blank"), chromedp.EmulateViewport(size.width, size.height, view...))
-			if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
-				t.Fatal(err)
-			}
-			shot := func(name string) {
-				t.Helper()
-				png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
-				if err != nil {
-					t.Fatalf("screenshot %s: %v", name, err)
-				}
-				if err := os.WriteFile(filepath.Join(dir, "states-"+size.name+"-"+name+".png"), png, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
+			tab, b := sizedTab(t, browser, size.width, size.height, size.phone)
+			snap := func(name string) { t.Helper(); shot(t, tab, dir, "states-"+size.name+"-"+name) }
 			text := func(id string) string {
 				t.Helper()
 				v, err := chromedp.Run(tab, chromedp.Evaluate[string](`(function (el) { return el.hidden ? '' : el.textContent; })(document.getElementById('`+id+`'))`))
@@ -84,7 +62,7 @@ func TestBrowserEndStates(t *testing.T) {
 			if inStats, _ := chromedp.Run(tab, chromedp.Evaluate[bool](`!!document.getElementById('cg-qid').closest('.stats, .meta')`)); inStats {
 				t.Error("the support reference sits among the place's figures")
 			}
-			shot("waiting")
+			snap("waiting")
 
 			// Paused: the page says so and that the place is kept.
 			if r := s.admin("PATCH", "/admin/v1/rooms/"+room, `{"paused": true}`); r.status != 200 {
@@ -103,7 +81,7 @@ func TestBrowserEndStates(t *testing.T) {
 			if got := text("cg-turn"); got != "" {
 				t.Errorf("a paused room still promises a turn: %q", got)
 			}
-			shot("paused")
+			snap("paused")
 
 			// Closed: the server ends the socket; nothing is offered, the
 			// marker is off.
@@ -124,7 +102,7 @@ func TestBrowserEndStates(t *testing.T) {
 			if want := "ended|" + en["via_ended"] + "|none"; transport != want {
 				t.Errorf("after the server closed the socket the marker is %q, want %q", transport, want)
 			}
-			shot("closed")
+			snap("closed")
 			if problems, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.__problems`)); err != nil || len(problems) > 0 {
 				t.Errorf("script errors or CSP violations: %q %v", problems, err)
 			}

@@ -60,16 +60,11 @@ func msTime(ms int64) *time.Time {
 // room's hook messages given up on, newest first, each as the body the
 // webhook would have been posted, with the last error.
 func (s *Server) hookDeadLetters(c echo.Context) error {
-	limit, err := limitParam(c, 100)
+	stream, limit, err := s.hookLetters(c)
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	name := c.Param("room")
-	if _, err := s.cfg.Store.GetRoom(ctx, name); err != nil {
-		return err
-	}
-	dead, err := notify.NewOutbox(s.cfg.Store.Client()).DeadLetters(ctx, admission.HookStream(name), limit)
+	dead, err := notify.NewOutbox(s.cfg.Store.Client()).DeadLetters(c.Request().Context(), stream, limit)
 	if err != nil {
 		return err
 	}
@@ -88,19 +83,28 @@ func (s *Server) hookDeadLetters(c echo.Context) error {
 // up to limit of the room's dead letters, oldest first, go back to be
 // delivered again (once the organizer's receiver is fixed).
 func (s *Server) retryHookDeadLetters(c echo.Context) error {
+	stream, limit, err := s.hookLetters(c)
+	if err != nil {
+		return err
+	}
+	n, err := notify.NewOutbox(s.cfg.Store.Client()).Redrive(c.Request().Context(), stream, limit)
+	if err != nil {
+		return err
+	}
+	s.log.Info("room hooks: dead letters sent again", "room", c.Param("room"), "count", n)
+	return c.JSON(http.StatusOK, api.RoomHookRedrive{Retried: n})
+}
+
+// hookLetters is the hook stream of the request's room, which must exist,
+// and its ?limit=.
+func (s *Server) hookLetters(c echo.Context) (notify.Stream, int, error) {
 	limit, err := limitParam(c, 100)
 	if err != nil {
-		return err
+		return notify.Stream{}, 0, err
 	}
-	ctx := c.Request().Context()
 	name := c.Param("room")
-	if _, err := s.cfg.Store.GetRoom(ctx, name); err != nil {
-		return err
+	if _, err := s.cfg.Store.GetRoom(c.Request().Context(), name); err != nil {
+		return notify.Stream{}, 0, err
 	}
-	n, err := notify.NewOutbox(s.cfg.Store.Client()).Redrive(ctx, admission.HookStream(name), limit)
-	if err != nil {
-		return err
-	}
-	s.log.Info("room hooks: dead letters sent again", "room", name, "count", n)
-	return c.JSON(http.StatusOK, api.RoomHookRedrive{Retried: n})
+	return admission.HookStream(name), limit, nil
 }
