@@ -7,7 +7,9 @@ package api
 // already past: the room acts on it at once), "room_not_found" (the
 // event's room does not exist: nobody can be admitted to buy) and
 // "origin_targets_without_upstream" (the room steers by its origin, but
-// the instance that answered proxies to none: no --upstream, no reading).
+// the instance that answered proxies to none: no --upstream, no reading)
+// and "origin_targets_without_route" (it proxies, but no route of its
+// names the room: none of the room's visitors reach the origin through it).
 type Warning struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`

@@ -83,32 +83,39 @@ func (s *Server) problems(rooms []queue.Room, events []booking.EventView) []prob
 		for _, w := range lateSchedule(r) {
 			out = append(out, problem{Kind: "schedule", Name: r.Name, Room: r.Name, Message: w})
 		}
-		if msg := s.originUnread(r); msg != "" {
+		if _, msg := s.originUnread(r); msg != "" {
 			out = append(out, problem{Kind: "origin", Name: r.Name, Room: r.Name, Message: msg})
 		}
 	}
 	return out
 }
 
-// originUnread says why r's origin autopilot can never act, or "": r is
-// adaptive with an origin target (Room.AdaptiveOrigin), but this instance
-// runs without --upstream, so it proxies nothing and measures no origin.
-// Readings are shared between instances, so another instance with
-// --upstream may still read the origin for the room; this one cannot tell.
-func (s *Server) originUnread(r queue.Room) string {
-	if !r.Adaptive || !r.AdaptiveOrigin() || s.cfg.Upstream != nil {
-		return ""
+// originUnread says why r's origin autopilot can never act, with its
+// warning code, or "": r is adaptive with an origin target
+// (Room.AdaptiveOrigin), but this instance runs without --upstream, so it
+// proxies nothing and measures no origin; or no route of this instance
+// names r, so the proxy sends none of r's visitors to the origin. Readings
+// are shared between instances, so another instance may still read the
+// origin for the room; this one cannot tell.
+func (s *Server) originUnread(r queue.Room) (code, msg string) {
+	switch {
+	case !r.Adaptive || !r.AdaptiveOrigin():
+		return "", ""
+	case s.cfg.Upstream == nil:
+		return "origin_targets_without_upstream", fmt.Sprintf("room %s steers by its origin (adaptive_origin_p99_ms, adaptive_origin_error_percent), but this instance runs without --upstream: it proxies to no origin and measures none, so unless another instance proxies the room's paths the autopilot never has a reading and never changes the rate", r.Name)
+	case !s.cfg.Routes.names(r.Name):
+		return "origin_targets_without_route", fmt.Sprintf("room %s steers by its origin (adaptive_origin_p99_ms, adaptive_origin_error_percent), but no route of this instance (CROWDGATE_ROUTES) names it: the reverse proxy sends none of its visitors to the origin, so unless another instance routes them the autopilot never has a reading and never changes the rate", r.Name)
 	}
-	return fmt.Sprintf("room %s steers by its origin (adaptive_origin_p99_ms, adaptive_origin_error_percent), but this instance runs without --upstream: it proxies to no origin and measures none, so unless another instance proxies the room's paths the autopilot never has a reading and never changes the rate", r.Name)
+	return "", ""
 }
 
 // originWarnings warns, in a PUT or PATCH answer, when the room as stored
-// steers by an origin this instance does not proxy to (originUnread). It
-// warns on every change while that holds, not only the one that set the
+// steers by an origin this instance does not read for it (originUnread).
+// It warns on every change while that holds, not only the one that set the
 // targets: the room cannot do what it says until the deployment changes.
 func (s *Server) originWarnings(r queue.Room) []api.Warning {
-	if msg := s.originUnread(r); msg != "" {
-		return []api.Warning{{Code: "origin_targets_without_upstream", Message: msg}}
+	if code, msg := s.originUnread(r); code != "" {
+		return []api.Warning{{Code: code, Message: msg}}
 	}
 	return nil
 }
@@ -184,7 +191,7 @@ func newMissingRooms(reg prometheus.Registerer) (*missingRooms, error) {
 	m := &missingRooms{
 		broken: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "crowdgate_misconfigured",
-			Help: "1 for each route (kind=\"route\", name host/prefix) or event (kind=\"event\", name its id) that names a room that does not exist, and each room (kind=\"origin\", name the room) that steers by its origin while this instance runs without --upstream, as this instance last looked (every 30 s).",
+			Help: "1 for each route (kind=\"route\", name host/prefix) or event (kind=\"event\", name its id) that names a room that does not exist, and each room (kind=\"origin\", name the room) that steers by its origin while this instance reads none for it (no --upstream, or no route naming the room), as this instance last looked (every 30 s).",
 		}, []string{"kind", "name", "room"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "crowdgate_missing_room_requests_total",

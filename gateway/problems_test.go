@@ -260,6 +260,14 @@ func TestOriginTargetsWithoutUpstreamAreLoud(t *testing.T) {
 	if got, _ := proxied.admin("GET", "/admin/v1/dashboard?brief=1", "").json(t)["problems"].([]any); len(got) != 0 {
 		t.Errorf("with --upstream: problems %v", got)
 	}
+	// ... but only for the rooms its routes name.
+	if w := warnings(t, proxied.admin("PUT", "/admin/v1/rooms/unrouted", `{"admit_per_minute": 600, "adaptive": true, "adaptive_origin_error_percent": 2}`)); strings.Join(w, ",") != "origin_targets_without_route" {
+		t.Errorf("a room no route names: warnings %v", w)
+	}
+	got, _ = proxied.admin("GET", "/admin/v1/dashboard?brief=1", "").json(t)["problems"].([]any)
+	if len(got) != 1 || got[0].(map[string]any)["room"] != "unrouted" || !strings.Contains(got[0].(map[string]any)["message"].(string), "no route") {
+		t.Errorf("a room no route names: problems %v", got)
+	}
 }
 
 func warnings(t *testing.T, r response) []string {
