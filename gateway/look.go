@@ -21,7 +21,7 @@ import (
 	"github.com/crowdgate/crowdgate/queue"
 )
 
-// The organizer's own look (docs/organizer.md, "Your own page"): a page
+// The organizer's own look (docs/organizer.md, "Your own look"): a page
 // template per room, which lays out the page around Crowdgate's waiting
 // room, and the enter step of a waiting room shown in another site's iframe.
 //
@@ -236,7 +236,11 @@ func (c *pageTemplateCache) get(ctx context.Context, room, sha string, load func
 // the template cannot be read or fails on this page.
 func (s *Server) customPage(ctx context.Context, room queue.Room, d *pageData) bool {
 	t, err := s.templates.get(ctx, room.Name, room.PageTemplate, func() (string, error) {
-		return s.cfg.Store.PageTemplate(ctx, room.Name)
+		// Read for every page waiting on it, not only this one's visitor,
+		// who may leave meanwhile.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		return s.cfg.Store.PageTemplate(lctx, room.Name)
 	})
 	if err != nil {
 		s.log.Warn("page template unavailable: showing Crowdgate's page", "room", room.Name, "err", err)
