@@ -382,7 +382,9 @@ func (h *Hub) read(c *conn, rh *roomHub, release func()) {
 	// Answers to the client's control frames are ours to write, not
 	// gorilla's: a pong goes through the writer pool, in order; the echo of
 	// a close is written at once (as gorilla would), since the socket ends
-	// when this returns.
+	// when this returns, unless the hub's own close is already on its way
+	// (the room closed as the page closed its side): a second close frame
+	// is a protocol error the browser reports.
 	c.ws.SetPingHandler(func(data string) error {
 		h.send(c, "pong", frame{wire: encodeFrame(opPong, []byte(data))})
 		return nil
@@ -392,9 +394,12 @@ func (h *Hub) read(c *conn, rh *roomHub, release func()) {
 			code = websocket.CloseNormalClosure
 		}
 		c.mu.Lock()
-		c.done = true // nothing more is queued
+		sent := c.done // a close is queued or written, or the socket dropped
+		c.done = true  // nothing more is queued
 		c.mu.Unlock()
-		_ = c.writeWire(closeFrame(code, "").wire, time.Second)
+		if !sent {
+			_ = c.writeWire(closeFrame(code, "").wire, time.Second)
+		}
 		return nil
 	})
 	for {
