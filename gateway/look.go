@@ -110,7 +110,11 @@ func compilePageTemplate(text string) (*template.Template, error) {
 			err = checkRendered(out)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w (with lang=%s, message %q, logo %q)", err, d.Lang, d.Message, d.LogoURL)
+			with := "without a message or a logo"
+			if d.Message != "" {
+				with = "with a message and a logo"
+			}
+			return nil, fmt.Errorf("%w (rendered as a sample page in %s, %s)", err, d.Lang, with)
 		}
 	}
 	return t, nil
