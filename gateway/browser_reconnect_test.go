@@ -36,22 +36,14 @@ func TestBrowserReconnectAndHold(t *testing.T) {
 			}
 			s.do("POST", "/api/v1/rooms/"+room+"/join", "") // one ahead
 			tab, b := sizedTab(t, browser, size.width, size.height, size.phone)
-			text := func(id string) string {
-				t.Helper()
-				v, err := chromedp.Run(tab, chromedp.Evaluate[string](`document.getElementById('`+id+`').textContent`))
-				if err != nil {
-					t.Fatalf("read %s: %v", id, err)
-				}
-				return v
-			}
 
 			b.run("open the page", chromedp.Navigate("http://"+relay.addr+"/rooms/"+room))
 			b.until("waiting, live", `document.body.dataset.status === 'waiting' && document.body.dataset.transport === 'ws'`)
 			want := strings.ReplaceAll(en["session_length"], "{t}", "15 min") + " " + strings.ReplaceAll(en["hold_length"], "{t}", "10 min")
-			if got := text("cg-session"); got != want {
+			if got := b.text("cg-session"); got != want {
 				t.Errorf("session and hold: %q, want %q", got, want)
 			}
-			place := text("cg-position")
+			place := b.text("cg-position")
 
 			// The marker's every change, as the fan saw it: a reconnect can
 			// take well under the 50 ms between two looks.
@@ -66,7 +58,7 @@ func TestBrowserReconnectAndHold(t *testing.T) {
 				t.Errorf("the marker went %q, want %q first", marks, "reconnecting|"+en["via_reconnecting"])
 			}
 			shot(t, tab, dir, "reconnect-"+size.name+"-live-again")
-			if got := text("cg-position"); got != place {
+			if got := b.text("cg-position"); got != place {
 				t.Errorf("after reconnecting the place is %q, not %q", got, place)
 			}
 			if problems, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`window.__problems`)); err != nil || len(problems) > 0 {

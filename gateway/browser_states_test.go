@@ -26,14 +26,6 @@ func TestBrowserEndStates(t *testing.T) {
 		t.Run(size.name, func(t *testing.T) {
 			tab, b := sizedTab(t, browser, size.width, size.height, size.phone)
 			snap := func(name string) { t.Helper(); shot(t, tab, dir, "states-"+size.name+"-"+name) }
-			text := func(id string) string {
-				t.Helper()
-				v, err := chromedp.Run(tab, chromedp.Evaluate[string](`(function (el) { return el.hidden ? '' : el.textContent; })(document.getElementById('`+id+`'))`))
-				if err != nil {
-					t.Fatalf("read %s: %v", id, err)
-				}
-				return v
-			}
 
 			// A slow line (1 a minute, people ahead): the turn is minutes away.
 			room := "states-" + size.name
@@ -46,17 +38,17 @@ func TestBrowserEndStates(t *testing.T) {
 			b.run("open the page", chromedp.Navigate(s.srv.URL+"/rooms/"+room))
 			b.until("waiting, live", `document.body.dataset.status === 'waiting' && document.body.dataset.transport === 'ws' && !document.getElementById('cg-turn').hidden`)
 
-			if got, prefix := text("cg-updated"), strings.Split(en["last_update"], "{")[0]; !strings.HasPrefix(got, prefix) || len(got) <= len(prefix) {
+			if got, prefix := b.text("cg-updated"), strings.Split(en["last_update"], "{")[0]; !strings.HasPrefix(got, prefix) || len(got) <= len(prefix) {
 				t.Errorf("last update %q, want %q and a time", got, en["last_update"])
 			}
-			if got, prefix := text("cg-turn"), strings.Split(en["turn_at"], "{")[0]; !strings.HasPrefix(got, prefix) || !strings.Contains(got, ":") {
+			if got, prefix := b.text("cg-turn"), strings.Split(en["turn_at"], "{")[0]; !strings.HasPrefix(got, prefix) || !strings.Contains(got, ":") {
 				t.Errorf("turn time %q, want %q and a time of day", got, en["turn_at"])
 			}
-			if got, want := text("cg-session"), strings.ReplaceAll(en["session_length"], "{t}", "15 min"); got != want {
+			if got, want := b.text("cg-session"), strings.ReplaceAll(en["session_length"], "{t}", "15 min"); got != want {
 				t.Errorf("session line %q, want %q", got, want)
 			}
 			qid, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.dataset.queueId`))
-			if got, want := text("cg-qid"), strings.ReplaceAll(en["queue_id"], "{id}", qid); got != want || qid == "" {
+			if got, want := b.text("cg-qid"), strings.ReplaceAll(en["queue_id"], "{id}", qid); got != want || qid == "" {
 				t.Errorf("queue id shown as %q, want %q", got, want)
 			}
 			if inStats, _ := chromedp.Run(tab, chromedp.Evaluate[bool](`!!document.getElementById('cg-qid').closest('.stats, .meta')`)); inStats {
@@ -69,16 +61,16 @@ func TestBrowserEndStates(t *testing.T) {
 				t.Fatalf("pause: %d %s", r.status, r.body)
 			}
 			b.until("paused", `document.body.dataset.paused === '1'`)
-			if got := text("cg-state"); got != en["state_paused"] {
+			if got := b.text("cg-state"); got != en["state_paused"] {
 				t.Errorf("paused room's heading %q, want %q", got, en["state_paused"])
 			}
-			if got := text("cg-help"); got != en["help_paused"] || !strings.Contains(got, "place is kept") {
+			if got := b.text("cg-help"); got != en["help_paused"] || !strings.Contains(got, "place is kept") {
 				t.Errorf("paused room's help %q, want %q", got, en["help_paused"])
 			}
-			if got := text("cg-eta"); got != en["eta_paused"] {
+			if got := b.text("cg-eta"); got != en["eta_paused"] {
 				t.Errorf("paused room's wait %q, want %q", got, en["eta_paused"])
 			}
-			if got := text("cg-turn"); got != "" {
+			if got := b.text("cg-turn"); got != "" {
 				t.Errorf("a paused room still promises a turn: %q", got)
 			}
 			snap("paused")
@@ -89,13 +81,13 @@ func TestBrowserEndStates(t *testing.T) {
 				t.Fatalf("close: %d %s", r.status, r.body)
 			}
 			b.until("closed", `document.body.dataset.status === 'closed'`)
-			if got := text("cg-state"); got != en["state_closed"] {
+			if got := b.text("cg-state"); got != en["state_closed"] {
 				t.Errorf("closed heading %q", got)
 			}
-			if got := text("cg-notify"); got != "" {
+			if got := b.text("cg-notify"); got != "" {
 				t.Errorf("a closed room offers notify me: %q", got)
 			}
-			if got := text("cg-note"); got != "" {
+			if got := b.text("cg-note"); got != "" {
 				t.Errorf("a closed room's note says %q", got)
 			}
 			transport, _ := chromedp.Run(tab, chromedp.Evaluate[string](`document.body.dataset.transport + '|' + document.getElementById('cg-transport').textContent + '|' + getComputedStyle(document.getElementById('cg-transport'), '::before').content`))

@@ -119,6 +119,16 @@ func (b tabSteps) until(what, cond string) {
 	b.t.Fatalf("%s: not within 10 s (%v; %s)", what, err, b.state())
 }
 
+// text is what the element of id shows: its text, or "" while hidden.
+func (b tabSteps) text(id string) string {
+	b.t.Helper()
+	v, err := chromedp.Run(b.tab, chromedp.Evaluate[string](`(function (el) { return el.hidden ? '' : el.textContent; })(document.getElementById('`+id+`'))`))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", id, err)
+	}
+	return v
+}
+
 // state is where the tab is and what it shows (the fans' status line when
 // there is one).
 func (b tabSteps) state() string {
