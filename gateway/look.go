@@ -75,7 +75,7 @@ var (
 	}{
 		{regexp.MustCompile(`(?i)<script[\s>/]`), "a template may hold no <script>: only Crowdgate's script runs on the page (its policy blocks any other)"},
 		{regexp.MustCompile(`(?i)<(iframe|frame|frameset|object|embed|applet|portal)[\s>/]`), "a template may not embed frames or objects: the page's policy blocks them"},
-		{regexp.MustCompile(`(?i)<(base|meta)[\s>/]`), "a template may hold no <base> or <meta>: Crowdgate writes the page's head"},
+		{regexp.MustCompile(`(?i)<(base|meta|link)[\s>/]`), `a template may hold no <base>, <meta> or <link>: Crowdgate writes the page's head; put styles in <style nonce="{{.Nonce}}">`},
 		{regexp.MustCompile(`(?i)<form[\s>/]`), "a template may hold no forms: the waiting room's own are the page's"},
 		{regexp.MustCompile(`(?i)<[a-z][^>]*\son[a-z]+\s*=`), "a template may hold no event handler attributes (onclick=...): the page's policy blocks inline scripts"},
 		{regexp.MustCompile(`(?i)<[a-z][^>]*\sstyle\s*=`), `a template may hold no style attributes: the page's policy blocks them; put the styles in <style nonce="{{.Nonce}}">`},
