@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/crowdgate/crowdgate/queue"
@@ -68,19 +67,7 @@ func TestBrowserDashboardStates(t *testing.T) {
 		phone         bool
 	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
 		t.Run(size.name, func(t *testing.T) {
-			tab, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-			defer cancel()
-			view := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
-			if size.phone {
-				view = append(view, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
-			}
-			if err := chromedp.Do(tab, chromedp.Navigate("about:blank"), chromedp.EmulateViewport(size.width, size.height, view...)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
-				t.Fatal(err)
-			}
-			b := tabSteps{t, tab}
+			tab, b := sizedTab(t, browser, size.width, size.height, size.phone)
 			b.run("open the login page", chromedp.Navigate(s.srv.URL+"/admin"))
 			b.until("the login form", `!!document.getElementById('token')`)
 			b.run("log in", chromedp.SendKeys(chromedp.ID("token"), adminToken), chromedp.Submit(chromedp.ID("token")))
@@ -114,7 +101,7 @@ func TestBrowserDashboardStates(t *testing.T) {
 			if !size.phone {
 				// A narrower window: the chart is drawn again at its new
 				// width, and its text stays readable.
-				b.run("narrow the window", chromedp.EmulateViewport(700, size.height, view...))
+				b.run("narrow the window", chromedp.EmulateViewport(700, size.height, chromedp.EmulateScale(1)))
 				b.until("the chart drawn again", `Math.abs(document.querySelector('[data-room="a-live"] svg').getScreenCTM().a - 1) < 0.01 && document.querySelector('[data-room="a-live"] svg').viewBox.baseVal.width < 700`)
 				checkChart(t, b, "a-live")
 				shot("dashboard-card-narrow", chromedp.Screenshot(chromedp.CSS(`[data-room="a-live"]`)))

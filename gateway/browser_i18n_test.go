@@ -3,12 +3,9 @@ package gateway_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -30,18 +27,7 @@ func TestBrowserLanguages(t *testing.T) {
 
 	for _, size := range screenSizes {
 		t.Run(size.name, func(t *testing.T) {
-			tab, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-			defer cancel()
-			view := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
-			if size.phone {
-				view = append(view, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
-			}
-			if err := chromedp.Do(tab, chromedp.Navigate("about:blank"), chromedp.EmulateViewport(size.width, size.height, view...)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
-				t.Fatal(err)
-			}
+			_, b := sizedTab(t, browser, size.width, size.height, size.phone)
 			// Each size has its own line (nobody leaves it: no controller
 			// runs) and its own event on sale through the Arabic room.
 			line, event := "rush-"+size.name, "gig-"+size.name
@@ -49,7 +35,7 @@ func TestBrowserLanguages(t *testing.T) {
 			if r := s.admin("PUT", "/admin/v1/events/"+event, eventDoc); r.status != http.StatusCreated {
 				t.Fatalf("put event: %d %s", r.status, r.body)
 			}
-			walkLanguages(t, tabSteps{t, tab}, s, line, event, dir, size.name)
+			walkLanguages(t, b, s, line, event, dir, size.name)
 		})
 	}
 }
@@ -63,16 +49,7 @@ func walkLanguages(t *testing.T, b tabSteps, s *stack, line, event, dir, size st
 		out, _ := json.Marshal(v)
 		return string(out)
 	}
-	shot := func(name string) {
-		t.Helper()
-		png, err := chromedp.Run(b.tab, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name+"-"+size+".png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	snap := func(name string) { t.Helper(); shot(t, b.tab, dir, name+"-"+size) }
 	noProblems := func(where string) {
 		t.Helper()
 		problems, err := chromedp.Run(b.tab, chromedp.Evaluate[[]string](`window.__problems || []`))
@@ -94,7 +71,7 @@ func walkLanguages(t *testing.T, b tabSteps, s *stack, line, event, dir, size st
 		` && document.getElementById('cg-position').textContent === new Intl.NumberFormat('ar').format(1)`)
 	b.until("mirrored", rect(".stats .big")+`.left > `+rect(".stats > div:nth-child(2)")+`.left && `+
 		rect(".langs summary")+`.left < `+rect("main")+`.left + 50`)
-	shot("room-ar")
+	snap("room-ar")
 
 	// The switch names each language in itself, in its own direction.
 	b.run("open the language switch", chromedp.Click(chromedp.CSS(".langs summary")))
@@ -103,7 +80,7 @@ func walkLanguages(t *testing.T, b tabSteps, s *stack, line, event, dir, size st
 		return names.ar === 'العربية/rtl' && names.ta === 'தமிழ்/ltr' && names.bn === 'বাংলা/ltr' && names.de === 'Deutsch/ltr' &&
 			Object.keys(names).length === 14 && document.querySelector('.langs a[lang=ta]').getBoundingClientRect().width > 0;
 	})()`)
-	shot("room-ar-languages")
+	snap("room-ar-languages")
 
 	// Tamil, picked there: the same place, left to right.
 	b.run("pick Tamil", chromedp.Click(chromedp.CSS(`.langs a[lang=ta]`)))
@@ -111,7 +88,7 @@ func walkLanguages(t *testing.T, b tabSteps, s *stack, line, event, dir, size st
 		` && document.getElementById('cg-state').textContent === `+js(roomTa["state_waiting"])+
 		` && document.getElementById('cg-position').textContent === new Intl.NumberFormat('ta').format(1)`)
 	b.until("not mirrored", rect(".stats .big")+`.left < `+rect(".stats > div:nth-child(2)")+`.left`)
-	shot("room-ta")
+	snap("room-ta")
 	noProblems("waiting room")
 
 	// The shop, in its room's Arabic: the count of what is left in the
@@ -122,7 +99,7 @@ func walkLanguages(t *testing.T, b tabSteps, s *stack, line, event, dir, size st
 	b.until("the ticket page, in Arabic", `!!document.querySelector('#cg-types form button') && `+rtl+
 		` && document.getElementById('cg-title').textContent === `+js(strings.ReplaceAll(shop["event_heading"], "{event}", event))+` && `+available)
 	b.until("its form mirrored", rect(`label[for=cg-qty-ga]`)+`.left > `+rect(`#cg-qty-ga`)+`.left`)
-	shot("shop-ar")
+	snap("shop-ar")
 
 	// Holding needs an admission: the page says so in Arabic and links to
 	// the (passthrough) waiting room, which sends the fan straight back.
@@ -136,22 +113,22 @@ func walkLanguages(t *testing.T, b tabSteps, s *stack, line, event, dir, size st
 	b.until("held, in Arabic", `!document.getElementById('cg-hold').hidden && document.getElementById('cg-hold-title').textContent === `+js(shop["hold_title"])+
 		` && document.getElementById('cg-countdown').textContent.indexOf(`+js(strings.TrimSuffix(shop["time_left"], "{t}"))+`) === 0`)
 	b.until("Pay on screen", `(function () { var r = document.querySelector('#cg-pay button[type=submit]').getBoundingClientRect(); return r.width > 0 && r.bottom > 0; })()`)
-	shot("shop-ar-hold")
+	snap("shop-ar-hold")
 	noProblems("ticket page")
 
 	b.run("pay", chromedp.Click(chromedp.CSS(`#cg-pay button[type=submit]`)))
 	b.until("the pay page, in Arabic", `location.pathname.indexOf('/pay/sandbox/') === 0 && document.readyState === 'complete' && `+rtl+
 		` && document.querySelector('.sandbox').textContent === `+js(shop["pay_sandbox"]))
-	shot("pay-ar")
+	snap("pay-ar")
 	b.run("approve", chromedp.Click(chromedp.CSS(`button[type=submit]`)))
 	b.until("paid, in Arabic", `location.pathname.indexOf('/orders/') === 0 && `+rtl+` && document.getElementById('cg-status').textContent === `+js(shop["order_paid"]))
-	shot("order-ar")
+	snap("order-ar")
 	noProblems("pay and order pages")
 
 	// An Indian language on the shop, asked for.
 	b.run("open the ticket page in Tamil", chromedp.Navigate(s.srv.URL+"/events/"+event+"?lang=ta"))
 	b.until("the ticket page, in Tamil", `!!document.querySelector('#cg-types .left') && `+ltr+
 		` && document.getElementById('cg-title').textContent === `+js(strings.ReplaceAll(shopTa["event_heading"], "{event}", event)))
-	shot("shop-ta")
+	snap("shop-ta")
 	noProblems("ticket page in Tamil")
 }

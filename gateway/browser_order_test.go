@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -26,18 +25,7 @@ func TestBrowserShopNames(t *testing.T) {
 
 	for _, size := range screenSizes {
 		t.Run(size.name, func(t *testing.T) {
-			tab, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
-			defer cancel()
-			view := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
-			if size.phone {
-				view = append(view, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
-			}
-			if err := chromedp.Do(tab, chromedp.Navigate("about:blank"), chromedp.EmulateViewport(size.width, size.height, view...)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := chromedp.Call(tab, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: watchProblems}); err != nil {
-				t.Fatal(err)
-			}
+			tab, b := sizedTab(t, browser, size.width, size.height, size.phone)
 			// Three types, so that on a phone the hold's section starts
 			// below the fold.
 			event := "fest-" + size.name
@@ -50,7 +38,7 @@ func TestBrowserShopNames(t *testing.T) {
 			if _, err := chromedp.Call(tab, network.SetCookie, network.SetCookieParams{Name: "cg_a_launch", Value: s.fan("launch"), URL: s.srv.URL}); err != nil {
 				t.Fatal(err)
 			}
-			walkShopNames(t, tabSteps{t, tab}, s, event, dir, size.name)
+			walkShopNames(t, b, s, event, dir, size.name)
 		})
 	}
 }
