@@ -82,96 +82,91 @@ func adaptStep(rate float64, r queue.Room, h BookingHealth, known bool, o Origin
 	if !known && (r.AdaptiveMaxCheckouts > 0 || r.AdaptiveP99Ms > 0) {
 		return rate, "no reading of the booking core: holding"
 	}
-	var over, near, reading []string
+	var f findings
 	if m := r.AdaptiveMaxCheckouts; m > 0 {
 		held := h.HeldTickets
-		reading = append(reading, count(held)+" held")
-		switch {
-		case held > m:
-			over = append(over, count(held)+" held > "+count(m))
-		case float64(held) >= adaptHeadroom*float64(m):
-			near = append(near, count(held)+" held, near "+count(m))
-		}
+		f.reading = append(f.reading, count(held)+" held")
+		f.judge(float64(held), float64(m), count(held)+" held > "+count(m), count(held)+" held, near "+count(m), "")
 	}
 	if ms := r.AdaptiveP99Ms; ms > 0 {
-		target := time.Duration(ms) * time.Millisecond
 		p99 := millis(h.P99)
-		switch {
-		case h.Samples < adaptMinSamples:
-			reading = append(reading, fmt.Sprintf("p99 not known (%d requests)", h.Samples))
-		case h.P99 > target:
-			over = append(over, fmt.Sprintf("p99 %s > %d ms", p99, ms))
-		case float64(h.P99) >= adaptHeadroom*float64(target):
-			near = append(near, fmt.Sprintf("p99 %s, near %d ms", p99, ms))
-		default:
-			reading = append(reading, "p99 "+p99)
+		if h.Samples < adaptMinSamples {
+			f.reading = append(f.reading, fmt.Sprintf("p99 not known (%d requests)", h.Samples))
+		} else {
+			f.judge(float64(h.P99), float64(time.Duration(ms)*time.Millisecond),
+				fmt.Sprintf("p99 %s > %d ms", p99, ms), fmt.Sprintf("p99 %s, near %d ms", p99, ms), "p99 "+p99)
 		}
 	}
-	over, near, reading, load := originStep(r, o, over, near, reading)
+	load := originStep(r, o, &f)
 	settles := r.AdaptiveOrigin()
 	switch {
-	case len(over) > 0 && settles && recent == recentCut:
-		return rate, strings.Join(over, "; ") + ": waiting out the last cut"
-	case len(over) > 0:
+	case len(f.over) > 0 && settles && recent == recentCut:
+		return rate, strings.Join(f.over, "; ") + ": waiting out the last cut"
+	case len(f.over) > 0:
 		next := math.Max(floor, rate*adaptDecrease)
-		why := strings.Join(over, "; ")
+		why := strings.Join(f.over, "; ")
 		if next == rate {
 			why += ": at the floor"
 		}
 		return next, why
-	case len(near) > 0:
-		return rate, strings.Join(near, "; ") + ": holding"
+	case len(f.near) > 0:
+		return rate, strings.Join(f.near, "; ") + ": holding"
 	case rate >= ceil:
-		return rate, strings.Join(reading, ", ") + ": at the organizer's rate"
+		return rate, strings.Join(f.reading, ", ") + ": at the organizer's rate"
 	case waiting == 0:
-		return rate, strings.Join(reading, ", ") + ": nobody waiting, holding"
+		return rate, strings.Join(f.reading, ", ") + ": nobody waiting, holding"
 	case settles && recent != recentNone:
-		return rate, strings.Join(reading, ", ") + ": room to grow, waiting out the last change"
+		return rate, strings.Join(f.reading, ", ") + ": room to grow, waiting out the last change"
 	}
 	step := adaptIncrease
 	if settles {
 		step *= math.Max(adaptMinRise, 1-load/adaptHeadroom)
 	}
-	return math.Min(ceil, rate+ceil*step), strings.Join(reading, ", ") + ": room to grow"
+	return math.Min(ceil, rate+ceil*step), strings.Join(f.reading, ", ") + ": room to grow"
 }
 
-// originStep adds to adaptStep's lists what the origin's reading says
-// against the room's origin targets, and returns the load: the largest
-// fraction of a target the reading reaches (0 when it is not known).
-func originStep(r queue.Room, o OriginHealth, over, near, reading []string) ([]string, []string, []string, float64) {
+// findings are what a step's readings say against their targets: over
+// one, near one (within adaptHeadroom of it), or the reading as it is.
+type findings struct{ over, near, reading []string }
+
+// judge files v against target (more is worse) under the text that says
+// so; a fine reading with no text is not listed.
+func (f *findings) judge(v, target float64, overText, nearText, fine string) {
+	switch {
+	case v > target:
+		f.over = append(f.over, overText)
+	case v >= adaptHeadroom*target:
+		f.near = append(f.near, nearText)
+	case fine != "":
+		f.reading = append(f.reading, fine)
+	}
+}
+
+// originStep adds to f what the origin's reading says against the room's
+// origin targets, and returns the load: the largest fraction of a target
+// the reading reaches (0 when it is not known).
+func originStep(r queue.Room, o OriginHealth, f *findings) float64 {
 	if !r.AdaptiveOrigin() {
-		return over, near, reading, 0
+		return 0
 	}
 	if o.Answers < adaptMinSamples {
-		return over, near, append(reading, fmt.Sprintf("origin not known (%d answers)", o.Answers)), 0
+		f.reading = append(f.reading, fmt.Sprintf("origin not known (%d answers)", o.Answers))
+		return 0
 	}
 	load := 0.0
 	if ms := r.AdaptiveOriginP99Ms; ms > 0 {
-		target := time.Duration(ms) * time.Millisecond
+		target := float64(time.Duration(ms) * time.Millisecond)
 		p99 := millis(o.P99)
-		load = float64(o.P99) / float64(target)
-		switch {
-		case o.P99 > target:
-			over = append(over, fmt.Sprintf("origin p99 %s > %d ms", p99, ms))
-		case float64(o.P99) >= adaptHeadroom*float64(target):
-			near = append(near, fmt.Sprintf("origin p99 %s, near %d ms", p99, ms))
-		default:
-			reading = append(reading, "origin p99 "+p99)
-		}
+		load = float64(o.P99) / target
+		f.judge(float64(o.P99), target, fmt.Sprintf("origin p99 %s > %d ms", p99, ms), fmt.Sprintf("origin p99 %s, near %d ms", p99, ms), "origin p99 "+p99)
 	}
 	if pct := r.AdaptiveOriginErrorPercent; pct > 0 {
 		share := 100 * float64(o.Failed) / float64(o.Answers)
 		load = math.Max(load, share/float64(pct))
-		switch {
-		case share > float64(pct):
-			over = append(over, fmt.Sprintf("origin 5xx %s > %d%%", percent(share), pct))
-		case share >= adaptHeadroom*float64(pct):
-			near = append(near, fmt.Sprintf("origin 5xx %s, near %d%%", percent(share), pct))
-		default:
-			reading = append(reading, "origin 5xx "+percent(share))
-		}
+		f.judge(share, float64(pct), fmt.Sprintf("origin 5xx %s > %d%%", percent(share), pct),
+			fmt.Sprintf("origin 5xx %s, near %d%%", percent(share), pct), "origin 5xx "+percent(share))
 	}
-	return over, near, reading, load
+	return load
 }
 
 // percent spells a share in percent with at most one decimal: 7%, 1.5%.
