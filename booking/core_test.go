@@ -649,7 +649,7 @@ func TestSoldOutIsReportedOnlyWhenNothingCanComeBack(t *testing.T) {
 	if err := f.core.Sweep(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if left, ok := f.core.Tickets("launch"); !ok || left.Available != 2 || left.Held != 0 {
+	if left, ok := f.core.Tickets("launch"); !ok || left.Available != 2 || left.Held != 0 || left.HoldSeconds != 600 {
 		t.Fatalf("tickets left = %+v, %v", left, ok)
 	}
 	o := f.checkout(t, "a", 2)

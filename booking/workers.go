@@ -94,6 +94,7 @@ func (c *Core) Sweep(ctx context.Context) error {
 		events                    []string
 	}
 	rooms := map[string]left{}
+	holds := map[string]int{} // each event's hold_seconds
 	// An event not read may be the one that still has tickets, in
 	// whichever room: then no room is declared sold out this time.
 	complete := true
@@ -107,6 +108,7 @@ func (c *Core) Sweep(ctx context.Context) error {
 			complete = false
 			continue
 		}
+		holds[id] = v.HoldSeconds
 		capacity, inv := v.Totals()
 		l := rooms[v.Room]
 		rooms[v.Room] = left{l.capacity + capacity, l.available + inv.Available, l.held + inv.Held, append(l.events, id)}
@@ -114,7 +116,7 @@ func (c *Core) Sweep(ctx context.Context) error {
 	now := c.cfg.Now()
 	for room, l := range rooms {
 		slices.Sort(l.events)
-		c.tickets.Store(room, RoomTickets{Available: l.available, Held: l.held, At: now, Events: l.events})
+		c.tickets.Store(room, RoomTickets{Available: l.available, Held: l.held, At: now, Events: l.events, HoldSeconds: holds[l.events[0]]})
 		soldOut := l.capacity > 0 && l.available == 0 && l.held == 0
 		switch {
 		case !known:
@@ -188,6 +190,9 @@ type RoomTickets struct {
 	At              time.Time // as of this sweep
 	// Events are the ids of the events selling through the room, sorted.
 	Events []string
+	// HoldSeconds is how long the first of Events holds picked tickets,
+	// which the waiting room tells fans before their turn.
+	HoldSeconds int
 }
 
 // Tickets returns what is left behind a room, summed over its events, as

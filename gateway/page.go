@@ -253,7 +253,7 @@ func (s *Server) page(c echo.Context) error {
 	d.Room, d.ReturnTo, d.Mode, d.Notify = room.Name, returnTo, room.Mode, s.cfg.Notify
 	d.Now = s.cfg.Now().UTC().Format(pageTime)
 	d.HasPlace = queueToken(c, room.Name) != ""
-	d.SessionSeconds, d.HoldSeconds = room.SessionSeconds, s.holdSeconds(r, room.Name)
+	d.SessionSeconds, d.HoldSeconds = room.SessionSeconds, s.holdSeconds(room.Name)
 	if p, ok := captcha.Providers[room.Captcha]; ok {
 		d.Captcha, d.CaptchaScript = p.Name, p.Script+"&onload=cgCaptchaReady"
 	}
@@ -284,21 +284,15 @@ func (s *Server) page(c echo.Context) error {
 }
 
 // holdSeconds is how long the (first) event selling through room holds
-// picked tickets, or 0: no event, or it cannot be read now (the page then
-// says nothing of holds rather than fail).
-func (s *Server) holdSeconds(r *http.Request, room string) int {
+// picked tickets, as of the booking core's last sweep, or 0: no event (the
+// page then says nothing of holds). A page load reads no event from the
+// store: a rush loads the page as often as it joins.
+func (s *Server) holdSeconds(room string) int {
 	if s.cfg.Booking == nil {
 		return 0
 	}
-	t, ok := s.cfg.Booking.Tickets(room)
-	if !ok || len(t.Events) == 0 {
-		return 0
-	}
-	v, err := s.cfg.Booking.Event(r.Context(), t.Events[0])
-	if err != nil {
-		return 0
-	}
-	return v.HoldSeconds
+	t, _ := s.cfg.Booking.Tickets(room)
+	return t.HoldSeconds
 }
 
 // destination is where an admitted fan who came with no return_to goes:
