@@ -54,3 +54,30 @@ func BenchmarkJoinHandler(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "joins/s")
 }
+
+// BenchmarkRoomPage is the cost of one waiting-room page inside the
+// gateway: Crowdgate's own page, and the same room laid out by its
+// organizer's template (rendered and checked on every load).
+func BenchmarkRoomPage(b *testing.B) {
+	s := newStack(b)
+	s.putRoom("plain", `{"admit_per_minute": 60, "title": "Final"}`)
+	s.putRoom("own", `{"admit_per_minute": 60, "title": "Final", "logo_url": "/logo.png"}`)
+	if r := s.do("PUT", "/admin/v1/rooms/own/template", ownTemplate, "Authorization", "Bearer "+adminToken); r.status != http.StatusOK {
+		b.Fatalf("template: %d %s", r.status, r.body)
+	}
+	h := s.srv.Config.Handler
+	for _, room := range []string{"plain", "own"} {
+		b.Run(room, func(b *testing.B) {
+			req := httptest.NewRequest("GET", "/rooms/"+room, nil)
+			req.Header.Set("Accept", "text/html")
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
+}
