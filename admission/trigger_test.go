@@ -45,7 +45,9 @@ func TestEnterAQuietRoom(t *testing.T) {
 func TestRenewSlidingSessions(t *testing.T) {
 	ctl, store, _ := newController(t)
 	ctx := context.Background()
-	putCached(t, ctl, store, queue.Room{Name: "r", AdmitPerMinute: 60, TriggerActiveUsers: 10, SessionSeconds: 2, SessionMaxSeconds: 60})
+	// Tokens carry whole seconds, which can take up to a second off a
+	// session: 6 s leaves a fresh admission clearly unspent on a busy box.
+	putCached(t, ctl, store, queue.Room{Name: "r", AdmitPerMinute: 60, TriggerActiveUsers: 10, SessionSeconds: 6, SessionMaxSeconds: 60})
 	tk, ok, err := ctl.Enter(ctx, "r", netip.Addr{})
 	if !ok || err != nil {
 		t.Fatalf("enter: %v %v", ok, err)
@@ -53,7 +55,7 @@ func TestRenewSlidingSessions(t *testing.T) {
 	if _, _, ok := ctl.Renew(ctx, tk.Admission); ok || ctl.RenewDue(tk.Admission) {
 		t.Fatal("renewed a fresh admission")
 	}
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(3100 * time.Millisecond) // half spent
 	renewed, token, ok := ctl.Renew(ctx, tk.Admission)
 	if !ok || token == "" || !renewed.Expires.After(tk.Admission.Expires) || renewed.ID != tk.Admission.ID {
 		t.Fatalf("renewed %+v (%v), was %+v", renewed, ok, tk.Admission)

@@ -75,7 +75,7 @@ func admissionCookieOf(r response, room string) string {
 func TestQuietRoomLetsVisitorsThrough(t *testing.T) {
 	t.Parallel()
 	s := newStackWith(t, stackOptions{routes: []string{"/checkout/=shop"}, running: true})
-	s.putRoom("shop", `{"admit_per_minute": 600, "trigger": {"active_users": 2}, "session_seconds": 2, "session_max_seconds": 60}`)
+	s.putRoom("shop", `{"admit_per_minute": 600, "trigger": {"active_users": 2}, "session_seconds": 6, "session_max_seconds": 60}`)
 	waitFor(t, "the room cached", func() bool {
 		st := s.admin("GET", "/admin/v1/rooms/shop", "").json(t)["stats"].(map[string]any)
 		return st["trigger_state"] == "quiet"
@@ -103,8 +103,10 @@ func TestQuietRoomLetsVisitorsThrough(t *testing.T) {
 	if third.status != http.StatusUnauthorized || !strings.Contains(third.header.Get("X-Crowdgate-Waiting-Room"), "/rooms/shop") || admissionCookieOf(third, "shop") != "" {
 		t.Fatalf("past the threshold: %d %v, want 401 to the waiting room", third.status, third.header)
 	}
-	// Half the 2 s session spent: the way through renews it.
-	time.Sleep(1100 * time.Millisecond)
+	// Half the 6 s session spent: the way through renews it. (Tokens
+	// carry whole seconds, which can take up to a second off a session: a
+	// shorter one could end before its half on a busy box.)
+	time.Sleep(3100 * time.Millisecond)
 	renewed := check(token)
 	if renewed.status != http.StatusOK || admissionCookieOf(renewed, "shop") == "" || admissionCookieOf(renewed, "shop") == token {
 		t.Fatalf("half spent: %d %v, want a pass with a renewed cookie", renewed.status, renewed.header)
